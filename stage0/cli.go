@@ -1,0 +1,214 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Exit codes follow rkt: 254 for any failure of stage0 itself, 1 for
+// usage errors caught before anything ran.
+const (
+	exitOK    = 0
+	exitUsage = 1
+	exitError = 254
+)
+
+// command is one saturn subcommand. Its name may have several words
+// ("image list"); the longest matching name wins.
+type command struct {
+	name  string
+	usage string // argument synopsis after the name
+	short string
+	// flags adds the command's own flags; global flags are always added.
+	flags func(fs *pflag.FlagSet)
+	// rawArgs hands everything after the command name to run unparsed
+	// (global flags before the name are still parsed). run needs this
+	// because its per-app flags follow each image.
+	rawArgs bool
+	run     func(g *globals, args []string) error
+}
+
+// usageError is returned by commands for bad invocations; it exits 1 and
+// prints the command's usage hint.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error {
+	return &usageError{fmt.Sprintf(format, a...)}
+}
+
+// exitCodeError lets a command choose its exit code (run returns the
+// pod's, status --wait the app's) without printing anything more.
+type exitCodeError struct {
+	code int
+	err  error // may be nil: then nothing is printed
+}
+
+func (e *exitCodeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitCodeError) Unwrap() error { return e.err }
+
+// commandTable returns every subcommand. Each command family lives in its
+// own file and contributes a constructor here.
+func commandTable(g *globals) []*command {
+	var cmds []*command
+	cmds = append(cmds, versionCommands(g)...)
+	return cmds
+}
+
+// findCommand picks the longest command name made of the leading
+// non-flag words of args, skipping global flags that precede it.
+func findCommand(cmds []*command, args []string) (*command, []string, []string) {
+	var pre []string
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
+		pre = append(pre, args[i])
+		if takesValue(args[i]) && i+1 < len(args) {
+			pre = append(pre, args[i+1])
+			i++
+		}
+		i++
+	}
+	rest := args[i:]
+	var best *command
+	bestLen := 0
+	for _, c := range cmds {
+		words := strings.Fields(c.name)
+		if len(words) > len(rest) || len(words) <= bestLen {
+			continue
+		}
+		match := true
+		for j, w := range words {
+			if rest[j] != w {
+				match = false
+				break
+			}
+		}
+		if match {
+			best, bestLen = c, len(words)
+		}
+	}
+	if best == nil {
+		return nil, pre, rest
+	}
+	return best, pre, rest[bestLen:]
+}
+
+// takesValue reports whether a global flag given without "=" consumes the
+// next argument.
+func takesValue(arg string) bool {
+	if strings.Contains(arg, "=") {
+		return false
+	}
+	switch strings.TrimLeft(arg, "-") {
+	case "dir", "local-config", "system-config", "user-config", "insecure-options":
+		return true
+	}
+	return false
+}
+
+func runCLI(args []string, stdout, stderr io.Writer) int {
+	g := newGlobals(stdout, stderr)
+	cmds := commandTable(g)
+	cmd, pre, rest := findCommand(cmds, args)
+	if cmd == nil {
+		fs := pflag.NewFlagSet("saturn", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		g.addFlags(fs)
+		help := fs.BoolP("help", "h", false, "help")
+		if err := fs.Parse(pre); err != nil {
+			fmt.Fprintf(stderr, "saturn: %v\n", err)
+			return exitUsage
+		}
+		if len(rest) == 0 || *help || rest[0] == "help" {
+			printHelp(stdout, cmds)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "saturn: unknown command %q (see 'saturn help')\n", strings.Join(rest, " "))
+		return exitUsage
+	}
+	fs := pflag.NewFlagSet("saturn "+cmd.name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	g.addFlags(fs)
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	help := fs.BoolP("help", "h", false, "show help for "+cmd.name)
+	parseArgs := append(pre, rest...)
+	if cmd.rawArgs {
+		parseArgs = pre
+	}
+	if err := fs.Parse(parseArgs); err != nil {
+		fmt.Fprintf(stderr, "saturn %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "usage: saturn %s %s\n", cmd.name, cmd.usage)
+		return exitUsage
+	}
+	if *help {
+		printCommandHelp(stdout, cmd, fs)
+		return exitOK
+	}
+	cmdArgs := fs.Args()
+	if cmd.rawArgs {
+		cmdArgs = rest
+	}
+	if err := g.finish(); err != nil {
+		fmt.Fprintf(stderr, "saturn: %v\n", err)
+		return exitUsage
+	}
+	return reportError(stderr, cmd, cmd.run(g, cmdArgs))
+}
+
+func reportError(stderr io.Writer, cmd *command, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ce *exitCodeError
+	if errors.As(err, &ce) {
+		if ce.err != nil {
+			fmt.Fprintf(stderr, "saturn %s: %v\n", cmd.name, ce.err)
+		}
+		return ce.code
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "saturn %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "usage: saturn %s %s\n", cmd.name, cmd.usage)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "saturn %s: %v\n", cmd.name, err)
+	return exitError
+}
+
+func printHelp(w io.Writer, cmds []*command) {
+	fmt.Fprintln(w, "saturn - App Container pod runtime")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: saturn [global flags] <command> [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	sorted := append([]*command(nil), cmds...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
+	for _, c := range sorted {
+		fmt.Fprintf(w, "  %-22s %s\n", c.name, c.short)
+	}
+	fmt.Fprintln(w)
+	fs := pflag.NewFlagSet("saturn", pflag.ContinueOnError)
+	newGlobals(w, w).addFlags(fs)
+	fmt.Fprintln(w, "Global flags:")
+	fmt.Fprint(w, fs.FlagUsages())
+}
+
+func printCommandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "saturn %s - %s\n\nUsage: saturn %s %s\n\nFlags:\n", c.name, c.short, c.name, c.usage)
+	fmt.Fprint(w, fs.FlagUsages())
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Defaults of the global flags; rkt's with saturn's names.
+const (
+	defaultDir          = "/var/lib/saturn"
+	defaultLocalConfig  = "/etc/saturn"
+	defaultSystemConfig = "/usr/lib/saturn"
+)
+
+// insecureOptions are the checks --insecure-options can switch off, as in
+// rkt: none, image, tls, ondisk, http, pubkey, capabilities, paths, seccomp,
+// all-fetch, all-run, all.
+type insecureOptions struct {
+	Image, TLS, OnDisk, HTTP, PubKey, Capabilities, Paths, Seccomp bool
+}
+
+// globals holds the global flags and the output streams; it is created
+// once per invocation and handed to the command.
+type globals struct {
+	Dir                string
+	LocalConfig        string
+	SystemConfig       string
+	UserConfig         string
+	Debug              bool
+	TrustKeysFromHTTPS bool
+	insecureRaw        string
+	Insecure           insecureOptions
+
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+func newGlobals(stdout, stderr io.Writer) *globals {
+	return &globals{Stdout: stdout, Stderr: stderr}
+}
+
+func (g *globals) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&g.Dir, "dir", defaultDir, "saturn data directory")
+	fs.StringVar(&g.LocalConfig, "local-config", defaultLocalConfig, "local configuration directory")
+	fs.StringVar(&g.SystemConfig, "system-config", defaultSystemConfig, "system configuration directory")
+	fs.StringVar(&g.UserConfig, "user-config", "", "user configuration directory")
+	fs.StringVar(&g.insecureRaw, "insecure-options", "none", "comma-separated list of security features to disable: none, image, tls, ondisk, http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all")
+	fs.BoolVar(&g.Debug, "debug", false, "print out more debug information to stderr")
+	fs.BoolVar(&g.TrustKeysFromHTTPS, "trust-keys-from-https", false, "automatically trust gpg keys fetched from https")
+}
+
+// finish validates flag values after parsing.
+func (g *globals) finish() error {
+	opts, err := parseInsecureOptions(g.insecureRaw)
+	if err != nil {
+		return err
+	}
+	g.Insecure = opts
+	return nil
+}
+
+func parseInsecureOptions(s string) (insecureOptions, error) {
+	var o insecureOptions
+	for _, word := range strings.Split(s, ",") {
+		switch strings.TrimSpace(word) {
+		case "", "none":
+		case "image":
+			o.Image = true
+		case "tls":
+			o.TLS = true
+		case "ondisk":
+			o.OnDisk = true
+		case "http":
+			o.HTTP = true
+		case "pubkey":
+			o.PubKey = true
+		case "capabilities":
+			o.Capabilities = true
+		case "paths":
+			o.Paths = true
+		case "seccomp":
+			o.Seccomp = true
+		case "all-fetch":
+			o.Image, o.TLS, o.HTTP, o.PubKey = true, true, true, true
+		case "all-run":
+			o.OnDisk, o.Capabilities, o.Paths, o.Seccomp = true, true, true, true
+		case "all":
+			o = insecureOptions{true, true, true, true, true, true, true, true}
+		default:
+			return o, fmt.Errorf("unknown --insecure-options value %q (valid: none, image, tls, ondisk, http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all)", word)
+		}
+	}
+	return o, nil
+}
+
+// debugf prints to stderr when --debug is set.
+func (g *globals) debugf(format string, a ...any) {
+	if g.Debug {
+		fmt.Fprintf(g.Stderr, format+"\n", a...)
+	}
+}
