@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/saturn-pods/saturn/config"
 )
 
 // Defaults of the global flags; rkt's with saturn's names.
@@ -36,6 +38,8 @@ type globals struct {
 
 	Stdout io.Writer
 	Stderr io.Writer
+
+	cfg *config.Config // loaded by finish
 }
 
 func newGlobals(stdout, stderr io.Writer) *globals {
@@ -43,7 +47,8 @@ func newGlobals(stdout, stderr io.Writer) *globals {
 }
 
 func (g *globals) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&g.Dir, "dir", defaultDir, "saturn data directory")
+	// Empty means unset: finish takes the paths kind's data dir, else defaultDir.
+	fs.StringVar(&g.Dir, "dir", "", "saturn data directory (default "+defaultDir+" or paths.d's \"data\")")
 	fs.StringVar(&g.LocalConfig, "local-config", defaultLocalConfig, "local configuration directory")
 	fs.StringVar(&g.SystemConfig, "system-config", defaultSystemConfig, "system configuration directory")
 	fs.StringVar(&g.UserConfig, "user-config", "", "user configuration directory")
@@ -59,7 +64,7 @@ func (g *globals) finish() error {
 		return err
 	}
 	g.Insecure = opts
-	return nil
+	return g.loadConfig()
 }
 
 func parseInsecureOptions(s string) (insecureOptions, error) {

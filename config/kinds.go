@@ -1,0 +1,294 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Kinds and the one version of each that saturn reads.
+const (
+	kindPaths      = "paths"
+	kindStage1     = "stage1"
+	kindAuth       = "auth"
+	kindDockerAuth = "dockerAuth"
+	version1       = "v1"
+
+	authBasic = "basic"
+	authOAuth = "oauth"
+)
+
+// header is the part every file shares. rkt spells the keys rktKind and
+// rktVersion; saturnKind and saturnVersion are accepted as synonyms.
+type header struct {
+	RktKind       string `json:"rktKind"`
+	RktVersion    string `json:"rktVersion"`
+	SaturnKind    string `json:"saturnKind"`
+	SaturnVersion string `json:"saturnVersion"`
+}
+
+func (h header) kindVersion() (string, string, error) {
+	kind, err := pick("rktKind", h.RktKind, "saturnKind", h.SaturnKind)
+	if err != nil {
+		return "", "", err
+	}
+	version, err := pick("rktVersion", h.RktVersion, "saturnVersion", h.SaturnVersion)
+	if err != nil {
+		return "", "", err
+	}
+	return kind, version, nil
+}
+
+func pick(nameA, a, nameB, b string) (string, error) {
+	switch {
+	case a == "" && b == "":
+		return "", fmt.Errorf("%s is missing or empty", nameA)
+	case a != "" && b != "" && a != b:
+		return "", fmt.Errorf("%s %q and %s %q disagree", nameA, a, nameB, b)
+	case a != "":
+		return a, nil
+	}
+	return b, nil
+}
+
+func (l *layer) loadFile(path string, kinds []string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var h header
+	if err := json.Unmarshal(data, &h); err != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	kind, version, err := h.kindVersion()
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(kinds, kind) {
+		if !slices.Contains([]string{kindPaths, kindStage1, kindAuth, kindDockerAuth}, kind) {
+			return fmt.Errorf("unknown kind %q", kind)
+		}
+		return fmt.Errorf("kind %q does not belong in %s", kind, filepath.Base(filepath.Dir(path)))
+	}
+	if version != version1 {
+		return fmt.Errorf("unsupported version %q of kind %q (saturn reads %s)", version, kind, version1)
+	}
+	switch kind {
+	case kindPaths:
+		return l.loadPaths(path, data)
+	case kindStage1:
+		return l.loadStage1(path, data)
+	case kindAuth:
+		return l.loadAuth(path, data)
+	}
+	return l.loadDockerAuth(path, data)
+}
+
+// decode unmarshals data into v. Unknown fields are ignored: rkt's rule
+// is that a newer compatible file only adds fields, which older readers
+// must skip.
+func decode(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fmt.Errorf("field %q: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	return nil
+}
+
+type pathsV1 struct {
+	Data         string `json:"data"`
+	Stage1Images string `json:"stage1-images"`
+}
+
+func (l *layer) loadPaths(file string, data []byte) error {
+	var p pathsV1
+	if err := decode(data, &p); err != nil {
+		return err
+	}
+	if p.Data == "" && p.Stage1Images == "" {
+		return errors.New(`paths sets neither "data" nor "stage1-images"`)
+	}
+	for _, f := range []struct {
+		key, val string
+		dst      *string
+	}{{"data", p.Data, &l.paths.Data}, {"stage1-images", p.Stage1Images, &l.paths.Stage1Images}} {
+		if f.val == "" {
+			continue
+		}
+		if !filepath.IsAbs(f.val) {
+			return fmt.Errorf("paths %q must be an absolute path, got %q", f.key, f.val)
+		}
+		if err := l.claim("paths "+f.key, file); err != nil {
+			return err
+		}
+		*f.dst = filepath.Clean(f.val)
+	}
+	return nil
+}
+
+type stage1V1 struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Location string `json:"location"`
+}
+
+func (l *layer) loadStage1(file string, data []byte) error {
+	var s stage1V1
+	if err := decode(data, &s); err != nil {
+		return err
+	}
+	if s.Name == "" && s.Version == "" && s.Location == "" {
+		return errors.New(`stage1 sets none of "name", "version", "location"`)
+	}
+	if (s.Name == "") != (s.Version == "") {
+		return errors.New(`stage1 "name" and "version" must be given together`)
+	}
+	if s.Name != "" {
+		if err := l.claim("stage1 name and version", file); err != nil {
+			return err
+		}
+		l.stage1.Name, l.stage1.Version = s.Name, s.Version
+	}
+	if s.Location != "" {
+		if err := checkLocation(s.Location); err != nil {
+			return err
+		}
+		if err := l.claim("stage1 location", file); err != nil {
+			return err
+		}
+		l.stage1.Location = s.Location
+	}
+	return nil
+}
+
+// checkLocation accepts an absolute path or a file, http or https URL.
+func checkLocation(loc string) error {
+	if filepath.IsAbs(loc) {
+		return nil
+	}
+	u, err := url.Parse(loc)
+	if err != nil || u.Scheme == "" {
+		return fmt.Errorf("stage1 \"location\" must be an absolute path or a URL, got %q", loc)
+	}
+	switch u.Scheme {
+	case "file", "http", "https":
+		return nil
+	}
+	return fmt.Errorf("stage1 \"location\" has unsupported URL scheme %q", u.Scheme)
+}
+
+type authV1 struct {
+	Domains     []string          `json:"domains"`
+	Type        string            `json:"type"`
+	Credentials map[string]string `json:"credentials"`
+}
+
+func (l *layer) loadAuth(file string, data []byte) error {
+	var a authV1
+	if err := decode(data, &a); err != nil {
+		return err
+	}
+	if len(a.Domains) == 0 {
+		return errors.New(`auth "domains" is missing or empty`)
+	}
+	cred, err := authCredentials(a.Type, a.Credentials)
+	if err != nil {
+		return err
+	}
+	for _, d := range a.Domains {
+		if err := checkHost("domain", d); err != nil {
+			return err
+		}
+		if err := l.claim("auth domain "+d, file); err != nil {
+			return err
+		}
+		l.auth[d] = cred
+	}
+	return nil
+}
+
+func authCredentials(typ string, c map[string]string) (Credentials, error) {
+	switch typ {
+	case "":
+		return Credentials{}, errors.New(`auth "type" is missing or empty`)
+	case authBasic:
+		if err := requireKeys("auth basic", c, "user", "password"); err != nil {
+			return Credentials{}, err
+		}
+		return Credentials{Type: authBasic, User: c["user"], Password: c["password"]}, nil
+	case authOAuth:
+		if err := requireKeys("auth oauth", c, "token"); err != nil {
+			return Credentials{}, err
+		}
+		return Credentials{Type: authOAuth, Token: c["token"]}, nil
+	}
+	return Credentials{}, fmt.Errorf("unknown auth type %q (valid: basic, oauth)", typ)
+}
+
+func requireKeys(what string, c map[string]string, keys ...string) error {
+	if len(c) == 0 {
+		return fmt.Errorf(`%s "credentials" is missing or empty`, what)
+	}
+	for _, k := range keys {
+		if c[k] == "" {
+			return fmt.Errorf("%s credentials need a non-empty %q", what, k)
+		}
+	}
+	for k := range c {
+		if !slices.Contains(keys, k) {
+			return fmt.Errorf("%s credentials have unknown key %q", what, k)
+		}
+	}
+	return nil
+}
+
+// checkHost accepts a host or host:port, refusing what looks like a URL.
+func checkHost(what, h string) error {
+	if h == "" || strings.ContainsAny(h, "/ \t@?#") {
+		return fmt.Errorf("%s %q is not a host or host:port", what, h)
+	}
+	u, err := url.Parse("https://" + h)
+	if err != nil || u.Host != h || u.Hostname() == "" {
+		return fmt.Errorf("%s %q is not a host or host:port", what, h)
+	}
+	return nil
+}
+
+type dockerAuthV1 struct {
+	Registries  []string          `json:"registries"`
+	Credentials map[string]string `json:"credentials"`
+}
+
+func (l *layer) loadDockerAuth(file string, data []byte) error {
+	var a dockerAuthV1
+	if err := decode(data, &a); err != nil {
+		return err
+	}
+	if len(a.Registries) == 0 {
+		return errors.New(`dockerAuth "registries" is missing or empty`)
+	}
+	if err := requireKeys("dockerAuth", a.Credentials, "user", "password"); err != nil {
+		return err
+	}
+	cred := BasicCredentials{User: a.Credentials["user"], Password: a.Credentials["password"]}
+	for _, r := range a.Registries {
+		if err := checkHost("registry", r); err != nil {
+			return err
+		}
+		if err := l.claim("dockerAuth registry "+r, file); err != nil {
+			return err
+		}
+		l.dockerAuth[r] = cred
+	}
+	return nil
+}

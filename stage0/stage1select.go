@@ -1,0 +1,254 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/spf13/pflag"
+
+	"github.com/saturn-pods/saturn/store"
+)
+
+// Stage1 manifest annotations of rkt's stage1 ABI.
+const (
+	annInterfaceVersion = "coreos.com/rkt/stage1/interface-version"
+	annRunEntrypoint    = "coreos.com/rkt/stage1/run"
+)
+
+// defaultStage1File is the stage1 image used when neither flags nor
+// configuration choose one; build.sh puts it in build/stage1-images.
+const defaultStage1File = "stage1-nspawn.aci"
+
+// stage1Flags are the per-pod stage1 choices of run and prepare; at most
+// one may be set.
+type stage1Flags struct {
+	Path, URL, Name, Hash, FromDir string
+}
+
+// addStage1Flags adds rkt's stage1 selection flags to fs.
+func addStage1Flags(fs *pflag.FlagSet, f *stage1Flags) {
+	fs.StringVar(&f.URL, "stage1-url", "", "URL to an image to use as stage1")
+	fs.StringVar(&f.Path, "stage1-path", "", "absolute or relative path to an image to use as stage1")
+	fs.StringVar(&f.Name, "stage1-name", "", "name of an image to use as stage1")
+	fs.StringVar(&f.Hash, "stage1-hash", "", "hash of an image to use as stage1")
+	fs.StringVar(&f.FromDir, "stage1-from-dir", "", "filename of an image in stage1 images directory to use as stage1")
+}
+
+// stage1Image returns the id of the stage1 image chosen by f, the stage1
+// configuration or the default, importing it into st when it comes from
+// a file or URL. The image is checked to be a stage1 saturn can drive.
+func (g *globals) stage1Image(st *store.Store, f *stage1Flags) (string, error) {
+	id, err := g.chooseStage1(st, f)
+	if err != nil {
+		return "", err
+	}
+	if err := checkStage1(st, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func (g *globals) chooseStage1(st *store.Store, f *stage1Flags) (string, error) {
+	set := 0
+	for _, v := range []string{f.Path, f.URL, f.Name, f.Hash, f.FromDir} {
+		if v != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		return "", usagef("only one of --stage1-path, --stage1-url, --stage1-name, --stage1-hash, --stage1-from-dir may be given")
+	}
+	switch {
+	case f.Path != "":
+		return g.importStage1(st, f.Path)
+	case f.URL != "":
+		return g.importStage1(st, f.URL)
+	case f.Name != "":
+		id, err := st.Resolve(f.Name)
+		if err != nil {
+			return "", fmt.Errorf("stage1 image %q: %w (saturn does not discover stage1 images by name: fetch it first)", f.Name, err)
+		}
+		return id, nil
+	case f.Hash != "":
+		id, err := st.Resolve(f.Hash)
+		if err != nil {
+			return "", fmt.Errorf("stage1 image %s: %w", f.Hash, err)
+		}
+		return id, nil
+	case f.FromDir != "":
+		if strings.Contains(f.FromDir, "/") {
+			return "", usagef("--stage1-from-dir takes a file name in the stage1 images directory, not a path: %q", f.FromDir)
+		}
+		return g.importStage1(st, filepath.Join(g.stage1ImagesDir(), f.FromDir))
+	}
+	return g.defaultStage1(st)
+}
+
+// defaultStage1 follows rkt: the configured name:version when the store
+// has it, else the configured location, else the image beside saturn.
+func (g *globals) defaultStage1(st *store.Store) (string, error) {
+	cfg, err := g.config()
+	if err != nil {
+		return "", err
+	}
+	s := cfg.Stage1
+	if s.Name != "" {
+		id, err := st.Resolve(s.Name + ":" + s.Version)
+		if err == nil {
+			return id, nil
+		}
+		if s.Location == "" {
+			return "", fmt.Errorf("configured stage1 %s:%s is not in the store and stage1.d gives no location", s.Name, s.Version)
+		}
+	}
+	if s.Location != "" {
+		return g.importStage1(st, s.Location)
+	}
+	return g.importStage1(st, filepath.Join(g.stage1ImagesDir(), defaultStage1File))
+}
+
+// stage1ImagesDir is the paths kind's stage1-images, else the
+// stage1-images directory beside the saturn binary (build/bin/saturn ->
+// build/stage1-images) when it exists, else saturn's system directory.
+func (g *globals) stage1ImagesDir() string {
+	if cfg, err := g.config(); err == nil && cfg.Paths.Stage1Images != "" {
+		return cfg.Paths.Stage1Images
+	}
+	if exe, err := os.Executable(); err == nil {
+		dir := filepath.Join(filepath.Dir(exe), "..", "stage1-images")
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			return filepath.Clean(dir)
+		}
+	}
+	return filepath.Join(defaultSystemConfig, "stage1-images")
+}
+
+// importStage1 brings a stage1 image given as a path or URL into the store.
+// A local file already imported since it last changed is not read again,
+// so that every run does not hash the whole stage1 image.
+func (g *globals) importStage1(st *store.Store, loc string) (string, error) {
+	u, err := url.Parse(loc)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		return g.importStage1URL(st, u)
+	}
+	path := loc
+	if err == nil && u.Scheme == "file" {
+		path = u.Path
+	} else if err == nil && u.Scheme != "" && !filepath.IsAbs(loc) {
+		return "", fmt.Errorf("stage1 image %q: unsupported URL scheme %q (use a path, file://, http:// or https://)", loc, u.Scheme)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("stage1 image %s: %w", path, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("stage1 image: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("stage1 image %s is not a regular file", abs)
+	}
+	if id := importedSince(st, abs, fi); id != "" {
+		return id, nil
+	}
+	file, err := os.Open(abs)
+	if err != nil {
+		return "", fmt.Errorf("stage1 image: %w", err)
+	}
+	defer file.Close()
+	id, err := st.Import(file, store.ImportOptions{Origin: abs})
+	if err != nil {
+		return "", fmt.Errorf("import stage1 image %s: %w", abs, err)
+	}
+	g.debugf("imported stage1 image %s as %s", abs, id)
+	return id, nil
+}
+
+// importedSince returns the id of an image imported from path after the
+// file's last change, or "".
+func importedSince(st *store.Store, path string, fi os.FileInfo) string {
+	images, err := st.List()
+	if err != nil {
+		return ""
+	}
+	for _, im := range images {
+		if im.Origin == path && im.ImportTime.After(fi.ModTime()) {
+			return im.ID
+		}
+	}
+	return ""
+}
+
+// importStage1URL downloads a stage1 image. Signatures cannot be verified
+// yet, so like fetch this needs --insecure-options=image (and =http for
+// plain http).
+func (g *globals) importStage1URL(st *store.Store, u *url.URL) (string, error) {
+	if u.Scheme == "http" && !g.Insecure.HTTP {
+		return "", fmt.Errorf("stage1 image %s: plain http needs --insecure-options=http", u)
+	}
+	if !g.Insecure.Image {
+		return "", fmt.Errorf("stage1 image %s: signature verification is unavailable; --insecure-options=image fetches it unsigned", u)
+	}
+	req, err := http.NewRequest(http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", fmt.Errorf("stage1 image %s: %w", u, err)
+	}
+	if cfg, err := g.config(); err == nil {
+		for k, v := range cfg.AuthHeader(u.Host) {
+			req.Header[k] = v
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("fetch stage1 image: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("fetch stage1 image %s: %s", u, resp.Status)
+	}
+	id, err := st.Import(io.Reader(resp.Body), store.ImportOptions{Origin: u.String()})
+	if err != nil {
+		return "", fmt.Errorf("import stage1 image %s: %w", u, err)
+	}
+	return id, nil
+}
+
+// checkStage1 refuses an image that is no stage1 or speaks a newer stage1
+// interface than saturn.
+func checkStage1(st *store.Store, id string) error {
+	m, err := st.Manifest(id)
+	if err != nil {
+		return fmt.Errorf("stage1 image %s: %w", id, err)
+	}
+	_, err = stage1InterfaceVersionOf(m)
+	return err
+}
+
+// stage1InterfaceVersionOf returns the stage1 interface version the image
+// manifest declares (1 when it declares none), refusing versions saturn
+// does not speak and images without a run entrypoint.
+func stage1InterfaceVersionOf(m *schema.ImageManifest) (int, error) {
+	name := m.Name.String()
+	if _, ok := m.Annotations.Get(annRunEntrypoint); !ok {
+		return 0, fmt.Errorf("image %s is not a stage1 image: no %s annotation", name, annRunEntrypoint)
+	}
+	raw, ok := m.Annotations.Get(annInterfaceVersion)
+	if !ok {
+		return 1, nil
+	}
+	v, err := strconv.Atoi(raw)
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("stage1 image %s: invalid %s %q", name, annInterfaceVersion, raw)
+	}
+	if v > stage1InterfaceVersion {
+		return 0, fmt.Errorf("stage1 image %s speaks stage1 interface version %d; saturn supports up to %d", name, v, stage1InterfaceVersion)
+	}
+	return v, nil
+}
