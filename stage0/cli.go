@@ -64,6 +64,7 @@ func (e *exitCodeError) Unwrap() error { return e.err }
 func commandTable(g *globals) []*command {
 	var cmds []*command
 	cmds = append(cmds, versionCommands(g)...)
+	cmds = append(cmds, configCommands(g)...)
 	return cmds
 }
 

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
 	"github.com/saturn-pods/saturn/config"
 )
 
@@ -29,4 +33,38 @@ func (g *globals) config() (*config.Config, error) {
 		}
 	}
 	return g.cfg, nil
+}
+
+func configCommands(g *globals) []*command {
+	return []*command{{
+		name:  "config",
+		short: "print the merged configuration as JSON (secrets masked)",
+		run:   runConfig,
+	}}
+}
+
+// runConfig prints what saturn uses, rkt's `rkt config` format: the
+// configured values with the defaults filled in where nothing is set.
+func runConfig(g *globals, args []string) error {
+	if len(args) != 0 {
+		return usagef("config takes no arguments")
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	eff := *cfg
+	if eff.Paths.Data == "" {
+		eff.Paths.Data = defaultDir
+	}
+	eff.Paths.Stage1Images = g.stage1ImagesDir()
+	if eff.Stage1.Name == "" && eff.Stage1.Location == "" {
+		eff.Stage1.Location = filepath.Join(eff.Paths.Stage1Images, defaultStage1File)
+	}
+	out, err := json.MarshalIndent(map[string]any{"stage0": eff.Entries()}, "", "\t")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	fmt.Fprintln(g.Stdout, string(out))
+	return nil
 }

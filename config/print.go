@@ -1,0 +1,78 @@
+package config
+
+import (
+	"sort"
+)
+
+// Mask replaces secrets in Entries' output.
+const Mask = "******"
+
+// The entry types fix the field order of `saturn config`'s output, which
+// is rkt's: version and kind first.
+type (
+	authEntry struct {
+		RktVersion  string            `json:"rktVersion"`
+		RktKind     string            `json:"rktKind"`
+		Domains     []string          `json:"domains"`
+		Type        string            `json:"type"`
+		Credentials map[string]string `json:"credentials"`
+	}
+	dockerAuthEntry struct {
+		RktVersion  string            `json:"rktVersion"`
+		RktKind     string            `json:"rktKind"`
+		Registries  []string          `json:"registries"`
+		Credentials map[string]string `json:"credentials"`
+	}
+	pathsEntry struct {
+		RktVersion   string `json:"rktVersion"`
+		RktKind      string `json:"rktKind"`
+		Data         string `json:"data,omitempty"`
+		Stage1Images string `json:"stage1-images,omitempty"`
+	}
+	stage1Entry struct {
+		RktVersion string `json:"rktVersion"`
+		RktKind    string `json:"rktKind"`
+		Name       string `json:"name,omitempty"`
+		Version    string `json:"version,omitempty"`
+		Location   string `json:"location,omitempty"`
+	}
+)
+
+// Entries returns c as configuration entries that are themselves valid
+// configuration files, one per auth domain and per Docker registry as rkt
+// prints them, with passwords and tokens replaced by Mask.
+func (c *Config) Entries() []any {
+	var out []any
+	for _, d := range sortedKeys(c.Auth) {
+		cred := c.Auth[d]
+		e := authEntry{RktVersion: version1, RktKind: kindAuth, Domains: []string{d}, Type: cred.Type}
+		if cred.Type == authBasic {
+			e.Credentials = map[string]string{"user": cred.User, "password": Mask}
+		} else {
+			e.Credentials = map[string]string{"token": Mask}
+		}
+		out = append(out, e)
+	}
+	for _, r := range sortedKeys(c.DockerAuth) {
+		out = append(out, dockerAuthEntry{
+			RktVersion: version1, RktKind: kindDockerAuth, Registries: []string{r},
+			Credentials: map[string]string{"user": c.DockerAuth[r].User, "password": Mask},
+		})
+	}
+	if c.Paths != (Paths{}) {
+		out = append(out, pathsEntry{version1, kindPaths, c.Paths.Data, c.Paths.Stage1Images})
+	}
+	if c.Stage1 != (Stage1{}) {
+		out = append(out, stage1Entry{version1, kindStage1, c.Stage1.Name, c.Stage1.Version, c.Stage1.Location})
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
