@@ -46,11 +46,11 @@ func TestLoadKinds(t *testing.T) {
 		},
 		want: Config{Paths: Paths{Data: "/d", Stage1Images: "/s"}},
 	}, {
-		name: "saturnKind synonym",
+		name:  "saturnKind synonym",
 		files: map[string]string{"paths.d/p.json": `{"saturnKind":"paths","saturnVersion":"v1","data":"/d"}`},
 		want:  Config{Paths: Paths{Data: "/d"}},
 	}, {
-		name: "both spellings agreeing",
+		name:  "both spellings agreeing",
 		files: map[string]string{"paths.d/p.json": `{"rktKind":"paths","saturnKind":"paths","rktVersion":"v1","data":"/d"}`},
 		want:  Config{Paths: Paths{Data: "/d"}},
 	}, {
@@ -95,7 +95,7 @@ func TestLoadKinds(t *testing.T) {
 		},
 		want: Config{Paths: Paths{Data: "/d"}},
 	}, {
-		name: "unknown fields are ignored",
+		name:  "unknown fields are ignored",
 		files: map[string]string{"paths.d/p.json": `{"rktKind":"paths","rktVersion":"v1","data":"/d","future":1}`},
 		want:  Config{Paths: Paths{Data: "/d"}},
 	}}
