@@ -1,0 +1,202 @@
+package aci
+
+import (
+	"archive/tar"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/appc/spec/schema"
+)
+
+// Image is what Validate learns about an ACI.
+type Image struct {
+	Manifest *schema.ImageManifest
+	ID       string
+	Size     int64 // bytes of the uncompressed tar
+}
+
+// maxManifestSize bounds the memory a hostile archive can make us spend
+// on its manifest.
+const maxManifestSize = 16 << 20
+
+// Validate reads a whole ACI of any supported compression once: it checks
+// every entry's name and type, parses the manifest and computes the image
+// id and uncompressed size.
+func Validate(r io.Reader) (*Image, error) {
+	plain, _, err := Decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	defer plain.Close()
+	hr := &hashReader{r: plain, h: sha512.New()}
+	v := newValidator()
+	tr := tar.NewReader(hr)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, tarError(err)
+		}
+		if err := v.entry(hdr, tr); err != nil {
+			return nil, err
+		}
+	}
+	if v.manifest == nil {
+		return nil, errors.New("invalid ACI: missing manifest")
+	}
+	// The id covers the whole stream, including the end-of-archive blocks
+	// the tar reader does not consume.
+	if _, err := io.CopyBuffer(io.Discard, hr, make([]byte, 64<<10)); err != nil {
+		return nil, fmt.Errorf("read archive: %w", err)
+	}
+	return &Image{Manifest: v.manifest, ID: idOf(hr.h), Size: hr.n}, nil
+}
+
+// ReadManifest returns the image manifest of an ACI of any supported
+// compression. It stops reading as soon as it has found the manifest.
+func ReadManifest(r io.Reader) (*schema.ImageManifest, error) {
+	plain, _, err := Decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	defer plain.Close()
+	v := newValidator()
+	tr := tar.NewReader(plain)
+	for v.manifest == nil {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("invalid ACI: missing manifest")
+		}
+		if err != nil {
+			return nil, tarError(err)
+		}
+		if err := v.entry(hdr, tr); err != nil {
+			return nil, err
+		}
+	}
+	return v.manifest, nil
+}
+
+func tarError(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("invalid ACI: truncated tar archive: %w", err)
+	}
+	return fmt.Errorf("invalid ACI: read tar: %w", err)
+}
+
+// hashReader hashes and counts everything read through it, so the image
+// id is computed in the same pass that parses the archive.
+type hashReader struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+}
+
+func (hr *hashReader) Read(p []byte) (int, error) {
+	n, err := hr.r.Read(p)
+	if n > 0 {
+		hr.h.Write(p[:n])
+		hr.n += int64(n)
+	}
+	return n, err
+}
+
+type validator struct {
+	manifest *schema.ImageManifest
+	seen     map[string]bool // rootfs entries so far, for hardlink targets
+}
+
+func newValidator() *validator {
+	return &validator{seen: map[string]bool{}}
+}
+
+func (v *validator) entry(hdr *tar.Header, tr io.Reader) error {
+	name, err := EntryName(hdr.Name)
+	if err != nil {
+		return err
+	}
+	if name == ManifestName {
+		return v.readManifest(hdr, tr)
+	}
+	if err := checkEntryType(name, hdr); err != nil {
+		return err
+	}
+	if hdr.Typeflag == tar.TypeLink {
+		target, err := EntryName(hdr.Linkname)
+		if err != nil || !strings.HasPrefix(target, RootfsName+"/") {
+			return fmt.Errorf("invalid ACI: hardlink %s points outside rootfs (%q)", hdr.Name, hdr.Linkname)
+		}
+		if !v.seen[target] {
+			return fmt.Errorf("invalid ACI: hardlink %s points to %q, which is not earlier in the archive", hdr.Name, hdr.Linkname)
+		}
+	}
+	v.seen[name] = true
+	return nil
+}
+
+func (v *validator) readManifest(hdr *tar.Header, tr io.Reader) error {
+	if hdr.Typeflag != tar.TypeReg {
+		return fmt.Errorf("invalid ACI: manifest is not a regular file")
+	}
+	if v.manifest != nil {
+		return fmt.Errorf("invalid ACI: more than one manifest")
+	}
+	if hdr.Size > maxManifestSize {
+		return fmt.Errorf("invalid ACI: manifest too large (%d bytes)", hdr.Size)
+	}
+	data, err := io.ReadAll(tr)
+	if err != nil {
+		return tarError(err)
+	}
+	im := new(schema.ImageManifest)
+	if err := im.UnmarshalJSON(data); err != nil {
+		return fmt.Errorf("invalid ACI: invalid image manifest: %w", err)
+	}
+	v.manifest = im
+	return nil
+}
+
+// EntryName returns the clean form of an archive entry name ("./rootfs/a/"
+// becomes "rootfs/a") and rejects names that are absolute, climb out with
+// "..", or lie outside manifest and rootfs.
+func EntryName(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("invalid ACI: entry with empty name")
+	}
+	if strings.HasPrefix(raw, "/") {
+		return "", fmt.Errorf("invalid ACI: absolute entry name %q", raw)
+	}
+	if strings.ContainsRune(raw, 0) {
+		return "", fmt.Errorf("invalid ACI: entry name %q contains NUL", raw)
+	}
+	for _, part := range strings.Split(raw, "/") {
+		if part == ".." {
+			return "", fmt.Errorf("invalid ACI: entry name %q contains \"..\"", raw)
+		}
+	}
+	name := path.Clean(raw)
+	if name != ManifestName && name != RootfsName && !strings.HasPrefix(name, RootfsName+"/") {
+		return "", fmt.Errorf("invalid ACI: entry %q outside manifest and rootfs/", raw)
+	}
+	return name, nil
+}
+
+func checkEntryType(name string, hdr *tar.Header) error {
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		return nil
+	case tar.TypeReg, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		if name == RootfsName {
+			return fmt.Errorf("invalid ACI: rootfs is not a directory")
+		}
+		return nil
+	}
+	return fmt.Errorf("invalid ACI: entry %s has unsupported type %q", hdr.Name, hdr.Typeflag)
+}
