@@ -1,0 +1,234 @@
+package store
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// GCResult lists what GC removed.
+type GCResult struct {
+	Trees     []string    // tree ids
+	Images    []ImageInfo // images not used within the grace period
+	Leftovers []string    // paths left by crashed imports and renders
+}
+
+// GC removes images not used within grace, trees that no pod references
+// whose images are gone or which were not used within grace, and the
+// leftovers of crashed imports and renders. Work of live processes is
+// recognised by its locks and left alone. Trees named by any pod's
+// appsinfo/*/treeStoreID or stage1TreeStoreID are always kept.
+func (s *Store) GC(grace time.Duration) (*GCResult, error) {
+	res := &GCResult{}
+	cutoff := time.Now().Add(-grace)
+	if err := s.gcLeftovers(res); err != nil {
+		return res, err
+	}
+	if err := s.gcImages(cutoff, res); err != nil {
+		return res, err
+	}
+	if err := s.gcTrees(cutoff, res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// gcLeftovers removes temp files of imports whose process died (their
+// lock is free) and blobs that never made it into the index.
+func (s *Store) gcLeftovers(res *GCResult) error {
+	tmps, err := os.ReadDir(s.tmpDir)
+	if err != nil {
+		return fmt.Errorf("gc: %w", err)
+	}
+	for _, e := range tmps {
+		p := filepath.Join(s.tmpDir, e.Name())
+		if removeIfUnlocked(p) {
+			res.Leftovers = append(res.Leftovers, p)
+		}
+	}
+	// Blob files and index entries change together inside index
+	// transactions, so under the index lock an unindexed blob is garbage.
+	return s.update(func(tx *bolt.Tx) error {
+		blobs, err := os.ReadDir(s.blobDir)
+		if err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+		b := tx.Bucket(imagesBucket)
+		for _, e := range blobs {
+			if b.Get([]byte(e.Name())) != nil {
+				continue
+			}
+			p := filepath.Join(s.blobDir, e.Name())
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("gc: %w", err)
+			}
+			res.Leftovers = append(res.Leftovers, p)
+		}
+		return nil
+	})
+}
+
+// removeIfUnlocked removes path when no live process holds its flock.
+func removeIfUnlocked(path string) bool {
+	lk, err := lockPath(path, true)
+	if err != nil {
+		return false
+	}
+	defer lk.unlock()
+	return os.Remove(path) == nil
+}
+
+func (s *Store) gcImages(cutoff time.Time, res *GCResult) error {
+	return s.update(func(tx *bolt.Tx) error {
+		var stale []ImageInfo
+		err := forEachImage(tx, func(id string, r *imageRecord) error {
+			if r.LastUsed.Before(cutoff) {
+				stale = append(stale, r.info(id))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, info := range stale {
+			if err := tx.Bucket(imagesBucket).Delete([]byte(info.ID)); err != nil {
+				return err
+			}
+			if err := os.Remove(s.blobPath(info.ID)); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("gc: remove blob %s: %w", info.ID, err)
+			}
+		}
+		res.Images = stale
+		return nil
+	})
+}
+
+func (s *Store) gcTrees(cutoff time.Time, res *GCResult) error {
+	referenced, err := s.ReferencedTrees()
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(s.treeDir)
+	if err != nil {
+		return fmt.Errorf("gc: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, tmpTreePfx) || strings.HasPrefix(name, trashTreePfx) {
+			if p, ok := s.gcTreeLeftover(name); ok {
+				res.Leftovers = append(res.Leftovers, p)
+			}
+			continue
+		}
+		if referenced[name] {
+			continue
+		}
+		removed, err := s.gcTree(name, cutoff)
+		if err != nil {
+			return err
+		}
+		if removed {
+			res.Trees = append(res.Trees, name)
+		}
+	}
+	return nil
+}
+
+// gcTree removes an unreferenced tree whose images are gone or that was
+// not used since cutoff. A tree being rendered or checked (its lock held)
+// is skipped.
+func (s *Store) gcTree(treeID string, cutoff time.Time) (bool, error) {
+	lk, err := lockPath(s.treeLockPath(treeID), true)
+	if err != nil {
+		return false, nil
+	}
+	defer lk.unlock()
+	path := s.TreePath(treeID)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false, nil
+	}
+	if !fi.ModTime().Before(cutoff) && s.treeImagesPresent(path) {
+		return false, nil
+	}
+	if err := s.removeTree(treeID); err != nil {
+		return false, fmt.Errorf("gc: %w", err)
+	}
+	return true, nil
+}
+
+func (s *Store) treeImagesPresent(path string) bool {
+	data, err := os.ReadFile(filepath.Join(path, treeIDsFile))
+	if err != nil {
+		return false
+	}
+	for _, id := range strings.Fields(string(data)) {
+		if _, err := s.Info(id); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// gcTreeLeftover removes a temp or trash dir of a render when the tree it
+// belongs to is not locked, i.e. its renderer is gone.
+func (s *Store) gcTreeLeftover(name string) (string, bool) {
+	rest := strings.TrimPrefix(strings.TrimPrefix(name, tmpTreePfx), trashTreePfx)
+	i := strings.LastIndexByte(rest, '-')
+	if i <= 0 {
+		return "", false
+	}
+	lk, err := lockPath(s.treeLockPath(rest[:i]), true)
+	if err != nil {
+		return "", false
+	}
+	defer lk.unlock()
+	p := filepath.Join(s.treeDir, name)
+	if err := os.RemoveAll(p); err != nil {
+		return "", false
+	}
+	return p, true
+}
+
+// ReferencedTrees returns the tree ids that pods in any state use, read
+// from <dir>/pods/*/*/appsinfo/*/treeStoreID and stage1TreeStoreID.
+func (s *Store) ReferencedTrees() (map[string]bool, error) {
+	refs := map[string]bool{}
+	pats := []string{
+		filepath.Join(s.podsDir, "*", "*", "appsinfo", "*", "treeStoreID"),
+		filepath.Join(s.podsDir, "*", "*", "stage1TreeStoreID"),
+	}
+	for _, pat := range pats {
+		files, err := filepath.Glob(pat)
+		if err != nil {
+			return nil, fmt.Errorf("gc: %w", err)
+		}
+		for _, f := range files {
+			id, err := readFirstLine(f)
+			if err != nil {
+				// A pod removed while we looked references nothing.
+				continue
+			}
+			if id != "" {
+				refs[id] = true
+			}
+		}
+	}
+	return refs, nil
+}
+
+func readFirstLine(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Scan()
+	return strings.TrimSpace(sc.Text()), sc.Err()
+}

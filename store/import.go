@@ -1,0 +1,139 @@
+package store
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/saturn-pods/saturn/aci"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
+
+// writeBufSize batches blob writes into large syscalls.
+const writeBufSize = 1 << 20
+
+// Import reads an ACI of any supported compression, validates it, and
+// stores its uncompressed tar under its image id, all in one pass over the
+// data. Only a fully written, fsync'ed and validated blob is renamed into
+// place and indexed; on any error the store is left as it was. Importing
+// an image that is already stored refreshes its blob and keeps its record.
+func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
+	plain, _, err := aci.Decompress(r)
+	if err != nil {
+		return "", err
+	}
+	defer plain.Close()
+	tmp, err := os.CreateTemp(s.tmpDir, "import-*")
+	if err != nil {
+		return "", fmt.Errorf("import: %w", err)
+	}
+	// The lock tells image gc that this temp file belongs to a live
+	// import; a crashed import's lock dies with it.
+	lk := &fileLock{tmp}
+	if err := lk.lock(true); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("import: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.Remove(tmp.Name())
+		}
+		tmp.Close()
+	}()
+	img, err := s.writeBlob(plain, tmp)
+	if err != nil {
+		return "", err
+	}
+	if err := s.commitImport(tmp.Name(), img, opts); err != nil {
+		return "", err
+	}
+	done = true
+	return img.ID, nil
+}
+
+// writeBlob validates the plain tar while writing it to f and syncs f.
+func (s *Store) writeBlob(plain io.Reader, f *os.File) (*aci.Image, error) {
+	bw := bufio.NewWriterSize(f, writeBufSize)
+	img, err := aci.Validate(io.TeeReader(plain, bw))
+	if err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("write blob: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("sync blob: %w", err)
+	}
+	return img, nil
+}
+
+// commitImport moves the blob into place and indexes it in one index
+// transaction, so gc (which removes unindexed blobs under the same lock)
+// never sees one without the other.
+func (s *Store) commitImport(tmpPath string, img *aci.Image, opts ImportOptions) error {
+	manifest, err := json.Marshal(img.Manifest)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", img.ID, err)
+	}
+	now := time.Now()
+	return s.update(func(tx *bolt.Tx) error {
+		if err := os.Rename(tmpPath, s.blobPath(img.ID)); err != nil {
+			return fmt.Errorf("import %s: %w", img.ID, err)
+		}
+		if err := syncDir(s.blobDir); err != nil {
+			return fmt.Errorf("import %s: %w", img.ID, err)
+		}
+		rec, err := getImage(tx, img.ID)
+		if err != nil {
+			rec = &imageRecord{ImportTime: now, LastUsed: now, Origin: opts.Origin}
+		}
+		rec.Name = string(img.Manifest.Name)
+		rec.Labels = make(map[string]string, len(img.Manifest.Labels))
+		for _, l := range img.Manifest.Labels {
+			rec.Labels[string(l.Name)] = l.Value
+		}
+		rec.Size = img.Size
+		rec.Manifest = manifest
+		if rec.Origin == "" {
+			rec.Origin = opts.Origin
+		}
+		if err := putImage(tx, img.ID, rec); err != nil {
+			return err
+		}
+		if !isURL(opts.Origin) {
+			return nil
+		}
+		return putRemote(tx, Remote{
+			URL: opts.Origin, ImageID: img.ID, ETag: opts.ETag, MaxAge: opts.MaxAge,
+			DownloadTime: now, SignatureURL: opts.SignatureURL,
+		})
+	})
+}
+
+func isURL(s string) bool {
+	for _, p := range []string{"http://", "https://", "docker://"} {
+		if len(s) > len(p) && s[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fsync(fd); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

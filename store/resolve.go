@@ -1,0 +1,171 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/appc/spec/discovery"
+	"github.com/appc/spec/schema/types"
+	bolt "go.etcd.io/bbolt"
+)
+
+// idPrefix is how every image id starts (appc: sha512 of the plain tar).
+const idPrefix = "sha512-"
+
+// Resolve turns a reference into the full id of an image in the store. A
+// reference is a full id, a unique id prefix ("sha512-abc…"), an image
+// name, "name:version", or "name,label=value,…". A name matches the most
+// recently imported image carrying all given labels, as in rkt.
+func (s *Store) Resolve(ref string) (string, error) {
+	if strings.HasPrefix(ref, idPrefix) {
+		return s.resolvePrefix(ref)
+	}
+	app, err := discovery.NewAppFromString(ref)
+	if err != nil {
+		return "", fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	labels := make(map[string]string, len(app.Labels))
+	for k, v := range app.Labels {
+		labels[string(k)] = v
+	}
+	id, err := s.findByName(string(app.Name), labels)
+	if err != nil {
+		return "", fmt.Errorf("image %q: %w", ref, err)
+	}
+	return id, nil
+}
+
+func (s *Store) resolvePrefix(ref string) (string, error) {
+	hexPart := ref[len(idPrefix):]
+	if hexPart == "" || strings.Trim(hexPart, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("image id %q: not a sha512- id (lower-case hex expected)", ref)
+	}
+	var matches []string
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(imagesBucket)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		p := []byte(ref)
+		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			matches = append(matches, string(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	switch len(matches) {
+	case 0:
+		return "", fmt.Errorf("image %s: %w", ref, ErrNotFound)
+	case 1:
+		return matches[0], nil
+	}
+	return "", fmt.Errorf("image id %s is ambiguous: %d images match (%s, %s, …); give more digits", ref, len(matches), types.ShortHash(matches[0]), types.ShortHash(matches[1]))
+}
+
+// findByName returns the newest image named name whose labels include
+// labels. A "version" of "latest" matches any version, as rkt treats it.
+func (s *Store) findByName(name string, labels map[string]string) (string, error) {
+	if labels["version"] == "latest" {
+		delete(labels, "version")
+	}
+	var best string
+	var bestRec *imageRecord
+	err := s.view(func(tx *bolt.Tx) error {
+		return forEachImage(tx, func(id string, r *imageRecord) error {
+			if r.Name != name || !hasLabels(r.Labels, labels) {
+				return nil
+			}
+			if bestRec == nil || r.ImportTime.After(bestRec.ImportTime) {
+				best, bestRec = id, r
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return "", err
+	}
+	if best == "" {
+		return "", ErrNotFound
+	}
+	return best, nil
+}
+
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// FindDependency returns the id of the stored image that satisfies dep:
+// by image id when dep names one (checking the name matches), else the
+// newest image with dep's name and labels. It makes *Store an aci.Source.
+func (s *Store) FindDependency(dep types.Dependency) (string, error) {
+	desc := depString(dep)
+	if dep.ImageID != nil && !dep.ImageID.Empty() {
+		id, err := s.resolvePrefix(dep.ImageID.String())
+		if err != nil {
+			return "", fmt.Errorf("dependency %s: %w; fetch it first", desc, err)
+		}
+		m, err := s.Manifest(id)
+		if err != nil {
+			return "", fmt.Errorf("dependency %s: %w", desc, err)
+		}
+		if m.Name != dep.ImageName {
+			return "", fmt.Errorf("dependency %s: image %s is named %s", desc, types.ShortHash(id), m.Name)
+		}
+		return id, nil
+	}
+	labels := make(map[string]string, len(dep.Labels))
+	for _, l := range dep.Labels {
+		labels[string(l.Name)] = l.Value
+	}
+	id, err := s.findByName(string(dep.ImageName), labels)
+	if err != nil {
+		return "", fmt.Errorf("dependency %s: %w; fetch it first", desc, err)
+	}
+	return id, nil
+}
+
+// depString names a dependency the way a user would type it.
+func depString(dep types.Dependency) string {
+	var b strings.Builder
+	b.WriteString(string(dep.ImageName))
+	for _, l := range dep.Labels {
+		fmt.Fprintf(&b, ",%s=%s", l.Name, l.Value)
+	}
+	if dep.ImageID != nil && !dep.ImageID.Empty() {
+		fmt.Fprintf(&b, " (%s)", dep.ImageID.String())
+	}
+	return b.String()
+}
+
+// markLatest sets Latest on the newest import of each name.
+func markLatest(infos []ImageInfo) {
+	newest := map[string]int{}
+	for i, in := range infos {
+		j, ok := newest[in.Name]
+		if !ok || in.ImportTime.After(infos[j].ImportTime) {
+			newest[in.Name] = i
+		}
+	}
+	for _, i := range newest {
+		infos[i].Latest = true
+	}
+}
+
+func sortByImport(infos []ImageInfo) {
+	sort.SliceStable(infos, func(i, j int) bool {
+		if !infos[i].ImportTime.Equal(infos[j].ImportTime) {
+			return infos[i].ImportTime.Before(infos[j].ImportTime)
+		}
+		return infos[i].ID < infos[j].ID
+	})
+}

@@ -1,0 +1,352 @@
+// Package store is saturn's content-addressed image store: ACI blobs named
+// by image id under <dir>/cas, an index of their names, labels and use times
+// in a bbolt database, and rendered image trees under <dir>/tree.
+//
+// Every process opens the index only for the span of one transaction:
+// bbolt's file lock is held while the database is open, so holding it
+// across slow work (downloads, decompression, rendering) would serialise all
+// of saturn behind one slow command.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/appc/spec/schema"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names in the index database.
+var (
+	imagesBucket  = []byte("images")
+	remotesBucket = []byte("remotes")
+)
+
+// dbLockTimeout bounds how long a command waits for another process's
+// index transaction; transactions are short, so hitting it means a hung
+// process holds the database.
+const dbLockTimeout = 2 * time.Minute
+
+// Store is an open image store. It holds no open files between calls, so
+// any number of Stores in any number of processes may use one directory.
+type Store struct {
+	dir     string
+	casDir  string
+	blobDir string
+	tmpDir  string
+	treeDir string
+	lockDir string
+	podsDir string
+	dbPath  string
+
+	// InsecureSkipTreeVerify makes RenderTree trust an existing tree
+	// without rehashing it (--insecure-options=ondisk).
+	InsecureSkipTreeVerify bool
+}
+
+// ImportOptions describe where an imported image came from.
+type ImportOptions struct {
+	// Origin is the URL or path the image was fetched from.
+	Origin string
+	// ETag is the HTTP entity tag of the download, if any.
+	ETag string
+	// MaxAge is the Cache-Control max-age of the download; zero means the
+	// download must be revalidated before reuse.
+	MaxAge time.Duration
+	// SignatureURL is where the image's signature was fetched from.
+	SignatureURL string
+}
+
+// ImageInfo describes one image in the store.
+type ImageInfo struct {
+	ID         string
+	Name       string
+	Labels     map[string]string
+	Size       int64 // bytes of the uncompressed ACI
+	ImportTime time.Time
+	LastUsed   time.Time
+	Origin     string
+	// Latest is true when this is the most recently imported image of its
+	// name, as rkt's "latest" column.
+	Latest bool
+}
+
+// Remote is the cache record of an image fetched from a URL.
+type Remote struct {
+	URL          string
+	ImageID      string
+	ETag         string
+	MaxAge       time.Duration
+	DownloadTime time.Time
+	SignatureURL string
+}
+
+// imageRecord is what the index stores per image id.
+type imageRecord struct {
+	Name       string            `json:"name"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Size       int64             `json:"size"`
+	ImportTime time.Time         `json:"importTime"`
+	LastUsed   time.Time         `json:"lastUsed"`
+	Origin     string            `json:"origin,omitempty"`
+	Manifest   json.RawMessage   `json:"manifest"`
+}
+
+func (r *imageRecord) info(id string) ImageInfo {
+	return ImageInfo{
+		ID: id, Name: r.Name, Labels: r.Labels, Size: r.Size,
+		ImportTime: r.ImportTime, LastUsed: r.LastUsed, Origin: r.Origin,
+	}
+}
+
+// ErrNotFound is returned (wrapped) when an image or reference is not in
+// the store.
+var ErrNotFound = errors.New("not found in store")
+
+// Open opens (creating if needed) the store under dir, saturn's --dir.
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s := &Store{
+		dir:     abs,
+		casDir:  filepath.Join(abs, "cas"),
+		blobDir: filepath.Join(abs, "cas", "blobs"),
+		tmpDir:  filepath.Join(abs, "cas", "tmp"),
+		treeDir: filepath.Join(abs, "tree"),
+		lockDir: filepath.Join(abs, "locks"),
+		podsDir: filepath.Join(abs, "pods"),
+		dbPath:  filepath.Join(abs, "cas", "index.db"),
+	}
+	for _, d := range []string{s.blobDir, s.tmpDir, s.treeDir, s.lockDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
+	}
+	// Create the index once so read-only opens find a valid database.
+	if err := s.update(func(tx *bolt.Tx) error { return nil }); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// Close releases the store. It exists for symmetry with Open; a Store
+// keeps nothing open between calls.
+func (s *Store) Close() error { return nil }
+
+// Dir returns the saturn data directory the store lives in.
+func (s *Store) Dir() string { return s.dir }
+
+// update runs fn in a read-write transaction, holding the index's file
+// lock only for its duration.
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	db, err := bolt.Open(s.dbPath, 0o600, &bolt.Options{Timeout: dbLockTimeout})
+	if err != nil {
+		return fmt.Errorf("open index %s: %w", s.dbPath, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{imagesBucket, remotesBucket} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close index: %w", cerr)
+	}
+	return err
+}
+
+// view runs fn in a read-only transaction under a shared file lock.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	db, err := bolt.Open(s.dbPath, 0o600, &bolt.Options{Timeout: dbLockTimeout, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("open index %s: %w", s.dbPath, err)
+	}
+	err = db.View(fn)
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close index: %w", cerr)
+	}
+	return err
+}
+
+func getImage(tx *bolt.Tx, id string) (*imageRecord, error) {
+	b := tx.Bucket(imagesBucket)
+	if b == nil {
+		return nil, fmt.Errorf("image %s: %w", id, ErrNotFound)
+	}
+	v := b.Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("image %s: %w", id, ErrNotFound)
+	}
+	var r imageRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("image %s: damaged index record: %w", id, err)
+	}
+	return &r, nil
+}
+
+func putImage(tx *bolt.Tx, id string, r *imageRecord) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(imagesBucket).Put([]byte(id), v)
+}
+
+// forEachImage calls fn for every image in the index.
+func forEachImage(tx *bolt.Tx, fn func(id string, r *imageRecord) error) error {
+	b := tx.Bucket(imagesBucket)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(k, v []byte) error {
+		var r imageRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("image %s: damaged index record: %w", k, err)
+		}
+		return fn(string(k), &r)
+	})
+}
+
+func (s *Store) blobPath(id string) string { return filepath.Join(s.blobDir, id) }
+
+// Manifest returns the image manifest of the image with the full id.
+func (s *Store) Manifest(id string) (*schema.ImageManifest, error) {
+	var raw []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		r, err := getImage(tx, id)
+		if err != nil {
+			return err
+		}
+		raw = append([]byte(nil), r.Manifest...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var m schema.ImageManifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("image %s: stored manifest: %w", id, err)
+	}
+	return &m, nil
+}
+
+// Info returns what the index knows about the image with the full id.
+func (s *Store) Info(id string) (ImageInfo, error) {
+	var info ImageInfo
+	err := s.view(func(tx *bolt.Tx) error {
+		r, err := getImage(tx, id)
+		if err != nil {
+			return err
+		}
+		info = r.info(id)
+		return nil
+	})
+	return info, err
+}
+
+// List returns every image in the store, oldest import first.
+func (s *Store) List() ([]ImageInfo, error) {
+	var out []ImageInfo
+	err := s.view(func(tx *bolt.Tx) error {
+		return forEachImage(tx, func(id string, r *imageRecord) error {
+			out = append(out, r.info(id))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	markLatest(out)
+	sortByImport(out)
+	return out, nil
+}
+
+// MarkUsed sets the image's last-used time to now; image gc keeps images
+// used within its grace period.
+func (s *Store) MarkUsed(id string) error {
+	return s.markUsed([]string{id}, time.Now())
+}
+
+func (s *Store) markUsed(ids []string, now time.Time) error {
+	return s.update(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			r, err := getImage(tx, id)
+			if err != nil {
+				return err
+			}
+			r.LastUsed = now
+			if err := putImage(tx, id, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Remove deletes the image from the index and its blob from disk. Trees
+// rendered from it stay until image gc finds them unreferenced.
+func (s *Store) Remove(id string) error {
+	return s.update(func(tx *bolt.Tx) error {
+		if _, err := getImage(tx, id); err != nil {
+			return err
+		}
+		if err := tx.Bucket(imagesBucket).Delete([]byte(id)); err != nil {
+			return err
+		}
+		// The blob goes inside the transaction so an import of the same
+		// image cannot slip in between index and file removal.
+		if err := os.Remove(s.blobPath(id)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove blob %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// GetRemote returns the cache record of an image fetched from url, or nil
+// when the url was never fetched or its image has since been removed.
+func (s *Store) GetRemote(url string) (*Remote, error) {
+	var rem *Remote
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(remotesBucket)
+		if b == nil {
+			return nil
+		}
+		v := b.Get([]byte(url))
+		if v == nil {
+			return nil
+		}
+		var r Remote
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("remote %s: damaged index record: %w", url, err)
+		}
+		if _, err := getImage(tx, r.ImageID); err != nil {
+			return nil
+		}
+		rem = &r
+		return nil
+	})
+	return rem, err
+}
+
+// PutRemote records that url was (re)validated to still serve r.ImageID.
+func (s *Store) PutRemote(r Remote) error {
+	return s.update(func(tx *bolt.Tx) error {
+		return putRemote(tx, r)
+	})
+}
+
+func putRemote(tx *bolt.Tx, r Remote) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(remotesBucket).Put([]byte(r.URL), v)
+}

@@ -1,0 +1,278 @@
+package store
+
+import (
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	"github.com/saturn-pods/saturn/aci"
+)
+
+// Files a rendered tree holds beside manifest and rootfs/.
+const (
+	treeHashFile = "hash"   // hash of manifest and rootfs, see treeHash
+	treeIDsFile  = "images" // image ids the tree was rendered from, one a line
+	tmpTreePfx   = ".tmp-"
+	trashTreePfx = ".trash-"
+)
+
+// maxDepDepth bounds dependency chains so a cycle cannot loop forever.
+const maxDepDepth = 64
+
+// ErrTreeDamaged is wrapped by errors for a rendered tree whose content no
+// longer matches the hash recorded when it was rendered.
+var ErrTreeDamaged = errors.New("rendered tree damaged")
+
+// TreePath returns where the tree with treeID lives: <path>/manifest and
+// <path>/rootfs.
+func (s *Store) TreePath(treeID string) string { return filepath.Join(s.treeDir, treeID) }
+
+// RenderTree renders the image with the full id and all its dependencies
+// into one tree (path/manifest, path/rootfs) and returns its tree id and
+// path. A tree is rendered once per image+dependencies; later calls check
+// the stored hash (unless InsecureSkipTreeVerify) and re-render a damaged
+// tree. It marks the image and its dependencies used.
+func (s *Store) RenderTree(id string) (treeID string, path string, err error) {
+	ids, err := s.dependencyClosure(id)
+	if err != nil {
+		return "", "", fmt.Errorf("render %s: %w", id, err)
+	}
+	treeID = treeIDOf(ids)
+	path = s.TreePath(treeID)
+	lk, err := lockPath(s.treeLockPath(treeID), false)
+	if err != nil {
+		return "", "", fmt.Errorf("render %s: %w", id, err)
+	}
+	defer lk.unlock()
+	ok, err := s.treeIntact(path)
+	if err != nil {
+		return "", "", fmt.Errorf("render %s: %w", id, err)
+	}
+	if !ok {
+		if err := s.renderInto(id, ids, treeID); err != nil {
+			return "", "", fmt.Errorf("render %s: %w", id, err)
+		}
+	}
+	now := time.Now()
+	if err := os.Chtimes(path, now, now); err != nil {
+		return "", "", fmt.Errorf("render %s: %w", id, err)
+	}
+	if err := s.markUsed(ids, now); err != nil {
+		return "", "", fmt.Errorf("render %s: %w", id, err)
+	}
+	return treeID, path, nil
+}
+
+// CheckTree verifies the tree with treeID against its stored hash.
+func (s *Store) CheckTree(treeID string) error {
+	path := s.TreePath(treeID)
+	want, err := os.ReadFile(filepath.Join(path, treeHashFile))
+	if err != nil {
+		return fmt.Errorf("tree %s: %w", treeID, err)
+	}
+	got, err := treeHash(path)
+	if err != nil {
+		return fmt.Errorf("tree %s: %w", treeID, err)
+	}
+	if got != strings.TrimSpace(string(want)) {
+		return fmt.Errorf("tree %s: %w", treeID, ErrTreeDamaged)
+	}
+	return nil
+}
+
+func (s *Store) treeLockPath(treeID string) string {
+	return filepath.Join(s.lockDir, "tree-"+treeID+".lock")
+}
+
+// treeIntact reports whether a complete tree is at path; a damaged one is
+// moved away and removed so it can be rendered again.
+func (s *Store) treeIntact(path string) (bool, error) {
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		return false, nil
+	}
+	if s.InsecureSkipTreeVerify {
+		if _, err := os.Stat(filepath.Join(path, treeHashFile)); err == nil {
+			return true, nil
+		}
+	} else if err := s.CheckTree(filepath.Base(path)); err == nil {
+		return true, nil
+	}
+	return false, s.removeTree(filepath.Base(path))
+}
+
+// removeTree renames the tree out of the way first so nobody ever sees a
+// half-deleted tree under its real name. The caller holds the tree lock.
+func (s *Store) removeTree(treeID string) error {
+	trash, err := os.MkdirTemp(s.treeDir, trashTreePfx+treeID+"-")
+	if err != nil {
+		return fmt.Errorf("remove tree %s: %w", treeID, err)
+	}
+	if err := os.Rename(s.TreePath(treeID), filepath.Join(trash, "t")); err != nil && !os.IsNotExist(err) {
+		os.Remove(trash)
+		return fmt.Errorf("remove tree %s: %w", treeID, err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		return fmt.Errorf("remove tree %s: %w", treeID, err)
+	}
+	return nil
+}
+
+// renderInto renders into a temp dir beside the final place, hashes it
+// and renames it into place. The caller holds the tree lock.
+func (s *Store) renderInto(id string, ids []string, treeID string) error {
+	tmp, err := os.MkdirTemp(s.treeDir, tmpTreePfx+treeID+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	src := &checkedSource{s: s}
+	rerr := aci.Render(src, id, tmp)
+	if err := src.firstErr(); err != nil {
+		return err
+	}
+	if rerr != nil {
+		return rerr
+	}
+	sum, err := treeHash(tmp)
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(filepath.Join(tmp, treeIDsFile), []byte(strings.Join(ids, "\n")+"\n")); err != nil {
+		return err
+	}
+	if err := writeFileSync(filepath.Join(tmp, treeHashFile), []byte(sum+"\n")); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, s.TreePath(treeID)); err != nil {
+		return err
+	}
+	return syncDir(s.treeDir)
+}
+
+// dependencyClosure lists id and every image it depends on, depth first
+// in manifest order; the list names the tree.
+func (s *Store) dependencyClosure(id string) ([]string, error) {
+	var ids []string
+	seen := map[string]bool{}
+	var walk func(id string, depth int) error
+	walk = func(id string, depth int) error {
+		if depth > maxDepDepth {
+			return fmt.Errorf("dependencies nested deeper than %d (a cycle?)", maxDepDepth)
+		}
+		if seen[id] {
+			return nil
+		}
+		seen[id] = true
+		ids = append(ids, id)
+		m, err := s.Manifest(id)
+		if err != nil {
+			return err
+		}
+		for _, dep := range m.Dependencies {
+			did, err := s.FindDependency(dep)
+			if err != nil {
+				return err
+			}
+			if err := walk(did, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(id, 0); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func treeIDOf(ids []string) string {
+	h := sha512.Sum512([]byte(strings.Join(ids, "\n")))
+	return "deps-" + idPrefix + hex.EncodeToString(h[:32])
+}
+
+// checkedSource hands aci.Render the store's blobs and remembers any
+// corruption a blob reader reports, even on a Close whose error Render
+// might not pass on.
+type checkedSource struct {
+	s    *Store
+	mu   sync.Mutex
+	errs []error
+}
+
+func (c *checkedSource) FindDependency(dep types.Dependency) (string, error) {
+	return c.s.FindDependency(dep)
+}
+
+func (c *checkedSource) Manifest(id string) (*schema.ImageManifest, error) {
+	return c.s.Manifest(id)
+}
+
+func (c *checkedSource) OpenTar(id string) (io.ReadCloser, error) {
+	rc, err := c.s.OpenTar(id)
+	if err != nil {
+		return nil, err
+	}
+	return &recordingReader{rc: rc, c: c}, nil
+}
+
+func (c *checkedSource) record(err error) {
+	if errors.Is(err, ErrCorrupt) {
+		c.mu.Lock()
+		c.errs = append(c.errs, err)
+		c.mu.Unlock()
+	}
+}
+
+func (c *checkedSource) firstErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.errs) == 0 {
+		return nil
+	}
+	return c.errs[0]
+}
+
+type recordingReader struct {
+	rc io.ReadCloser
+	c  *checkedSource
+}
+
+func (r *recordingReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	r.c.record(err)
+	return n, err
+}
+
+func (r *recordingReader) Close() error {
+	err := r.rc.Close()
+	r.c.record(err)
+	return err
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
