@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/appc/spec/schema"
@@ -204,7 +205,7 @@ func (b *builder) copyFile(rel, full string, size int64) error {
 // group names, so the archive does not depend on the build host's
 // passwd database.
 func (b *builder) header(rel, full string, fi fs.FileInfo) (*tar.Header, error) {
-	st, ok := fi.Sys().(*unix.Stat_t)
+	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil, fmt.Errorf("build %s: no stat information", rel)
 	}
