@@ -65,6 +65,7 @@ func commandTable(g *globals) []*command {
 	var cmds []*command
 	cmds = append(cmds, versionCommands(g)...)
 	cmds = append(cmds, configCommands(g)...)
+	cmds = append(cmds, imageCommands(g)...)
 	return cmds
 }
 

@@ -83,6 +83,13 @@ func (s *Store) commitImport(tmpPath string, img *aci.Image, opts ImportOptions)
 	}
 	now := time.Now()
 	return s.update(func(tx *bolt.Tx) error {
+		if opts.RequireDependencies {
+			for _, dep := range img.Manifest.Dependencies {
+				if _, err := findDependencyTx(tx, dep); err != nil {
+					return fmt.Errorf("image %s: %w", img.Manifest.Name, err)
+				}
+			}
+		}
 		if err := os.Rename(tmpPath, s.blobPath(img.ID)); err != nil {
 			return fmt.Errorf("import %s: %w", img.ID, err)
 		}

@@ -74,17 +74,25 @@ func (s *Store) findByName(name string, labels map[string]string) (string, error
 		delete(labels, "version")
 	}
 	var best string
-	var bestRec *imageRecord
 	err := s.view(func(tx *bolt.Tx) error {
-		return forEachImage(tx, func(id string, r *imageRecord) error {
-			if r.Name != name || !hasLabels(r.Labels, labels) {
-				return nil
-			}
-			if bestRec == nil || r.ImportTime.After(bestRec.ImportTime) {
-				best, bestRec = id, r
-			}
+		var err error
+		best, err = findByNameTx(tx, name, labels)
+		return err
+	})
+	return best, err
+}
+
+func findByNameTx(tx *bolt.Tx, name string, labels map[string]string) (string, error) {
+	var best string
+	var bestRec *imageRecord
+	err := forEachImage(tx, func(id string, r *imageRecord) error {
+		if r.Name != name || !hasLabels(r.Labels, labels) {
 			return nil
-		})
+		}
+		if bestRec == nil || r.ImportTime.After(bestRec.ImportTime) {
+			best, bestRec = id, r
+		}
+		return nil
 	})
 	if err != nil {
 		return "", err
@@ -108,18 +116,25 @@ func hasLabels(have, want map[string]string) bool {
 // by image id when dep names one (checking the name matches), else the
 // newest image with dep's name and labels. It makes *Store an aci.Source.
 func (s *Store) FindDependency(dep types.Dependency) (string, error) {
+	var id string
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		id, err = findDependencyTx(tx, dep)
+		return err
+	})
+	return id, err
+}
+
+func findDependencyTx(tx *bolt.Tx, dep types.Dependency) (string, error) {
 	desc := depString(dep)
 	if dep.ImageID != nil && !dep.ImageID.Empty() {
-		id, err := s.resolvePrefix(dep.ImageID.String())
+		id := dep.ImageID.String()
+		r, err := getImage(tx, id)
 		if err != nil {
 			return "", fmt.Errorf("dependency %s: %w; fetch it first", desc, err)
 		}
-		m, err := s.Manifest(id)
-		if err != nil {
-			return "", fmt.Errorf("dependency %s: %w", desc, err)
-		}
-		if m.Name != dep.ImageName {
-			return "", fmt.Errorf("dependency %s: image %s is named %s", desc, types.ShortHash(id), m.Name)
+		if r.Name != string(dep.ImageName) {
+			return "", fmt.Errorf("dependency %s: image %s is named %s", desc, types.ShortHash(id), r.Name)
 		}
 		return id, nil
 	}
@@ -127,7 +142,7 @@ func (s *Store) FindDependency(dep types.Dependency) (string, error) {
 	for _, l := range dep.Labels {
 		labels[string(l.Name)] = l.Value
 	}
-	id, err := s.findByName(string(dep.ImageName), labels)
+	id, err := findByNameTx(tx, string(dep.ImageName), labels)
 	if err != nil {
 		return "", fmt.Errorf("dependency %s: %w; fetch it first", desc, err)
 	}

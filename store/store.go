@@ -59,6 +59,9 @@ type ImportOptions struct {
 	MaxAge time.Duration
 	// SignatureURL is where the image's signature was fetched from.
 	SignatureURL string
+	// RequireDependencies refuses the image, leaving the store as it was,
+	// unless every dependency it names is already stored.
+	RequireDependencies bool
 }
 
 // ImageInfo describes one image in the store.

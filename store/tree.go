@@ -134,13 +134,8 @@ func (s *Store) renderInto(id string, ids []string, treeID string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	src := &checkedSource{s: s}
-	rerr := aci.Render(src, id, tmp)
-	if err := src.firstErr(); err != nil {
+	if err := s.RenderTo(id, tmp); err != nil {
 		return err
-	}
-	if rerr != nil {
-		return rerr
 	}
 	sum, err := treeHash(tmp)
 	if err != nil {
@@ -159,6 +154,18 @@ func (s *Store) renderInto(id string, ids []string, treeID string) error {
 		return err
 	}
 	return syncDir(s.treeDir)
+}
+
+// RenderTo renders the image with the full id and its dependencies into
+// dest (dest/manifest, dest/rootfs) outside the tree store, checking every
+// blob it reads against its id.
+func (s *Store) RenderTo(id, dest string) error {
+	src := &checkedSource{s: s}
+	err := aci.Render(src, id, dest)
+	if cerr := src.firstErr(); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // dependencyClosure lists id and every image it depends on, depth first

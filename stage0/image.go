@@ -1,0 +1,428 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/saturn-pods/saturn/store"
+)
+
+// Fields of image list, rkt's names and headers.
+var imageListHeaders = map[string]string{
+	"id":         "ID",
+	"name":       "NAME",
+	"importtime": "IMPORT TIME",
+	"lastused":   "LAST USED",
+	"size":       "SIZE",
+	"latest":     "LATEST",
+}
+
+const (
+	defaultImageFields = "id,name,importtime,lastused,size,latest"
+	// fullTimeLayout is how rkt prints times with --full.
+	fullTimeLayout = "2006-01-02 15:04:05.999 -0700 MST"
+)
+
+// imageListEntry is one image in image list's JSON output, shaped like
+// rkt's api/v1 ImageListEntry (times in nanoseconds since the epoch).
+type imageListEntry struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	ImportTime   int64  `json:"import_time"`
+	LastUsedTime int64  `json:"last_used_time"`
+	Size         int64  `json:"size"`
+}
+
+// imageCommands returns fetch and the image family.
+func imageCommands(g *globals) []*command {
+	return append(fetchCommands(g),
+		imageListCommand(),
+		imageRmCommand(),
+		imageGCCommand(),
+		imageCatManifestCommand(),
+		imageExportCommand(),
+		imageExtractCommand("extract", "extract an image's ACI content to a directory"),
+		imageExtractCommand("render", "render an image with its dependencies to a directory"),
+	)
+}
+
+type imageListFlags struct {
+	fields, sort, order, format string
+	full, noLegend              bool
+}
+
+func imageListCommand() *command {
+	var f imageListFlags
+	return &command{
+		name:  "image list",
+		usage: "[--fields=…] [--full] [--no-legend] [--format=json|json-pretty] [--sort=…] [--order=asc|desc]",
+		short: "list images in the local store",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&f.fields, "fields", defaultImageFields, "comma-separated list of fields to display: id, name, importtime, lastused, size, latest")
+			fs.StringVar(&f.sort, "sort", "importtime", "comma-separated list of fields to sort by")
+			fs.StringVar(&f.order, "order", "asc", "sort order: asc or desc")
+			fs.StringVar(&f.format, "format", "", "output format: json or json-pretty (default a table)")
+			fs.BoolVar(&f.full, "full", false, "use long output format")
+			fs.BoolVar(&f.noLegend, "no-legend", false, "suppress a legend with the list")
+		},
+		run: func(g *globals, args []string) error {
+			if len(args) != 0 {
+				return usagef("image list takes no arguments")
+			}
+			return runImageList(g, &f)
+		},
+	}
+}
+
+func runImageList(g *globals, f *imageListFlags) error {
+	fields, err := parseImageFields(f.fields, "--fields")
+	if err != nil {
+		return err
+	}
+	sortBy, err := parseImageFields(f.sort, "--sort")
+	if err != nil {
+		return err
+	}
+	if f.order != "asc" && f.order != "desc" {
+		return usagef("invalid --order %q (want asc or desc)", f.order)
+	}
+	if f.format != "" && f.format != "json" && f.format != "json-pretty" {
+		return usagef("invalid --format %q (want json or json-pretty)", f.format)
+	}
+	st, err := openStore(g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	infos, err := st.List()
+	if err != nil {
+		return err
+	}
+	sortImages(infos, sortBy, f.order == "desc")
+	if f.format != "" {
+		return writeImagesJSON(g.Stdout, infos, f.format == "json-pretty")
+	}
+	return writeImagesTable(g.Stdout, infos, fields, f.full, f.noLegend, time.Now())
+}
+
+func parseImageFields(s, flag string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		if _, ok := imageListHeaders[f]; !ok {
+			return nil, usagef("%s: unknown field %q (valid: %s)", flag, f, defaultImageFields)
+		}
+		if seen[f] {
+			return nil, usagef("%s: duplicated field %q", flag, f)
+		}
+		seen[f] = true
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func sortImages(infos []store.ImageInfo, by []string, desc bool) {
+	less := func(a, b store.ImageInfo) int {
+		for _, f := range by {
+			if c := compareImageField(a, b, f); c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(a.ID, b.ID)
+	}
+	sort.SliceStable(infos, func(i, j int) bool {
+		c := less(infos[i], infos[j])
+		if desc {
+			return c > 0
+		}
+		return c < 0
+	})
+}
+
+func compareImageField(a, b store.ImageInfo, f string) int {
+	switch f {
+	case "id":
+		return strings.Compare(a.ID, b.ID)
+	case "name":
+		return strings.Compare(imageDisplayName(a), imageDisplayName(b))
+	case "importtime":
+		return a.ImportTime.Compare(b.ImportTime)
+	case "lastused":
+		return a.LastUsed.Compare(b.LastUsed)
+	case "size":
+		return compareInt(a.Size, b.Size)
+	case "latest":
+		return compareBool(a.Latest, b.Latest)
+	}
+	return 0
+}
+
+func compareInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case b:
+		return -1
+	}
+	return 1
+}
+
+// imageDisplayName is "name:version" when the image has a version label.
+func imageDisplayName(in store.ImageInfo) string {
+	if v, ok := in.Labels["version"]; ok {
+		return in.Name + ":" + v
+	}
+	return in.Name
+}
+
+func writeImagesJSON(w io.Writer, infos []store.ImageInfo, pretty bool) error {
+	entries := make([]imageListEntry, 0, len(infos))
+	for _, in := range infos {
+		entries = append(entries, imageListEntry{
+			ID: in.ID, Name: imageDisplayName(in), Size: in.Size,
+			ImportTime: in.ImportTime.UnixNano(), LastUsedTime: in.LastUsed.UnixNano(),
+		})
+	}
+	var data []byte
+	var err error
+	if pretty {
+		data, err = json.MarshalIndent(entries, "", "\t")
+	} else {
+		data, err = json.Marshal(entries)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(data))
+	return err
+}
+
+func writeImagesTable(w io.Writer, infos []store.ImageInfo, fields []string, full, noLegend bool, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 1, '\t', 0)
+	if !noLegend {
+		hdr := make([]string, len(fields))
+		for i, f := range fields {
+			hdr[i] = imageListHeaders[f]
+		}
+		fmt.Fprintln(tw, strings.Join(hdr, "\t"))
+	}
+	for _, in := range infos {
+		cols := make([]string, len(fields))
+		for i, f := range fields {
+			cols[i] = imageField(in, f, full, now)
+		}
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	}
+	return tw.Flush()
+}
+
+func imageField(in store.ImageInfo, f string, full bool, now time.Time) string {
+	switch f {
+	case "id":
+		if full {
+			return in.ID
+		}
+		return listID(in.ID)
+	case "name":
+		return imageDisplayName(in)
+	case "importtime":
+		return formatTime(in.ImportTime, full, now)
+	case "lastused":
+		return formatTime(in.LastUsed, full, now)
+	case "size":
+		if full {
+			return fmt.Sprint(in.Size)
+		}
+		return humanBytes(in.Size)
+	case "latest":
+		return fmt.Sprint(in.Latest)
+	}
+	return ""
+}
+
+// listID is the id form of image list: the algorithm and 12 hex digits.
+func listID(id string) string {
+	if i := strings.IndexByte(id, '-'); i > 0 && i+13 < len(id) {
+		return id[:i+13]
+	}
+	return id
+}
+
+func formatTime(t time.Time, full bool, now time.Time) string {
+	if full {
+		return t.Format(fullTimeLayout)
+	}
+	return relativeTime(t, now)
+}
+
+// relativeTime says how long ago t was, in the words rkt's lists use.
+func relativeTime(t, now time.Time) string {
+	d := now.Sub(t)
+	suffix := "ago"
+	if d < 0 {
+		d, suffix = -d, "from now"
+	}
+	const day = 24 * time.Hour
+	steps := []struct {
+		below time.Duration
+		unit  time.Duration
+		name  string
+	}{
+		{time.Minute, time.Second, "second"},
+		{time.Hour, time.Minute, "minute"},
+		{day, time.Hour, "hour"},
+		{7 * day, day, "day"},
+		{30 * day, 7 * day, "week"},
+		{365 * day, 30 * day, "month"},
+		{math.MaxInt64, 365 * day, "year"},
+	}
+	if d < time.Second {
+		return "now"
+	}
+	for _, s := range steps {
+		if d < s.below {
+			n := int64(d / s.unit)
+			if n == 1 {
+				return fmt.Sprintf("1 %s %s", s.name, suffix)
+			}
+			return fmt.Sprintf("%d %ss %s", n, s.name, suffix)
+		}
+	}
+	return "long ago"
+}
+
+// humanBytes formats a size in IEC units as rkt's lists do ("12MiB").
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%dB", n)
+	}
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	v := float64(n)
+	i := -1
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	v = math.Floor(v*10+0.5) / 10
+	if v >= 10 {
+		return fmt.Sprintf("%.0f%s", v, units[i])
+	}
+	return fmt.Sprintf("%.1f%s", v, units[i])
+}
+
+func imageRmCommand() *command {
+	return &command{
+		name:  "image rm",
+		usage: "IMAGE...",
+		short: "remove images from the local store",
+		run: func(g *globals, args []string) error {
+			if len(args) == 0 {
+				return usagef("image rm needs at least one image")
+			}
+			st, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			removed, failed := 0, 0
+			for _, ref := range args {
+				if err := removeImage(g, st, ref); err != nil {
+					fmt.Fprintf(g.Stderr, "saturn image rm: %v\n", err)
+					failed++
+					continue
+				}
+				removed++
+			}
+			if removed > 0 {
+				fmt.Fprintf(g.Stderr, "saturn: %d image(s) successfully removed\n", removed)
+			}
+			if failed > 0 {
+				return &exitCodeError{code: exitError, err: fmt.Errorf("%d image(s) could not be removed", failed)}
+			}
+			return nil
+		},
+	}
+}
+
+func removeImage(g *globals, st *store.Store, ref string) error {
+	id, err := resolveImage(st, ref)
+	if err != nil {
+		return err
+	}
+	info, err := st.Info(id)
+	if err != nil {
+		return err
+	}
+	if err := st.Remove(id); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.Stderr, "saturn: successfully removed aci for image: %q (%q)\n", id, info.Name)
+	return nil
+}
+
+func imageGCCommand() *command {
+	var grace time.Duration
+	return &command{
+		name:  "image gc",
+		usage: "[--grace-period=DURATION]",
+		short: "remove unused images, unreferenced trees and leftovers from the local store",
+		flags: func(fs *pflag.FlagSet) {
+			fs.DurationVar(&grace, "grace-period", 24*time.Hour, "duration to wait since an image was last used before removing it")
+		},
+		run: func(g *globals, args []string) error {
+			if len(args) != 0 {
+				return usagef("image gc takes no arguments")
+			}
+			if grace < 0 {
+				return usagef("--grace-period must not be negative")
+			}
+			st, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			res, err := st.GC(grace)
+			if res != nil {
+				reportGC(g, res)
+			}
+			return err
+		},
+	}
+}
+
+func reportGC(g *globals, res *store.GCResult) {
+	for _, p := range res.Leftovers {
+		fmt.Fprintf(g.Stderr, "saturn: removed leftover %q\n", p)
+	}
+	for _, t := range res.Trees {
+		fmt.Fprintf(g.Stderr, "saturn: removed treestore %q\n", t)
+	}
+	for _, in := range res.Images {
+		fmt.Fprintf(g.Stderr, "saturn: successfully removed aci for image: %q (%q)\n", in.ID, in.Name)
+	}
+	fmt.Fprintf(g.Stderr, "saturn: %d image(s) successfully removed\n", len(res.Images))
+}
+
+// errExists is returned when an output path exists and --overwrite was
+// not given.
+var errExists = errors.New("already exists (use --overwrite to replace it)")

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"github.com/saturn-pods/saturn/aci"
+	"github.com/saturn-pods/saturn/store"
+)
+
+func imageCatManifestCommand() *command {
+	pretty := true
+	return &command{
+		name:  "image cat-manifest",
+		usage: "[--pretty-print] IMAGE",
+		short: "print the manifest of an image in the local store",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&pretty, "pretty-print", true, "apply indent to format the output")
+		},
+		run: func(g *globals, args []string) error {
+			if len(args) != 1 {
+				return usagef("image cat-manifest needs exactly one image")
+			}
+			st, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			id, err := resolveImage(st, args[0])
+			if err != nil {
+				return err
+			}
+			m, err := st.Manifest(id)
+			if err != nil {
+				return err
+			}
+			var data []byte
+			if pretty {
+				data, err = json.MarshalIndent(m, "", "\t")
+			} else {
+				data, err = json.Marshal(m)
+			}
+			if err != nil {
+				return fmt.Errorf("image %s: %w", shortID(id), err)
+			}
+			_, err = fmt.Fprintln(g.Stdout, string(data))
+			return err
+		},
+	}
+}
+
+func imageExportCommand() *command {
+	var overwrite bool
+	return &command{
+		name:  "image export",
+		usage: "[--overwrite] IMAGE OUTPUT_ACI_FILE",
+		short: "export an image from the local store as an uncompressed ACI file",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&overwrite, "overwrite", false, "overwrite the output ACI file")
+		},
+		run: func(g *globals, args []string) error {
+			if len(args) != 2 {
+				return usagef("image export needs an image and an output file")
+			}
+			st, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			id, err := resolveImage(st, args[0])
+			if err != nil {
+				return err
+			}
+			return exportImage(st, id, args[1], overwrite)
+		},
+	}
+}
+
+// exportImage writes the image's tar to a temp file beside out and renames
+// it into place only once the whole blob checked out against its id.
+func exportImage(st *store.Store, id, out string, overwrite bool) error {
+	if _, err := os.Lstat(out); err == nil && !overwrite {
+		return fmt.Errorf("%s: %w", out, errExists)
+	}
+	rc, err := st.OpenTar(id)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".saturn-export-*")
+	if err != nil {
+		return fmt.Errorf("export %s: %w", shortID(id), err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := io.CopyBuffer(tmp, rc, make([]byte, 1<<20)); err != nil {
+		return fmt.Errorf("export %s: %w", shortID(id), err)
+	}
+	if err := rc.Close(); err != nil {
+		return fmt.Errorf("export %s: %w", shortID(id), err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("export %s: %w", shortID(id), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("export %s: %w", shortID(id), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("export %s: %w", shortID(id), err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return fmt.Errorf("export %s: %w", shortID(id), err)
+	}
+	return nil
+}
+
+// imageExtractCommand builds "image extract" (the image's own ACI content)
+// and "image render" (the image laid over its dependencies).
+func imageExtractCommand(verb, short string) *command {
+	var rootfsOnly, overwrite bool
+	return &command{
+		name:  "image " + verb,
+		usage: "[--rootfs-only] [--overwrite] IMAGE OUTPUT_DIR",
+		short: short,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&rootfsOnly, "rootfs-only", false, "write only the rootfs content into the directory")
+			fs.BoolVar(&overwrite, "overwrite", false, "overwrite the output directory")
+		},
+		run: func(g *globals, args []string) error {
+			if len(args) != 2 {
+				return usagef("image %s needs an image and an output directory", verb)
+			}
+			st, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			id, err := resolveImage(st, args[0])
+			if err != nil {
+				return err
+			}
+			return writeImageDir(st, id, args[1], verb == "render", rootfsOnly, overwrite)
+		},
+	}
+}
+
+// writeImageDir extracts or renders into a temp dir beside out and moves
+// the result into place, so a failure (a corrupted blob, a bad archive)
+// leaves no half-written output.
+func writeImageDir(st *store.Store, id, out string, render, rootfsOnly, overwrite bool) error {
+	if _, err := os.Lstat(out); err == nil && !overwrite {
+		return fmt.Errorf("%s: %w", out, errExists)
+	}
+	parent := filepath.Dir(filepath.Clean(out))
+	tmp, err := os.MkdirTemp(parent, ".saturn-image-*")
+	if err != nil {
+		return fmt.Errorf("image %s: %w", shortID(id), err)
+	}
+	defer os.RemoveAll(tmp)
+	if render {
+		err = st.RenderTo(id, tmp)
+	} else {
+		err = extractImage(st, id, tmp)
+	}
+	if err != nil {
+		return err
+	}
+	src := tmp
+	if rootfsOnly {
+		src = filepath.Join(tmp, "rootfs")
+	}
+	if err := os.Chmod(src, 0o755); err != nil {
+		return fmt.Errorf("image %s: %w", shortID(id), err)
+	}
+	if overwrite {
+		if err := os.RemoveAll(out); err != nil {
+			return fmt.Errorf("%s: %w", out, err)
+		}
+	}
+	if err := os.Rename(src, out); err != nil {
+		return fmt.Errorf("image %s: %w", shortID(id), err)
+	}
+	return nil
+}
+
+func extractImage(st *store.Store, id, dest string) error {
+	rc, err := st.OpenTar(id)
+	if err != nil {
+		return err
+	}
+	xerr := aci.Extract(rc, dest, aci.ExtractOptions{})
+	// Close reports a corrupted blob even when Extract stopped at the
+	// end-of-archive marker; it explains a failed Extract best.
+	if cerr := rc.Close(); cerr != nil {
+		return cerr
+	}
+	if xerr != nil {
+		return fmt.Errorf("image %s: %w", shortID(id), xerr)
+	}
+	return nil
+}
