@@ -148,11 +148,6 @@ func (k *Key) Problem(now time.Time) string {
 	return ""
 }
 
-// describeEntity is Describe for a key found while verifying.
-func describeEntity(e *openpgp.Entity) string {
-	return newKey(e).Describe()
-}
-
 // issuerOf returns the key id that made the first signature in the
 // detached signature sig (armored or binary), for messages about keys that
 // are not in the keyring.

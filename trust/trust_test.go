@@ -152,8 +152,9 @@ func TestVerify(t *testing.T) {
 		sig         []byte
 		want        string
 	}{
-		{"sibling prefix", "example.com/application", goodSig, "no keys are trusted"},
+		{"sibling prefix", "example.com/application", goodSig, "trusted only for prefix example.com/app"},
 		{"untrusted key", "example.com/app", f.sign(t, stranger, ""), "which is not trusted"},
+		{"untrusted key, no keys for name", "unrelated.net/app", f.sign(t, stranger, ""), "no keys are trusted"},
 		{"other prefix", "example.com/app", f.sign(t, other, ""), "trusted only for prefix other.org"},
 	}
 	for _, c := range cases {

@@ -14,60 +14,141 @@ import (
 
 // Verify checks sig, a detached OpenPGP signature (ASCII-armored or
 // binary), of the image read from signed, against the keys trusted for
-// the image name. It reads signed to its end when it gets that far, so a
-// caller may tee a download through it. It returns the signing key.
+// the image name, and returns the signing key. It reads signed to its
+// end unless the signature is refused before the data matters.
 func (s *Store) Verify(name string, signed io.Reader, sig []byte) (*Key, error) {
-	keyring, err := s.Keyring(name)
+	signer, err := s.Check(signed, sig)
+	return signer, s.Authorize(name, signer, err)
+}
+
+// CheckError is a signature that failed its cryptographic check. It does
+// not yet name the image; Authorize turns it into the final message.
+type CheckError struct {
+	// Issuer is the key id or fingerprint the signature names.
+	Issuer string
+	// Signer is the key that made the signature, when it is known.
+	Signer *Key
+	Err    error
+}
+
+func (e *CheckError) Error() string {
+	return fmt.Sprintf("signature by key %s: %v", e.Issuer, e.Err)
+}
+
+func (e *CheckError) Unwrap() error { return e.Err }
+
+// Check verifies the signature's mathematics against every key in the
+// trust store, whatever prefix it is trusted for, and returns the signer.
+// It lets a caller start checking a download before it knows the image's
+// name; Authorize then decides whether the signer may sign that name.
+// Failures are *CheckError.
+func (s *Store) Check(signed io.Reader, sig []byte) (*Key, error) {
+	all, err := s.allKeys()
 	if err != nil {
 		return nil, err
 	}
-	if len(keyring) == 0 {
-		return nil, fmt.Errorf("image %s: no keys are trusted for it (add one with 'saturn trust --prefix=%s')", name, name)
-	}
-	body := bytes.NewReader(sig)
 	var signer *openpgp.Entity
 	if isArmored(sig) {
-		signer, err = openpgp.CheckArmoredDetachedSignature(keyring, signed, body, nil)
+		signer, err = openpgp.CheckArmoredDetachedSignature(all, signed, bytes.NewReader(sig), nil)
 	} else {
-		signer, err = openpgp.CheckDetachedSignature(keyring, signed, body, nil)
+		signer, err = openpgp.CheckDetachedSignature(all, signed, bytes.NewReader(sig), nil)
 	}
+	if err == nil {
+		return newKey(signer), nil
+	}
+	ce := &CheckError{Issuer: issuerOf(sig), Err: err}
+	if signer == nil {
+		signer = findIssuer(all, ce.Issuer)
+	}
+	if signer != nil {
+		ce.Signer = newKey(signer)
+	}
+	if errors.Is(err, io.EOF) {
+		ce.Err = errors.New("no signature found in the signature file")
+	}
+	return nil, ce
+}
+
+// allKeys returns every key the store holds, masks ignored: Authorize
+// applies the masks for the image's name.
+func (s *Store) allKeys() (openpgp.EntityList, error) {
+	entries, err := s.List()
 	if err != nil {
-		return nil, s.explain(name, sig, keyring, signer, err)
+		return nil, err
 	}
-	return newKey(signer), nil
+	seen := map[string]bool{}
+	var el openpgp.EntityList
+	// Later entries (local over system) take precedence for duplicates.
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Masked || seen[e.Fingerprint] {
+			continue
+		}
+		seen[e.Fingerprint] = true
+		el = append(el, e.Key.entity)
+	}
+	return el, nil
 }
 
 func isArmored(sig []byte) bool {
 	return bytes.HasPrefix(bytes.TrimSpace(sig), []byte("-----BEGIN PGP"))
 }
 
-// explain turns an openpgp verification error into one line naming the
-// image and the key.
-func (s *Store) explain(name string, sig []byte, keyring openpgp.EntityList, signer *openpgp.Entity, err error) error {
-	issuer := issuerOf(sig)
-	who := "key " + issuer
-	if signer != nil {
-		who = "key " + describeEntity(signer)
-	} else if e := findIssuer(keyring, issuer); e != nil {
-		who = "key " + describeEntity(e)
+// Authorize decides whether the image called name is trusted, given the
+// result of Check: a signature that checked out and a signer trusted for
+// the name or as a root key. The error is one line naming image and key.
+func (s *Store) Authorize(name string, signer *Key, checkErr error) error {
+	if checkErr != nil {
+		return s.explain(name, checkErr)
+	}
+	keyring, err := s.Keyring(name)
+	if err != nil {
+		return err
+	}
+	for _, e := range keyring {
+		if Fingerprint(e) == signer.Fingerprint {
+			return nil
+		}
+	}
+	if other := s.trustedElsewhere(signer.Fingerprint); other != "" {
+		return fmt.Errorf("image %s is signed by key %s, which is trusted only for %s, not for this image", name, signer.Describe(), other)
+	}
+	if len(keyring) == 0 {
+		return fmt.Errorf("image %s is signed by key %s, but no keys are trusted for it (add one with 'saturn trust --prefix=%s')", name, signer.Describe(), name)
+	}
+	return fmt.Errorf("image %s is signed by key %s, which is not trusted for it", name, signer.Describe())
+}
+
+// explain turns a failed Check into one line naming the image and key.
+func (s *Store) explain(name string, err error) error {
+	var ce *CheckError
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("image %s: verify signature: %w", name, err)
+	}
+	who := "key " + ce.Issuer
+	if ce.Signer != nil {
+		who = "key " + ce.Signer.Describe()
 	}
 	var sigErr pgperrors.SignatureError
+	var structErr pgperrors.StructuralError
 	switch {
-	case errors.Is(err, pgperrors.ErrUnknownIssuer):
-		if other := s.trustedElsewhere(issuer); other != "" {
-			return fmt.Errorf("image %s is signed by %s, which is trusted only for %s, not for this image", name, who, other)
+	case errors.Is(ce.Err, pgperrors.ErrUnknownIssuer):
+		if keyring, kerr := s.Keyring(name); kerr == nil && len(keyring) == 0 {
+			return fmt.Errorf("image %s is signed by %s, but no keys are trusted for it (add one with 'saturn trust --prefix=%s')", name, who, name)
 		}
 		return fmt.Errorf("image %s is signed by %s, which is not trusted", name, who)
-	case errors.Is(err, pgperrors.ErrKeyRevoked):
+	case errors.Is(ce.Err, pgperrors.ErrKeyRevoked):
 		return fmt.Errorf("image %s is signed by %s, which has been revoked", name, who)
-	case errors.Is(err, pgperrors.ErrKeyExpired):
+	case errors.Is(ce.Err, pgperrors.ErrKeyExpired):
 		return fmt.Errorf("image %s is signed by %s, which has expired", name, who)
-	case errors.Is(err, pgperrors.ErrSignatureExpired):
+	case errors.Is(ce.Err, pgperrors.ErrSignatureExpired):
 		return fmt.Errorf("image %s: the signature by %s has expired", name, who)
-	case errors.As(err, &sigErr):
+	case errors.As(ce.Err, &sigErr):
 		return fmt.Errorf("image %s: signature by %s does not match the image (image tampered with or corrupt)", name, who)
+	case errors.As(ce.Err, &structErr):
+		return fmt.Errorf("image %s: malformed signature: %v", name, ce.Err)
 	}
-	return fmt.Errorf("image %s: verify signature by %s: %w", name, who, err)
+	return fmt.Errorf("image %s: verify signature by %s: %v", name, who, ce.Err)
 }
 
 // findIssuer finds the entity of keyring whose primary key or subkey has
@@ -96,16 +177,15 @@ func matchesIssuer(e *openpgp.Entity, issuer string) bool {
 
 // trustedElsewhere names the prefix a key that did not apply to an image
 // is trusted for, so the user learns why it was refused.
-func (s *Store) trustedElsewhere(issuer string) string {
+func (s *Store) trustedElsewhere(fingerprint string) string {
 	entries, err := s.List()
 	if err != nil {
 		return ""
 	}
 	for _, e := range entries {
-		if e.Masked || e.Prefix == "" || !matchesIssuer(e.Key.entity, issuer) {
-			continue
+		if !e.Masked && e.Prefix != "" && e.Fingerprint == fingerprint {
+			return "prefix " + e.Prefix
 		}
-		return "prefix " + e.Prefix
 	}
 	return ""
 }
