@@ -1,0 +1,228 @@
+package pod
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// embryoGrace is how old an embryo directory must be before gc takes it
+// for the leftover of a killed process: creating a pod moves it out of
+// embryo/ within microseconds.
+const embryoGrace = time.Minute
+
+// Cleaner removes pods: it runs stage1's gc entrypoint, unmounts and
+// deletes. Its zero value deletes without stage1 gc output.
+type Cleaner struct {
+	// Locate finds rendered trees, to remount stage1 for its gc
+	// entrypoint when the overlay is gone.
+	Locate TreeLocator
+	Debug  bool
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// GCOptions tune a gc pass.
+type GCOptions struct {
+	GracePeriod    time.Duration
+	ExpirePrepared time.Duration
+	MarkOnly       bool
+}
+
+// GC does one mark-and-sweep pass over the pods of dataDir, as rkt's gc:
+// exited pods move to exited-garbage; failed prepares, expired prepared
+// pods and stale embryos move to garbage; exited-garbage pods older than
+// the grace period and all garbage are deleted.
+func (c *Cleaner) GC(dataDir string, o GCOptions) error {
+	pods, err := List(dataDir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	now := time.Now()
+	for _, p := range pods {
+		if err := c.mark(p, now, o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.MarkOnly {
+		return errors.Join(errs...)
+	}
+	for _, p := range pods {
+		if p.phase != dirExitedGarbage && p.phase != dirGarbage {
+			continue
+		}
+		if p.phase == dirExitedGarbage {
+			ct, err := p.changeTime()
+			if err != nil || now.Sub(ct) < o.GracePeriod {
+				continue
+			}
+		}
+		if err := p.tryLock(unix.LOCK_EX); err != nil {
+			continue // being deleted or inspected by someone else
+		}
+		c.logf("Garbage collecting pod %q\n", p.UUID)
+		if err := c.remove(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Cleaner) mark(p *Pod, now time.Time, o GCOptions) error {
+	var to, what string
+	switch p.State() {
+	case StateExited:
+		to, what = dirExitedGarbage, "pod"
+	case StateAbortedPrepare:
+		to, what = dirGarbage, "failed prepare of pod"
+	case StatePrepared:
+		ct, err := p.changeTime()
+		if err != nil || now.Sub(ct) < o.ExpirePrepared {
+			return nil
+		}
+		to, what = dirGarbage, "expired prepared pod"
+	case StateEmbryo:
+		mt, err := p.modTime()
+		if err != nil || now.Sub(mt) < embryoGrace {
+			return nil
+		}
+		to, what = dirGarbage, "abandoned embryo pod"
+	default:
+		return nil
+	}
+	if err := p.tryLock(unix.LOCK_EX); err != nil {
+		return nil // someone else holds it now: its state moved on
+	}
+	defer p.Close()
+	c.logf("Moving %s %q to garbage\n", what, p.UUID)
+	if err := p.rename(to); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Remove deletes one pod now, whatever its state but running or being
+// prepared (saturn rm).
+func (c *Cleaner) Remove(p *Pod) error {
+	if err := p.Refresh(); err != nil {
+		return err
+	}
+	switch s := p.State(); s {
+	case StateRunning, StatePreparing:
+		return fmt.Errorf("pod %s is %s: stop it first", p.UUID, s)
+	case StateDeleting, StateExitedDeleting:
+		return fmt.Errorf("pod %s is being deleted by another process", p.UUID)
+	}
+	if err := p.tryLock(unix.LOCK_EX); err != nil {
+		return fmt.Errorf("pod %s is busy (another process holds it)", p.UUID)
+	}
+	switch p.phase {
+	case dirRun:
+		if err := p.rename(dirExitedGarbage); err != nil {
+			p.Close()
+			return err
+		}
+	case dirEmbryo, dirPrepare, dirPrepared:
+		if err := p.rename(dirGarbage); err != nil {
+			p.Close()
+			return err
+		}
+	}
+	return c.remove(p)
+}
+
+// Discard deletes a pod whose prepare failed in this process; the caller
+// holds its lock.
+func (c *Cleaner) Discard(p *Pod) error {
+	if p.phase != dirGarbage {
+		if err := p.ToGarbage(); err != nil {
+			p.Close()
+			return err
+		}
+	}
+	return c.remove(p)
+}
+
+// remove runs stage1 gc for pods that ran, unmounts everything under the
+// pod and deletes it. p's exclusive lock is held and released at the end.
+// Nothing is deleted while a mount remains: a host volume bind-mounted
+// inside would be emptied.
+func (c *Cleaner) remove(p *Pod) error {
+	defer p.Close()
+	if p.phase == dirExitedGarbage {
+		if err := c.stage1GC(p); err != nil {
+			c.logErr("saturn: stage1 gc of pod %s: %v\n", p.UUID, err)
+		}
+	}
+	dir := p.Path()
+	if err := UnmountAll(dir); err != nil {
+		return fmt.Errorf("pod %s: %w", p.UUID, err)
+	}
+	if left, err := MountsUnder(dir); err != nil || len(left) > 0 {
+		return fmt.Errorf("pod %s: mounts remain under %s (%v), not deleting", p.UUID, dir, left)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove pod %s: %w", p.UUID, err)
+	}
+	return nil
+}
+
+// stage1GC runs the pod's stage1 gc entrypoint, remounting stage1's
+// overlay first if it is gone.
+func (c *Cleaner) stage1GC(p *Pod) error {
+	entry, ok, err := p.Entrypoint(EntrypointGC)
+	if err != nil || !ok {
+		return err
+	}
+	if _, err := os.Stat(entry); err != nil && p.UsesOverlay() && c.Locate != nil {
+		if err := mountStage1(p, c.Locate); err != nil {
+			return err
+		}
+	}
+	var args []string
+	if c.Debug {
+		args = append(args, "--debug")
+	}
+	return p.RunStage1(entry, append(args, p.UUID), nil, c.Stdout, c.Stderr)
+}
+
+func mountStage1(p *Pod, locate TreeLocator) error {
+	dir := p.Path()
+	s1, err := readTrimmed(filepath.Join(dir, fileStage1TreeID))
+	if err != nil {
+		return err
+	}
+	return mountOverlay(locate, s1, filepath.Join(dir, stage1RootfsRel),
+		filepath.Join(dir, dirOverlay, s1, "upper"), filepath.Join(dir, dirOverlay, s1, "work"))
+}
+
+// RunStage1 runs a stage1 entrypoint as a child, in the pod directory, as
+// the ABI wants, and waits for it.
+func (p *Pod) RunStage1(entry string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := exec.Command(entry, args...)
+	cmd.Dir = p.Path()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(entry), err)
+	}
+	return nil
+}
+
+func (c *Cleaner) logf(format string, a ...any) {
+	if c.Stdout != nil {
+		fmt.Fprintf(c.Stdout, format, a...)
+	}
+}
+
+func (c *Cleaner) logErr(format string, a ...any) {
+	if c.Stderr != nil {
+		fmt.Fprintf(c.Stderr, format, a...)
+	}
+}

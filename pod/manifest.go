@@ -1,0 +1,353 @@
+package pod
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+)
+
+// ImageManifests gives image manifests by image id (the store does).
+type ImageManifests interface {
+	Manifest(id string) (*schema.ImageManifest, error)
+}
+
+// Generate builds the pod manifest for the apps of o, whose ImageIDs the
+// caller has filled in. environ is the caller's environment, used with
+// --inherit-env.
+func Generate(o *PrepareOptions, images ImageManifests, environ []string) (*schema.PodManifest, error) {
+	pm := &schema.PodManifest{
+		ACKind:    schema.PodManifestKind,
+		ACVersion: schema.AppContainerVersion,
+		Apps:      schema.AppList{},
+		Volumes:   append([]types.Volume(nil), o.Apps.Volumes...),
+		Ports:     o.Ports,
+	}
+	for _, app := range o.Apps.Apps {
+		im, err := images.Manifest(app.ImageID)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", app.Image, err)
+		}
+		ra, err := runtimeApp(app, im, o)
+		if err != nil {
+			return nil, err
+		}
+		if pm.Apps.Get(ra.Name) != nil {
+			return nil, fmt.Errorf("two apps are named %q: give one of them another --name", ra.Name)
+		}
+		if o.InheritEnv {
+			mergeEnv(&ra.App.Environment, environ, false)
+		}
+		mergeEnv(&ra.App.Environment, envStrings(o.SetEnvFile), true)
+		mergeEnv(&ra.App.Environment, envStrings(o.SetEnv), true)
+		mergeEnv(&ra.App.Environment, envStrings(app.Environment), true)
+		pm.Apps = append(pm.Apps, ra)
+	}
+	if err := checkVolumes(pm); err != nil {
+		return nil, err
+	}
+	if err := checkPorts(pm, images); err != nil {
+		return nil, err
+	}
+	pm.Annotations.Set("coreos.com/rkt/stage1/mutable", "false")
+	pm.UserAnnotations = o.Apps.UserAnnotations
+	pm.UserLabels = o.Apps.UserLabels
+	return pm, roundTrip(pm)
+}
+
+// AppNameFromImage is the default app name: the last element of the
+// image name, made a valid AC name.
+func AppNameFromImage(name types.ACIdentifier) (types.ACName, error) {
+	s := name.String()
+	s = s[strings.LastIndex(s, "/")+1:]
+	sn, err := types.SanitizeACName(s)
+	if err != nil {
+		return "", fmt.Errorf("image name %s gives no app name: %v (use --name)", name, err)
+	}
+	return *types.MustACName(sn), nil
+}
+
+func runtimeApp(app *App, im *schema.ImageManifest, o *PrepareOptions) (schema.RuntimeApp, error) {
+	var ra schema.RuntimeApp
+	name := types.ACName(app.Name)
+	if app.Name == "" {
+		n, err := AppNameFromImage(im.Name)
+		if err != nil {
+			return ra, err
+		}
+		name = n
+	}
+	if im.App == nil && app.Exec == "" {
+		return ra, fmt.Errorf("image %s has no app section: give --exec", im.Name)
+	}
+	h, err := types.NewHash(app.ImageID)
+	if err != nil {
+		return ra, fmt.Errorf("image %s: bad image id %q: %v", app.Image, app.ImageID, err)
+	}
+	imName := im.Name
+	ra = schema.RuntimeApp{
+		Name:           name,
+		Image:          schema.RuntimeImage{Name: &imName, ID: *h, Labels: im.Labels},
+		App:            copyApp(im.App),
+		ReadOnlyRootFS: app.ReadOnlyRootFS,
+		Mounts:         mergeMounts(app.Mounts, o.Apps.Mounts),
+	}
+	a := ra.App
+	if app.Exec != "" {
+		a.Exec = types.Exec{app.Exec}
+	}
+	a.Exec = append(a.Exec, app.Args...)
+	if app.User != "" {
+		a.User = app.User
+	}
+	if app.Group != "" {
+		a.Group = app.Group
+	}
+	if app.SupplementaryGIDs != nil {
+		a.SupplementaryGIDs = app.SupplementaryGIDs
+	}
+	if app.WorkingDir != "" {
+		a.WorkingDirectory = app.WorkingDir
+	}
+	for k, v := range app.UserAnnotations {
+		if a.UserAnnotations == nil {
+			a.UserAnnotations = types.UserAnnotations{}
+		}
+		a.UserAnnotations[k] = v
+	}
+	for k, v := range app.UserLabels {
+		if a.UserLabels == nil {
+			a.UserLabels = types.UserLabels{}
+		}
+		a.UserLabels[k] = v
+	}
+	if err := overrideIsolators(app, a); err != nil {
+		return ra, fmt.Errorf("app %s: %w", name, err)
+	}
+	for ann, mode := range map[string]string{AnnotationStdin: app.Stdin, AnnotationStdout: app.Stdout, AnnotationStderr: app.Stderr} {
+		if mode != "" {
+			ra.Annotations.Set(types.ACIdentifier(ann), mode)
+		}
+	}
+	return ra, nil
+}
+
+// copyApp deep-copies an image's app section (the pod manifest's copy is
+// then changed by flags), or makes a root one for images without it.
+func copyApp(a *types.App) *types.App {
+	if a == nil {
+		return &types.App{User: "0", Group: "0"}
+	}
+	b, err := json.Marshal(a)
+	if err == nil {
+		var c types.App
+		if err = json.Unmarshal(b, &c); err == nil {
+			return &c
+		}
+	}
+	// An image manifest that was valid on import always round-trips.
+	c := *a
+	return &c
+}
+
+func overrideIsolators(app *App, a *types.App) error {
+	replace := func(is types.Isolator, names ...types.ACIdentifier) {
+		kept := a.Isolators[:0]
+		for _, old := range a.Isolators {
+			drop := false
+			for _, n := range names {
+				if old.Name == n {
+					drop = true
+				}
+			}
+			if !drop {
+				kept = append(kept, old)
+			}
+		}
+		a.Isolators = append(kept, is)
+	}
+	if app.MemoryLimit != nil {
+		replace(app.MemoryLimit.AsIsolator(), types.ResourceMemoryName)
+	}
+	if app.CPULimit != nil {
+		replace(app.CPULimit.AsIsolator(), types.ResourceCPUName)
+	}
+	if app.CPUShares != nil {
+		replace(app.CPUShares.AsIsolator(), types.LinuxCPUSharesName)
+	}
+	if app.OOMScoreAdj != nil {
+		replace(app.OOMScoreAdj.AsIsolator(), types.LinuxOOMScoreAdjName)
+	}
+	if app.CapsRetain != nil && app.CapsRemove != nil {
+		return fmt.Errorf("--caps-retain and --caps-remove cannot both be given for one image")
+	}
+	caps := []types.ACIdentifier{types.LinuxCapabilitiesRetainSetName, types.LinuxCapabilitiesRevokeSetName}
+	if app.CapsRetain != nil {
+		is, err := app.CapsRetain.AsIsolator()
+		if err != nil {
+			return err
+		}
+		replace(*is, caps...)
+	}
+	if app.CapsRemove != nil {
+		is, err := app.CapsRemove.AsIsolator()
+		if err != nil {
+			return err
+		}
+		replace(*is, caps...)
+	}
+	if app.Seccomp != nil {
+		replace(*app.Seccomp, types.LinuxSeccompRetainSetName, types.LinuxSeccompRemoveSetName)
+	}
+	return nil
+}
+
+// mergeMounts puts per-app mounts before pod-wide ones and keeps the first
+// mount of each target path, so an app's own --mount wins.
+func mergeMounts(app, global []schema.Mount) []schema.Mount {
+	var out []schema.Mount
+	seen := map[string]bool{}
+	for _, m := range append(append([]schema.Mount(nil), app...), global...) {
+		if !seen[m.Path] {
+			seen[m.Path] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// checkVolumes refuses mounts of undeclared volumes and declares the
+// implicit empty volumes rkt gives image mount points without one.
+func checkVolumes(pm *schema.PodManifest) error {
+	declared := map[types.ACName]bool{}
+	for _, v := range pm.Volumes {
+		declared[v.Name] = true
+	}
+	for _, ra := range pm.Apps {
+		for _, m := range ra.Mounts {
+			if !declared[m.Volume] {
+				return fmt.Errorf("app %s mounts volume %q, which no --volume declares", ra.Name, m.Volume)
+			}
+		}
+	}
+	for _, ra := range pm.Apps {
+		if ra.App == nil {
+			continue // a --pod-manifest app using its image's app section
+		}
+		for _, mp := range ra.App.MountPoints {
+			if declared[mp.Name] || mountedPath(ra.Mounts, mp.Path) {
+				continue
+			}
+			v, err := types.VolumeFromString(mp.Name.String() + ",kind=empty")
+			if err != nil {
+				return fmt.Errorf("app %s: mount point %s: %v", ra.Name, mp.Name, err)
+			}
+			pm.Volumes = append(pm.Volumes, *v)
+			declared[mp.Name] = true
+		}
+	}
+	return nil
+}
+
+func mountedPath(ms []schema.Mount, p string) bool {
+	for _, m := range ms {
+		if m.Path == p {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPorts refuses --port names that no app's image exposes.
+func checkPorts(pm *schema.PodManifest, images ImageManifests) error {
+	for _, ep := range pm.Ports {
+		found := false
+		for _, ra := range pm.Apps {
+			for _, p := range ra.App.Ports {
+				if p.Name == ep.Name {
+					found = true
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("--port %s: no app in the pod exposes a port named %s", ep.Name, ep.Name)
+		}
+	}
+	return nil
+}
+
+func mergeEnv(env *types.Environment, kvs []string, override bool) {
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			continue
+		}
+		if _, exists := env.Get(k); override || !exists {
+			env.Set(k, v)
+		}
+	}
+}
+
+func envStrings(env types.Environment) []string {
+	var out []string
+	for _, e := range env {
+		out = append(out, e.Name+"="+e.Value)
+	}
+	return out
+}
+
+// roundTrip makes sure the manifest is one the schema accepts back, so a
+// bad value is refused now rather than by stage1.
+func roundTrip(pm *schema.PodManifest) error {
+	b, err := json.Marshal(pm)
+	if err != nil {
+		return fmt.Errorf("pod manifest: %w", err)
+	}
+	var back schema.PodManifest
+	if err := json.Unmarshal(b, &back); err != nil {
+		return fmt.Errorf("pod manifest: %w", err)
+	}
+	return nil
+}
+
+// LoadManifest reads a hand-written pod manifest (--pod-manifest) and
+// checks what stage0 can: valid schema, unique app names, an image id and
+// an app section (in the pod or the image) for every app.
+func LoadManifest(path string, images ImageManifests) (*schema.PodManifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read pod manifest: %w", err)
+	}
+	var pm schema.PodManifest
+	if err := json.Unmarshal(b, &pm); err != nil {
+		return nil, fmt.Errorf("pod manifest %s: %w", path, err)
+	}
+	if len(pm.Apps) == 0 {
+		return nil, fmt.Errorf("pod manifest %s has no apps", path)
+	}
+	seen := map[types.ACName]bool{}
+	for i := range pm.Apps {
+		ra := &pm.Apps[i]
+		if seen[ra.Name] {
+			return nil, fmt.Errorf("pod manifest %s: two apps are named %q", path, ra.Name)
+		}
+		seen[ra.Name] = true
+		if ra.Image.ID.Empty() {
+			return nil, fmt.Errorf("pod manifest %s: app %s has no image id", path, ra.Name)
+		}
+		im, err := images.Manifest(ra.Image.ID.String())
+		if err != nil {
+			return nil, fmt.Errorf("pod manifest %s: app %s: %w", path, ra.Name, err)
+		}
+		if ra.App == nil && im.App == nil {
+			return nil, fmt.Errorf("pod manifest %s: app %s has no app section, nor has its image", path, ra.Name)
+		}
+	}
+	if err := checkVolumes(&pm); err != nil {
+		return nil, err
+	}
+	return &pm, nil
+}

@@ -1,0 +1,325 @@
+package pod
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/appc/spec/schema/types"
+	"github.com/spf13/pflag"
+)
+
+// PrepareOptions are the flags that define a pod, shared by run and
+// prepare.
+type PrepareOptions struct {
+	Apps         Apps
+	Ports        []types.ExposedPort
+	InheritEnv   bool
+	SetEnv       types.Environment // --set-env, in order
+	SetEnvFile   types.Environment // --set-env-file contents, in order
+	NoOverlay    bool
+	PrivateUsers bool
+	PodManifest  string
+	UUIDFileSave string
+	PullPolicy   string
+	storeOnly    bool
+	noStore      bool
+	Quiet        bool
+}
+
+// Pull policies, as rkt's --pull-policy.
+const (
+	PullNever  = "never"
+	PullNew    = "new"
+	PullUpdate = "update"
+)
+
+// AddFlags adds the pod-defining flags (with the per-app ones) to fs.
+func (o *PrepareOptions) AddFlags(fs *pflag.FlagSet) {
+	o.Apps.AddFlags(fs)
+	fs.Var(portsFlag{&o.Ports}, "port", "ports to expose on the host (requires contained network): NAME:[HOSTIP:]HOSTPORT")
+	fs.BoolVar(&o.InheritEnv, "inherit-env", false, "inherit all environment variables not set by apps")
+	fs.Var(envFlag{&o.SetEnv}, "set-env", "environment variable NAME=VALUE for all apps (--environment overrides it)")
+	fs.Var(envFileFlag{&o.SetEnvFile}, "set-env-file", "file of NAME=VALUE lines to set for all apps")
+	fs.BoolVar(&o.NoOverlay, "no-overlay", false, "copy image trees instead of using overlayfs")
+	fs.BoolVar(&o.PrivateUsers, "private-users", false, "run within user namespaces")
+	fs.StringVar(&o.PodManifest, "pod-manifest", "", "run this pod manifest file instead of images given on the command line")
+	fs.StringVar(&o.UUIDFileSave, "uuid-file-save", "", "write the pod UUID to this file")
+	fs.StringVar(&o.PullPolicy, "pull-policy", PullNew, "when to fetch an image: never, new or update")
+	fs.BoolVar(&o.storeOnly, "store-only", false, "deprecated: use --pull-policy=never")
+	fs.BoolVar(&o.noStore, "no-store", false, "deprecated: use --pull-policy=update")
+	fs.Lookup("store-only").Hidden = true
+	fs.Lookup("no-store").Hidden = true
+}
+
+// Check validates the flag combination after parsing.
+func (o *PrepareOptions) Check() error {
+	if o.storeOnly && o.noStore {
+		return fmt.Errorf("--store-only and --no-store conflict")
+	}
+	if o.storeOnly {
+		o.PullPolicy = PullNever
+	}
+	if o.noStore {
+		o.PullPolicy = PullUpdate
+	}
+	switch o.PullPolicy {
+	case PullNever, PullNew, PullUpdate:
+	default:
+		return fmt.Errorf("invalid --pull-policy %q (want never, new or update)", o.PullPolicy)
+	}
+	if o.PodManifest != "" {
+		if len(o.Apps.Apps) > 0 || len(o.Apps.Volumes) > 0 || len(o.Apps.Mounts) > 0 ||
+			len(o.Ports) > 0 || o.InheritEnv || len(o.SetEnv) > 0 || len(o.SetEnvFile) > 0 ||
+			len(o.Apps.UserAnnotations) > 0 || len(o.Apps.UserLabels) > 0 {
+			return fmt.Errorf("--pod-manifest conflicts with images, --volume, --mount, --port and environment flags")
+		}
+		return nil
+	}
+	if len(o.Apps.Apps) == 0 {
+		return fmt.Errorf("give at least one image or --pod-manifest")
+	}
+	return nil
+}
+
+// RuntimeOptions are the flags that shape how a pod runs, shared by run
+// and run-prepared; they go to stage1 as its arguments.
+type RuntimeOptions struct {
+	Net          []string
+	Interactive  bool
+	MDSRegister  bool
+	Hostname     string
+	IPC          string
+	DNS          []string
+	DNSSearch    []string
+	DNSOpt       []string
+	DNSDomain    string
+	HostsEntries []string
+	netRaw       string
+}
+
+// AddFlags adds the runtime flags to fs.
+func (o *RuntimeOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.netRaw, "net", "default", "the pod's networking: host, none or default")
+	fs.Lookup("net").NoOptDefVal = "default"
+	fs.BoolVar(&o.Interactive, "interactive", false, "run the pod interactively (one app only)")
+	fs.BoolVar(&o.MDSRegister, "mds-register", false, "register the pod with the metadata service")
+	fs.StringVar(&o.Hostname, "hostname", "", `the pod's host name (default "rkt-$PODUUID")`)
+	fs.StringVar(&o.IPC, "ipc", "auto", "IPC namespace: auto, private or parent")
+	fs.StringArrayVar(&o.DNS, "dns", nil, "name server for the pod's /etc/resolv.conf ('host': use the host's, 'none': none)")
+	fs.StringArrayVar(&o.DNSSearch, "dns-search", nil, "DNS search domain for /etc/resolv.conf")
+	fs.StringArrayVar(&o.DNSOpt, "dns-opt", nil, "DNS option for /etc/resolv.conf")
+	fs.StringVar(&o.DNSDomain, "dns-domain", "", "DNS domain for /etc/resolv.conf")
+	fs.StringArrayVar(&o.HostsEntries, "hosts-entry", nil, "IP=HOSTNAME entry for the pod's /etc/hosts ('host': use the host's)")
+}
+
+var hostnameRe = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$`)
+
+// Check validates the runtime flags. Only host, none and default
+// networking exist so far: named CNI networks are refused.
+func (o *RuntimeOptions) Check() error {
+	o.Net = nil
+	for _, n := range strings.Split(o.netRaw, ",") {
+		n = strings.TrimSpace(n)
+		name, _, _ := strings.Cut(n, ":")
+		switch name {
+		case "host", "none", "default":
+			o.Net = append(o.Net, n)
+		case "":
+			return fmt.Errorf("invalid --net %q: empty network name", o.netRaw)
+		default:
+			return fmt.Errorf("invalid --net %q: named CNI networks are not supported yet (use host, none or default)", o.netRaw)
+		}
+	}
+	if len(o.Net) > 1 {
+		for _, n := range o.Net {
+			if n == "host" || n == "none" {
+				return fmt.Errorf("invalid --net %q: %s cannot be combined with other networks", o.netRaw, n)
+			}
+		}
+	}
+	switch o.IPC {
+	case "auto", "private", "parent":
+	default:
+		return fmt.Errorf("invalid --ipc %q (want auto, private or parent)", o.IPC)
+	}
+	if o.Hostname != "" && !hostnameRe.MatchString(o.Hostname) {
+		return fmt.Errorf("invalid --hostname %q", o.Hostname)
+	}
+	if o.MDSRegister && o.NetMode() == "none" {
+		return fmt.Errorf("--mds-register does not work with --net=none")
+	}
+	for _, d := range o.DNS {
+		if d != "host" && d != "none" && net.ParseIP(d) == nil {
+			return fmt.Errorf("invalid --dns %q: want an IP address, host or none", d)
+		}
+	}
+	if (contains(o.DNS, "host") || contains(o.DNS, "none")) && len(o.DNS) > 1 {
+		return fmt.Errorf("--dns=host and --dns=none cannot be combined with other --dns values")
+	}
+	for _, h := range o.HostsEntries {
+		if h == "host" {
+			if len(o.HostsEntries) > 1 {
+				return fmt.Errorf("--hosts-entry=host cannot be combined with other entries")
+			}
+			continue
+		}
+		ip, name, ok := strings.Cut(h, "=")
+		if !ok || net.ParseIP(ip) == nil || name == "" {
+			return fmt.Errorf("invalid --hosts-entry %q: want IP=HOSTNAME", h)
+		}
+	}
+	return nil
+}
+
+// NetMode is "host", "none" or "default" (contained networking).
+func (o *RuntimeOptions) NetMode() string {
+	if len(o.Net) == 1 && (o.Net[0] == "host" || o.Net[0] == "none") {
+		return o.Net[0]
+	}
+	return "default"
+}
+
+// DNSConfMode is stage1's --dns-conf-mode: where resolv.conf and hosts
+// come from (host, stage0, none or default).
+func (o *RuntimeOptions) DNSConfMode() (resolv, hosts string) {
+	resolv, hosts = "default", "default"
+	switch {
+	case contains(o.DNS, "host"):
+		resolv = "host"
+	case contains(o.DNS, "none"):
+		resolv = "none"
+	case len(o.DNS) > 0 || len(o.DNSSearch) > 0 || len(o.DNSOpt) > 0 || o.DNSDomain != "":
+		resolv = "stage0"
+	}
+	switch {
+	case contains(o.HostsEntries, "host"):
+		hosts = "host"
+	case len(o.HostsEntries) > 0:
+		hosts = "stage0"
+	}
+	return resolv, hosts
+}
+
+// ResolvConf is the resolv.conf stage0 writes when DNSConfMode says so.
+func (o *RuntimeOptions) ResolvConf() string {
+	var b strings.Builder
+	b.WriteString("# Generated by saturn run\n")
+	for _, s := range o.DNS {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	if o.DNSDomain != "" {
+		fmt.Fprintf(&b, "domain %s\n", o.DNSDomain)
+	}
+	if len(o.DNSSearch) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(o.DNSSearch, " "))
+	}
+	if len(o.DNSOpt) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(o.DNSOpt, " "))
+	}
+	return b.String()
+}
+
+// Hosts is the /etc/hosts stage0 writes for --hosts-entry.
+func (o *RuntimeOptions) Hosts() string {
+	var b strings.Builder
+	b.WriteString("# Generated by saturn run\n127.0.0.1 localhost localhost.localdomain\n::1 localhost ip6-localhost ip6-loopback\n")
+	for _, h := range o.HostsEntries {
+		ip, name, _ := strings.Cut(h, "=")
+		fmt.Fprintf(&b, "%s %s\n", ip, name)
+	}
+	return b.String()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+type portsFlag struct{ ports *[]types.ExposedPort }
+
+// Set parses NAME:[HOSTIP:]HOSTPORT.
+func (f portsFlag) Set(s string) error {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return fmt.Errorf("invalid --port %q: want NAME:[HOSTIP:]HOSTPORT", s)
+	}
+	name, err := types.SanitizeACName(parts[0])
+	if err != nil || name != parts[0] {
+		return fmt.Errorf("invalid --port %q: bad port name %q", s, parts[0])
+	}
+	var ip net.IP
+	if len(parts) == 3 {
+		if ip = net.ParseIP(parts[1]); ip == nil {
+			return fmt.Errorf("invalid --port %q: bad host IP %q", s, parts[1])
+		}
+	}
+	hp, err := strconv.ParseUint(parts[len(parts)-1], 10, 16)
+	if err != nil || hp == 0 {
+		return fmt.Errorf("invalid --port %q: bad host port %q", s, parts[len(parts)-1])
+	}
+	for _, p := range *f.ports {
+		if p.Name.String() == name {
+			return fmt.Errorf("--port %q: port %s exposed twice", s, name)
+		}
+	}
+	*f.ports = append(*f.ports, types.ExposedPort{Name: *types.MustACName(name), HostPort: uint(hp), HostIP: ip})
+	return nil
+}
+
+func (f portsFlag) String() string { return "" }
+func (f portsFlag) Type() string   { return "string" }
+
+type envFlag struct{ env *types.Environment }
+
+func (f envFlag) Set(s string) error {
+	k, v, err := splitKV("set-env", s)
+	if err != nil {
+		return err
+	}
+	f.env.Set(k, v)
+	return nil
+}
+
+func (f envFlag) String() string { return "" }
+func (f envFlag) Type() string   { return "string" }
+
+type envFileFlag struct{ env *types.Environment }
+
+// Set reads an environment file: NAME=VALUE lines, with empty lines and
+// lines starting with # or ; ignored.
+func (f envFileFlag) Set(path string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--set-env-file: %w", err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--set-env-file %s:%d: want NAME=VALUE, got %q", path, n, line)
+		}
+		f.env.Set(k, v)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("--set-env-file %s: %w", path, err)
+	}
+	return nil
+}
+
+func (f envFileFlag) String() string { return "" }
+func (f envFileFlag) Type() string   { return "string" }

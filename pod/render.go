@@ -1,0 +1,456 @@
+package pod
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
+)
+
+// Files stage0 writes in a pod directory (docs/stage1-abi.md).
+const (
+	fileManifest       = "pod"
+	fileCreated        = "pod-created"
+	fileStage1TreeID   = "stage1TreeStoreID"
+	fileOverlayMarker  = "overlay-prepared"
+	dirAppsInfo        = "appsinfo"
+	dirOverlay         = "overlay"
+	stage1Dir          = "stage1"
+	stage1RootfsRel    = "stage1/rootfs"
+	stage2Rel          = "opt/stage2"
+	treeIDFile         = "treeStoreID"
+	imageManifestFile  = "manifest"
+	treeRootfsDir      = "rootfs"
+	statusRel          = "rkt/status"
+	supervisorRel      = "rkt/supervisor-status"
+	defaultPodFileMode = 0o640
+)
+
+// Images is what preparing a pod needs from the image store.
+type Images interface {
+	ImageManifests
+	// RenderTree renders an image with its dependencies once and returns
+	// the tree's id and directory (holding manifest and rootfs/).
+	RenderTree(id string) (treeID, path string, err error)
+}
+
+// Tree is one rendered image a pod uses.
+type Tree struct {
+	ImageID  string
+	TreeID   string
+	Path     string
+	Manifest *schema.ImageManifest
+}
+
+// Plan is a pod ready to be laid out: its manifest and the rendered trees
+// of stage1 and of every app (in manifest order).
+type Plan struct {
+	Manifest *schema.PodManifest
+	Stage1   Tree
+	Apps     []Tree
+}
+
+// NewPlan renders the trees of stage1 and of every app and checks what is
+// cheap to check before a pod directory exists: that each app's
+// executable and user and group are in its image.
+func NewPlan(pm *schema.PodManifest, stage1ID string, images Images) (*Plan, error) {
+	s1, err := renderTree(stage1ID, images)
+	if err != nil {
+		return nil, fmt.Errorf("stage1: %w", err)
+	}
+	plan := &Plan{Manifest: pm, Stage1: s1}
+	for _, ra := range pm.Apps {
+		t, err := renderTree(ra.Image.ID.String(), images)
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", ra.Name, err)
+		}
+		app := ra.App
+		if app == nil {
+			app = t.Manifest.App
+		}
+		if err := checkApp(ra.Name.String(), app, filepath.Join(t.Path, treeRootfsDir)); err != nil {
+			return nil, err
+		}
+		plan.Apps = append(plan.Apps, t)
+	}
+	return plan, nil
+}
+
+func renderTree(id string, images Images) (Tree, error) {
+	im, err := images.Manifest(id)
+	if err != nil {
+		return Tree{}, err
+	}
+	treeID, path, err := images.RenderTree(id)
+	if err != nil {
+		return Tree{}, fmt.Errorf("render %s: %w", id, err)
+	}
+	if strings.ContainsAny(path, ",:") {
+		return Tree{}, fmt.Errorf("tree path %q holds ',' or ':', which overlayfs options cannot carry", path)
+	}
+	return Tree{ImageID: id, TreeID: treeID, Path: path, Manifest: im}, nil
+}
+
+// checkApp makes sure the app's absolute executable exists in its rootfs
+// and that user and group names are in its /etc/passwd and /etc/group.
+func checkApp(name string, app *types.App, rootfs string) error {
+	if app == nil || len(app.Exec) == 0 {
+		return fmt.Errorf("app %s has no executable (give --exec)", name)
+	}
+	if exe := app.Exec[0]; filepath.IsAbs(exe) {
+		p, err := resolveInRoot(rootfs, exe)
+		if err != nil {
+			return fmt.Errorf("app %s: executable %s not found in image: %v", name, exe, err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("app %s: %s in the image is not an executable file", name, exe)
+		}
+	}
+	if err := checkID(name, "user", app.User, rootfs, "/etc/passwd"); err != nil {
+		return err
+	}
+	return checkID(name, "group", app.Group, rootfs, "/etc/group")
+}
+
+// checkID checks a user or group given by name; numbers and file paths
+// (rkt's "take the owner of this file") are stage1's to resolve.
+func checkID(app, kind, id, rootfs, db string) error {
+	if id == "" || isNumber(id) || strings.HasPrefix(id, "/") {
+		return nil
+	}
+	p, err := resolveInRoot(rootfs, db)
+	if err != nil {
+		return fmt.Errorf("app %s: %s %q: image has no %s", app, kind, id, db)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("app %s: %s %q: %v", app, kind, id, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if n, _, ok := strings.Cut(line, ":"); ok && n == id {
+			return nil
+		}
+	}
+	return fmt.Errorf("app %s: %s %q not found in the image's %s", app, kind, id, db)
+}
+
+func isNumber(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// resolveInRoot follows p component by component inside root, treating
+// absolute symlinks as relative to root, so an image's links never lead
+// to the host's files.
+func resolveInRoot(root, p string) (string, error) {
+	parts := strings.Split(strings.TrimPrefix(filepath.Clean("/"+p), "/"), "/")
+	cur := "/"
+	for links := 0; len(parts) > 0; {
+		part := parts[0]
+		parts = parts[1:]
+		if part == "" || part == "." {
+			continue
+		}
+		if part == ".." {
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, part)
+		fi, err := os.Lstat(filepath.Join(root, next))
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if links++; links > 40 {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+		}
+		target, err := os.Readlink(filepath.Join(root, next))
+		if err != nil {
+			return "", err
+		}
+		if filepath.IsAbs(target) {
+			cur = "/"
+		}
+		parts = append(strings.Split(strings.TrimPrefix(target, "/"), "/"), parts...)
+	}
+	return filepath.Join(root, cur), nil
+}
+
+// Lay writes the prepared pod into its directory: pod manifest, stage1
+// and app manifests and tree ids, and either overlayfs upper/work
+// directories (mounted by Mount when the pod runs) or full copies of the
+// trees.
+func Lay(p *Pod, plan *Plan, overlay bool) error {
+	dir := p.Path()
+	s1 := plan.Stage1
+	if err := os.MkdirAll(filepath.Join(dir, stage1RootfsRel), 0o755); err != nil {
+		return fmt.Errorf("lay out pod: %w", err)
+	}
+	if err := copyFile(filepath.Join(s1.Path, imageManifestFile), filepath.Join(dir, stage1Dir, imageManifestFile)); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, fileStage1TreeID), []byte(s1.TreeID), defaultPodFileMode); err != nil {
+		return err
+	}
+	if overlay {
+		if err := mkdirs(filepath.Join(dir, dirOverlay, s1.TreeID, "upper"), filepath.Join(dir, dirOverlay, s1.TreeID, "work")); err != nil {
+			return err
+		}
+	} else if err := copyTree(filepath.Join(s1.Path, treeRootfsDir), filepath.Join(dir, stage1RootfsRel)); err != nil {
+		return fmt.Errorf("copy stage1 rootfs: %w", err)
+	}
+	for i, ra := range plan.Manifest.Apps {
+		if err := layApp(dir, ra.Name.String(), plan.Apps[i], overlay); err != nil {
+			return fmt.Errorf("app %s: %w", ra.Name, err)
+		}
+	}
+	b, err := json.Marshal(plan.Manifest)
+	if err != nil {
+		return fmt.Errorf("pod manifest: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, fileManifest), b, defaultPodFileMode); err != nil {
+		return err
+	}
+	if overlay {
+		if err := writeFileAtomic(filepath.Join(dir, fileOverlayMarker), nil, defaultPodFileMode); err != nil {
+			return err
+		}
+	}
+	return writeFileAtomic(filepath.Join(dir, fileCreated), nil, defaultPodFileMode)
+}
+
+func layApp(dir, name string, t Tree, overlay bool) error {
+	info := filepath.Join(dir, dirAppsInfo, name)
+	if err := os.MkdirAll(info, 0o755); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(info, treeIDFile), []byte(t.TreeID), defaultPodFileMode); err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(t.Path, imageManifestFile), filepath.Join(info, imageManifestFile)); err != nil {
+		return err
+	}
+	if overlay {
+		return mkdirs(filepath.Join(dir, dirOverlay, t.TreeID, "upper", name), filepath.Join(dir, dirOverlay, t.TreeID, "work", name))
+	}
+	appDir := filepath.Join(dir, stage1RootfsRel, stage2Rel, name)
+	if err := os.MkdirAll(appDir, 0o755); err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(t.Path, imageManifestFile), filepath.Join(appDir, imageManifestFile)); err != nil {
+		return err
+	}
+	return copyTree(filepath.Join(t.Path, treeRootfsDir), filepath.Join(appDir, treeRootfsDir))
+}
+
+func mkdirs(dirs ...string) error {
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UsesOverlay reports whether the pod's trees are overlay mounts.
+func (p *Pod) UsesOverlay() bool {
+	_, err := os.Stat(filepath.Join(p.Path(), fileOverlayMarker))
+	return err == nil
+}
+
+// TreeLocator gives the directory of a rendered tree by its id.
+type TreeLocator func(treeID string) (string, error)
+
+// Mount mounts the overlays of an overlay-prepared pod: stage1's rootfs,
+// then every app's rootfs inside it, with each app's manifest beside its
+// rootfs. The mounts live in the caller's mount namespace until gc or rm
+// unmounts them. Pods prepared with copies need nothing.
+func Mount(p *Pod, locate TreeLocator) error {
+	if !p.UsesOverlay() {
+		return nil
+	}
+	dir := p.Path()
+	s1, err := readTrimmed(filepath.Join(dir, fileStage1TreeID))
+	if err != nil {
+		return err
+	}
+	root := filepath.Join(dir, stage1RootfsRel)
+	if err := mountOverlay(locate, s1, root, filepath.Join(dir, dirOverlay, s1, "upper"), filepath.Join(dir, dirOverlay, s1, "work")); err != nil {
+		return fmt.Errorf("stage1: %w", err)
+	}
+	pm, err := p.Manifest()
+	if err != nil {
+		return err
+	}
+	for _, ra := range pm.Apps {
+		name := ra.Name.String()
+		info := filepath.Join(dir, dirAppsInfo, name)
+		treeID, err := readTrimmed(filepath.Join(info, treeIDFile))
+		if err != nil {
+			return err
+		}
+		appDir := filepath.Join(root, stage2Rel, name)
+		if err := os.MkdirAll(filepath.Join(appDir, treeRootfsDir), 0o755); err != nil {
+			return err
+		}
+		if err := copyFile(filepath.Join(info, imageManifestFile), filepath.Join(appDir, imageManifestFile)); err != nil {
+			return err
+		}
+		up := filepath.Join(dir, dirOverlay, treeID, "upper", name)
+		work := filepath.Join(dir, dirOverlay, treeID, "work", name)
+		if err := mountOverlay(locate, treeID, filepath.Join(appDir, treeRootfsDir), up, work); err != nil {
+			return fmt.Errorf("app %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func mountOverlay(locate TreeLocator, treeID, target, upper, work string) error {
+	tree, err := locate(treeID)
+	if err != nil {
+		return fmt.Errorf("tree %s: %w", treeID, err)
+	}
+	lower := filepath.Join(tree, treeRootfsDir)
+	if _, err := os.Stat(lower); err != nil {
+		return fmt.Errorf("tree %s: %w", treeID, err)
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mount overlay on %s: %w", target, err)
+	}
+	return nil
+}
+
+// OverlaySupported checks by trying that overlayfs works with upper and
+// work directories under dir.
+func OverlaySupported(dir string) error {
+	tmp, err := os.MkdirTemp(dir, ".overlay-probe-")
+	if err != nil {
+		return fmt.Errorf("overlay probe: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	l, u, w, m := filepath.Join(tmp, "l"), filepath.Join(tmp, "u"), filepath.Join(tmp, "w"), filepath.Join(tmp, "m")
+	if err := mkdirs(l, u, w, m); err != nil {
+		return fmt.Errorf("overlay probe: %w", err)
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", l, u, w)
+	if err := unix.Mount("overlay", m, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("overlayfs does not work under %s: %w", dir, err)
+	}
+	return unix.Unmount(m, unix.MNT_DETACH)
+}
+
+// Manifest reads the pod manifest.
+func (p *Pod) Manifest() (*schema.PodManifest, error) {
+	b, err := p.ManifestBytes()
+	if err != nil {
+		return nil, err
+	}
+	var pm schema.PodManifest
+	if err := json.Unmarshal(b, &pm); err != nil {
+		return nil, fmt.Errorf("pod %s manifest: %w", p.UUID, err)
+	}
+	return &pm, nil
+}
+
+// ManifestBytes is the pod manifest as stored.
+func (p *Pod) ManifestBytes() ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(p.Path(), fileManifest))
+	if err != nil {
+		return nil, fmt.Errorf("pod %s has no manifest (yet): %w", p.UUID, err)
+	}
+	return b, nil
+}
+
+// Stage1Manifest reads the manifest of the pod's stage1 image.
+func (p *Pod) Stage1Manifest() (*schema.ImageManifest, error) {
+	b, err := os.ReadFile(filepath.Join(p.Path(), stage1Dir, imageManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
+	}
+	var im schema.ImageManifest
+	if err := json.Unmarshal(b, &im); err != nil {
+		return nil, fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
+	}
+	return &im, nil
+}
+
+// AppImageManifest reads the image manifest of one of the pod's apps.
+func (p *Pod) AppImageManifest(app string) (*schema.ImageManifest, error) {
+	b, err := os.ReadFile(filepath.Join(p.Path(), dirAppsInfo, app, imageManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: app %s manifest: %w", p.UUID, app, err)
+	}
+	var im schema.ImageManifest
+	if err := json.Unmarshal(b, &im); err != nil {
+		return nil, fmt.Errorf("pod %s: app %s manifest: %w", p.UUID, app, err)
+	}
+	return &im, nil
+}
+
+// Stage1RootfsPath is where the pod's stage1 rootfs is.
+func (p *Pod) Stage1RootfsPath() string { return filepath.Join(p.Path(), stage1RootfsRel) }
+
+// stage1File finds a file stage1 wrote under its rootfs. When the overlay
+// is no longer mounted (after a reboot, or mid-gc) it is read from the
+// overlay's upper directory instead.
+func (p *Pod) stage1File(rel string) string {
+	direct := filepath.Join(p.Stage1RootfsPath(), rel)
+	if _, err := os.Lstat(direct); err == nil || !p.UsesOverlay() {
+		return direct
+	}
+	s1, err := readTrimmed(filepath.Join(p.Path(), fileStage1TreeID))
+	if err != nil {
+		return direct
+	}
+	return filepath.Join(p.Path(), dirOverlay, s1, "upper", rel)
+}
+
+// CreationTime is when the pod finished preparing (zero before).
+func (p *Pod) CreationTime() time.Time {
+	fi, err := os.Stat(filepath.Join(p.Path(), fileCreated))
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
+
+// StartTime is when stage1 reported the pod's pid (zero before).
+func (p *Pod) StartTime() time.Time {
+	for _, f := range []string{"pid", "ppid"} {
+		if fi, err := os.Stat(filepath.Join(p.Path(), f)); err == nil {
+			return fi.ModTime()
+		}
+	}
+	return time.Time{}
+}
+
+func readTrimmed(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
+
+// errNoPid is returned while stage1 has not written its pid yet.
+var errNoPid = errors.New("pod has no pid yet")

@@ -1,0 +1,178 @@
+package pod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Stage1 entrypoint annotations and the interface version annotation.
+const (
+	EntrypointRun    = "coreos.com/rkt/stage1/run"
+	EntrypointEnter  = "coreos.com/rkt/stage1/enter"
+	EntrypointGC     = "coreos.com/rkt/stage1/gc"
+	EntrypointStop   = "coreos.com/rkt/stage1/stop"
+	annInterfaceVers = "coreos.com/rkt/stage1/interface-version"
+	// MaxInterfaceVersion is the newest stage1 ABI saturn speaks.
+	MaxInterfaceVersion = 4
+)
+
+// pollInterval paces waits for state changes that have no event to wait
+// on (stage1 writes plain files).
+const pollInterval = 50 * time.Millisecond
+
+// Entrypoint returns the host path of one of the pod's stage1
+// entrypoints. ok is false when the stage1 image does not name it.
+func (p *Pod) Entrypoint(name string) (path string, ok bool, err error) {
+	im, err := p.Stage1Manifest()
+	if err != nil {
+		return "", false, err
+	}
+	v, ok := im.Annotations.Get(name)
+	if !ok || v == "" {
+		return "", false, nil
+	}
+	return filepath.Join(p.Stage1RootfsPath(), filepath.Clean("/"+v)), true, nil
+}
+
+// InterfaceVersion is the pod's stage1 ABI version; versions newer than
+// saturn speaks are refused.
+func (p *Pod) InterfaceVersion() (int, error) {
+	im, err := p.Stage1Manifest()
+	if err != nil {
+		return 0, err
+	}
+	return InterfaceVersionOf(im.Annotations.Get(annInterfaceVers))
+}
+
+// InterfaceVersionOf parses an interface-version annotation (absent: 1).
+func InterfaceVersionOf(v string, present bool) (int, error) {
+	if !present {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("stage1 has an invalid interface version %q", v)
+	}
+	if n > MaxInterfaceVersion {
+		return 0, fmt.Errorf("stage1 speaks interface version %d; saturn speaks up to %d", n, MaxInterfaceVersion)
+	}
+	return n, nil
+}
+
+// Pid is the host pid of the process stage1 named for enter: the pid
+// file's, or the only child of the ppid file's process.
+func (p *Pod) Pid() (int, error) {
+	if s, err := readTrimmed(filepath.Join(p.Path(), "pid")); err == nil {
+		return parsePid(s)
+	}
+	s, err := readTrimmed(filepath.Join(p.Path(), "ppid"))
+	if err != nil {
+		return 0, errNoPid
+	}
+	ppid, err := parsePid(s)
+	if err != nil {
+		return 0, err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", ppid, ppid))
+	if err != nil {
+		return 0, fmt.Errorf("pod %s: children of ppid %d: %w", p.UUID, ppid, err)
+	}
+	kids := strings.Fields(string(b))
+	if len(kids) != 1 {
+		return 0, fmt.Errorf("pod %s: ppid %d has %d children, want 1", p.UUID, ppid, len(kids))
+	}
+	return parsePid(kids[0])
+}
+
+func parsePid(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("invalid pid %q", s)
+	}
+	return n, nil
+}
+
+// AppExitCode is the exit status stage1 recorded for an app.
+func (p *Pod) AppExitCode(app string) (int, error) {
+	s, err := readTrimmed(p.stage1File(filepath.Join(statusRel, app)))
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("pod %s: app %s: bad exit status %q", p.UUID, app, s)
+	}
+	return n, nil
+}
+
+// Ready reports whether stage1 says every app has started.
+func (p *Pod) Ready() bool {
+	s, err := readTrimmed(p.stage1File(supervisorRel))
+	return err == nil && s == "ready"
+}
+
+// WaitFinished waits until the pod is neither preparing nor running.
+func (p *Pod) WaitFinished(ctx context.Context) error {
+	for {
+		if err := p.Refresh(); err != nil {
+			return err
+		}
+		if s := p.State(); s != StatePreparing && s != StateRunning && s != StateEmbryo {
+			return nil
+		}
+		if err := sleep(ctx); err != nil {
+			return fmt.Errorf("pod %s still running: %w", p.UUID, err)
+		}
+	}
+}
+
+// WaitReady waits until the pod runs and stage1 says all apps started.
+func (p *Pod) WaitReady(ctx context.Context) error {
+	for {
+		if err := p.Refresh(); err != nil {
+			return err
+		}
+		switch s := p.State(); s {
+		case StateRunning:
+			if p.Ready() {
+				return nil
+			}
+		case StateEmbryo, StatePreparing, StatePrepared:
+		default:
+			return fmt.Errorf("pod %s is %s, it will not become ready", p.UUID, s)
+		}
+		if err := sleep(ctx); err != nil {
+			return fmt.Errorf("pod %s not ready: %w", p.UUID, err)
+		}
+	}
+}
+
+// WaitPid waits for stage1 to write the pod's pid.
+func (p *Pod) WaitPid(ctx context.Context) (int, error) {
+	for {
+		pid, err := p.Pid()
+		if err == nil || !errors.Is(err, errNoPid) {
+			return pid, err
+		}
+		if err := sleep(ctx); err != nil {
+			return 0, fmt.Errorf("pod %s wrote no pid: %w", p.UUID, err)
+		}
+	}
+}
+
+func sleep(ctx context.Context) error {
+	t := time.NewTimer(pollInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
