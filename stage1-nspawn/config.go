@@ -1,0 +1,341 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	"github.com/spf13/pflag"
+
+	"github.com/saturn-pods/saturn/stage2"
+)
+
+// runFlags are the arguments stage0 passes to the run entrypoint
+// (docs/stage1-abi.md).
+type runFlags struct {
+	debug        bool
+	net          string
+	interactive  bool
+	localConfig  string
+	hostname     string
+	dnsConfMode  string
+	ipc          string
+	allCaps      bool
+	disablePaths bool
+	noSeccomp    bool
+	mdsToken     string
+	privateUsers string
+	uuid         string
+
+	resolvMode string
+	hostsMode  string
+}
+
+func parseRunFlags(args []string) (*runFlags, error) {
+	f := &runFlags{}
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.BoolVar(&f.debug, "debug", false, "print debug output")
+	fs.StringVar(&f.net, "net", "default", "host, none or a list of networks")
+	fs.BoolVar(&f.interactive, "interactive", false, "pass stdin/stdout/stderr to the single app")
+	fs.StringVar(&f.localConfig, "local-config", "", "local configuration directory")
+	fs.StringVar(&f.hostname, "hostname", "", "pod hostname (default rkt-<uuid>)")
+	fs.StringVar(&f.dnsConfMode, "dns-conf-mode", "", "resolv=MODE,hosts=MODE")
+	fs.StringVar(&f.ipc, "ipc", "auto", "auto, private or parent")
+	fs.BoolVar(&f.allCaps, "disable-capabilities-restriction", false, "give apps every capability")
+	fs.BoolVar(&f.disablePaths, "disable-paths", false, "accepted; stage1-nspawn masks no paths")
+	fs.BoolVar(&f.noSeccomp, "disable-seccomp", false, "accepted; stage1-nspawn sets no seccomp filter")
+	fs.StringVar(&f.mdsToken, "mds-token", "", "metadata service token")
+	fs.StringVar(&f.privateUsers, "private-users", "", "user namespace shift (unsupported)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() != 1 {
+		return nil, fmt.Errorf("expected one pod UUID argument, got %d", fs.NArg())
+	}
+	u, err := types.NewUUID(fs.Arg(0))
+	if err != nil {
+		return nil, fmt.Errorf("bad pod UUID %q: %w", fs.Arg(0), err)
+	}
+	f.uuid = u.String()
+	if f.hostname == "" {
+		f.hostname = "rkt-" + f.uuid
+	}
+	if f.resolvMode, f.hostsMode, err = parseDNSConfMode(f.dnsConfMode); err != nil {
+		return nil, err
+	}
+	switch f.net {
+	case "host", "none":
+	default:
+		return nil, fmt.Errorf("--net=%s: stage1-nspawn supports only --net=host and --net=none (CNI networks are not supported yet)", f.net)
+	}
+	switch f.ipc {
+	case "auto", "private", "parent":
+	default:
+		return nil, fmt.Errorf("--ipc=%s: want auto, private or parent", f.ipc)
+	}
+	if f.privateUsers != "" {
+		return nil, errors.New("--private-users: user namespaces are not supported by stage1-nspawn")
+	}
+	return f, nil
+}
+
+// parseDNSConfMode reads "resolv=MODE,hosts=MODE"; either key may be
+// missing and then means "default".
+func parseDNSConfMode(v string) (resolv, hosts string, err error) {
+	resolv, hosts = "default", "default"
+	if v == "" {
+		return resolv, hosts, nil
+	}
+	valid := map[string][]string{
+		"resolv": {"host", "stage0", "none", "default"},
+		"hosts":  {"host", "stage0", "default"},
+	}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return "", "", fmt.Errorf("--dns-conf-mode: %q is not KEY=MODE", kv)
+		}
+		modes, known := valid[k]
+		if !known {
+			return "", "", fmt.Errorf("--dns-conf-mode: unknown key %q (want resolv or hosts)", k)
+		}
+		good := false
+		for _, m := range modes {
+			good = good || m == val
+		}
+		if !good {
+			return "", "", fmt.Errorf("--dns-conf-mode: %s=%s: want one of %s", k, val, strings.Join(modes, ", "))
+		}
+		if k == "resolv" {
+			resolv = val
+		} else {
+			hosts = val
+		}
+	}
+	return resolv, hosts, nil
+}
+
+// appPlan is one app of the pod, checked and ready to set up.
+type appPlan struct {
+	name string
+	ra   *schema.RuntimeApp
+	app  *types.App
+	// rel is the app directory relative to the stage1 rootfs.
+	rel    string
+	mounts []mountPlan
+	// spec runs the app's exec; its Root is set for the supervisor's view
+	// (after pivot_root).
+	spec *stage2.Spec
+}
+
+// mountPlan is one volume mounted into an app.
+type mountPlan struct {
+	volume    string
+	target    string // path inside the app
+	kind      string // host or empty
+	source    string // host path for kind host
+	readOnly  bool
+	recursive bool
+	vol       types.Volume
+}
+
+// podPlan is the pod manifest after every check that can be made before
+// anything starts.
+type podPlan struct {
+	manifest *schema.PodManifest
+	apps     []*appPlan
+}
+
+// loadPlan reads and checks the pod in podDir: a pod stage1 cannot run
+// is refused here, before any namespace or mount exists.
+func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
+	b, err := os.ReadFile(filepath.Join(podDir, "pod"))
+	if err != nil {
+		return nil, fmt.Errorf("read pod manifest: %w", err)
+	}
+	pm := &schema.PodManifest{}
+	if err := json.Unmarshal(b, pm); err != nil {
+		return nil, fmt.Errorf("pod manifest: %w", err)
+	}
+	if len(pm.Apps) == 0 {
+		return nil, errors.New("pod manifest has no apps")
+	}
+	if f.interactive && len(pm.Apps) != 1 {
+		return nil, fmt.Errorf("--interactive needs exactly one app, the pod has %d", len(pm.Apps))
+	}
+	p := &podPlan{manifest: pm}
+	s1 := filepath.Join(podDir, "stage1", "rootfs")
+	for i := range pm.Apps {
+		a, err := planApp(s1, pm, &pm.Apps[i], f)
+		if err != nil {
+			return nil, err
+		}
+		p.apps = append(p.apps, a)
+	}
+	return p, nil
+}
+
+func planApp(s1 string, pm *schema.PodManifest, ra *schema.RuntimeApp, f *runFlags) (*appPlan, error) {
+	name := ra.Name.String()
+	a := &appPlan{name: name, ra: ra, app: ra.App, rel: filepath.Join("opt", "stage2", name)}
+	if a.app == nil {
+		im, err := readImageManifest(filepath.Join(s1, a.rel, "manifest"))
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", name, err)
+		}
+		a.app = im.App
+	}
+	if a.app == nil {
+		return nil, fmt.Errorf("app %s: image has no app section", name)
+	}
+	root := filepath.Join(s1, a.rel, "rootfs")
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("app %s: rootfs %s missing", name, root)
+	}
+	opts := stage2.Options{AllCaps: f.allCaps, MetadataURL: metadataURL(f.mdsToken)}
+	spec, err := stage2.AppSpec(root, name, a.app, a.app.Exec, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := stage2.CheckExec(root, spec.Args, spec.Env); err != nil {
+		return nil, fmt.Errorf("app %s: %w", name, err)
+	}
+	for _, eh := range a.app.EventHandlers {
+		if eh.Name != "pre-start" && eh.Name != "post-stop" {
+			return nil, fmt.Errorf("app %s: unknown event handler %q", name, eh.Name)
+		}
+		if err := stage2.CheckExec(root, eh.Exec, spec.Env); err != nil {
+			return nil, fmt.Errorf("app %s: %s handler: %w", name, eh.Name, err)
+		}
+	}
+	spec.Root = "/" + filepath.Join(a.rel, "rootfs")
+	a.spec = spec
+	if a.mounts, err = planMounts(name, pm, ra, a.app); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func readImageManifest(path string) (*schema.ImageManifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read image manifest: %w", err)
+	}
+	im := &schema.ImageManifest{}
+	if err := json.Unmarshal(b, im); err != nil {
+		return nil, fmt.Errorf("image manifest: %w", err)
+	}
+	return im, nil
+}
+
+// metadataURL is what apps get as AC_METADATA_URL with --mds-token.
+func metadataURL(token string) string {
+	if token == "" {
+		return ""
+	}
+	return "http://169.254.169.255/" + token
+}
+
+// planMounts pairs the app's mounts with volumes. An image mount point
+// that no mount covers takes the pod volume of the same name, or, like
+// rkt, an implicit empty volume shared by every app that names it.
+func planMounts(name string, pm *schema.PodManifest, ra *schema.RuntimeApp, app *types.App) ([]mountPlan, error) {
+	vols := map[string]types.Volume{}
+	for _, v := range pm.Volumes {
+		vols[v.Name.String()] = v
+	}
+	var out []mountPlan
+	covered := map[string]bool{}
+	for _, m := range ra.Mounts {
+		v, ok := vols[m.Volume.String()]
+		if m.AppVolume != nil {
+			v, ok = *m.AppVolume, true
+		}
+		if !ok {
+			return nil, fmt.Errorf("app %s: mount of undeclared volume %q", name, m.Volume)
+		}
+		target := m.Path
+		for _, mp := range app.MountPoints {
+			// Older manifests name the mount point instead of a path.
+			if mp.Name.String() == m.Path {
+				target = mp.Path
+			}
+		}
+		mp, err := mountFor(name, v, target, app)
+		if err != nil {
+			return nil, err
+		}
+		covered[filepath.Clean(target)] = true
+		out = append(out, mp)
+	}
+	for _, mp := range app.MountPoints {
+		if covered[filepath.Clean(mp.Path)] {
+			continue
+		}
+		v, ok := vols[mp.Name.String()]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "stage1: warning: no volume for mount point %q of app %s, using an empty volume\n", mp.Name, name)
+			mode, uid, gid := "0755", 0, 0
+			v = types.Volume{Name: mp.Name, Kind: "empty", Mode: &mode, UID: &uid, GID: &gid}
+		}
+		m, err := mountFor(name, v, mp.Path, app)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func mountFor(name string, v types.Volume, target string, app *types.App) (mountPlan, error) {
+	if !filepath.IsAbs(target) {
+		return mountPlan{}, fmt.Errorf("app %s: mount path %q is not absolute", name, target)
+	}
+	m := mountPlan{volume: v.Name.String(), target: filepath.Clean(target), kind: v.Kind, source: v.Source, recursive: true, vol: v}
+	for _, mp := range app.MountPoints {
+		if filepath.Clean(mp.Path) == m.target {
+			m.readOnly = mp.ReadOnly
+		}
+	}
+	if v.ReadOnly != nil {
+		m.readOnly = *v.ReadOnly
+	}
+	if v.Recursive != nil {
+		m.recursive = *v.Recursive
+	}
+	switch v.Kind {
+	case "host":
+		if err := checkHostSource(v.Source); err != nil {
+			return mountPlan{}, fmt.Errorf("app %s: volume %s: %w", name, v.Name, err)
+		}
+	case "empty":
+	default:
+		return mountPlan{}, fmt.Errorf("app %s: volume %s: unknown kind %q", name, v.Name, v.Kind)
+	}
+	return m, nil
+}
+
+// checkHostSource refuses missing sources and, as the ACE spec asks,
+// sources reached through a symlink.
+func checkHostSource(src string) error {
+	cur := "/"
+	for _, c := range strings.Split(filepath.Clean(src), "/") {
+		if c == "" {
+			continue
+		}
+		cur = filepath.Join(cur, c)
+		st, err := os.Lstat(cur)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", src, errors.Unwrap(err))
+		}
+		if st.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("source %s: %s is a symlink", src, cur)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+// Command stage1-nspawn is saturn's isolating stage1. One static binary
+// serves every entrypoint of the stage1 ABI, picked by the name it is run
+// as: run (also "init"), enter, stop and gc, plus two names it only gives
+// itself when it re-execs: the pod's PID 1 and the stage2 helper.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/saturn-pods/saturn/stage2"
+)
+
+// Names this binary re-execs itself under.
+const (
+	podInitName = "saturn-pod-init"
+	stage2Name  = "saturn-stage2"
+)
+
+// exitStage1 is the exit code for failures of stage1 itself, as in rkt.
+const exitStage1 = 254
+
+func main() {
+	os.Exit(dispatch(filepath.Base(os.Args[0]), os.Args[1:]))
+}
+
+func dispatch(name string, args []string) int {
+	switch name {
+	case "run", "init":
+		return runMain(args)
+	case "enter":
+		return enterMain(args)
+	case "stop":
+		return stopMain(args)
+	case "gc":
+		return gcMain(args)
+	case podInitName:
+		return podMain(args)
+	case stage2Name:
+		return stage2.Main(args)
+	}
+	fmt.Fprintf(os.Stderr, "stage1: unknown entrypoint %q\n", name)
+	return exitStage1
+}
+
+// fail prints err the way every entrypoint reports a failure and returns
+// the stage1 failure exit code.
+func fail(err error) int {
+	fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
+	return exitStage1
+}

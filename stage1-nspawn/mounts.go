@@ -1,0 +1,294 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage2"
+)
+
+func mount(src, target, fstype string, flags uintptr, data string) error {
+	if err := unix.Mount(src, target, fstype, flags, data); err != nil {
+		what := src
+		if what == "" {
+			what = fstype
+		}
+		return fmt.Errorf("mount %s on %s: %w", what, target, err)
+	}
+	return nil
+}
+
+// bind bind-mounts src on target, recursively if rec, then makes it
+// read-only if ro (a bind mount takes no flags of its own on creation).
+func bind(src, target string, rec, ro bool) error {
+	fl := uintptr(unix.MS_BIND)
+	if rec {
+		fl |= unix.MS_REC
+	}
+	if err := mount(src, target, "", fl, ""); err != nil {
+		return err
+	}
+	if !ro {
+		return nil
+	}
+	return makeReadOnly(target, rec)
+}
+
+// makeReadOnly makes the mount at target (and, if rec, every mount below
+// it) read-only without touching the mounts' other flags.
+func makeReadOnly(target string, rec bool) error {
+	fl := uint(unix.AT_NO_AUTOMOUNT)
+	if rec {
+		fl |= unix.AT_RECURSIVE
+	}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(unix.AT_FDCWD, target, fl, attr); err != nil {
+		return fmt.Errorf("make %s read-only: %w", target, err)
+	}
+	return nil
+}
+
+// setupStage1FS gives the stage1 rootfs s1 its own /proc, read-only /sys
+// and a minimal /dev. The pod's mount namespace is fresh and private, so
+// none of this is seen on the host.
+func setupStage1FS(s1 string) error {
+	for _, d := range []string{"proc", "sys", "dev", "rkt/status", "rkt/env", "opt/stage2", "etc", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(s1, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := mount("proc", filepath.Join(s1, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	if err := mountSys(filepath.Join(s1, "sys")); err != nil {
+		return err
+	}
+	return setupDev(filepath.Join(s1, "dev"))
+}
+
+func mountSys(target string) error {
+	return mount("sysfs", target, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+}
+
+// devNodes are the host device nodes bound into the pod's /dev.
+var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+func setupDev(dev string) error {
+	if err := mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return err
+	}
+	for _, n := range devNodes {
+		if err := bindNode("/dev/"+n, filepath.Join(dev, n)); err != nil {
+			return err
+		}
+	}
+	if err := bindNode(consoleSource(), filepath.Join(dev, "console")); err != nil {
+		return err
+	}
+	pts := filepath.Join(dev, "pts")
+	if err := os.Mkdir(pts, 0o755); err != nil {
+		return err
+	}
+	if err := mount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
+		return err
+	}
+	shm := filepath.Join(dev, "shm")
+	if err := os.Mkdir(shm, 0o755); err != nil {
+		return err
+	}
+	if err := mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777,size=65536k"); err != nil {
+		return err
+	}
+	links := map[string]string{
+		"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
+		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consoleSource is what the pod sees as /dev/console: the terminal the
+// pod was started on, or /dev/null when there is none (the host's own
+// console is never handed to a pod).
+func consoleSource() string {
+	if _, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
+		if p, err := os.Readlink("/proc/self/fd/0"); err == nil && filepath.IsAbs(p) {
+			return p
+		}
+	}
+	return "/dev/null"
+}
+
+func bindNode(src, target string) error {
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o666)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return bind(src, target, false, false)
+}
+
+// setupAppFS prepares the app's rootfs (host path root): its own /proc,
+// /sys and the pod's /dev, its volumes, DNS files and working directory,
+// and finally read-only root when the pod manifest asks for it.
+func setupAppFS(p *podRun, a *appPlan, root string) error {
+	if a.ra.ReadOnlyRootFS {
+		// The rootfs must be a mount of its own to be made read-only.
+		if err := bind(root, root, true, false); err != nil {
+			return err
+		}
+	}
+	proc, err := mkdirIn(root, "/proc")
+	if err != nil {
+		return err
+	}
+	if err := mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	sys, err := mkdirIn(root, "/sys")
+	if err != nil {
+		return err
+	}
+	if err := mountSys(sys); err != nil {
+		return err
+	}
+	dev, err := mkdirIn(root, "/dev")
+	if err != nil {
+		return err
+	}
+	if err := bind(filepath.Join(p.s1, "dev"), dev, true, false); err != nil {
+		return err
+	}
+	for _, m := range a.mounts {
+		if err := mountVolume(p, root, m); err != nil {
+			return fmt.Errorf("app %s: volume %s: %w", a.name, m.volume, err)
+		}
+	}
+	if err := setupDNS(p, root); err != nil {
+		return fmt.Errorf("app %s: %w", a.name, err)
+	}
+	if a.app.WorkingDirectory != "" {
+		if _, err := mkdirIn(root, a.app.WorkingDirectory); err != nil {
+			return fmt.Errorf("app %s: working directory: %w", a.name, err)
+		}
+	}
+	if a.ra.ReadOnlyRootFS {
+		return makeReadOnly(root, false)
+	}
+	return nil
+}
+
+// mkdirIn creates p inside root (symlinks resolved inside root) and
+// returns its host path.
+func mkdirIn(root, p string) (string, error) {
+	full, err := stage2.ResolveIn(root, p)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(full, 0o755); err != nil {
+		return "", err
+	}
+	return full, nil
+}
+
+func mountVolume(p *podRun, root string, m mountPlan) error {
+	src := m.source
+	if m.kind == "empty" {
+		var err error
+		if src, err = p.emptyVolume(m); err != nil {
+			return err
+		}
+	}
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	target, err := stage2.ResolveIn(root, m.target)
+	if err != nil {
+		return err
+	}
+	if err := makeTarget(target, st.IsDir()); err != nil {
+		return err
+	}
+	return bind(src, target, m.recursive, m.readOnly)
+}
+
+// makeTarget creates a mount target of the right type: a directory for a
+// directory source (replacing a file there, as the ACE spec says), a file
+// for a file source.
+func makeTarget(target string, dir bool) error {
+	st, err := os.Lstat(target)
+	if err == nil && st.IsDir() == dir {
+		return nil
+	}
+	if err == nil {
+		if err := os.RemoveAll(target); err != nil {
+			return err
+		}
+	}
+	if dir {
+		return os.MkdirAll(target, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// setupDNS gives the app /etc/hosts and /etc/resolv.conf as
+// --dns-conf-mode says: the host's, stage0's (written into the stage1
+// rootfs), or for hosts by default a fallback when the image has none.
+func setupDNS(p *podRun, root string) error {
+	files := []struct{ name, mode string }{{"hosts", p.flags.hostsMode}, {"resolv.conf", p.flags.resolvMode}}
+	for _, fl := range files {
+		target, err := stage2.ResolveIn(root, "/etc/"+fl.name)
+		if err != nil {
+			return err
+		}
+		var src string
+		switch fl.mode {
+		case "host":
+			src = "/etc/" + fl.name
+		case "stage0":
+			src = filepath.Join(p.s1, "etc", fl.name)
+		default:
+			if fl.name == "hosts" {
+				if err := writeFallbackHosts(target, p.flags.hostname); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := makeTarget(target, false); err != nil {
+			return err
+		}
+		if err := bind(src, target, false, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFallbackHosts(target, hostname string) error {
+	if _, err := os.Stat(target); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	hosts := "127.0.0.1 localhost localhost.localdomain localhost4 localhost4.localdomain4\n" +
+		"::1 localhost localhost.localdomain localhost6 localhost6.localdomain6\n" +
+		"127.0.0.1 " + hostname + "\n"
+	return os.WriteFile(target, []byte(hosts), 0o644)
+}

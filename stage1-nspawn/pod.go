@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// podRun is the state of the pod's PID 1 while it sets the pod up.
+type podRun struct {
+	flags  *runFlags
+	plan   *podPlan
+	podDir string
+	s1     string // stage1 rootfs, host path
+
+	mu      sync.Mutex
+	volumes map[string]string // empty volume name -> host dir
+}
+
+// podMain is PID 1 of the pod, in the new namespaces: it builds the
+// pod's filesystem, pivots into the stage1 rootfs and runs the
+// supervisor.
+func podMain(args []string) int {
+	f, err := parseRunFlags(args)
+	if err != nil {
+		return fail(err)
+	}
+	podDir, err := os.Getwd()
+	if err != nil {
+		return fail(err)
+	}
+	plan, err := loadPlan(podDir, f)
+	if err != nil {
+		return fail(err)
+	}
+	p := &podRun{flags: f, plan: plan, podDir: podDir, s1: filepath.Join(podDir, "stage1", "rootfs"), volumes: map[string]string{}}
+	if err := p.setup(); err != nil {
+		return fail(err)
+	}
+	return newSupervisor(f, plan).run()
+}
+
+func (p *podRun) setup() error {
+	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return err
+	}
+	// pivot_root needs the new root to be a mount point; the bind is
+	// recursive to keep app rootfs overlays stage0 mounted below it.
+	if err := bind(p.s1, p.s1, true, false); err != nil {
+		return err
+	}
+	if err := setupStage1FS(p.s1); err != nil {
+		return err
+	}
+	for _, a := range p.plan.apps {
+		if err := setupAppFS(p, a, filepath.Join(p.s1, a.rel, "rootfs")); err != nil {
+			return err
+		}
+	}
+	if err := pivot(p.s1); err != nil {
+		return err
+	}
+	if err := unix.Sethostname([]byte(p.flags.hostname)); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	if p.flags.net == "none" {
+		return loopbackUp()
+	}
+	return nil
+}
+
+// pivot makes root the root of the mount namespace and detaches the old
+// root, so nothing of the host stays reachable from the pod.
+func pivot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root %s: %w", root, err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+// emptyVolume returns the host directory backing an empty volume,
+// creating it under the pod directory the first time an app mounts it so
+// every app of the pod shares it.
+func (p *podRun) emptyVolume(m mountPlan) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, ok := p.volumes[m.volume]; ok {
+		return d, nil
+	}
+	d := filepath.Join(p.podDir, "sharedVolumes", m.volume)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return "", err
+	}
+	mode, err := strconv.ParseUint(*m.vol.Mode, 8, 32)
+	if err != nil {
+		return "", fmt.Errorf("mode %q: %w", *m.vol.Mode, err)
+	}
+	if err := unix.Chmod(d, uint32(mode)); err != nil {
+		return "", err
+	}
+	if err := os.Chown(d, *m.vol.UID, *m.vol.GID); err != nil {
+		return "", err
+	}
+	p.volumes[m.volume] = d
+	return d, nil
+}
+
+// loopbackUp brings up lo in the pod's fresh network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	return nil
+}

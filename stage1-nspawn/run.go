@@ -1,0 +1,151 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// runMain is the run entrypoint. This process is the one stage0 exec'ed,
+// so it keeps the pid systemd or the shell knows: it starts the pod's
+// PID 1 in fresh namespaces, forwards signals to it and exits with its
+// exit code.
+func runMain(args []string) int {
+	f, err := parseRunFlags(args)
+	if err != nil {
+		return fail(err)
+	}
+	podDir, err := os.Getwd()
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := loadPlan(podDir, f); err != nil {
+		return fail(err)
+	}
+	if err := keepLockFromChildren(); err != nil {
+		return fail(err)
+	}
+	return startPod(podDir, f, args)
+}
+
+// keepLockFromChildren marks the pod lock fd close-on-exec: this process
+// holds the lock for the pod's whole life, and apps must not inherit it.
+func keepLockFromChildren() error {
+	v := os.Getenv("RKT_LOCK_FD")
+	if v == "" {
+		return nil
+	}
+	fd, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("RKT_LOCK_FD=%q: not a file descriptor", v)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+		return fmt.Errorf("RKT_LOCK_FD=%d: %w", fd, err)
+	}
+	return nil
+}
+
+func cloneFlags(f *runFlags) uintptr {
+	fl := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS)
+	if f.ipc != "parent" {
+		fl |= unix.CLONE_NEWIPC
+	}
+	if f.net == "none" {
+		fl |= unix.CLONE_NEWNET
+	}
+	return fl
+}
+
+func startPod(podDir string, f *runFlags, args []string) int {
+	// Namespaces are created by clone(2) of a freshly exec'ed copy of this
+	// binary, never by unshare on one of this process's threads. The
+	// thread is locked because Pdeathsig fires when the parent *thread*
+	// exits.
+	runtime.LockOSThread()
+	cmd := exec.Command("/proc/self/exe", args...)
+	cmd.Args[0] = podInitName
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = withoutEnv(os.Environ(), "RKT_LOCK_FD")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	if err := cmd.Start(); err != nil {
+		return fail(fmt.Errorf("start pod: %w", err))
+	}
+	if err := writeFileAtomic(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n")); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fail(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			cmd.Process.Signal(s)
+		case err := <-done:
+			return exitCode(err)
+		}
+	}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return fail(err)
+	}
+	ws := ee.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+func withoutEnv(env []string, key string) []string {
+	var out []string
+	for _, kv := range env {
+		if len(kv) > len(key) && kv[:len(key)+1] == key+"=" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// writeFileAtomic writes a file others read while the pod runs: temp
+// file, fsync, rename.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage2"
+)
+
+// stopTimeout is how long apps get between SIGTERM and SIGKILL when the
+// pod stops.
+const stopTimeout = 10 * time.Second
+
+// Where the supervisor writes the stage1 ABI files, in the stage1 rootfs
+// (which is its root).
+const (
+	rktDir           = "/rkt"
+	supervisorStatus = "/rkt/supervisor-status"
+	enterSocket      = "/rkt/enter.sock"
+)
+
+// supervisor is PID 1 of the pod once its filesystem is ready. It is the
+// only process that waits for children: everything it starts goes
+// through spawn, and one reaper collects every exit, including orphans
+// re-parented to it.
+type supervisor struct {
+	flags *runFlags
+	plan  *podPlan
+
+	mu    sync.Mutex
+	procs map[int]chan int // pid -> exit code, for processes it started
+
+	stdout, stderr *lineWriter
+	logs           sync.WaitGroup
+}
+
+// lineWriter serializes whole lines from several apps onto one stream.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) writeLine(prefix, line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	io.WriteString(l.w, prefix+line)
+}
+
+// appExit reports that an app's main process ended with code.
+type appExit struct {
+	app  *appPlan
+	code int
+}
+
+func newSupervisor(f *runFlags, p *podPlan) *supervisor {
+	return &supervisor{
+		flags:  f,
+		plan:   p,
+		procs:  map[int]chan int{},
+		stdout: &lineWriter{w: os.Stdout},
+		stderr: &lineWriter{w: os.Stderr},
+	}
+}
+
+func (s *supervisor) debugf(format string, a ...any) {
+	if s.flags.debug {
+		fmt.Fprintf(os.Stderr, "stage1: "+format+"\n", a...)
+	}
+}
+
+// run starts the apps and supervises them until the pod ends; it returns
+// the pod's exit code.
+func (s *supervisor) run() int {
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, unix.SIGCHLD)
+	go func() {
+		for range chld {
+			s.reap()
+		}
+	}()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	if ln, err := s.listenEnter(); err != nil {
+		fmt.Fprintf(os.Stderr, "stage1: warning: enter disabled: %v\n", err)
+	} else {
+		defer os.Remove(enterSocket)
+		defer ln.Close()
+	}
+	exits := make(chan appExit, len(s.plan.apps))
+	pids := map[*appPlan]int{}
+	res := &podResult{}
+	for _, a := range s.plan.apps {
+		pid, code, err := s.startApp(a, exits)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "stage1: app %s: %v\n", a.name, err)
+			res.record(a, code)
+			break
+		}
+		pids[a] = pid
+	}
+	if len(pids) == len(s.plan.apps) {
+		if err := writeFileAtomic(supervisorStatus, []byte("ready")); err != nil {
+			fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
+		}
+	}
+	s.superviseApps(pids, exits, sigs, res)
+	s.finish()
+	return res.code
+}
+
+// podResult is the exit code rkt would give the pod: the first failing
+// app's, else the last app's to exit.
+type podResult struct {
+	failed bool
+	code   int
+}
+
+func (r *podResult) record(a *appPlan, code int) {
+	if r.failed {
+		return
+	}
+	r.code = code
+	r.failed = code != 0
+}
+
+// superviseApps waits for the started apps until every one has exited.
+// An app failing, SIGTERM or SIGINT stops the others: SIGTERM first,
+// SIGKILL after stopTimeout.
+func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, sigs chan os.Signal, res *podResult) {
+	var kill <-chan time.Time
+	stopping := false
+	stop := func() {
+		if stopping {
+			return
+		}
+		stopping = true
+		s.signalApps(pids, unix.SIGTERM)
+		kill = time.After(stopTimeout)
+	}
+	if res.failed {
+		stop()
+	}
+	for len(pids) > 0 {
+		select {
+		case e := <-exits:
+			delete(pids, e.app)
+			s.debugf("app %s exited with %d", e.app.name, e.code)
+			if err := writeFileAtomic(filepath.Join(rktDir, "status", e.app.name), []byte(strconv.Itoa(e.code))); err != nil {
+				fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
+			}
+			s.runHandlers(e.app, "post-stop")
+			res.record(e.app, e.code)
+			if res.failed {
+				stop()
+			}
+		case sig := <-sigs:
+			if sig == unix.SIGHUP {
+				s.signalApps(pids, unix.SIGHUP)
+				continue
+			}
+			stop()
+		case <-kill:
+			s.signalApps(pids, unix.SIGKILL)
+		}
+	}
+}
+
+func (s *supervisor) signalApps(pids map[*appPlan]int, sig unix.Signal) {
+	for a, pid := range pids {
+		s.debugf("sending %v to app %s", sig, a.name)
+		if s.flags.interactive {
+			unix.Kill(pid, sig)
+		} else {
+			// Each app leads its own session and process group.
+			unix.Kill(-pid, sig)
+		}
+	}
+}
+
+// finish kills whatever apps left behind (PID 1 is spared by kill -1),
+// so their log pipes close and every line is written before the pod
+// exits.
+func (s *supervisor) finish() {
+	unix.Kill(-1, unix.SIGKILL)
+	done := make(chan struct{})
+	go func() {
+		s.logs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+}
+
+// reap collects every exited child. It holds mu, like spawn, so a child
+// is always registered before its exit can be collected.
+func (s *supervisor) reap() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+		if ch, ok := s.procs[pid]; ok {
+			ch <- statusCode(ws)
+			delete(s.procs, pid)
+		}
+	}
+}
+
+func statusCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// spawn starts the stage2 helper for spec with files as its fds 0, 1, 2
+// and returns its pid and a channel that gets its exit code.
+func (s *supervisor) spawn(spec *stage2.Spec, files []uintptr, setsid bool) (int, chan int, error) {
+	arg, err := spec.Encode()
+	if err != nil {
+		return 0, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{stage2Name, arg}, &syscall.ProcAttr{
+		Env:   []string{},
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setsid: setsid},
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("start %s: %w", spec.Args[0], err)
+	}
+	ch := make(chan int, 1)
+	s.procs[pid] = ch
+	return pid, ch, nil
+}
+
+// spawnApp starts one process of app a, its output prefixed with
+// "<app>[<pid>]: " line by line, or passed straight through with
+// --interactive.
+func (s *supervisor) spawnApp(a *appPlan, spec *stage2.Spec) (int, chan int, error) {
+	if s.flags.interactive {
+		return s.spawn(spec, []uintptr{0, 1, 2}, false)
+	}
+	null, err := os.Open("/dev/null")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer null.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 0, nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return 0, nil, err
+	}
+	pid, ch, err := s.spawn(spec, []uintptr{null.Fd(), outW.Fd(), errW.Fd()}, true)
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return 0, nil, err
+	}
+	prefix := fmt.Sprintf("%s[%d]: ", a.name, pid)
+	s.logs.Add(2)
+	go s.pump(outR, s.stdout, prefix)
+	go s.pump(errR, s.stderr, prefix)
+	return pid, ch, nil
+}
+
+func (s *supervisor) pump(r *os.File, w *lineWriter, prefix string) {
+	defer s.logs.Done()
+	defer r.Close()
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			if !strings.HasSuffix(line, "\n") {
+				line += "\n"
+			}
+			w.writeLine(prefix, line)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// startApp writes the app's env file, runs its pre-start handlers and
+// starts it. On failure it returns the code the app fails the pod with.
+func (s *supervisor) startApp(a *appPlan, exits chan<- appExit) (int, int, error) {
+	var env strings.Builder
+	for _, kv := range a.spec.Env {
+		env.WriteString(kv + "\n")
+	}
+	if err := writeFileAtomic(filepath.Join(rktDir, "env", a.name), []byte(env.String())); err != nil {
+		return 0, exitStage1, err
+	}
+	if code := s.runHandlers(a, "pre-start"); code != 0 {
+		return 0, code, fmt.Errorf("pre-start handler failed with %d", code)
+	}
+	pid, ch, err := s.spawnApp(a, a.spec)
+	if err != nil {
+		return 0, exitStage1, err
+	}
+	s.debugf("app %s started as pid %d", a.name, pid)
+	go func() { exits <- appExit{app: a, code: <-ch} }()
+	return pid, 0, nil
+}
+
+// runHandlers runs the app's event handlers called name in order and
+// returns the first non-zero exit code.
+func (s *supervisor) runHandlers(a *appPlan, name string) int {
+	for _, eh := range a.app.EventHandlers {
+		if eh.Name != name {
+			continue
+		}
+		spec := *a.spec
+		spec.Args = eh.Exec
+		_, ch, err := s.spawnApp(a, &spec)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "stage1: app %s: %s: %v\n", a.name, name, err)
+			return exitStage1
+		}
+		if code := <-ch; code != 0 {
+			fmt.Fprintf(os.Stderr, "stage1: app %s: %s handler exited with %d\n", a.name, name, code)
+			return code
+		}
+	}
+	return 0
+}

@@ -1,0 +1,177 @@
+package stage2
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Rlimit is one resource limit applied before exec.
+type Rlimit struct {
+	Resource int    `json:"resource"`
+	Soft     uint64 `json:"soft"`
+	Hard     uint64 `json:"hard"`
+}
+
+// Spec is everything the helper needs to start one process of an app.
+// It is passed from the supervisor to the helper as JSON.
+type Spec struct {
+	// Root is the directory the process is chrooted into; empty keeps
+	// the current root.
+	Root string `json:"root,omitempty"`
+	// Dir is the working directory inside Root; empty means "/".
+	Dir  string   `json:"dir,omitempty"`
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	UID  uint32   `json:"uid"`
+	GID  uint32   `json:"gid"`
+	// Groups are the supplementary group ids; nil clears them.
+	Groups []uint32 `json:"groups,omitempty"`
+	// Bounding lists the capabilities kept in the bounding set; nil keeps
+	// all of them (--disable-capabilities-restriction).
+	Bounding []Cap `json:"bounding,omitempty"`
+	// Ambient capabilities survive the switch to a non-root UID; each
+	// must also be in Bounding (when Bounding is set).
+	Ambient    []Cap    `json:"ambient,omitempty"`
+	NoNewPrivs bool     `json:"noNewPrivs,omitempty"`
+	Rlimits    []Rlimit `json:"rlimits,omitempty"`
+}
+
+// Encode returns s as the single argument Main expects.
+func (s *Spec) Encode() (string, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("encode stage2 spec: %w", err)
+	}
+	return string(b), nil
+}
+
+// Main is the body of the stage2 helper: args is the helper's argument
+// list after its name, holding one encoded Spec. It returns only on
+// failure, with the exit code the helper should exit with.
+func Main(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "stage2: expected one spec argument")
+		return 254
+	}
+	var s Spec
+	if err := json.Unmarshal([]byte(args[0]), &s); err != nil {
+		fmt.Fprintf(os.Stderr, "stage2: decode spec: %v\n", err)
+		return 254
+	}
+	err := Exec(&s)
+	fmt.Fprintf(os.Stderr, "stage2: %v\n", err)
+	return 254
+}
+
+// Exec applies s to the calling process and execs the app. It must run
+// in a process that does nothing else: it changes the root, credentials
+// and capabilities of the whole process. It returns only on failure.
+func Exec(s *Spec) error {
+	if len(s.Args) == 0 {
+		return errors.New("no command to run")
+	}
+	// Capability sets and keepcaps are per thread, and execve keeps the
+	// calling thread's: everything from here to exec stays on one thread.
+	runtime.LockOSThread()
+	if s.Root != "" {
+		if err := unix.Chroot(s.Root); err != nil {
+			return fmt.Errorf("chroot %s: %w", s.Root, err)
+		}
+	}
+	dir := s.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	if err := unix.Chdir(dir); err != nil {
+		return fmt.Errorf("working directory %s: %w", dir, err)
+	}
+	prog, err := lookPath(s.Args[0], s.Env)
+	if err != nil {
+		return err
+	}
+	for _, r := range s.Rlimits {
+		lim := unix.Rlimit{Cur: r.Soft, Max: r.Hard}
+		if err := unix.Setrlimit(r.Resource, &lim); err != nil {
+			return fmt.Errorf("setrlimit %d: %w", r.Resource, err)
+		}
+	}
+	if err := setCredentials(s); err != nil {
+		return err
+	}
+	if s.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	if err := unix.Exec(prog, s.Args, s.Env); err != nil {
+		return fmt.Errorf("exec %s: %w", s.Args[0], err)
+	}
+	return nil
+}
+
+// setCredentials drops bounding capabilities (which needs CAP_SETPCAP, so
+// it happens while still root), switches groups and user, and raises the
+// ambient set so a non-root app keeps the capabilities it was granted.
+func setCredentials(s *Spec) error {
+	if s.Bounding != nil {
+		if err := limitBounding(s.Bounding); err != nil {
+			return err
+		}
+	}
+	if len(s.Ambient) > 0 {
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("keep capabilities: %w", err)
+		}
+	}
+	groups := make([]int, len(s.Groups))
+	for i, g := range s.Groups {
+		groups[i] = int(g)
+	}
+	// syscall's set*id calls change every thread of the process; x/sys's
+	// setgroups would change only the calling one.
+	if err := syscall.Setgroups(groups); err != nil {
+		return fmt.Errorf("setgroups %v: %w", s.Groups, err)
+	}
+	if err := syscall.Setresgid(int(s.GID), int(s.GID), int(s.GID)); err != nil {
+		return fmt.Errorf("setgid %d: %w", s.GID, err)
+	}
+	if err := syscall.Setresuid(int(s.UID), int(s.UID), int(s.UID)); err != nil {
+		return fmt.Errorf("setuid %d: %w", s.UID, err)
+	}
+	if len(s.Ambient) > 0 {
+		return raiseAmbient(s.Ambient)
+	}
+	return nil
+}
+
+// lookPath finds a command without a slash in the PATH of the app's
+// environment, after chroot, so the app's own tree is searched.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	p := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			p = v
+		}
+	}
+	for _, d := range strings.Split(p, ":") {
+		if d == "" {
+			continue
+		}
+		full := path.Join(d, name)
+		if st, err := os.Stat(full); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return full, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in PATH %s", name, p)
+}
