@@ -59,9 +59,9 @@ func readLayoutManifest(dir string) (*schema.ImageManifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read image manifest: %w", err)
 	}
-	im := new(schema.ImageManifest)
-	if err := im.UnmarshalJSON(data); err != nil {
-		return nil, fmt.Errorf("invalid image manifest %s: %w", filepath.Join(dir, ManifestName), err)
+	im, err := ParseManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestName), err)
 	}
 	return im, nil
 }

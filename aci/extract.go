@@ -231,7 +231,17 @@ func (x *extractor) mkdirImplicit(rel string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	if err := unix.Mkdirat(pfd, base, 0o755); err != nil && err != unix.EEXIST {
+	err = unix.Mkdirat(pfd, base, 0o755)
+	if err == unix.EEXIST {
+		// Something is there, yet resolving it found nothing: a symlink
+		// whose target is missing. tar refuses those too.
+		fd, err := openInRoot(x.rootFD, rel)
+		if err == unix.ENOENT {
+			return -1, fmt.Errorf("parent %s is a dangling symlink", rel)
+		}
+		return fd, err
+	}
+	if err != nil {
 		return -1, err
 	}
 	return openInRoot(x.rootFD, rel)
@@ -383,7 +393,7 @@ func (x *extractor) createNonDir(pfd int, rel, base string, hdr *tar.Header, bod
 }
 
 func eexistOr(err error, what string) error {
-	if err == unix.EEXIST {
+	if err == nil || err == unix.EEXIST {
 		return err
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -3,6 +3,7 @@ package aci
 import (
 	"archive/tar"
 	"crypto/sha512"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -54,7 +55,7 @@ func Validate(r io.Reader) (*Image, error) {
 	// The id covers the whole stream, including the end-of-archive blocks
 	// the tar reader does not consume.
 	if _, err := io.CopyBuffer(io.Discard, hr, make([]byte, 64<<10)); err != nil {
-		return nil, fmt.Errorf("read archive: %w", err)
+		return nil, tarError(err)
 	}
 	return &Image{Manifest: v.manifest, ID: idOf(hr.h), Size: hr.n}, nil
 }
@@ -88,7 +89,7 @@ func tarError(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("invalid ACI: truncated tar archive: %w", err)
 	}
-	return fmt.Errorf("invalid ACI: read tar: %w", err)
+	return fmt.Errorf("invalid ACI: corrupt archive: %w", err)
 }
 
 // hashReader hashes and counts everything read through it, so the image
@@ -155,12 +156,30 @@ func (v *validator) readManifest(hdr *tar.Header, tr io.Reader) error {
 	if err != nil {
 		return tarError(err)
 	}
-	im := new(schema.ImageManifest)
-	if err := im.UnmarshalJSON(data); err != nil {
-		return fmt.Errorf("invalid ACI: invalid image manifest: %w", err)
+	im, err := ParseManifest(data)
+	if err != nil {
+		return fmt.Errorf("invalid ACI: %w", err)
 	}
 	v.manifest = im
 	return nil
+}
+
+// ParseManifest parses and validates image manifest JSON. Its errors are
+// one line, unlike the multi-line excerpts appc's decoder produces.
+func ParseManifest(data []byte) (*schema.ImageManifest, error) {
+	var raw json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("invalid image manifest: bad JSON at byte %d: %w", se.Offset, err)
+		}
+		return nil, fmt.Errorf("invalid image manifest: %w", err)
+	}
+	im := new(schema.ImageManifest)
+	if err := im.UnmarshalJSON(data); err != nil {
+		return nil, fmt.Errorf("invalid image manifest: %s", strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return im, nil
 }
 
 // EntryName returns the clean form of an archive entry name ("./rootfs/a/"
