@@ -112,7 +112,7 @@ func (f *imageFetcher) fetchFile(path string) (string, error) {
 	if fi, err := file.Stat(); err == nil && !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("image file %s is not a regular file", path)
 	}
-	id, err := f.st.Import(file, store.ImportOptions{Origin: "file://" + absPath(path), RequireDependencies: true})
+	id, err := f.st.Import(file, store.ImportOptions{Origin: absPath(path), RequireDependencies: true})
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", path, err)
 	}

@@ -20,7 +20,7 @@ const writeBufSize = 1 << 20
 // stores its uncompressed tar under its image id, all in one pass over the
 // data. Only a fully written, fsync'ed and validated blob is renamed into
 // place and indexed; on any error the store is left as it was. Importing
-// an image that is already stored refreshes its blob and keeps its record.
+// an image that is already stored refreshes its blob and its record.
 func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
 	plain, _, err := aci.Decompress(r)
 	if err != nil {
@@ -67,6 +67,9 @@ func (s *Store) writeBlob(plain io.Reader, f *os.File) (*aci.Image, error) {
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("write blob: %w", err)
 	}
+	if err := checkNoWritesThroughSymlinks(f); err != nil {
+		return nil, err
+	}
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("sync blob: %w", err)
 	}
@@ -96,19 +99,19 @@ func (s *Store) commitImport(tmpPath string, img *aci.Image, opts ImportOptions)
 		if err := syncDir(s.blobDir); err != nil {
 			return fmt.Errorf("import %s: %w", img.ID, err)
 		}
-		rec, err := getImage(tx, img.ID)
-		if err != nil {
-			rec = &imageRecord{ImportTime: now, LastUsed: now, Origin: opts.Origin}
+		// A re-import refreshes the record as rkt does: the import time,
+		// last use and origin are those of the newest import.
+		rec := &imageRecord{
+			Name:       string(img.Manifest.Name),
+			Labels:     make(map[string]string, len(img.Manifest.Labels)),
+			Size:       img.Size,
+			ImportTime: now,
+			LastUsed:   now,
+			Origin:     opts.Origin,
+			Manifest:   manifest,
 		}
-		rec.Name = string(img.Manifest.Name)
-		rec.Labels = make(map[string]string, len(img.Manifest.Labels))
 		for _, l := range img.Manifest.Labels {
 			rec.Labels[string(l.Name)] = l.Value
-		}
-		rec.Size = img.Size
-		rec.Manifest = manifest
-		if rec.Origin == "" {
-			rec.Origin = opts.Origin
 		}
 		if err := putImage(tx, img.ID, rec); err != nil {
 			return err

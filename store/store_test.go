@@ -446,3 +446,29 @@ func TestGC(t *testing.T) {
 		t.Errorf("referenced tree removed: %v", err)
 	}
 }
+
+func TestImportRefusesWriteThroughSymlink(t *testing.T) {
+	s := openTestStore(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	m := `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/evil"}`
+	for _, h := range []*tar.Header{
+		{Name: "manifest", Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(m))},
+		{Name: "rootfs/", Mode: 0o755, Typeflag: tar.TypeDir},
+		{Name: "rootfs/link", Typeflag: tar.TypeSymlink, Linkname: "../../../../etc"},
+		{Name: "rootfs/link/x", Mode: 0o644, Typeflag: tar.TypeReg},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == "manifest" {
+			tw.Write([]byte(m))
+		}
+	}
+	tw.Close()
+	_, err := s.Import(&buf, ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "below the symlink rootfs/link") {
+		t.Fatalf("import: %v, want refusal naming the symlink", err)
+	}
+	assertEmptyStore(t, s)
+}
