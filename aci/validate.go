@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"path"
 	"strings"
 
@@ -218,4 +219,18 @@ func checkEntryType(name string, hdr *tar.Header) error {
 		return nil
 	}
 	return fmt.Errorf("invalid ACI: entry %s has unsupported type %q", hdr.Name, hdr.Typeflag)
+}
+
+// ReadManifestFile parses and validates an image manifest file on disk,
+// such as dest/manifest of a rendered tree.
+func ReadManifestFile(p string) (*schema.ImageManifest, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("read image manifest: %w", err)
+	}
+	im, err := ParseManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return im, nil
 }
