@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+)
+
+// gcMain releases what fly allocated for an exited pod: `gc [--debug]
+// <uuid>`, cwd the pod dir. The app's mounts live in its own mount
+// namespace and vanish with it; gc only removes mounts that reached the
+// host's namespace below the app rootfs anyway (a leak must not keep the
+// pod directory from being removed).
+func gcMain(args []string) int {
+	fs := pflag.NewFlagSet("gc", pflag.ContinueOnError)
+	fs.ParseErrorsAllowlist.UnknownFlags = true
+	debug := fs.Bool("debug", false, "print debug messages")
+	if err := fs.Parse(args); err != nil {
+		logf("gc: %v", err)
+		return exitFailure
+	}
+	if err := gc(*debug); err != nil {
+		logf("gc: %v", err)
+		return exitFailure
+	}
+	return 0
+}
+
+func gc(debug bool) error {
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		return err
+	}
+	points, err := hostMountPoints()
+	if err != nil {
+		return fmt.Errorf("read mounts: %w", err)
+	}
+	apps, err := filepath.Glob(filepath.Join(dir, stage1Rootfs, "opt/stage2/*/rootfs"))
+	if err != nil {
+		return err
+	}
+	for _, rootfs := range apps {
+		for _, m := range mountsBelow(points, rootfs) {
+			if debug {
+				logf("gc: unmounting %s", m)
+			}
+			if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+				return fmt.Errorf("unmount %s: %w", m, err)
+			}
+		}
+	}
+	return nil
+}

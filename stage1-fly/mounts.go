@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage2"
+)
+
+// flyMount is one mount into the app's rootfs. Source is a host path,
+// or empty for a tmpfs; Target is a path inside the rootfs.
+type flyMount struct {
+	Source    string
+	Target    string
+	Recursive bool
+	ReadOnly  bool
+	// Share marks the source MS_SHARED first, so mounts the app makes
+	// below a volume that is a host mount point reach the host (rkt fly).
+	Share bool
+	// File is set when the source is a file, so the target is one too.
+	File bool
+	// Empty is the volume whose directory Source is, for an empty volume.
+	Empty *types.Volume
+}
+
+// dnsModes are --dns-conf-mode's choices: resolv=host|stage0|none|default,
+// hosts=host|stage0|default.
+type dnsModes struct{ resolv, hosts string }
+
+func parseDNSModes(s string) (dnsModes, error) {
+	m := dnsModes{resolv: "default", hosts: "default"}
+	if s == "" {
+		return m, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "resolv" && (v == "host" || v == "stage0" || v == "none" || v == "default"):
+			m.resolv = v
+		case k == "hosts" && (v == "host" || v == "stage0" || v == "default"):
+			m.hosts = v
+		default:
+			return m, fmt.Errorf("invalid --dns-conf-mode entry %q", kv)
+		}
+	}
+	return m, nil
+}
+
+// planMounts lists the app's mounts in order: /dev, /proc and /sys of the
+// host (recursive: they need their submounts), a fresh /tmp, the volumes
+// and the DNS files. hostMounts is the set of host mount points; emptyDir
+// is where an empty volume's directory is created.
+func planMounts(p *flyPod, hostMounts map[string]bool, dns dnsModes, emptyDir func(types.Volume) string) ([]flyMount, error) {
+	ms := []flyMount{
+		{Source: "/dev", Target: "/dev", Recursive: true},
+		{Source: "/proc", Target: "/proc", Recursive: true},
+		{Source: "/sys", Target: "/sys", Recursive: true},
+		{Target: "/tmp"},
+	}
+	vols, err := appVolumes(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vols {
+		m := flyMount{Target: v.path}
+		switch v.vol.Kind {
+		case "host":
+			if !filepath.IsAbs(v.vol.Source) {
+				return nil, fmt.Errorf("volume %s: source %q is not an absolute path", v.vol.Name, v.vol.Source)
+			}
+			m.Source = filepath.Clean(v.vol.Source)
+			m.Share = hostMounts[m.Source]
+			m.Recursive = v.vol.Recursive != nil && *v.vol.Recursive
+		case "empty":
+			m.Source = emptyDir(v.vol)
+			vol := v.vol
+			m.Empty = &vol
+		default:
+			return nil, fmt.Errorf("volume %s: unknown kind %q", v.vol.Name, v.vol.Kind)
+		}
+		m.ReadOnly = v.vol.ReadOnly != nil && *v.vol.ReadOnly
+		ms = append(ms, m)
+	}
+	switch dns.resolv {
+	case "host":
+		ms = append(ms, flyMount{Source: "/etc/resolv.conf", Target: "/etc/resolv.conf", ReadOnly: true, File: true})
+	case "stage0":
+		ms = append(ms, flyMount{Source: filepath.Join(p.dir, stage1Rootfs, "etc/resolv.conf"), Target: "/etc/resolv.conf", ReadOnly: true, File: true})
+	}
+	switch dns.hosts {
+	case "host":
+		ms = append(ms, flyMount{Source: "/etc/hosts", Target: "/etc/hosts", ReadOnly: true, File: true})
+	case "stage0":
+		ms = append(ms, flyMount{Source: filepath.Join(p.dir, stage1Rootfs, "etc/hosts"), Target: "/etc/hosts", ReadOnly: true, File: true})
+	}
+	return ms, nil
+}
+
+type appVolume struct {
+	vol  types.Volume
+	path string
+}
+
+// appVolumes pairs the app's mounts (pod manifest mounts, then the image's
+// mount points) with the pod's volumes, refusing undeclared volumes. A
+// mount point without a mount takes the volume of its own name, and its
+// readOnly when the volume does not say.
+func appVolumes(p *flyPod) ([]appVolume, error) {
+	podVols := map[types.ACName]types.Volume{}
+	for _, v := range p.manifest.Volumes {
+		podVols[v.Name] = v
+	}
+	var out []appVolume
+	seen := map[types.ACName]bool{}
+	add := func(m schema.Mount, mpReadOnly *bool) error {
+		if seen[m.Volume] {
+			return nil
+		}
+		seen[m.Volume] = true
+		v, ok := podVols[m.Volume]
+		if m.AppVolume != nil {
+			v, ok = *m.AppVolume, true
+		}
+		if !ok {
+			return fmt.Errorf("app %s: mount of undeclared volume %q", p.appName(), m.Volume)
+		}
+		if v.ReadOnly == nil && mpReadOnly != nil {
+			v.ReadOnly = mpReadOnly
+		}
+		if !filepath.IsAbs(m.Path) {
+			return fmt.Errorf("app %s: mount path %q of volume %s is not absolute", p.appName(), m.Path, m.Volume)
+		}
+		out = append(out, appVolume{vol: v, path: m.Path})
+		return nil
+	}
+	for _, m := range p.app.Mounts {
+		if err := add(m, nil); err != nil {
+			return nil, err
+		}
+	}
+	for _, mp := range p.App.MountPoints {
+		if seen[mp.Name] {
+			continue
+		}
+		if _, ok := podVols[mp.Name]; !ok {
+			return nil, fmt.Errorf("app %s: mount point %s has no volume (give --volume %s,kind=host,source=…)", p.appName(), mp.Name, mp.Name)
+		}
+		ro := mp.ReadOnly
+		if err := add(schema.Mount{Volume: mp.Name, Path: mp.Path}, &ro); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// hostMountPoints returns the mount points of the calling process's
+// mount namespace.
+func hostMountPoints() (map[string]bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	points := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		points[unescapeMountPath(fields[4])] = true
+	}
+	return points, sc.Err()
+}
+
+// unescapeMountPath undoes mountinfo's octal escapes (\040 for space...).
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// mountsBelow returns the mount points strictly below dir, deepest first.
+func mountsBelow(points map[string]bool, dir string) []string {
+	var out []string
+	for p := range points {
+		if strings.HasPrefix(p, dir+"/") {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// applyMount performs m inside rootfs. Targets are resolved inside the
+// rootfs (symlinks followed with rootfs as /), so an image cannot point a
+// mount outside its own tree.
+func applyMount(rootfs string, m flyMount) error {
+	target, err := stage2.ResolveIn(rootfs, m.Target)
+	if err != nil {
+		return fmt.Errorf("mount target %s: %w", m.Target, err)
+	}
+	if err := makeTarget(target, m.File); err != nil {
+		return fmt.Errorf("mount target %s: %w", m.Target, err)
+	}
+	if m.Source == "" {
+		if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+			return fmt.Errorf("mount tmpfs on %s: %w", m.Target, err)
+		}
+		return nil
+	}
+	flags := uintptr(unix.MS_BIND)
+	if m.Recursive {
+		flags |= unix.MS_REC
+	}
+	if err := unix.Mount(m.Source, target, "", flags, ""); err != nil {
+		return fmt.Errorf("bind %s on %s: %w", m.Source, m.Target, err)
+	}
+	if m.ReadOnly {
+		return makeReadOnly(target, m)
+	}
+	return nil
+}
+
+// makeReadOnly remounts a bind mount read-only, with every submount too
+// when it is recursive.
+func makeReadOnly(target string, m flyMount) error {
+	if m.Recursive {
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(-1, target, unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("make %s read-only: %w", m.Target, err)
+		}
+		return nil
+	}
+	if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("make %s read-only: %w", m.Target, err)
+	}
+	return nil
+}
+
+// makeTarget creates the mount point: a directory, or an empty file when
+// a file is mounted on it.
+func makeTarget(target string, file bool) error {
+	if _, err := os.Stat(target); err == nil {
+		return nil
+	}
+	if !file {
+		return os.MkdirAll(target, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// makeEmptyVolume creates an empty volume's directory with the volume's
+// mode and owner (0755, root by default).
+func makeEmptyVolume(dir string, v types.Volume) error {
+	mode := os.FileMode(0o755)
+	if v.Mode != nil {
+		n, err := strconv.ParseUint(*v.Mode, 8, 32)
+		if err != nil {
+			return fmt.Errorf("volume %s: invalid mode %q", v.Name, *v.Mode)
+		}
+		mode = os.FileMode(n)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		return err
+	}
+	uid, gid := 0, 0
+	if v.UID != nil {
+		uid = *v.UID
+	}
+	if v.GID != nil {
+		gid = *v.GID
+	}
+	return os.Chown(dir, uid, gid)
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+)
+
+// Paths inside the pod directory (docs/stage1-abi.md).
+const (
+	podManifestFile = "pod"
+	pidFile         = "pid"
+	stage1Rootfs    = "stage1/rootfs"
+)
+
+// flyPod is what run needs to know about the pod in the current directory.
+type flyPod struct {
+	dir      string // absolute pod directory
+	manifest *schema.PodManifest
+	app      *schema.RuntimeApp
+	image    *schema.ImageManifest
+	// App is the effective app: the pod manifest's, else the image's.
+	App *types.App
+}
+
+func (p *flyPod) appName() string { return p.app.Name.String() }
+
+// appDir is /opt/stage2/<app> of the stage1 rootfs, on the host.
+func (p *flyPod) appDir() string {
+	return filepath.Join(p.dir, stage1Rootfs, "opt/stage2", p.appName())
+}
+
+func (p *flyPod) rootfs() string { return filepath.Join(p.appDir(), "rootfs") }
+
+// rktDir is the stage1 rootfs's /rkt, where env and status files live.
+func (p *flyPod) rktDir() string { return filepath.Join(p.dir, stage1Rootfs, "rkt") }
+
+// loadPod reads the pod manifest and the image manifest of its app and
+// refuses pods fly cannot run as asked.
+func loadPod(dir string) (*flyPod, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &flyPod{dir: abs, manifest: &schema.PodManifest{}}
+	if err := readJSON(filepath.Join(abs, podManifestFile), p.manifest); err != nil {
+		return nil, fmt.Errorf("pod manifest: %w", err)
+	}
+	if n := len(p.manifest.Apps); n != 1 {
+		return nil, fmt.Errorf("stage1-fly runs exactly one app per pod; this pod has %d", n)
+	}
+	p.app = &p.manifest.Apps[0]
+	p.image = &schema.ImageManifest{}
+	if err := readJSON(filepath.Join(p.appDir(), "manifest"), p.image); err != nil {
+		return nil, fmt.Errorf("app %s: image manifest: %w", p.appName(), err)
+	}
+	p.App = p.app.App
+	if p.App == nil {
+		p.App = p.image.App
+	}
+	if p.App == nil || len(p.App.Exec) == 0 {
+		return nil, fmt.Errorf("app %s: image %s has no exec (try --exec)", p.appName(), p.image.Name)
+	}
+	if err := checkIsolators(p.App.Isolators); err != nil {
+		return nil, fmt.Errorf("app %s: %w", p.appName(), err)
+	}
+	return p, nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// checkIsolators refuses isolators fly cannot apply: it has no cgroups,
+// no seccomp filter and does not touch host-wide settings. Capability
+// sets and no_new_privs are per process, so stage2 applies those.
+func checkIsolators(isos types.Isolators) error {
+	for _, iso := range isos {
+		switch iso.Name {
+		case types.LinuxCapabilitiesRetainSetName, types.LinuxCapabilitiesRevokeSetName,
+			types.LinuxNoNewPrivilegesName:
+			continue
+		}
+		what := "it"
+		if strings.HasPrefix(iso.Name.String(), "resource/") {
+			what = "resource limits"
+		}
+		return fmt.Errorf("stage1-fly cannot apply isolator %s (fly runs on the host without isolation and cannot apply %s); use stage1-nspawn", iso.Name, what)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temp file and rename so
+// readers never see a partial file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

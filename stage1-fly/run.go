@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/appc/spec/schema/types"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage2"
+)
+
+// runFlags are the run entrypoint's flags (docs/stage1-abi.md). fly uses
+// --debug, --net and --dns-conf-mode and accepts the rest.
+type runFlags struct {
+	debug   bool
+	net     string
+	dnsConf string
+}
+
+func parseRunFlags(args []string) (*runFlags, string, error) {
+	f := &runFlags{}
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	// A stage1 must accept flags of newer stage0s that it does not use.
+	fs.ParseErrorsAllowlist.UnknownFlags = true
+	fs.BoolVar(&f.debug, "debug", false, "print debug messages")
+	fs.StringVar(&f.net, "net", "", "pod networking; fly always uses the host's")
+	fs.StringVar(&f.dnsConf, "dns-conf-mode", "", "resolv=…,hosts=…")
+	for _, s := range []string{"local-config", "hostname", "ipc", "mds-token", "private-users"} {
+		fs.String(s, "", "ignored by fly")
+	}
+	for _, b := range []string{"interactive", "disable-capabilities-restriction", "disable-paths", "disable-seccomp"} {
+		fs.Bool(b, false, "ignored by fly")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, "", err
+	}
+	if fs.NArg() != 1 {
+		return nil, "", fmt.Errorf("expected one argument, the pod UUID; got %d", fs.NArg())
+	}
+	if _, err := types.NewUUID(fs.Arg(0)); err != nil {
+		return nil, "", fmt.Errorf("invalid pod UUID %q", fs.Arg(0))
+	}
+	switch f.net {
+	case "", "host", "default":
+	default:
+		return nil, "", fmt.Errorf("stage1-fly runs the app on the host's network; --net=%s cannot be honoured (use stage1-nspawn)", f.net)
+	}
+	return f, fs.Arg(0), nil
+}
+
+func runMain(args []string) int {
+	f, _, err := parseRunFlags(args)
+	if err != nil {
+		logf("run: %v", err)
+		return exitFailure
+	}
+	if err := run(f); err != nil {
+		logf("run: %v", err)
+		return exitFailure
+	}
+	return 0 // not reached: run execs the app
+}
+
+// run prepares the app and execs it in place of this process, so the pid
+// stage0 was started as becomes the app's: its exit code is saturn run's
+// and signals sent to saturn run reach the app without forwarding.
+func run(f *runFlags) error {
+	p, err := loadPod(".")
+	if err != nil {
+		return err
+	}
+	dns, err := parseDNSModes(f.dnsConf)
+	if err != nil {
+		return err
+	}
+	rootfs := p.rootfs()
+	opts := stage2.Options{AllCaps: !hasCapIsolator(p.App.Isolators)}
+	spec, err := stage2.AppSpec(rootfs, p.appName(), p.App, p.App.Exec, opts)
+	if err != nil {
+		return err
+	}
+	if err := stage2.CheckExec(rootfs, spec.Args, spec.Env); err != nil {
+		return fmt.Errorf("app %s: %w", p.appName(), err)
+	}
+	hostMounts, err := hostMountPoints()
+	if err != nil {
+		return fmt.Errorf("read host mounts: %w", err)
+	}
+	emptyDir := func(v types.Volume) string {
+		return filepath.Join(p.dir, stage1Rootfs, "mnt", v.Name.String())
+	}
+	mounts, err := planMounts(p, hostMounts, dns, emptyDir)
+	if err != nil {
+		return err
+	}
+	if err := prepareRktDir(p, spec.Env); err != nil {
+		return err
+	}
+	lockFD, err := lockFD()
+	if err != nil {
+		return err
+	}
+	// The watcher must not inherit the pod lock; the app must.
+	unix.CloseOnExec(lockFD)
+	if err := startWatcher(p, f.debug); err != nil {
+		// Without the watcher only rkt/status is missing; the pod runs.
+		logf("run: no exit status will be recorded: %v", err)
+	}
+	if err := setupMountNamespace(p, mounts, hostMounts); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(p.dir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(p.rktDir(), "supervisor-status"), []byte("ready\n"), 0o644); err != nil {
+		return fmt.Errorf("write supervisor status: %w", err)
+	}
+	if lockFD >= 0 {
+		if _, err := unix.FcntlInt(uintptr(lockFD), unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("keep pod lock across exec: %w", err)
+		}
+	}
+	if f.debug {
+		logf("exec %q chrooted in %s as %d:%d", spec.Args, rootfs, spec.UID, spec.GID)
+	}
+	return stage2.Exec(spec)
+}
+
+func hasCapIsolator(isos types.Isolators) bool {
+	for _, iso := range isos {
+		if iso.Name == types.LinuxCapabilitiesRetainSetName || iso.Name == types.LinuxCapabilitiesRevokeSetName {
+			return true
+		}
+	}
+	return false
+}
+
+// lockFD returns RKT_LOCK_FD, or -1 when stage0 passed none.
+func lockFD() (int, error) {
+	s := os.Getenv("RKT_LOCK_FD")
+	if s == "" {
+		return -1, nil
+	}
+	fd, err := strconv.Atoi(s)
+	if err != nil || fd < 0 {
+		return -1, fmt.Errorf("invalid RKT_LOCK_FD %q", s)
+	}
+	return fd, nil
+}
+
+// prepareRktDir creates rkt/status and rkt/env in the stage1 rootfs and
+// writes the app's environment, which enter reuses.
+func prepareRktDir(p *flyPod, env []string) error {
+	for _, d := range []string{"status", "env"} {
+		if err := os.MkdirAll(filepath.Join(p.rktDir(), d), 0o755); err != nil {
+			return err
+		}
+	}
+	data := strings.Join(env, "\n") + "\n"
+	if err := writeFileAtomic(filepath.Join(p.rktDir(), "env", p.appName()), []byte(data), 0o644); err != nil {
+		return fmt.Errorf("write app environment: %w", err)
+	}
+	return nil
+}
+
+// setupMountNamespace gives this process a mount namespace of its own and
+// mounts the app's /dev, /proc, /sys, /tmp, volumes and DNS files into its
+// rootfs. unshare(CLONE_NEWNS) changes only the calling thread; main is
+// locked to the thread group leader (see init), and the app is exec'ed
+// from this same thread, so the app starts inside the new namespace.
+func setupMountNamespace(p *flyPod, mounts []flyMount, hostMounts map[string]bool) error {
+	// As rkt fly does, a volume source that is a host mount point is made
+	// shared in the host namespace first: the app's bind of it is then a
+	// peer, and mounts the app makes below it reach the host.
+	for _, m := range mounts {
+		if m.Share {
+			if err := unix.Mount("", m.Source, "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("make %s shared: %w", m.Source, err)
+			}
+		}
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	// Mounts made below the app rootfs must not leak to the host. When
+	// the rootfs is a mount of its own (overlay), making it a slave is
+	// enough and keeps volume sources peers of the host; a copied rootfs
+	// has no mount of its own, so the whole tree becomes a slave.
+	rootfs := p.rootfs()
+	slave := "/"
+	if hostMounts[rootfs] {
+		slave = rootfs
+	}
+	if err := unix.Mount("", slave, "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make %s a slave mount: %w", slave, err)
+	}
+	for _, m := range mounts {
+		if m.Empty != nil {
+			if err := makeEmptyVolume(m.Source, *m.Empty); err != nil {
+				return err
+			}
+		}
+		if err := applyMount(rootfs, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
