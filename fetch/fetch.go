@@ -1,0 +1,456 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/appc/spec/discovery"
+	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/store"
+	"github.com/saturn-pods/saturn/trust"
+)
+
+// PullPolicy says when an image is fetched from its source rather than
+// taken from the store, as rkt's --pull-policy.
+type PullPolicy int
+
+const (
+	// PullNew takes the image from the store and fetches it only when it
+	// is missing; the default of run and prepare.
+	PullNew PullPolicy = iota
+	// PullUpdate asks the source every time, but downloads only when the
+	// source has changed (ETag / Cache-Control); the default of fetch.
+	PullUpdate
+	// PullNever only looks in the store.
+	PullNever
+)
+
+// ParsePullPolicy parses the value of --pull-policy.
+func ParsePullPolicy(s string) (PullPolicy, error) {
+	switch s {
+	case "new":
+		return PullNew, nil
+	case "update":
+		return PullUpdate, nil
+	case "never":
+		return PullNever, nil
+	}
+	return 0, fmt.Errorf("invalid --pull-policy %q (valid: never, new, update)", s)
+}
+
+func (p PullPolicy) String() string {
+	return [...]string{"new", "update", "never"}[p]
+}
+
+// Fetcher brings images into the store: from files, URLs or image names
+// (by appc discovery), verifying signatures unless told not to, and
+// fetching the dependencies of every image it brings.
+type Fetcher struct {
+	Store  *store.Store
+	Trust  *trust.Store
+	Client *Client
+	Policy PullPolicy
+	// InsecureImage accepts unsigned images (--insecure-options=image).
+	InsecureImage bool
+	// TrustKeysFromHTTPS trusts the keys discovery finds over https for
+	// an image that no key is trusted for yet.
+	TrustKeysFromHTTPS bool
+	// Confirm asks the user whether to trust a discovered key; nil when
+	// there is nobody to ask (stdin is not a terminal).
+	Confirm func(question string) bool
+	// Log receives rkt's progress messages (stderr).
+	Log io.Writer
+	// Progress draws download progress bars on Log (a terminal).
+	Progress bool
+}
+
+func (f *Fetcher) logf(format string, a ...any) {
+	if f.Log != nil {
+		fmt.Fprintf(f.Log, format+"\n", a...)
+	}
+}
+
+// Fetch makes the image ref available in the store and returns its id.
+// ref is an image id, an ACI file path or file:// URL, an http(s) URL,
+// or an image name with optional version and labels. sigFile, when not
+// empty, is the image's detached signature on disk (--signature).
+func (f *Fetcher) Fetch(ctx context.Context, ref, sigFile string) (string, error) {
+	id, err := f.fetchTop(ctx, ref, sigFile)
+	if err != nil {
+		return "", err
+	}
+	if err := f.fetchDeps(ctx, id, map[string]bool{}); err != nil {
+		return "", fmt.Errorf("image %s: %w", ref, err)
+	}
+	return id, nil
+}
+
+func (f *Fetcher) fetchTop(ctx context.Context, ref, sigFile string) (string, error) {
+	switch {
+	case strings.HasPrefix(ref, "sha512-"):
+		return f.Store.Resolve(ref)
+	case strings.HasPrefix(ref, "docker://"):
+		return "", fmt.Errorf("image %s: docker:// images are not supported", ref)
+	case strings.HasPrefix(ref, "http://"), strings.HasPrefix(ref, "https://"):
+		return f.fetchRemote(ctx, ref, ref+".asc", sigFile, nil)
+	case strings.HasPrefix(ref, "file://"):
+		return f.fetchFile(strings.TrimPrefix(ref, "file://"), sigFile)
+	case strings.Contains(ref, "://"):
+		return "", fmt.Errorf("image %s: unsupported URL scheme", ref)
+	}
+	// As rkt: a file named like the image wins over discovery.
+	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() {
+		return f.fetchFile(ref, sigFile)
+	}
+	return f.fetchName(ctx, ref)
+}
+
+// fetchName finds an image by name in the store or by discovery.
+func (f *Fetcher) fetchName(ctx context.Context, ref string) (string, error) {
+	app, err := ParseApp(ref)
+	if err != nil {
+		return "", err
+	}
+	if f.Policy != PullUpdate {
+		id, err := f.Store.Resolve(ref)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+		if f.Policy == PullNever {
+			return "", fmt.Errorf("image %s is not in the store (--pull-policy=never)", ref)
+		}
+	}
+	return f.discoverAndFetch(ctx, app)
+}
+
+func (f *Fetcher) discoverAndFetch(ctx context.Context, app *discovery.App) (string, error) {
+	f.logf("searching for app image %s", app.Name)
+	ep, err := f.Client.DiscoverImage(ctx, app)
+	if err != nil {
+		return "", err
+	}
+	if err := f.ensureKeys(ctx, app.Name.String()); err != nil {
+		return "", err
+	}
+	return f.fetchRemote(ctx, ep.ACI, ep.ASC, "", app)
+}
+
+// fetchRemote brings the image at aciURL into the store, honouring the
+// pull policy and what the store remembers of the URL. app is the
+// discovered name and labels the image must carry, nil for a plain URL.
+func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile string, app *discovery.App) (string, error) {
+	rem, err := f.Store.GetRemote(aciURL)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case f.Policy == PullNever && rem == nil:
+		return "", fmt.Errorf("image %s is not in the store (--pull-policy=never)", aciURL)
+	case f.Policy == PullNever, f.Policy == PullNew && rem != nil:
+		return rem.ImageID, nil
+	case rem != nil && rem.MaxAge > 0 && time.Since(rem.DownloadTime) < rem.MaxAge:
+		f.logf("using image from local store for %s (still fresh per Cache-Control)", aciURL)
+		return rem.ImageID, nil
+	}
+	var cache *CacheState
+	if rem != nil {
+		cache = &CacheState{ETag: rem.ETag}
+	}
+	f.logf("remote fetching from URL %q", aciURL)
+	dl, err := f.Client.OpenImage(ctx, aciURL, cache)
+	if err != nil {
+		return "", err
+	}
+	defer dl.Close()
+	if dl.NotModified {
+		f.logf("image at %s not modified; using the stored image", aciURL)
+		err := f.Store.PutRemote(store.Remote{URL: aciURL, ImageID: rem.ImageID, ETag: dl.ETag,
+			MaxAge: dl.MaxAge, DownloadTime: time.Now(), SignatureURL: rem.SignatureURL})
+		return rem.ImageID, err
+	}
+	sig, err := f.signature(ctx, ascURL, sigFile)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", aciURL, err)
+	}
+	name := ""
+	if app != nil {
+		name = app.Name.String()
+	}
+	opts := store.ImportOptions{Origin: aciURL, ETag: dl.ETag, MaxAge: dl.MaxAge, SignatureURL: ascURL}
+	id, err := f.importStream(dl, dl.Size, sig, name, opts)
+	if err != nil {
+		return "", err
+	}
+	if app != nil {
+		if err := f.checkLabels(id, app); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+// signature reads the detached signature of an image, from sigFile or
+// the URL; nil when signatures are switched off.
+func (f *Fetcher) signature(ctx context.Context, ascURL, sigFile string) ([]byte, error) {
+	if f.InsecureImage {
+		f.logf("warning: signature verification has been disabled")
+		return nil, nil
+	}
+	if sigFile != "" {
+		sig, err := os.ReadFile(sigFile)
+		if err != nil {
+			return nil, fmt.Errorf("read signature: %w", err)
+		}
+		return sig, nil
+	}
+	f.logf("downloading signature from %s", ascURL)
+	sig, err := f.Client.GetSmall(ctx, ascURL)
+	if err != nil {
+		return nil, fmt.Errorf("fetch signature: %w (fetch unsigned images with --insecure-options=image)", err)
+	}
+	return sig, nil
+}
+
+// fetchFile imports a local ACI, verified by sigFile or the .asc file
+// beside it.
+func (f *Fetcher) fetchFile(path, sigFile string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	var sig []byte
+	if !f.InsecureImage {
+		if sigFile == "" {
+			sigFile = path + ".asc"
+			if _, err := os.Stat(sigFile); err != nil {
+				return "", fmt.Errorf("image %s: no signature (%s missing); give one with --signature or fetch unsigned images with --insecure-options=image", path, sigFile)
+			}
+		}
+		if sig, err = f.signature(context.Background(), "", sigFile); err != nil {
+			return "", fmt.Errorf("image %s: %w", path, err)
+		}
+	} else {
+		f.logf("warning: signature verification has been disabled")
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("image file: %w", err)
+	}
+	defer file.Close()
+	size := int64(-1)
+	if fi, err := file.Stat(); err == nil {
+		size = fi.Size()
+	}
+	return f.importStream(file, size, sig, "", store.ImportOptions{Origin: "file://" + abs})
+}
+
+// importStream imports the image read from r, checking sig on the way
+// when it is not nil. Nothing stays in the store when the check fails.
+func (f *Fetcher) importStream(r io.Reader, size int64, sig []byte, name string, opts store.ImportOptions) (string, error) {
+	start := time.Now()
+	if f.Progress {
+		r = newProgressReader(r, f.Log, "Downloading ACI", size)
+	}
+	if sig == nil {
+		return f.Store.Import(r, opts)
+	}
+	v := newVerifyingReader(r, f.Trust, sig, name)
+	defer v.close()
+	id, err := f.Store.Import(v, opts)
+	if err != nil {
+		if v.finished && v.final != nil && !errors.Is(v.final, io.EOF) {
+			return "", v.final
+		}
+		return "", err
+	}
+	if err := v.verdict(); err != nil {
+		f.removeIfNew(id, start)
+		return "", err
+	}
+	f.logf("signature verified:")
+	for _, uid := range v.Signer.UserIDs {
+		f.logf("  %s", uid)
+	}
+	return id, nil
+}
+
+// removeIfNew takes back an image this fetch imported, leaving one that
+// was in the store before alone.
+func (f *Fetcher) removeIfNew(id string, start time.Time) {
+	info, err := f.Store.Info(id)
+	if err == nil && !info.ImportTime.Before(start) {
+		f.Store.Remove(id)
+	}
+}
+
+// checkLabels enforces the spec's rule that a discovered image carries
+// the name and labels it was discovered by; the os and arch this
+// machine filled in only bind when the image sets them.
+func (f *Fetcher) checkLabels(id string, app *discovery.App) error {
+	m, err := f.Store.Manifest(id)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	if m.Name != app.Name {
+		problems = append(problems, fmt.Sprintf("name %s", m.Name))
+	}
+	keys := make([]string, 0, len(app.Labels))
+	for k := range app.Labels {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		want := app.Labels[types.ACIdentifier(k)]
+		got, ok := m.GetLabel(k)
+		if !ok && (k == "os" || k == "arch") {
+			continue
+		}
+		if got != want {
+			problems = append(problems, fmt.Sprintf("label %s=%q (want %q)", k, got, want))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("image %s discovered as %s has %s", types.ShortHash(id), app, strings.Join(problems, ", "))
+	}
+	return nil
+}
+
+// fetchDeps makes the dependencies of the stored image id available,
+// recursively, each discovered and verified like a top-level image.
+func (f *Fetcher) fetchDeps(ctx context.Context, id string, seen map[string]bool) error {
+	if seen[id] {
+		return nil
+	}
+	seen[id] = true
+	m, err := f.Store.Manifest(id)
+	if err != nil {
+		return err
+	}
+	for _, dep := range m.Dependencies {
+		depID, err := f.fetchDep(ctx, dep)
+		if err != nil {
+			return fmt.Errorf("dependency %s: %w", dep.ImageName, err)
+		}
+		if err := f.fetchDeps(ctx, depID, seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *Fetcher) fetchDep(ctx context.Context, dep types.Dependency) (string, error) {
+	pinned := dep.ImageID != nil && !dep.ImageID.Empty()
+	if f.Policy != PullUpdate || pinned {
+		id, err := f.Store.FindDependency(dep)
+		if err == nil {
+			return id, nil
+		}
+		if f.Policy == PullNever {
+			return "", fmt.Errorf("not in the store (--pull-policy=never): %w", err)
+		}
+	}
+	app, err := depApp(dep)
+	if err != nil {
+		return "", err
+	}
+	id, err := f.discoverAndFetch(ctx, app)
+	if err != nil {
+		return "", err
+	}
+	if pinned && id != dep.ImageID.String() {
+		return "", fmt.Errorf("discovered image %s, but the dependency requires %s", types.ShortHash(id), types.ShortHash(dep.ImageID.String()))
+	}
+	return id, nil
+}
+
+// depApp is the discovery query of a dependency: its name and labels,
+// with this machine's os and arch unless it names them.
+func depApp(dep types.Dependency) (*discovery.App, error) {
+	labels := map[types.ACIdentifier]string{}
+	for _, l := range dep.Labels {
+		labels[l.Name] = l.Value
+	}
+	app, err := discovery.NewApp(dep.ImageName.String(), labels)
+	if err != nil {
+		return nil, err
+	}
+	def, err := ParseApp(dep.ImageName.String())
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []types.ACIdentifier{"os", "arch"} {
+		if _, ok := app.Labels[k]; !ok {
+			app.Labels[k] = def.Labels[k]
+		}
+	}
+	return app, nil
+}
+
+// ensureKeys looks for the public keys of an image that no key is trusted
+// for yet, and trusts them when --trust-keys-from-https allows (keys got
+// over https) or the user confirms.
+func (f *Fetcher) ensureKeys(ctx context.Context, name string) error {
+	if f.InsecureImage {
+		return nil
+	}
+	keyring, err := f.Trust.Keyring(name)
+	if err != nil || len(keyring) > 0 {
+		return err
+	}
+	urls, err := f.Client.DiscoverKeys(ctx, name)
+	if err != nil {
+		// Verification will say that no key is trusted for the image.
+		return nil
+	}
+	for _, u := range urls {
+		if err := f.offerKeys(ctx, name, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *Fetcher) offerKeys(ctx context.Context, prefix, u string) error {
+	data, err := f.Client.GetSmall(ctx, u)
+	if err != nil {
+		return fmt.Errorf("public key for %s: %w", prefix, err)
+	}
+	keys, err := trust.ParseKeys(data)
+	if err != nil {
+		return fmt.Errorf("public key %s: %w", u, err)
+	}
+	for _, k := range keys {
+		if err := trust.CheckKey(k); err != nil {
+			return fmt.Errorf("public key %s: %w", u, err)
+		}
+		if f.Log != nil {
+			trust.PrintReview(f.Log, prefix, u, k)
+		}
+		switch {
+		case f.TrustKeysFromHTTPS && strings.HasPrefix(u, "https://"):
+			f.logf("Trusting key %s for prefix %q (--trust-keys-from-https).", k.Fingerprint, prefix)
+		case f.Confirm != nil && f.Confirm("Are you sure you want to trust this key (yes/no)? "):
+		default:
+			f.logf("Key %s not trusted.", k.Fingerprint)
+			continue
+		}
+		path, err := f.Trust.Add(prefix, k)
+		if err != nil {
+			return err
+		}
+		f.logf("Added key for prefix %q at %q", prefix, path)
+	}
+	return nil
+}
