@@ -63,7 +63,7 @@ cmd_build() {
 	go build "${GOFLAGS_BUILD[@]}" -o "$BUILD/bin/mkaci" ./aci/mkaci
 	for s in stage1-nspawn stage1-fly; do
 		if [[ -f $ROOT/$s/build.sh ]]; then
-			BUILD=$BUILD GOFLAGS_BUILD="${GOFLAGS_BUILD[*]}" bash "$ROOT/$s/build.sh"
+			BUILD=$BUILD GOFLAGS_BUILD="-trimpath -ldflags=-s" bash "$ROOT/$s/build.sh"
 		fi
 	done
 	if [[ -f $ROOT/tests/images/build.sh ]]; then
