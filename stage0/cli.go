@@ -66,6 +66,7 @@ func commandTable(g *globals) []*command {
 	cmds = append(cmds, versionCommands(g)...)
 	cmds = append(cmds, configCommands(g)...)
 	cmds = append(cmds, imageCommands(g)...)
+	cmds = append(cmds, podCommands(g)...)
 	return cmds
 }
 

@@ -1,0 +1,424 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/pod"
+	"github.com/saturn-pods/saturn/store"
+)
+
+const runUsage = "[flags] IMAGE [per-image flags] [-- image-args... [---]] [IMAGE ...]"
+
+func runCommands(g *globals) []*command {
+	var rt pod.RuntimeOptions
+	return []*command{{
+		name:    "run",
+		usage:   runUsage,
+		short:   "run image(s) in a pod; saturn becomes the pod",
+		rawArgs: true,
+		run:     func(g *globals, args []string) error { return runRun(g, args) },
+	}, {
+		name:    "prepare",
+		usage:   runUsage,
+		short:   "prepare a pod to run later with run-prepared; prints its UUID",
+		rawArgs: true,
+		run:     func(g *globals, args []string) error { return runPrepare(g, args) },
+	}, {
+		name:  "run-prepared",
+		usage: "[flags] UUID",
+		short: "run a prepared pod",
+		flags: rt.AddFlags,
+		run: func(g *globals, args []string) error {
+			if len(args) != 1 {
+				return usagef("run-prepared takes one pod UUID")
+			}
+			if err := rt.Check(); err != nil {
+				return usagef("%v", err)
+			}
+			return runPrepared(g, args[0], &rt)
+		},
+	}}
+}
+
+// podArgs is a parsed run or prepare command line.
+type podArgs struct {
+	prep   pod.PrepareOptions
+	rt     pod.RuntimeOptions
+	stage1 stage1Flags
+}
+
+// errHelpShown ends a command after it printed its help.
+var errHelpShown = errors.New("help shown")
+
+// parsePodArgs parses run's or prepare's command line: global, stage1,
+// pod and per-app flags mixed with images and app arguments, as rkt does.
+func parsePodArgs(g *globals, name string, args []string, runtime bool) (*podArgs, error) {
+	var pa podArgs
+	fs := pflag.NewFlagSet("saturn "+name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	newGlobals(nil, nil).addFlags(fs) // global flags may follow the command name
+	pa.prep.AddFlags(fs)
+	addStage1Flags(fs, &pa.stage1)
+	if runtime {
+		pa.rt.AddFlags(fs)
+	}
+	fs.BoolVar(&pa.prep.Quiet, "quiet", false, "print only the UUID (prepare)")
+	help := fs.BoolP("help", "h", false, "show help for "+name)
+	if err := pa.prep.Apps.Parse(args, fs, true); err != nil {
+		return nil, usagef("%v", err)
+	}
+	if *help {
+		fmt.Fprintf(g.Stdout, "saturn %s\n\nUsage: saturn %s %s\n\nFlags:\n%s", name, name, runUsage, fs.FlagUsages())
+		return nil, errHelpShown
+	}
+	if err := applyGlobalFlags(g, fs); err != nil {
+		return nil, usagef("%v", err)
+	}
+	if err := pa.prep.Check(); err != nil {
+		return nil, usagef("%v", err)
+	}
+	if runtime {
+		if err := pa.rt.Check(); err != nil {
+			return nil, usagef("%v", err)
+		}
+		if pa.rt.Interactive && len(pa.prep.Apps.Apps) > 1 {
+			return nil, usagef("--interactive supports only one image")
+		}
+	}
+	if pa.prep.PrivateUsers {
+		return nil, usagef("--private-users is not supported yet")
+	}
+	return &pa, nil
+}
+
+// applyGlobalFlags copies global flags given after the command name
+// (which fs parsed into a throwaway) onto g.
+func applyGlobalFlags(g *globals, fs *pflag.FlagSet) error {
+	saved := *g
+	gfs := pflag.NewFlagSet("globals", pflag.ContinueOnError)
+	g.addFlags(gfs) // binds gfs to g's fields, resetting them to defaults...
+	*g = saved      // ...so restore what was parsed before the command name
+	var err error
+	fs.Visit(func(f *pflag.Flag) {
+		if gfs.Lookup(f.Name) != nil && err == nil {
+			err = gfs.Set(f.Name, f.Value.String())
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return g.finish()
+}
+
+func runRun(g *globals, args []string) error {
+	pa, err := parsePodArgs(g, "run", args, true)
+	if err != nil {
+		return helpOK(err)
+	}
+	st, p, err := preparePod(g, pa)
+	if err != nil {
+		return err
+	}
+	cl := cleaner(g, st)
+	if err := p.ToRun(); err != nil {
+		discard(g, cl, p, pa)
+		return err
+	}
+	if err := startPod(g, st, p, &pa.rt); err != nil {
+		discard(g, cl, p, pa)
+		return err
+	}
+	return nil // not reached: startPod execs stage1
+}
+
+func runPrepare(g *globals, args []string) error {
+	pa, err := parsePodArgs(g, "prepare", args, false)
+	if err != nil {
+		return helpOK(err)
+	}
+	st, p, err := preparePod(g, pa)
+	if err != nil {
+		return err
+	}
+	if err := p.ToPrepared(); err != nil {
+		discard(g, cleaner(g, st), p, pa)
+		return err
+	}
+	fmt.Fprintln(g.Stdout, p.UUID)
+	return nil
+}
+
+func helpOK(err error) error {
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	return err
+}
+
+// preparePod does everything run and prepare share: images into the
+// store, pod manifest, trees, then the pod directory laid out. Checks that
+// can fail come before the pod directory exists; if a later step fails
+// the directory is removed. The returned pod is locked, in prepare/.
+func preparePod(g *globals, pa *podArgs) (*store.Store, *pod.Pod, error) {
+	st, err := openStore(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	s1, err := g.stage1Image(st, &pa.stage1)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkStage1Version(st, s1); err != nil {
+		return nil, nil, err
+	}
+	pm, err := podManifest(g, st, pa)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := pod.NewPlan(pm, s1, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	overlay := !pa.prep.NoOverlay
+	if overlay {
+		if err := os.MkdirAll(pod.PodsDir(g.Dir), 0o750); err != nil {
+			return nil, nil, err
+		}
+		if err := pod.OverlaySupported(pod.PodsDir(g.Dir)); err != nil {
+			fmt.Fprintf(g.Stderr, "saturn: disabling overlay support: %v\n", err)
+			overlay = false
+		}
+	}
+	p, err := pod.Create(g.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.debugf("preparing pod %s (overlay: %t)", p.UUID, overlay)
+	if pa.prep.UUIDFileSave != "" {
+		if err := pod.WriteUUIDFile(pa.prep.UUIDFileSave, p.UUID); err != nil {
+			discard(g, cleaner(g, st), p, nil)
+			return nil, nil, err
+		}
+	}
+	if err := pod.Lay(p, plan, overlay); err != nil {
+		discard(g, cleaner(g, st), p, pa)
+		return nil, nil, err
+	}
+	for _, id := range append([]string{s1}, imageIDs(pm)...) {
+		if err := st.MarkUsed(id); err != nil {
+			g.debugf("mark %s used: %v", id, err)
+		}
+	}
+	return st, p, nil
+}
+
+// podManifest fetches the images and generates the pod manifest, or
+// loads the one given with --pod-manifest.
+func podManifest(g *globals, st *store.Store, pa *podArgs) (*schema.PodManifest, error) {
+	if pa.prep.PodManifest != "" {
+		return pod.LoadManifest(pa.prep.PodManifest, st)
+	}
+	f := newImageFetcher(g, st, pa.prep.PullPolicy)
+	for _, app := range pa.prep.Apps.Apps {
+		id, err := f.fetch(app.Image)
+		if err != nil {
+			return nil, err
+		}
+		app.ImageID = id
+	}
+	return pod.Generate(&pa.prep, st, os.Environ())
+}
+
+func imageIDs(pm *schema.PodManifest) []string {
+	var ids []string
+	for _, ra := range pm.Apps {
+		ids = append(ids, ra.Image.ID.String())
+	}
+	return ids
+}
+
+func checkStage1Version(st *store.Store, id string) error {
+	m, err := st.Manifest(id)
+	if err != nil {
+		return fmt.Errorf("stage1 image %s: %w", id, err)
+	}
+	_, err = pod.InterfaceVersionOf(m.Annotations.Get("coreos.com/rkt/stage1/interface-version"))
+	if err != nil {
+		return fmt.Errorf("stage1 image %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+func cleaner(g *globals, st *store.Store) *pod.Cleaner {
+	c := &pod.Cleaner{Debug: g.Debug, Stderr: g.Stderr}
+	if st != nil {
+		c.Locate = treeLocator(st)
+	}
+	return c
+}
+
+func treeLocator(st *store.Store) pod.TreeLocator {
+	return func(treeID string) (string, error) { return st.TreePath(treeID), nil }
+}
+
+// discard removes a pod whose preparation failed, with the UUID file
+// saved for it.
+func discard(g *globals, c *pod.Cleaner, p *pod.Pod, pa *podArgs) {
+	if err := c.Discard(p); err != nil {
+		fmt.Fprintf(g.Stderr, "saturn: cleaning up pod %s: %v\n", p.UUID, err)
+	}
+	if pa != nil && pa.prep.UUIDFileSave != "" {
+		os.Remove(pa.prep.UUIDFileSave)
+	}
+}
+
+func runPrepared(g *globals, uuid string, rt *pod.RuntimeOptions) error {
+	p, err := pod.Load(g.Dir, uuid)
+	if err != nil {
+		return err
+	}
+	if err := p.LockForRun(); err != nil {
+		return err
+	}
+	pm, err := p.Manifest()
+	if err != nil {
+		return err
+	}
+	if rt.Interactive && len(pm.Apps) > 1 {
+		return usagef("--interactive supports only one app")
+	}
+	st, err := openStore(g)
+	if err != nil {
+		return err
+	}
+	if err := startPod(g, st, p, rt); err != nil {
+		// The pod stays in run/, unlocked once we exit: an exited pod
+		// that gc removes.
+		if uerr := pod.UnmountAll(p.Path()); uerr != nil {
+			fmt.Fprintf(g.Stderr, "saturn: %v\n", uerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// startPod mounts the pod's trees, writes stage0's DNS files and execs
+// the stage1 run entrypoint: this process becomes the pod, and the pod's
+// lock passes to stage1 on RKT_LOCK_FD.
+func startPod(g *globals, st *store.Store, p *pod.Pod, rt *pod.RuntimeOptions) error {
+	version, err := p.InterfaceVersion()
+	if err != nil {
+		return err
+	}
+	entry, ok, err := p.Entrypoint(pod.EntrypointRun)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("stage1 image has no %s entrypoint", pod.EntrypointRun)
+	}
+	if err := pod.Mount(p, treeLocator(st)); err != nil {
+		return err
+	}
+	if err := writeDNSFiles(p, rt); err != nil {
+		return err
+	}
+	args := stage1RunArgs(g, p.UUID, rt, version)
+	g.debugf("exec %s %s", entry, strings.Join(args, " "))
+	return execStage1(p, entry, args)
+}
+
+// stage1RunArgs builds the run entrypoint's arguments for the stage1's
+// interface version (docs/stage1-abi.md), without argv[0].
+func stage1RunArgs(g *globals, uuid string, rt *pod.RuntimeOptions, version int) []string {
+	var args []string
+	if g.Debug {
+		args = append(args, "--debug")
+	}
+	args = append(args, "--net="+strings.Join(rt.Net, ","))
+	if rt.Interactive {
+		args = append(args, "--interactive")
+	}
+	args = append(args, "--local-config="+g.LocalConfig)
+	if version >= 2 && rt.Hostname != "" {
+		args = append(args, "--hostname="+rt.Hostname)
+	}
+	if version >= 3 {
+		if g.Insecure.Capabilities {
+			args = append(args, "--disable-capabilities-restriction")
+		}
+		if g.Insecure.Paths {
+			args = append(args, "--disable-paths")
+		}
+		if g.Insecure.Seccomp {
+			args = append(args, "--disable-seccomp")
+		}
+	}
+	if version >= 4 {
+		resolv, hosts := rt.DNSConfMode()
+		args = append(args, "--dns-conf-mode=resolv="+resolv+",hosts="+hosts)
+	}
+	if rt.IPC != "" && rt.IPC != "auto" {
+		args = append(args, "--ipc="+rt.IPC)
+	}
+	return append(args, uuid)
+}
+
+// writeDNSFiles writes resolv.conf and hosts into stage1's rootfs when
+// --dns… or --hosts-entry ask stage0 to make them.
+func writeDNSFiles(p *pod.Pod, rt *pod.RuntimeOptions) error {
+	resolv, hosts := rt.DNSConfMode()
+	etc := filepath.Join(p.Stage1RootfsPath(), "etc")
+	write := func(name, content string) error {
+		if err := os.MkdirAll(etc, 0o755); err != nil {
+			return err
+		}
+		path := filepath.Join(etc, name)
+		// Replace, never write through, whatever the image has there.
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return os.WriteFile(path, []byte(content), 0o644)
+	}
+	if resolv == "stage0" {
+		if err := write("resolv.conf", rt.ResolvConf()); err != nil {
+			return fmt.Errorf("write pod resolv.conf: %w", err)
+		}
+	}
+	if hosts == "stage0" {
+		if err := write("hosts", rt.Hosts()); err != nil {
+			return fmt.Errorf("write pod hosts: %w", err)
+		}
+	}
+	return nil
+}
+
+// execStage1 replaces this process with stage1, in the pod directory,
+// with the pod's lock fd left open across exec.
+func execStage1(p *pod.Pod, entry string, args []string) error {
+	fd, err := p.LockFd()
+	if err != nil {
+		return err
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+		return fmt.Errorf("keep pod lock across exec: %w", err)
+	}
+	if err := os.Chdir(p.Path()); err != nil {
+		return fmt.Errorf("enter pod directory: %w", err)
+	}
+	env := append(os.Environ(), "RKT_LOCK_FD="+strconv.Itoa(fd))
+	if err := unix.Exec(entry, append([]string{entry}, args...), env); err != nil {
+		return fmt.Errorf("exec stage1 %s: %w", entry, err)
+	}
+	return nil
+}
