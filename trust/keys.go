@@ -172,3 +172,18 @@ func issuerOf(sig []byte) string {
 	}
 	return "unknown"
 }
+
+// PrintReview prints what a user checks before trusting a key, as rkt
+// did: the prefix, where the key came from, its fingerprint and user ids.
+func PrintReview(w io.Writer, prefix, location string, k *Key) {
+	if prefix == "" {
+		fmt.Fprintln(w, "Root key (trusted for all images)")
+	} else {
+		fmt.Fprintf(w, "Prefix: %q\n", prefix)
+	}
+	fmt.Fprintf(w, "Key: %q\n", location)
+	fmt.Fprintf(w, "GPG key fingerprint is: %s\n", FormatFingerprint(k.Fingerprint))
+	for _, uid := range k.UserIDs {
+		fmt.Fprintf(w, "  %s\n", uid)
+	}
+}
