@@ -5,7 +5,9 @@ package main
 // They need root: the binary mounts and chroots.
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/tests/testimg"
 )
@@ -199,5 +202,206 @@ func TestRunReplacesStage1(t *testing.T) {
 	env, err := os.ReadFile(filepath.Join(p.dir, stage1Rootfs, "rkt/env/app"))
 	if err != nil || !strings.Contains(string(env), "AC_APP_NAME=app\n") {
 		t.Errorf("rkt/env/app = %q (%v)", env, err)
+	}
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+func TestRunVolumes(t *testing.T) {
+	rw, ro := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(ro, "in"), []byte("from host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mode := "0700"
+	uid, gid := 1000, 1000
+	script := `echo written >/rw/out && cat /ro/in && ! touch /ro/nope 2>/dev/null && stat -c '%a %u' /empty && echo ok`
+	p := newTestPod(t, []string{"/bin/sh", "-c", script}, func(pm *schema.PodManifest) {
+		pm.Volumes = []types.Volume{
+			{Name: "rw", Kind: "host", Source: rw},
+			{Name: "ro", Kind: "host", Source: ro, ReadOnly: boolPtr(true)},
+			{Name: "empty", Kind: "empty", Mode: &mode, UID: &uid, GID: &gid},
+		}
+		pm.Apps[0].Mounts = []schema.Mount{{Volume: "rw", Path: "/rw"}, {Volume: "ro", Path: "/ro"}, {Volume: "empty", Path: "/empty"}}
+	})
+	out, errOut, code, _ := p.run()
+	if code != 0 || !strings.Contains(out, "from host\n700 1000\nok\n") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	b, err := os.ReadFile(filepath.Join(rw, "out"))
+	if err != nil || string(b) != "written\n" {
+		t.Errorf("write through the volume: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "nope")); err == nil {
+		t.Error("read-only volume was written")
+	}
+}
+
+// TestRunSharedVolume checks rkt fly's propagation: a mount the app makes
+// below a volume whose source is a host mount point appears on the host.
+func TestRunSharedVolume(t *testing.T) {
+	src := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "flytest", src).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-R", src).Run() })
+	p := newTestPod(t, []string{"/bin/sh", "-c", "mkdir /vol/sub && mount -t tmpfs inner /vol/sub && echo seen >/vol/sub/f"}, func(pm *schema.PodManifest) {
+		pm.Volumes = []types.Volume{{Name: "vol", Kind: "host", Source: src}}
+		pm.Apps[0].Mounts = []schema.Mount{{Volume: "vol", Path: "/vol"}}
+	})
+	out, errOut, code, _ := p.run()
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if !mustMounts(t)[filepath.Join(src, "sub")] {
+		t.Errorf("the app's mount below the shared volume did not reach the host")
+	}
+}
+
+// startPod starts the run entrypoint of an app that prints "ready" and
+// then waits; it returns the command and the rest of its stdout.
+func startPod(t *testing.T, p *testPod) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
+	t.Helper()
+	cmd := p.entry("run", testUUID)
+	errOut := &bytes.Buffer{}
+	cmd.Stderr = errOut
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdout := bufio.NewReader(pipe)
+	line, _ := stdout.ReadString('\n')
+	if line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("app said %q; stderr: %s", line, errOut)
+	}
+	return cmd, stdout, errOut
+}
+
+const waitingApp = `trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.1; done`
+
+func TestRunSignal(t *testing.T) {
+	p := newTestPod(t, []string{"/bin/sh", "-c", waitingApp}, nil)
+	cmd, stdout, errOut := startPod(t, p)
+	if err := cmd.Process.Signal(unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stdout)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(string(rest), "got TERM") {
+		t.Fatalf("exit %d, output %q, stderr %s", code, rest, errOut)
+	}
+	if s := p.status(); s != "3" {
+		t.Errorf("status %q, want 3", s)
+	}
+}
+
+func TestStopEnterGC(t *testing.T) {
+	p := newTestPod(t, []string{"/bin/sh", "-c", waitingApp}, func(pm *schema.PodManifest) {
+		pm.Apps[0].App.Environment.Set("FLAVOR", "fly")
+	})
+	cmd, _, errOut := startPod(t, p)
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	pid := strconv.Itoa(cmd.Process.Pid)
+
+	// enter runs in the app's rootfs and mounts, with its environment.
+	enter := p.entry("enter", "--pid="+pid, "--appname=app", "--", "/bin/sh", "-c", `echo $FLAVOR; ls /proc/`+pid+`/ >/dev/null && echo proc; grep -c " /tmp " /proc/self/mounts`)
+	out, err := enter.CombinedOutput()
+	if err != nil || string(out) != "fly\nproc\n1\n" {
+		t.Errorf("enter: %v, output %q", err, out)
+	}
+	enter = p.entry("enter", "--pid="+pid, "--appname=app", "--", "/bin/sh", "-c", "exit 5")
+	if err := enter.Run(); enter.ProcessState.ExitCode() != 5 {
+		t.Errorf("enter exit code %d (%v), want 5", enter.ProcessState.ExitCode(), err)
+	}
+	if out, err := p.entry("enter", "--pid="+pid, "--appname=other", "--", "/bin/true").CombinedOutput(); err == nil || !strings.Contains(string(out), `no app "other"`) {
+		t.Errorf("enter of a missing app: %v, %s", err, out)
+	}
+
+	if out, err := p.entry("stop", "--force", testUUID).CombinedOutput(); err != nil {
+		t.Fatalf("stop --force: %v: %s", err, out)
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != -1 {
+		t.Errorf("after stop --force exit code %d, want death by SIGKILL; stderr %s", code, errOut)
+	}
+	if s := p.status(); s != "137" {
+		t.Errorf("status %q, want 137", s)
+	}
+	if out, err := p.entry("gc", testUUID).CombinedOutput(); err != nil {
+		t.Errorf("gc: %v: %s", err, out)
+	}
+}
+
+func TestStopGraceful(t *testing.T) {
+	p := newTestPod(t, []string{"/bin/sh", "-c", waitingApp}, nil)
+	cmd, _, _ := startPod(t, p)
+	if out, err := p.entry("stop", testUUID).CombinedOutput(); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("stop: %v: %s", err, out)
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Errorf("exit code %d after stop, want 3 (the app's TERM trap)", code)
+	}
+}
+
+func TestRunRefuses(t *testing.T) {
+	mem, err := types.NewResourceMemoryIsolator("64M", "64M")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		edit func(*schema.PodManifest)
+		want string
+	}{
+		{"two apps", nil, func(pm *schema.PodManifest) {
+			second := pm.Apps[0]
+			second.Name = "second"
+			pm.Apps = append(pm.Apps, second)
+		}, "exactly one app per pod; this pod has 2"},
+		{"memory isolator", nil, func(pm *schema.PodManifest) {
+			pm.Apps[0].App.Isolators = types.Isolators{mem.AsIsolator()}
+		}, "cannot apply isolator resource/memory"},
+		{"net none", []string{"--net=none"}, nil, "--net=none cannot be honoured"},
+		{"bad uuid", []string{"not-a-uuid"}, nil, "invalid pod UUID"},
+		{"missing executable", nil, func(pm *schema.PodManifest) {
+			pm.Apps[0].App.Exec = []string{"/no/such/binary"}
+		}, `"/no/such/binary" not found`},
+		{"undeclared volume", nil, func(pm *schema.PodManifest) {
+			pm.Apps[0].Mounts = []schema.Mount{{Volume: "nope", Path: "/x"}}
+		}, `undeclared volume "nope"`},
+		{"unknown user", nil, func(pm *schema.PodManifest) {
+			pm.Apps[0].App.User = "nosuchuser"
+		}, "nosuchuser"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestPod(t, []string{"/bin/true"}, tc.edit)
+			args := tc.args
+			cmd := p.entry("run", append(args, testUUID)...)
+			if tc.name == "bad uuid" {
+				cmd = p.entry("run", args...)
+			}
+			out, err := cmd.CombinedOutput()
+			if err == nil || cmd.ProcessState.ExitCode() != exitFailure {
+				t.Fatalf("run succeeded or exit code %d, want %d: %s", cmd.ProcessState.ExitCode(), exitFailure, out)
+			}
+			if !strings.Contains(string(out), tc.want) || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+				t.Errorf("error %q, want one line mentioning %q", out, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(p.dir, pidFile)); err == nil {
+				t.Error("a refused pod wrote a pid file")
+			}
+		})
 	}
 }

@@ -187,18 +187,10 @@ func setupMountNamespace(p *flyPod, mounts []flyMount, hostMounts map[string]boo
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("unshare mount namespace: %w", err)
 	}
-	// Mounts made below the app rootfs must not leak to the host. When
-	// the rootfs is a mount of its own (overlay), making it a slave is
-	// enough and keeps volume sources peers of the host; a copied rootfs
-	// has no mount of its own, so the whole tree becomes a slave.
+	if err := isolateRootfs(p.rootfs(), hostMounts); err != nil {
+		return err
+	}
 	rootfs := p.rootfs()
-	slave := "/"
-	if hostMounts[rootfs] {
-		slave = rootfs
-	}
-	if err := unix.Mount("", slave, "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("make %s a slave mount: %w", slave, err)
-	}
 	for _, m := range mounts {
 		if m.Empty != nil {
 			if err := makeEmptyVolume(m.Source, *m.Empty); err != nil {
@@ -210,4 +202,35 @@ func setupMountNamespace(p *flyPod, mounts []flyMount, hostMounts map[string]boo
 		}
 	}
 	return nil
+}
+
+// isolateRootfs makes the app rootfs a slave mount in the new namespace,
+// so the mounts made below it never propagate to the host while volume
+// sources elsewhere stay peers of the host's. A rootfs that is no mount
+// of its own (a copy, not an overlay) is first bind-mounted onto itself,
+// with the mount that holds it made a slave so the bind stays private.
+func isolateRootfs(rootfs string, hostMounts map[string]bool) error {
+	if !hostMounts[rootfs] {
+		parent := mountOf(rootfs, hostMounts)
+		if err := unix.Mount("", parent, "", unix.MS_SLAVE, ""); err != nil {
+			return fmt.Errorf("make %s a slave mount: %w", parent, err)
+		}
+		if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind app rootfs: %w", err)
+		}
+	}
+	if err := unix.Mount("", rootfs, "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make %s a slave mount: %w", rootfs, err)
+	}
+	return nil
+}
+
+// mountOf returns the mount point that holds path: the longest mount
+// point that is path or one of its parents.
+func mountOf(path string, mounts map[string]bool) string {
+	for p := path; ; p = filepath.Dir(p) {
+		if mounts[p] || p == "/" {
+			return p
+		}
+	}
 }
