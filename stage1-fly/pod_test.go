@@ -7,8 +7,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"io"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
