@@ -70,7 +70,13 @@ func startPod(podDir string, f *runFlags, args []string) int {
 	// thread is locked because Pdeathsig fires when the parent *thread*
 	// exits.
 	runtime.LockOSThread()
-	cmd := exec.Command("/proc/self/exe", args...)
+	// The pod's PID 1 shows up as "init" (the binary's name in the stage1
+	// image) rather than "exe".
+	self, err := os.Executable()
+	if err != nil {
+		return fail(err)
+	}
+	cmd := exec.Command(self, args...)
 	cmd.Args[0] = podInitName
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = withoutEnv(os.Environ(), "RKT_LOCK_FD")

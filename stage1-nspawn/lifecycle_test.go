@@ -1,0 +1,112 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func waitingPod(t *testing.T) *testPod {
+	return newPod(t, []testApp{
+		{name: "main", exec: []string{"/testapp", "wait-signal"}},
+		{name: "side", exec: []string{"/testapp", "sleep"}},
+	})
+}
+
+func TestStopGraceful(t *testing.T) {
+	p := waitingPod(t)
+	rp := p.start(t)
+	rp.waitOutput(t, "ready")
+	if r := runCmd(t, p.entry("stop", p.uuid)); r.code != 0 {
+		t.Fatalf("stop: code %d stderr %s", r.code, r.stderr)
+	}
+	r := rp.wait(t)
+	if got := appLines(r.stdout, "main"); !slices.Equal(got, []string{"ready", "got terminated"}) {
+		t.Errorf("main app printed %q, want it to see SIGTERM", got)
+	}
+	// The side app dies of the SIGTERM, which fails the pod as in rkt.
+	if r.code != 143 {
+		t.Errorf("pod exit code %d, want 143", r.code)
+	}
+	if s := p.file(t, "stage1/rootfs/rkt/status/main"); s != "0" {
+		t.Errorf("main status %q, want 0", s)
+	}
+	if _, err := os.Stat(filepath.Join(p.dir, "stage1/rootfs/rkt/enter.sock")); err == nil {
+		t.Error("enter socket left behind")
+	}
+}
+
+func TestStopForce(t *testing.T) {
+	p := waitingPod(t)
+	rp := p.start(t)
+	if r := runCmd(t, p.entry("stop", "--force", p.uuid)); r.code != 0 {
+		t.Fatalf("stop --force: code %d stderr %s", r.code, r.stderr)
+	}
+	if r := rp.wait(t); r.code != 137 {
+		t.Errorf("pod exit code %d, want 137", r.code)
+	}
+}
+
+func TestEnter(t *testing.T) {
+	p := waitingPod(t)
+	rp := p.start(t)
+	pid := strings.TrimSpace(p.file(t, "pid"))
+
+	r := runCmd(t, p.entry("enter", "--pid="+pid, "--appname=side", "--", "/testapp", "env"))
+	if r.code != 0 || !strings.Contains(r.stdout, "AC_APP_NAME=side\n") {
+		t.Errorf("enter env: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runCmd(t, p.entry("enter", "--pid="+pid, "--appname=main", "--", "/bin/sh", "-c", "pidof testapp | wc -w; exit 5"))
+	if r.code != 5 || strings.TrimSpace(r.stdout) != "2" {
+		t.Errorf("enter sh: code %d stdout %q stderr %q; want 5 and both apps visible", r.code, r.stdout, r.stderr)
+	}
+	cmd := p.entry("enter", "--pid="+pid, "--appname=main", "--", "/bin/cat")
+	cmd.Stdin = strings.NewReader("through stdin\n")
+	if r = runCmd(t, cmd); r.code != 0 || r.stdout != "through stdin\n" {
+		t.Errorf("enter cat: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runCmd(t, p.entry("enter", "--pid="+pid, "--appname=nope", "--", "/bin/true"))
+	if r.code != exitStage1 || !strings.Contains(r.stderr, `no app "nope" in the pod`) {
+		t.Errorf("enter unknown app: code %d stderr %q", r.code, r.stderr)
+	}
+	r = runCmd(t, p.entry("enter", "--pid="+pid, "--appname=main", "--", "/bin/nothere"))
+	if r.code != exitStage1 || !strings.Contains(r.stderr, `executable "/bin/nothere" not found`) {
+		t.Errorf("enter missing command: code %d stderr %q", r.code, r.stderr)
+	}
+	runCmd(t, p.entry("stop", p.uuid))
+	rp.wait(t)
+}
+
+// gc detaches mounts stage1 may have left below the stage1 rootfs on the
+// host, and leaves the app rootfs mounts (stage0's) alone.
+func TestGCUnmountsLeftovers(t *testing.T) {
+	p := newPod(t, []testApp{{name: "a"}})
+	s1 := filepath.Join(p.dir, "stage1", "rootfs")
+	root := filepath.Join(s1, "opt/stage2/a/rootfs")
+	if err := unix.Mount(root, root, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(root, unix.MNT_DETACH)
+	proc := filepath.Join(root, "proc")
+	if err := unix.Mount("proc", proc, "proc", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(proc, unix.MNT_DETACH)
+	if r := runCmd(t, p.entry("gc", "--debug", p.uuid)); r.code != 0 {
+		t.Fatalf("gc: code %d stderr %s", r.code, r.stderr)
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mi), " "+proc+" ") {
+		t.Error("gc left the proc mount")
+	}
+	if !strings.Contains(string(mi), " "+root+" ") {
+		t.Error("gc unmounted the app rootfs, which belongs to stage0")
+	}
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/stage2"
+)
+
+// Two apps of a pod share the PID, UTS and IPC namespaces (none of them
+// the host's) but not their root filesystems.
+func TestAppsShareNamespaces(t *testing.T) {
+	script := `until pidof testapp >/dev/null; do sleep 0.05; done
+b=$(pidof testapp)
+echo "ps=$(/testapp ps | awk '{print $2}' | sort | tr '\n' ,)"
+echo "host=$(hostname)"
+for ns in pid uts ipc mnt; do echo "$ns $(readlink /proc/self/ns/$ns) $(readlink /proc/$b/ns/$ns)"; done
+test -e /only-b && echo "sees b's rootfs"
+kill -TERM $b`
+	p := newPod(t, []testApp{
+		{name: "a", exec: sh(script)},
+		{name: "b", exec: []string{"/testapp", "wait-signal"}, files: map[string]string{"only-b": "x"}},
+	})
+	r := p.run(t)
+	if r.code != 0 {
+		t.Fatalf("code %d; stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	lines := appLines(r.stdout, "a")
+	want := map[string]bool{"pid": true, "uts": true, "ipc": true, "mnt": true}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		switch {
+		case strings.HasPrefix(l, "ps="):
+			if !strings.Contains(l, "testapp") || !strings.Contains(l, "init") {
+				t.Errorf("app a does not see the pod's processes: %s", l)
+			}
+		case strings.HasPrefix(l, "host="):
+			if l != "host=rkt-"+p.uuid {
+				t.Errorf("hostname line %q, want host=rkt-%s", l, p.uuid)
+			}
+		case len(f) == 3 && want[f[0]]:
+			delete(want, f[0])
+			host, _ := os.Readlink("/proc/self/ns/" + f[0])
+			if f[1] != f[2] || f[1] == host {
+				t.Errorf("%s namespace: a %s, b %s, host %s; want a == b != host", f[0], f[1], f[2], host)
+			}
+		case l == "sees b's rootfs":
+			t.Error("app a sees app b's rootfs")
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("no namespace lines for %v; stdout:\n%s", want, r.stdout)
+	}
+	if got := appLines(r.stdout, "b"); !slices.Equal(got, []string{"ready", "got terminated"}) {
+		t.Errorf("app b printed %q", got)
+	}
+}
+
+func TestAppEnvironment(t *testing.T) {
+	p := newPod(t, []testApp{{name: "envy", exec: []string{"/testapp", "env"}, image: func(a *types.App) {
+		a.Environment.Set("FOO", "bar baz")
+	}}})
+	r := p.run(t, "--mds-token=secret")
+	if r.code != 0 {
+		t.Fatalf("code %d; stderr:\n%s", r.code, r.stderr)
+	}
+	env := appLines(r.stdout, "envy")
+	for _, want := range []string{"PATH=" + stage2.DefaultPath, "AC_APP_NAME=envy", "FOO=bar baz", "AC_METADATA_URL=http://169.254.169.255/secret"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("app environment lacks %q: %q", want, env)
+		}
+	}
+	for _, e := range env {
+		if strings.HasPrefix(e, "HOME=") || strings.HasPrefix(e, "RKT_LOCK_FD=") {
+			t.Errorf("host variable leaked into the app: %s", e)
+		}
+	}
+	file := p.file(t, "stage1/rootfs/rkt/env/envy")
+	if !strings.Contains(file, "FOO=bar baz\n") || !strings.Contains(file, "AC_APP_NAME=envy\n") {
+		t.Errorf("rkt/env/envy = %q", file)
+	}
+}
+
+func TestUserGroupByNameAndWorkingDir(t *testing.T) {
+	p := newPod(t, []testApp{{name: "who", exec: sh("/testapp id; /testapp cwd"), image: func(a *types.App) {
+		a.User, a.Group = "tester", "extra"
+		a.SupplementaryGIDs = []int{1000, 65534}
+		a.WorkingDirectory = "/var/work/here"
+	}}})
+	r := p.run(t)
+	if r.code != 0 {
+		t.Fatalf("code %d; stderr:\n%s", r.code, r.stderr)
+	}
+	got := appLines(r.stdout, "who")
+	want := []string{"uid=1000 gid=1001 groups=1000,65534", "/var/work/here"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// Pods the stage1 cannot run are refused with a one-line error before
+// anything starts: no pid file, no app status.
+func TestBadPodsRefused(t *testing.T) {
+	tests := []struct {
+		name string
+		app  testApp
+		vols []types.Volume
+		want string
+	}{
+		{"missing executable", testApp{name: "x", exec: []string{"/bin/nope"}}, nil, `executable "/bin/nope" not found in the image`},
+		{"unknown user", testApp{name: "x", image: func(a *types.App) { a.User = "ghost" }}, nil, `"ghost" not found in the image's /etc/passwd`},
+		{"unknown group", testApp{name: "x", image: func(a *types.App) { a.Group = "ghosts" }}, nil, `"ghosts" not found in the image's /etc/group`},
+		{"undeclared volume", testApp{name: "x", pod: func(ra *schema.RuntimeApp) {
+			ra.Mounts = []schema.Mount{{Volume: "nope", Path: "/mnt"}}
+		}}, nil, `mount of undeclared volume "nope"`},
+		{"missing host source", testApp{name: "x", pod: func(ra *schema.RuntimeApp) {
+			ra.Mounts = []schema.Mount{{Volume: "v", Path: "/mnt"}}
+		}}, []types.Volume{{Name: "v", Kind: "host", Source: "/nonexistent/saturn"}}, "source /nonexistent/saturn: no such file or directory"},
+		{"missing pre-start handler", testApp{name: "x", image: func(a *types.App) {
+			a.EventHandlers = []types.EventHandler{{Name: "pre-start", Exec: []string{"/bin/nothere"}}}
+		}}, nil, `pre-start handler: executable "/bin/nothere" not found`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPod(t, []testApp{tc.app}, tc.vols...)
+			r := p.run(t)
+			checkRefused(t, p, r, tc.want)
+		})
+	}
+}
+
+func checkRefused(t *testing.T, p *testPod, r result, want string) {
+	t.Helper()
+	if r.code != exitStage1 || !strings.Contains(r.stderr, want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("code %d stderr %q; want %d and one line containing %q", r.code, r.stderr, exitStage1, want)
+	}
+	if _, err := os.Stat(filepath.Join(p.dir, "pid")); err == nil {
+		t.Error("pod started (pid file written) despite the bad input")
+	}
+}
+
+func TestUnknownVolumeKindRefused(t *testing.T) {
+	p := newPod(t, []testApp{{name: "x"}})
+	b, err := os.ReadFile(filepath.Join(p.dir, "pod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), `"volumes":null`, `"volumes":[{"name":"v","kind":"nfs","source":"/x"}]`, 1)
+	if s == string(b) {
+		s = strings.Replace(string(b), `"apps":`, `"volumes":[{"name":"v","kind":"nfs","source":"/x"}],"apps":`, 1)
+	}
+	if err := os.WriteFile(filepath.Join(p.dir, "pod"), []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkRefused(t, p, p.run(t), "unrecognized volume kind")
+}
+
+func TestBadFlagsRefused(t *testing.T) {
+	p := newPod(t, []testApp{{name: "x"}})
+	for flag, want := range map[string]string{
+		"--net=default":               "CNI networks are not supported yet",
+		"--dns-conf-mode=resolv=fake": "--dns-conf-mode: resolv=fake",
+		"--private-users=100000":      "user namespaces are not supported",
+	} {
+		r := runCmd(t, p.entry("init", "--net=none", flag, p.uuid))
+		checkRefused(t, p, r, want)
+	}
+}
+
+func TestVolumes(t *testing.T) {
+	rw, ro := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(ro, "data"), []byte("from host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	script := `echo written > /rw/out && echo rw ok
+cat /ro/data
+touch /ro/nope 2>/dev/null || echo ro refused
+echo shared > /shared/msg
+grep -q ' /extra ' /proc/self/mountinfo && echo extra mounted`
+	p := newPod(t, []testApp{
+		{name: "writer", exec: sh(script), image: func(a *types.App) {
+			a.MountPoints = []types.MountPoint{{Name: "rw", Path: "/rw"}, {Name: "ro", Path: "/ro"}, {Name: "shared", Path: "/shared"}}
+		}, pod: func(ra *schema.RuntimeApp) {
+			ra.Mounts = []schema.Mount{{Volume: "extra", Path: "/extra"}}
+		}},
+		{name: "reader", exec: sh("until [ -s /data/msg ]; do sleep 0.05; done; cat /data/msg"), pod: func(ra *schema.RuntimeApp) {
+			ra.Mounts = []schema.Mount{{Volume: "shared", Path: "/data"}}
+		}},
+	},
+		types.Volume{Name: "rw", Kind: "host", Source: rw},
+		types.Volume{Name: "ro", Kind: "host", Source: ro, ReadOnly: &yes},
+		types.Volume{Name: "shared", Kind: "empty", Mode: ptr("0777"), UID: ptr(0), GID: ptr(0)},
+		types.Volume{Name: "extra", Kind: "empty", Mode: ptr("0755"), UID: ptr(0), GID: ptr(0)},
+	)
+	r := p.run(t)
+	if r.code != 0 {
+		t.Fatalf("code %d; stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got, want := appLines(r.stdout, "writer"), []string{"rw ok", "from host", "ro refused", "extra mounted"}; !slices.Equal(got, want) {
+		t.Errorf("writer printed %q, want %q", got, want)
+	}
+	if got := appLines(r.stdout, "reader"); !slices.Equal(got, []string{"shared"}) {
+		t.Errorf("reader printed %q, want [shared]", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(rw, "out")); err != nil || string(b) != "written\n" {
+		t.Errorf("host rw volume: %q %v", b, err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestReadOnlyRootFS(t *testing.T) {
+	p := newPod(t, []testApp{{name: "ro", exec: sh("touch /newfile 2>/dev/null && echo writable || echo read-only"), pod: func(ra *schema.RuntimeApp) {
+		ra.ReadOnlyRootFS = true
+	}}})
+	r := p.run(t)
+	if got := appLines(r.stdout, "ro"); r.code != 0 || !slices.Equal(got, []string{"read-only"}) {
+		t.Fatalf("code %d, printed %q; stderr:\n%s", r.code, got, r.stderr)
+	}
+}
+
+// A failing app ends the pod: the others are stopped and the pod exits
+// with the failing app's code.
+func TestFailingAppStopsPod(t *testing.T) {
+	p := newPod(t, []testApp{
+		{name: "waiter", exec: []string{"/testapp", "wait-signal"}},
+		{name: "failer", exec: sh("until pidof testapp >/dev/null; do sleep 0.05; done; exit 7")},
+	})
+	r := p.run(t)
+	if r.code != 7 {
+		t.Fatalf("code %d, want 7; stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if s := p.file(t, "stage1/rootfs/rkt/status/failer"); s != "7" {
+		t.Errorf("failer status %q", s)
+	}
+	if s := p.file(t, "stage1/rootfs/rkt/status/waiter"); s != "0" && s != "143" {
+		t.Errorf("waiter status %q, want 0 or 143", s)
+	}
+}
+
+func TestHostnameDNSAndNetNone(t *testing.T) {
+	script := `hostname; cat /etc/hosts | grep -c myhost; ls /sys/class/net; cat /sys/class/net/lo/flags`
+	p := newPod(t, []testApp{{name: "n", exec: sh(script)}})
+	r := p.run(t, "--hostname=myhost")
+	got := appLines(r.stdout, "n")
+	if want := []string{"myhost", "1", "lo", "0x9"}; r.code != 0 || !slices.Equal(got, want) {
+		t.Fatalf("code %d, printed %q, want %q; stderr:\n%s", r.code, got, want, r.stderr)
+	}
+	hostHosts, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2 := newPod(t, []testApp{{name: "h", exec: []string{"/bin/cat", "/etc/hosts"}}})
+	r = p2.run(t, "--dns-conf-mode=hosts=host,resolv=none")
+	if got := strings.Join(appLines(r.stdout, "h"), "\n"); r.code != 0 || got != strings.TrimRight(string(hostHosts), "\n") {
+		t.Errorf("with hosts=host the app's /etc/hosts is %q, want the host's %q", got, hostHosts)
+	}
+}
+
+func TestCapabilitiesAndNoNewPrivs(t *testing.T) {
+	status := "grep -E '^(CapBnd|CapAmb|CapEff|NoNewPrivs):' /proc/self/status"
+	p := newPod(t, []testApp{
+		{name: "root", exec: sh(status)},
+		{name: "user", exec: sh(status), image: func(a *types.App) {
+			a.User, a.Group = "tester", "testers"
+			a.Isolators = append(a.Isolators, isolator(t, types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_NET_BIND_SERVICE","CAP_KILL"]}`),
+				isolator(t, types.LinuxNoNewPrivilegesName, `true`))
+		}},
+	})
+	r := p.run(t)
+	if r.code != 0 {
+		t.Fatalf("code %d; stderr:\n%s", r.code, r.stderr)
+	}
+	var def uint64
+	for _, c := range stage2.DefaultCaps {
+		def |= 1 << c
+	}
+	retained := uint64(1<<10 | 1<<5)
+	wantRoot := []string{fmt.Sprintf("CapEff:\t%016x", def), fmt.Sprintf("CapBnd:\t%016x", def), "CapAmb:\t0000000000000000", "NoNewPrivs:\t0"}
+	wantUser := []string{fmt.Sprintf("CapEff:\t%016x", retained), fmt.Sprintf("CapBnd:\t%016x", retained), fmt.Sprintf("CapAmb:\t%016x", retained), "NoNewPrivs:\t1"}
+	if got := appLines(r.stdout, "root"); !slices.Equal(got, wantRoot) {
+		t.Errorf("root app: %q, want %q", got, wantRoot)
+	}
+	if got := appLines(r.stdout, "user"); !slices.Equal(got, wantUser) {
+		t.Errorf("user app: %q, want %q", got, wantUser)
+	}
+}
+
+func isolator(t *testing.T, name, value string) types.Isolator {
+	t.Helper()
+	var iso types.Isolator
+	if err := iso.UnmarshalJSON([]byte(fmt.Sprintf(`{"name":%q,"value":%s}`, name, value))); err != nil {
+		t.Fatal(err)
+	}
+	return iso
+}
+
+func TestEventHandlers(t *testing.T) {
+	p := newPod(t, []testApp{{name: "ev", exec: sh("cat /pre; echo main > /main"), image: func(a *types.App) {
+		a.EventHandlers = []types.EventHandler{
+			{Name: "pre-start", Exec: sh("echo pre > /pre")},
+			{Name: "post-stop", Exec: sh("cat /main")},
+		}
+	}}})
+	r := p.run(t)
+	if got := appLines(r.stdout, "ev"); r.code != 0 || !slices.Equal(got, []string{"pre", "main"}) {
+		t.Fatalf("code %d, printed %q; stderr:\n%s", r.code, got, r.stderr)
+	}
+}
