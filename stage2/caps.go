@@ -93,11 +93,7 @@ func lastCap() (Cap, error) {
 	return Cap(n), nil
 }
 
-func limitBounding(keep []Cap) error {
-	last, err := lastCap()
-	if err != nil {
-		return err
-	}
+func limitBounding(keep []Cap, last Cap) error {
 	kept := make(map[Cap]bool, len(keep))
 	for _, c := range keep {
 		kept[c] = true

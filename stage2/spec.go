@@ -81,6 +81,12 @@ func Exec(s *Spec) error {
 	// Capability sets and keepcaps are per thread, and execve keeps the
 	// calling thread's: everything from here to exec stays on one thread.
 	runtime.LockOSThread()
+	// The app's rootfs need not have /proc: read what the kernel knows
+	// before chroot.
+	last, err := lastCap()
+	if err != nil {
+		return err
+	}
 	if s.Root != "" {
 		if err := unix.Chroot(s.Root); err != nil {
 			return fmt.Errorf("chroot %s: %w", s.Root, err)
@@ -103,7 +109,7 @@ func Exec(s *Spec) error {
 			return fmt.Errorf("setrlimit %d: %w", r.Resource, err)
 		}
 	}
-	if err := setCredentials(s); err != nil {
+	if err := setCredentials(s, last); err != nil {
 		return err
 	}
 	if s.NoNewPrivs {
@@ -120,9 +126,9 @@ func Exec(s *Spec) error {
 // setCredentials drops bounding capabilities (which needs CAP_SETPCAP, so
 // it happens while still root), switches groups and user, and raises the
 // ambient set so a non-root app keeps the capabilities it was granted.
-func setCredentials(s *Spec) error {
+func setCredentials(s *Spec, last Cap) error {
 	if s.Bounding != nil {
-		if err := limitBounding(s.Bounding); err != nil {
+		if err := limitBounding(s.Bounding, last); err != nil {
 			return err
 		}
 	}
