@@ -83,11 +83,15 @@ func (f *Fetcher) logf(format string, a ...any) {
 // or an image name with optional version and labels. sigFile, when not
 // empty, is the image's detached signature on disk (--signature).
 func (f *Fetcher) Fetch(ctx context.Context, ref, sigFile string) (string, error) {
+	start := time.Now()
 	id, err := f.fetchTop(ctx, ref, sigFile)
 	if err != nil {
 		return "", err
 	}
 	if err := f.fetchDeps(ctx, id, map[string]bool{}); err != nil {
+		// An image whose dependencies cannot be had is no use; leave the
+		// store as it was.
+		f.removeIfNew(id, start)
 		return "", fmt.Errorf("image %s: %w", ref, err)
 	}
 	return id, nil
@@ -128,7 +132,7 @@ func (f *Fetcher) fetchName(ctx context.Context, ref string) (string, error) {
 			return "", err
 		}
 		if f.Policy == PullNever {
-			return "", fmt.Errorf("image %s is not in the store (--pull-policy=never)", ref)
+			return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", ref)
 		}
 	}
 	return f.discoverAndFetch(ctx, app)
@@ -156,12 +160,21 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 	}
 	switch {
 	case f.Policy == PullNever && rem == nil:
-		return "", fmt.Errorf("image %s is not in the store (--pull-policy=never)", aciURL)
+		return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", aciURL)
 	case f.Policy == PullNever, f.Policy == PullNew && rem != nil:
 		return rem.ImageID, nil
 	case rem != nil && rem.MaxAge > 0 && time.Since(rem.DownloadTime) < rem.MaxAge:
 		f.logf("using image from local store for %s (still fresh per Cache-Control)", aciURL)
 		return rem.ImageID, nil
+	}
+	// Without a stored copy the signature comes first, so an image that
+	// cannot be verified is not downloaded at all; with one, the image is
+	// revalidated first and the signature only fetched when it changed.
+	var sig []byte
+	if rem == nil {
+		if sig, err = f.signature(ctx, aciURL, ascURL, sigFile); err != nil {
+			return "", err
+		}
 	}
 	var cache *CacheState
 	if rem != nil {
@@ -179,9 +192,10 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 			MaxAge: dl.MaxAge, DownloadTime: time.Now(), SignatureURL: rem.SignatureURL})
 		return rem.ImageID, err
 	}
-	sig, err := f.signature(ctx, ascURL, sigFile)
-	if err != nil {
-		return "", fmt.Errorf("image %s: %w", aciURL, err)
+	if rem != nil {
+		if sig, err = f.signature(ctx, aciURL, ascURL, sigFile); err != nil {
+			return "", err
+		}
 	}
 	name := ""
 	if app != nil {
@@ -200,9 +214,9 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 	return id, nil
 }
 
-// signature reads the detached signature of an image, from sigFile or
-// the URL; nil when signatures are switched off.
-func (f *Fetcher) signature(ctx context.Context, ascURL, sigFile string) ([]byte, error) {
+// signature reads the detached signature of image, from sigFile or the
+// URL; nil when signatures are switched off.
+func (f *Fetcher) signature(ctx context.Context, image, ascURL, sigFile string) ([]byte, error) {
 	if f.InsecureImage {
 		f.logf("warning: signature verification has been disabled")
 		return nil, nil
@@ -210,14 +224,14 @@ func (f *Fetcher) signature(ctx context.Context, ascURL, sigFile string) ([]byte
 	if sigFile != "" {
 		sig, err := os.ReadFile(sigFile)
 		if err != nil {
-			return nil, fmt.Errorf("read signature: %w", err)
+			return nil, fmt.Errorf("image %s: signature verification needs its signature: %w", image, err)
 		}
 		return sig, nil
 	}
 	f.logf("downloading signature from %s", ascURL)
 	sig, err := f.Client.GetSmall(ctx, ascURL)
 	if err != nil {
-		return nil, fmt.Errorf("fetch signature: %w (fetch unsigned images with --insecure-options=image)", err)
+		return nil, fmt.Errorf("image %s: signature verification needs its signature: %w (fetch unsigned images with --insecure-options=image)", image, err)
 	}
 	return sig, nil
 }
@@ -229,19 +243,15 @@ func (f *Fetcher) fetchFile(path, sigFile string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var sig []byte
-	if !f.InsecureImage {
-		if sigFile == "" {
-			sigFile = path + ".asc"
-			if _, err := os.Stat(sigFile); err != nil {
-				return "", fmt.Errorf("image %s: no signature (%s missing); give one with --signature or fetch unsigned images with --insecure-options=image", path, sigFile)
-			}
+	if !f.InsecureImage && sigFile == "" {
+		sigFile = path + ".asc"
+		if _, err := os.Stat(sigFile); err != nil {
+			return "", fmt.Errorf("image %s: signature verification needs its signature, and %s does not exist; give one with --signature or fetch unsigned images with --insecure-options=image", path, sigFile)
 		}
-		if sig, err = f.signature(context.Background(), "", sigFile); err != nil {
-			return "", fmt.Errorf("image %s: %w", path, err)
-		}
-	} else {
-		f.logf("warning: signature verification has been disabled")
+	}
+	sig, err := f.signature(context.Background(), path, "", sigFile)
+	if err != nil {
+		return "", err
 	}
 	file, err := os.Open(path)
 	if err != nil {
@@ -252,7 +262,7 @@ func (f *Fetcher) fetchFile(path, sigFile string) (string, error) {
 	if fi, err := file.Stat(); err == nil {
 		size = fi.Size()
 	}
-	return f.importStream(file, size, sig, "", store.ImportOptions{Origin: "file://" + abs})
+	return f.importStream(file, size, sig, "", store.ImportOptions{Origin: abs})
 }
 
 // importStream imports the image read from r, checking sig on the way
@@ -341,7 +351,7 @@ func (f *Fetcher) fetchDeps(ctx context.Context, id string, seen map[string]bool
 	for _, dep := range m.Dependencies {
 		depID, err := f.fetchDep(ctx, dep)
 		if err != nil {
-			return fmt.Errorf("dependency %s: %w", dep.ImageName, err)
+			return err
 		}
 		if err := f.fetchDeps(ctx, depID, seen); err != nil {
 			return err
@@ -352,14 +362,16 @@ func (f *Fetcher) fetchDeps(ctx context.Context, id string, seen map[string]bool
 
 func (f *Fetcher) fetchDep(ctx context.Context, dep types.Dependency) (string, error) {
 	pinned := dep.ImageID != nil && !dep.ImageID.Empty()
+	var findErr error
 	if f.Policy != PullUpdate || pinned {
 		id, err := f.Store.FindDependency(dep)
 		if err == nil {
 			return id, nil
 		}
 		if f.Policy == PullNever {
-			return "", fmt.Errorf("not in the store (--pull-policy=never): %w", err)
+			return "", fmt.Errorf("%w (--pull-policy=never)", err)
 		}
+		findErr = err
 	}
 	app, err := depApp(dep)
 	if err != nil {
@@ -367,7 +379,10 @@ func (f *Fetcher) fetchDep(ctx context.Context, dep types.Dependency) (string, e
 	}
 	id, err := f.discoverAndFetch(ctx, app)
 	if err != nil {
-		return "", err
+		if findErr != nil {
+			return "", fmt.Errorf("%v, and %w", findErr, err)
+		}
+		return "", fmt.Errorf("dependency %s: %w", dep.ImageName, err)
 	}
 	if pinned && id != dep.ImageID.String() {
 		return "", fmt.Errorf("discovered image %s, but the dependency requires %s", types.ShortHash(id), types.ShortHash(dep.ImageID.String()))

@@ -230,7 +230,7 @@ func podManifest(g *globals, st *store.Store, pa *podArgs) (*schema.PodManifest,
 	}
 	f := newImageFetcher(g, st, pa.prep.PullPolicy)
 	for _, app := range pa.prep.Apps.Apps {
-		id, err := f.fetch(app.Image)
+		id, err := f.fetchSigned(app.Image, app.Signature)
 		if err != nil {
 			return nil, err
 		}
