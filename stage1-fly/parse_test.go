@@ -1,0 +1,297 @@
+package main
+
+import (
+	"encoding/binary"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
+)
+
+func TestParseDNSModes(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    dnsModes
+		wantErr string
+	}{
+		{"", dnsModes{"default", "default"}, ""},
+		{"resolv=host", dnsModes{"host", "default"}, ""},
+		{"resolv=stage0,hosts=host", dnsModes{"stage0", "host"}, ""},
+		{"hosts=stage0,resolv=none", dnsModes{"none", "stage0"}, ""},
+		{"hosts=none", dnsModes{}, `invalid --dns-conf-mode entry "hosts=none"`},
+		{"resolv", dnsModes{}, `entry "resolv"`},
+		{"dns=host", dnsModes{}, `entry "dns=host"`},
+	}
+	for _, tc := range tests {
+		got, err := parseDNSModes(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("parseDNSModes(%q) error %v, want %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parseDNSModes(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseRunFlags(t *testing.T) {
+	const uuid = "6f1f3a4e-1e8a-4f3b-9a53-0c3b6c1a2b7d"
+	tests := []struct {
+		name    string
+		args    []string
+		want    runFlags
+		wantErr string
+	}{
+		{"all of the ABI", []string{"--debug", "--net=host", "--interactive", "--local-config=/etc/saturn",
+			"--hostname=h", "--dns-conf-mode=resolv=host,hosts=default", "--ipc=auto",
+			"--disable-capabilities-restriction", "--disable-paths", "--disable-seccomp",
+			"--mds-token=t", "--private-users=0:65536", uuid},
+			runFlags{debug: true, net: "host", dnsConf: "resolv=host,hosts=default"}, ""},
+		{"default net", []string{"--net=default", uuid}, runFlags{net: "default"}, ""},
+		{"unknown flags of newer stage0s", []string{"--future-flag=x", uuid}, runFlags{}, ""},
+		{"no uuid", []string{"--debug"}, runFlags{}, "expected one argument"},
+		{"two args", []string{uuid, uuid}, runFlags{}, "expected one argument"},
+		{"bad uuid", []string{"xyz"}, runFlags{}, `invalid pod UUID "xyz"`},
+		{"net none", []string{"--net=none", uuid}, runFlags{}, "--net=none cannot be honoured"},
+		{"cni net", []string{"--net=mynet", uuid}, runFlags{}, "--net=mynet cannot be honoured"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, id, err := parseRunFlags(tc.args)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *got != tc.want || id != uuid {
+				t.Errorf("got %+v %s, want %+v", *got, id, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckIsolators(t *testing.T) {
+	retain, err := types.NewLinuxCapabilitiesRetainSet("CAP_NET_ADMIN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu, err := types.NewResourceCPUIsolator("100m", "200m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares, err := types.NewLinuxCPUShares(512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retainIso, err := retain.AsIsolator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharesIso := shares.AsIsolator()
+	tests := []struct {
+		name string
+		in   types.Isolators
+		want string
+	}{
+		{"none", nil, ""},
+		{"capabilities", types.Isolators{*retainIso}, ""},
+		{"cpu", types.Isolators{cpu.AsIsolator()}, "cannot apply isolator resource/cpu (fly runs on the host without isolation and cannot apply resource limits)"},
+		{"cpu shares", types.Isolators{*retainIso, sharesIso}, "cannot apply isolator os/linux/cpu-shares"},
+	}
+	for _, tc := range tests {
+		err := checkIsolators(tc.in)
+		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestAppVolumesAndPlan(t *testing.T) {
+	ro, rw := true, false
+	hostVol := types.Volume{Name: "data", Kind: "host", Source: "/srv/data/"}
+	tests := []struct {
+		name    string
+		vols    []types.Volume
+		mounts  []schema.Mount
+		mps     []types.MountPoint
+		dns     dnsModes
+		want    []flyMount // after the fixed /dev, /proc, /sys, /tmp
+		wantErr string
+	}{
+		{name: "no volumes", dns: dnsModes{"default", "default"}},
+		{
+			name:   "host volume by mount",
+			vols:   []types.Volume{hostVol},
+			mounts: []schema.Mount{{Volume: "data", Path: "/data"}},
+			dns:    dnsModes{"default", "default"},
+			want:   []flyMount{{Source: "/srv/data", Target: "/data", Share: true}},
+		},
+		{
+			name: "mount point takes its readOnly",
+			vols: []types.Volume{hostVol},
+			mps:  []types.MountPoint{{Name: "data", Path: "/mp", ReadOnly: true}},
+			dns:  dnsModes{"default", "default"},
+			want: []flyMount{{Source: "/srv/data", Target: "/mp", Share: true, ReadOnly: true}},
+		},
+		{
+			name: "volume readOnly wins over the mount point's",
+			vols: []types.Volume{{Name: "data", Kind: "host", Source: "/srv/data", ReadOnly: &rw, Recursive: &ro}},
+			mps:  []types.MountPoint{{Name: "data", Path: "/mp", ReadOnly: true}},
+			dns:  dnsModes{"default", "default"},
+			want: []flyMount{{Source: "/srv/data", Target: "/mp", Share: true, Recursive: true}},
+		},
+		{
+			name:   "mount wins over the mount point of the same volume",
+			vols:   []types.Volume{hostVol},
+			mounts: []schema.Mount{{Volume: "data", Path: "/m"}},
+			mps:    []types.MountPoint{{Name: "data", Path: "/mp"}},
+			dns:    dnsModes{"default", "default"},
+			want:   []flyMount{{Source: "/srv/data", Target: "/m", Share: true}},
+		},
+		{
+			name:   "app volume in the mount",
+			mounts: []schema.Mount{{Volume: "own", Path: "/own", AppVolume: &types.Volume{Name: "own", Kind: "host", Source: "/own-src"}}},
+			dns:    dnsModes{"default", "default"},
+			want:   []flyMount{{Source: "/own-src", Target: "/own"}},
+		},
+		{
+			name: "dns files",
+			dns:  dnsModes{"host", "stage0"},
+			want: []flyMount{
+				{Source: "/etc/resolv.conf", Target: "/etc/resolv.conf", ReadOnly: true, File: true},
+				{Source: "/pod/stage1/rootfs/etc/hosts", Target: "/etc/hosts", ReadOnly: true, File: true},
+			},
+		},
+		{name: "undeclared volume", mounts: []schema.Mount{{Volume: "x", Path: "/x"}}, wantErr: `undeclared volume "x"`},
+		{name: "mount point without volume", mps: []types.MountPoint{{Name: "x", Path: "/x"}}, wantErr: "mount point x has no volume"},
+		{name: "relative source", vols: []types.Volume{{Name: "v", Kind: "host", Source: "rel"}},
+			mounts: []schema.Mount{{Volume: "v", Path: "/v"}}, wantErr: `source "rel" is not an absolute path`},
+		{name: "relative path", vols: []types.Volume{hostVol},
+			mounts: []schema.Mount{{Volume: "data", Path: "data"}}, wantErr: `mount path "data"`},
+		{name: "unknown kind", vols: []types.Volume{{Name: "v", Kind: "nfs"}},
+			mounts: []schema.Mount{{Volume: "v", Path: "/v"}}, wantErr: `unknown kind "nfs"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &flyPod{
+				dir:      "/pod",
+				manifest: &schema.PodManifest{Volumes: tc.vols},
+				app:      &schema.RuntimeApp{Name: "app", Mounts: tc.mounts},
+				App:      &types.App{MountPoints: tc.mps},
+			}
+			hostMounts := map[string]bool{"/": true, "/srv/data": true}
+			got, err := planMounts(p, hostMounts, tc.dns, func(v types.Volume) string { return "/empty/" + v.Name.String() })
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			fixed := []flyMount{
+				{Source: "/dev", Target: "/dev", Recursive: true},
+				{Source: "/proc", Target: "/proc", Recursive: true},
+				{Source: "/sys", Target: "/sys", Recursive: true},
+				{Target: "/tmp"},
+			}
+			want := append(fixed, tc.want...)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestPlanEmptyVolume(t *testing.T) {
+	mode, uid, gid := "0700", 1, 2
+	vol := types.Volume{Name: "scratch", Kind: "empty", Mode: &mode, UID: &uid, GID: &gid}
+	p := &flyPod{
+		dir:      "/pod",
+		manifest: &schema.PodManifest{Volumes: []types.Volume{vol}},
+		app:      &schema.RuntimeApp{Name: "app", Mounts: []schema.Mount{{Volume: "scratch", Path: "/s"}}},
+		App:      &types.App{},
+	}
+	got, err := planMounts(p, nil, dnsModes{"default", "default"}, func(v types.Volume) string { return "/empty/" + v.Name.String() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := got[len(got)-1]
+	if last.Source != "/empty/scratch" || last.Target != "/s" || last.Empty == nil || *last.Empty.Mode != "0700" {
+		t.Errorf("empty volume mount %+v", last)
+	}
+}
+
+// procExitEvent builds a netlink datagram carrying one proc connector
+// exit event, laid out as the kernel sends it.
+func procExitEvent(pid, tgid int, status uint32) []byte {
+	ne := binary.NativeEndian
+	payload := make([]byte, cnMsgLen+16+24)
+	ev := payload[cnMsgLen:]
+	ne.PutUint32(ev[0:], procEventExit)
+	ne.PutUint32(ev[16:], uint32(pid))
+	ne.PutUint32(ev[20:], uint32(tgid))
+	ne.PutUint32(ev[24:], status)
+	msg := make([]byte, unix.SizeofNlMsghdr+len(payload))
+	ne.PutUint32(msg[0:], uint32(len(msg)))
+	ne.PutUint16(msg[4:], unix.NLMSG_DONE)
+	copy(msg[unix.SizeofNlMsghdr:], payload)
+	return msg
+}
+
+func TestExitEvent(t *testing.T) {
+	tests := []struct {
+		name      string
+		msg       []byte
+		wantCode  int
+		wantFound bool
+	}{
+		{"exit 0", procExitEvent(42, 42, 0), 0, true},
+		{"exit 7", procExitEvent(42, 42, 7<<8), 7, true},
+		{"killed by SIGKILL", procExitEvent(42, 42, 9), 137, true},
+		{"SIGSEGV with core", procExitEvent(42, 42, 11|0x80), 139, true},
+		{"another thread of the process", procExitEvent(43, 42, 0), 0, false},
+		{"another process", procExitEvent(41, 41, 0), 0, false},
+		{"truncated", procExitEvent(42, 42, 0)[:unix.SizeofNlMsghdr+10], 0, false},
+		{"garbage", []byte{1, 2, 3}, 0, false},
+		{"two messages, last counts", append(procExitEvent(42, 42, 9), procExitEvent(42, 42, 3<<8)...), 3, true},
+	}
+	for _, tc := range tests {
+		code, found := exitEvent(tc.msg, 42)
+		if code != tc.wantCode || found != tc.wantFound {
+			t.Errorf("%s: got %d %v, want %d %v", tc.name, code, found, tc.wantCode, tc.wantFound)
+		}
+	}
+}
+
+func TestMountHelpers(t *testing.T) {
+	for in, want := range map[string]string{
+		`/plain`:            "/plain",
+		`/with\040space`:    "/with space",
+		`/tab\011and\134bs`: "/tab\tand\\bs",
+		`/short\04`:         `/short\04`,
+	} {
+		if got := unescapeMountPath(in); got != want {
+			t.Errorf("unescapeMountPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+	points := map[string]bool{"/": true, "/a": true, "/a/b": true, "/a/b/c": true, "/ab": true}
+	if got := mountsBelow(points, "/a"); !reflect.DeepEqual(got, []string{"/a/b/c", "/a/b"}) {
+		t.Errorf("mountsBelow = %v", got)
+	}
+	for path, want := range map[string]string{"/a/b/x/y": "/a/b", "/ab/c": "/ab", "/z": "/", "/a": "/a"} {
+		if got := mountOf(path, points); got != want {
+			t.Errorf("mountOf(%s) = %s, want %s", path, got, want)
+		}
+	}
+}
