@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/saturn-pods/saturn/aci"
@@ -22,7 +23,7 @@ const writeBufSize = 1 << 20
 // place and indexed; on any error the store is left as it was. Importing
 // an image that is already stored refreshes its blob and its record.
 func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
-	plain, _, err := aci.Decompress(r)
+	plain, comp, err := aci.Decompress(r)
 	if err != nil {
 		return "", err
 	}
@@ -48,6 +49,11 @@ func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
 	}()
 	img, err := s.writeBlob(plain, tmp)
 	if err != nil {
+		// Errors of the decompressor itself do not say what was being
+		// decompressed; the archive checks' errors say enough.
+		if comp != aci.NoCompression && !strings.HasPrefix(err.Error(), "invalid ACI") {
+			err = fmt.Errorf("%v stream: %w", comp, err)
+		}
 		return "", err
 	}
 	if err := s.commitImport(tmp.Name(), img, opts); err != nil {
