@@ -55,7 +55,7 @@ func Generate(o *PrepareOptions, images ImageManifests, environ []string) (*sche
 	pm.Annotations.Set("coreos.com/rkt/stage1/mutable", "false")
 	pm.UserAnnotations = o.Apps.UserAnnotations
 	pm.UserLabels = o.Apps.UserLabels
-	return pm, roundTrip(pm)
+	return roundTrip(pm)
 }
 
 // AppNameFromImage is the default app name: the last element of the
@@ -299,18 +299,19 @@ func envStrings(env types.Environment) []string {
 	return out
 }
 
-// roundTrip makes sure the manifest is one the schema accepts back, so a
-// bad value is refused now rather than by stage1.
-func roundTrip(pm *schema.PodManifest) error {
+// roundTrip returns the manifest as the schema reads it back: a bad value
+// is refused now rather than by stage1, and isolators built in memory get
+// their parsed values.
+func roundTrip(pm *schema.PodManifest) (*schema.PodManifest, error) {
 	b, err := json.Marshal(pm)
 	if err != nil {
-		return fmt.Errorf("pod manifest: %w", err)
+		return nil, fmt.Errorf("pod manifest: %w", err)
 	}
 	var back schema.PodManifest
 	if err := json.Unmarshal(b, &back); err != nil {
-		return fmt.Errorf("pod manifest: %w", err)
+		return nil, fmt.Errorf("pod manifest: %w", err)
 	}
-	return nil
+	return &back, nil
 }
 
 // LoadManifest reads a hand-written pod manifest (--pod-manifest) and
