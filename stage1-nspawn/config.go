@@ -153,7 +153,9 @@ type podPlan struct {
 
 // loadPlan reads and checks the pod in podDir: a pod stage1 cannot run
 // is refused here, before any namespace or mount exists.
-func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
+// Warnings go to stderr only when warn is set, so a pod's two loads (run
+// entrypoint, then PID 1) print them once.
+func loadPlan(podDir string, f *runFlags, warn bool) (*podPlan, error) {
 	b, err := os.ReadFile(filepath.Join(podDir, "pod"))
 	if err != nil {
 		return nil, fmt.Errorf("read pod manifest: %w", err)
@@ -171,7 +173,7 @@ func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
 	p := &podPlan{manifest: pm}
 	s1 := filepath.Join(podDir, "stage1", "rootfs")
 	for i := range pm.Apps {
-		a, err := planApp(s1, pm, &pm.Apps[i], f)
+		a, err := planApp(s1, pm, &pm.Apps[i], f, warn)
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +182,7 @@ func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
 	return p, nil
 }
 
-func planApp(s1 string, pm *schema.PodManifest, ra *schema.RuntimeApp, f *runFlags) (*appPlan, error) {
+func planApp(s1 string, pm *schema.PodManifest, ra *schema.RuntimeApp, f *runFlags, warn bool) (*appPlan, error) {
 	name := ra.Name.String()
 	a := &appPlan{name: name, ra: ra, app: ra.App, rel: filepath.Join("opt", "stage2", name)}
 	if a.app == nil {
@@ -215,8 +217,11 @@ func planApp(s1 string, pm *schema.PodManifest, ra *schema.RuntimeApp, f *runFla
 	}
 	spec.Root = "/" + filepath.Join(a.rel, "rootfs")
 	a.spec = spec
-	if a.mounts, err = planMounts(name, pm, ra, a.app); err != nil {
+	if a.mounts, err = planMounts(name, pm, ra, a.app, warn); err != nil {
 		return nil, err
+	}
+	if warn {
+		warnIgnoredIsolators(name, a.app.Isolators)
 	}
 	return a, nil
 }
@@ -244,7 +249,7 @@ func metadataURL(token string) string {
 // planMounts pairs the app's mounts with volumes. An image mount point
 // that no mount covers takes the pod volume of the same name, or, like
 // rkt, an implicit empty volume shared by every app that names it.
-func planMounts(name string, pm *schema.PodManifest, ra *schema.RuntimeApp, app *types.App) ([]mountPlan, error) {
+func planMounts(name string, pm *schema.PodManifest, ra *schema.RuntimeApp, app *types.App, warn bool) ([]mountPlan, error) {
 	vols := map[string]types.Volume{}
 	for _, v := range pm.Volumes {
 		vols[v.Name.String()] = v
@@ -278,8 +283,10 @@ func planMounts(name string, pm *schema.PodManifest, ra *schema.RuntimeApp, app 
 			continue
 		}
 		v, ok := vols[mp.Name.String()]
-		if !ok {
+		if !ok && warn {
 			fmt.Fprintf(os.Stderr, "stage1: warning: no volume for mount point %q of app %s, using an empty volume\n", mp.Name, name)
+		}
+		if !ok {
 			mode, uid, gid := "0755", 0, 0
 			v = types.Volume{Name: mp.Name, Kind: "empty", Mode: &mode, UID: &uid, GID: &gid}
 		}
@@ -338,4 +345,20 @@ func checkHostSource(src string) error {
 		}
 	}
 	return nil
+}
+
+// enforcedIsolators are the isolators stage1-nspawn applies; appc lets an
+// executor ignore others but asks it to say so.
+var enforcedIsolators = map[types.ACIdentifier]bool{
+	types.LinuxCapabilitiesRetainSetName: true,
+	types.LinuxCapabilitiesRevokeSetName: true,
+	types.LinuxNoNewPrivilegesName:       true,
+}
+
+func warnIgnoredIsolators(app string, isolators types.Isolators) {
+	for _, iso := range isolators {
+		if !enforcedIsolators[iso.Name] {
+			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: isolator %s is not enforced by stage1-nspawn\n", app, iso.Name)
+		}
+	}
 }

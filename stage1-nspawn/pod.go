@@ -33,7 +33,7 @@ func podMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	plan, err := loadPlan(podDir, f)
+	plan, err := loadPlan(podDir, f, false)
 	if err != nil {
 		return fail(err)
 	}

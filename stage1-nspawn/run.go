@@ -27,7 +27,7 @@ func runMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := loadPlan(podDir, f); err != nil {
+	if _, err := loadPlan(podDir, f, true); err != nil {
 		return fail(err)
 	}
 	if err := keepLockFromChildren(); err != nil {

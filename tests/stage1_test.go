@@ -1,0 +1,280 @@
+package tests
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/tests/testimg"
+)
+
+// Functional tests of stage1-nspawn through `saturn run`: what apps see
+// inside a pod, how the pod ends, stop and enter.
+
+// s1Images builds the two images these tests use: busybox (app name
+// "busybox") and the test app (app name "testapp").
+func s1Images(t *testing.T, modify func(*schema.ImageManifest)) (busybox, testapp string) {
+	t.Helper()
+	return testimg.Busybox(t, testimg.Options{Modify: modify}), testimg.TestApp(t, testimg.Options{})
+}
+
+// s1Run runs saturn run with the nspawn stage1 and --net=none, with args
+// after the run flags, and returns the result and the pod's UUID.
+func s1Run(t *testing.T, e *env, args ...string) (result, string) {
+	t.Helper()
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	base := []string{"run", "--insecure-options=image", "--stage1-path=" + stage1Image("stage1-nspawn"), "--net=none", "--uuid-file-save=" + uuidFile}
+	r := e.saturn(append(base, args...)...)
+	b, _ := os.ReadFile(uuidFile)
+	return r, strings.TrimSpace(string(b))
+}
+
+// s1Lines returns what app printed, without the "<app>[<pid>]: " prefix.
+func s1Lines(out, app string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, app+"["); ok {
+			if _, line, ok := strings.Cut(rest, "]: "); ok {
+				lines = append(lines, line)
+			}
+		}
+	}
+	return lines
+}
+
+// s1Status returns the app-NAME=CODE lines of saturn status.
+func s1Status(t *testing.T, e *env, uuid string) map[string]string {
+	t.Helper()
+	out := e.mustSaturn("status", uuid)
+	st := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			st[k] = v
+		}
+	}
+	return st
+}
+
+func TestStage1AppsSharePodNamespaces(t *testing.T) {
+	e := newEnv(t)
+	bb, ta := s1Images(t, nil)
+	script := `until pidof testapp >/dev/null; do sleep 0.05; done
+b=$(pidof testapp)
+hostname
+for ns in pid uts ipc; do [ "$(readlink /proc/self/ns/$ns)" = "$(readlink /proc/$b/ns/$ns)" ] && echo "same $ns"; done
+[ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/$b/ns/mnt)" ] && echo "same mnt"
+[ -e /testapp ] && echo "sees testapp's rootfs"
+kill -TERM $b`
+	r, uuid := s1Run(t, e, "--hostname=podhost", bb, "--exec=/bin/sh", "--", "-c", script, "---", ta, "--exec=/testapp", "--", "wait-signal")
+	if r.Code != 0 {
+		t.Fatalf("saturn run: %s", r)
+	}
+	want := []string{"podhost", "same pid", "same uts", "same ipc", "same mnt"}
+	if got := s1Lines(r.Stdout, "busybox"); !slices.Equal(got, want) {
+		t.Errorf("busybox printed %q, want %q", got, want)
+	}
+	if got := s1Lines(r.Stdout, "testapp"); !slices.Equal(got, []string{"ready", "got terminated"}) {
+		t.Errorf("testapp printed %q", got)
+	}
+	st := s1Status(t, e, uuid)
+	if st["app-busybox"] != "0" || st["app-testapp"] != "0" {
+		t.Errorf("status %v, want both apps 0", st)
+	}
+}
+
+func TestStage1ExitCodePropagates(t *testing.T) {
+	e := newEnv(t)
+	bb, ta := s1Images(t, nil)
+	r, uuid := s1Run(t, e, bb, "--exec=/bin/sh", "--", "-c", "until pidof testapp; do sleep 0.05; done; exit 42", "---", ta, "--exec=/testapp", "--", "wait-signal")
+	if r.Code != 42 {
+		t.Fatalf("saturn run exited %d, want 42: %s", r.Code, r)
+	}
+	st := s1Status(t, e, uuid)
+	if st["app-busybox"] != "42" {
+		t.Errorf("status %v, want app-busybox=42", st)
+	}
+}
+
+func TestStage1AppIdentityAndEnvironment(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{Modify: func(m *schema.ImageManifest) {
+		m.App.Environment.Set("FROM_IMAGE", "yes")
+	}})
+	r, _ := s1Run(t, e, "--set-env=POD_VAR=pod", bb, "--user=tester", "--group=extra", "--supplementary-gids=1000,65534",
+		"--working-dir=/home/tester", "--environment=APP_VAR=app", "--exec=/bin/sh", "--", "-c", "id -u; id -g; id -G; pwd; env")
+	if r.Code != 0 {
+		t.Fatalf("saturn run: %s", r)
+	}
+	got := s1Lines(r.Stdout, "busybox")
+	if want := []string{"1000", "1001", "1001 1000 65534", "/home/tester"}; len(got) < 4 || !slices.Equal(got[:4], want) {
+		t.Fatalf("identity lines %q, want %q", got, want)
+	}
+	for _, want := range []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "AC_APP_NAME=busybox", "FROM_IMAGE=yes", "APP_VAR=app", "POD_VAR=pod"} {
+		if !slices.Contains(got[4:], want) {
+			t.Errorf("environment lacks %s: %q", want, got[4:])
+		}
+	}
+}
+
+func TestStage1Volumes(t *testing.T) {
+	e := newEnv(t)
+	rw, ro := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(ro, "in"), []byte("host data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bb := testimg.Busybox(t, testimg.Options{Modify: func(m *schema.ImageManifest) {
+		m.App.MountPoints = []types.MountPoint{{Name: "scratch", Path: "/scratch"}}
+	}})
+	script := `cat /ro/in; touch /ro/x 2>/dev/null || echo ro refused
+echo out > /rw/out && echo rw ok
+echo note > /scratch/note && cat /scratch/note
+touch /rootfile 2>/dev/null || echo rootfs read-only`
+	r, _ := s1Run(t, e,
+		"--volume=rw,kind=host,source="+rw, "--volume=ro,kind=host,source="+ro+",readOnly=true", "--volume=scratch,kind=empty",
+		bb, "--readonly-rootfs", "--mount=volume=rw,target=/rw", "--mount=volume=ro,target=/ro", "--exec=/bin/sh", "--", "-c", script)
+	if r.Code != 0 {
+		t.Fatalf("saturn run: %s", r)
+	}
+	want := []string{"host data", "ro refused", "rw ok", "note", "rootfs read-only"}
+	if got := s1Lines(r.Stdout, "busybox"); !slices.Equal(got, want) {
+		t.Errorf("printed %q, want %q", got, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(rw, "out")); err != nil || string(b) != "out\n" {
+		t.Errorf("rw volume on the host: %q, %v", b, err)
+	}
+}
+
+func TestStage1BadInputRefused(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{bb, "--exec=/bin/nonexistent"}, "/bin/nonexistent not found"},
+		{[]string{bb, "--user=ghost"}, `"ghost" not found in the image's /etc/passwd`},
+		{[]string{bb, "--group=ghosts"}, `"ghosts" not found in the image's /etc/group`},
+	} {
+		r, _ := s1Run(t, e, tc.args...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, tc.want) || strings.Contains(r.Stdout, "busybox[") {
+			t.Errorf("run %v: want failure mentioning %q before the app starts, got %s", tc.args, tc.want, r)
+		}
+	}
+}
+
+// s1Background is a saturn run left running.
+type s1Background struct {
+	cmd  *exec.Cmd
+	out  *s1Buffer
+	done chan int
+	uuid string
+}
+
+type s1Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *s1Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *s1Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// s1Start starts saturn run and waits until stdout holds ready.
+func s1Start(t *testing.T, e *env, ready string, args ...string) *s1Background {
+	t.Helper()
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	base := []string{"run", "--insecure-options=image", "--stage1-path=" + stage1Image("stage1-nspawn"), "--net=none", "--uuid-file-save=" + uuidFile}
+	bg := &s1Background{cmd: e.command(append(base, args...)...), out: &s1Buffer{}, done: make(chan int, 1)}
+	bg.cmd.Stdout, bg.cmd.Stderr = bg.out, bg.out
+	if err := bg.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		bg.cmd.Wait()
+		bg.done <- bg.cmd.ProcessState.ExitCode()
+	}()
+	t.Cleanup(func() {
+		bg.cmd.Process.Kill()
+		<-bg.done
+	})
+	deadline := time.After(time.Minute)
+	for !strings.Contains(bg.out.String(), ready) {
+		select {
+		case code := <-bg.done:
+			bg.done <- code
+			t.Fatalf("pod ended (%d) before printing %q:\n%s", code, ready, bg.out)
+		case <-deadline:
+			t.Fatalf("pod did not print %q within a minute:\n%s", ready, bg.out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	b, err := os.ReadFile(uuidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bg.uuid = strings.TrimSpace(string(b))
+	return bg
+}
+
+func (bg *s1Background) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case code := <-bg.done:
+		bg.done <- code
+		return code
+	case <-time.After(time.Minute):
+		t.Fatalf("pod still running a minute after it was told to stop:\n%s", bg.out)
+		return 0
+	}
+}
+
+func TestStage1EnterAndStop(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	bg := s1Start(t, e, "ready", ta, "--exec=/testapp", "--", "wait-signal")
+	r := e.saturn("enter", bg.uuid, "/testapp", "env")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "AC_APP_NAME=testapp\n") {
+		t.Errorf("enter env: %s", r)
+	}
+	r = e.saturn("enter", "--app=testapp", bg.uuid, "/testapp", "exit", "9")
+	if r.Code != 9 {
+		t.Errorf("enter exit 9: %s", r)
+	}
+	e.mustSaturn("stop", bg.uuid)
+	if code := bg.wait(t); code != 0 {
+		t.Errorf("pod exited %d after a graceful stop, want 0:\n%s", code, bg.out)
+	}
+	if got := s1Lines(bg.out.String(), "testapp"); !slices.Equal(got, []string{"ready", "got terminated"}) {
+		t.Errorf("app printed %q, want it to get SIGTERM", got)
+	}
+}
+
+func TestStage1StopForce(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	bg := s1Start(t, e, "ready", ta, "--exec=/testapp", "--", "wait-signal")
+	e.mustSaturn("stop", "--force", bg.uuid)
+	if code := bg.wait(t); code == 0 {
+		t.Errorf("pod exited 0 after stop --force, want the kill's code")
+	}
+	if strings.Contains(bg.out.String(), "got terminated") {
+		t.Errorf("app saw SIGTERM on a forced stop:\n%s", bg.out)
+	}
+}
