@@ -104,12 +104,16 @@ func (r *renderer) extractLayer(l layer, dest string, top bool) error {
 	if err != nil {
 		return fmt.Errorf("render: open image %s: %w", l.id, err)
 	}
-	defer rc.Close()
 	err = extract(rc, dest, extractConfig{
 		skipManifest: !top,
 		overwrite:    true,
 		filters:      l.filters,
 	})
+	// A source may verify the blob only once it has been read through, so
+	// its Close error counts.
+	if cerr := rc.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
 	if err != nil {
 		return fmt.Errorf("render: image %s: %w", l.id, err)
 	}

@@ -180,6 +180,12 @@ func ParseManifest(data []byte) (*schema.ImageManifest, error) {
 	if err := im.UnmarshalJSON(data); err != nil {
 		return nil, fmt.Errorf("invalid image manifest: %s", strings.Join(strings.Fields(err.Error()), " "))
 	}
+	// appc's decoder lets a few invalid values through (a label without a
+	// name) that its encoder then refuses; whatever cannot be written back
+	// is not a valid manifest either.
+	if _, err := im.MarshalJSON(); err != nil {
+		return nil, fmt.Errorf("invalid image manifest: %w", err)
+	}
 	return im, nil
 }
 
