@@ -21,7 +21,7 @@ const writeBufSize = 1 << 20
 // stores its uncompressed tar under its image id, all in one pass over the
 // data. Only a fully written, fsync'ed and validated blob is renamed into
 // place and indexed; on any error the store is left as it was. Importing
-// an image that is already stored refreshes its blob and its record.
+// an image that is already stored refreshes its blob, last use and origin.
 func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
 	plain, comp, err := aci.Decompress(r)
 	if err != nil {
@@ -48,6 +48,9 @@ func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
 		tmp.Close()
 	}()
 	img, err := s.writeBlob(plain, tmp)
+	if err == nil && opts.Check != nil {
+		err = opts.Check(img.Manifest)
+	}
 	if err != nil {
 		// Errors of the decompressor itself do not say what was being
 		// decompressed; the archive checks' errors say enough.
@@ -105,13 +108,18 @@ func (s *Store) commitImport(tmpPath string, img *aci.Image, opts ImportOptions)
 		if err := syncDir(s.blobDir); err != nil {
 			return fmt.Errorf("import %s: %w", img.ID, err)
 		}
-		// A re-import refreshes the record as rkt does: the import time,
-		// last use and origin are those of the newest import.
+		// A re-import keeps the first import time (fetch tells a new
+		// image from a known one by it) but counts as a use, and the
+		// origin is the newest source.
+		importTime := now
+		if old, err := getImage(tx, img.ID); err == nil {
+			importTime = old.ImportTime
+		}
 		rec := &imageRecord{
 			Name:       string(img.Manifest.Name),
 			Labels:     make(map[string]string, len(img.Manifest.Labels)),
 			Size:       img.Size,
-			ImportTime: now,
+			ImportTime: importTime,
 			LastUsed:   now,
 			Origin:     opts.Origin,
 			Manifest:   manifest,
@@ -134,7 +142,7 @@ func (s *Store) commitImport(tmpPath string, img *aci.Image, opts ImportOptions)
 
 func isURL(s string) bool {
 	for _, p := range []string{"http://", "https://", "docker://"} {
-		if len(s) > len(p) && s[:len(p)] == p {
+		if strings.HasPrefix(s, p) {
 			return true
 		}
 	}

@@ -62,6 +62,10 @@ type ImportOptions struct {
 	// RequireDependencies refuses the image, leaving the store as it was,
 	// unless every dependency it names is already stored.
 	RequireDependencies bool
+	// Check, if set, runs once the whole archive has been read and
+	// validated but before the image becomes visible; an error (a bad
+	// signature, say) aborts the import and leaves the store as it was.
+	Check func(m *schema.ImageManifest) error
 }
 
 // ImageInfo describes one image in the store.

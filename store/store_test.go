@@ -472,3 +472,45 @@ func TestImportRefusesWriteThroughSymlink(t *testing.T) {
 	}
 	assertEmptyStore(t, s)
 }
+
+func TestImportCheckAndReimport(t *testing.T) {
+	s := openTestStore(t)
+	img := testImage{name: "example.com/app", files: map[string]string{"a": "1"}}
+	refuse := errors.New("bad signature")
+	var seen string
+	_, err := s.Import(bytes.NewReader(img.tar(t)), ImportOptions{Check: func(m *schema.ImageManifest) error {
+		seen = string(m.Name)
+		return refuse
+	}})
+	if !errors.Is(err, refuse) || seen != "example.com/app" {
+		t.Fatalf("import with refusing check = %v (check saw %q)", err, seen)
+	}
+	assertEmptyStore(t, s)
+
+	id, err := s.Import(bytes.NewReader(img.tar(t)), ImportOptions{Origin: "/first.aci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Info(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	// A refused re-import leaves the stored image alone.
+	if _, err := s.Import(bytes.NewReader(img.tar(t)), ImportOptions{Check: func(*schema.ImageManifest) error { return refuse }}); !errors.Is(err, refuse) {
+		t.Fatalf("refused re-import: %v", err)
+	}
+	if err := s.Verify(id); err != nil {
+		t.Fatalf("stored image after refused re-import: %v", err)
+	}
+	if _, err := s.Import(bytes.NewReader(img.tar(t)), ImportOptions{Origin: "/second.aci"}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Info(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.ImportTime.Equal(first.ImportTime) || !again.LastUsed.After(first.LastUsed) || again.Origin != "/second.aci" {
+		t.Fatalf("after re-import %+v, first import %+v; want same import time, later use, new origin", again, first)
+	}
+}
