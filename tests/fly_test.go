@@ -1,0 +1,272 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/saturn-pods/saturn/tests/testimg"
+)
+
+// flyImage builds a busybox image whose app runs script with sh.
+func flyImage(t *testing.T, script string) string {
+	t.Helper()
+	return testimg.Busybox(t, testimg.Options{Exec: []string{"/bin/sh", "-c", script}})
+}
+
+// flyRun runs a pod with stage1-fly and returns what saturn run did and
+// the pod's UUID. args are run's images and flags after the stage1 flag.
+func (e *env) flyRun(args ...string) (result, string) {
+	e.t.Helper()
+	uuidFile := filepath.Join(e.Dir, "..", "uuid-"+strings.ReplaceAll(e.t.Name(), "/", "_"))
+	runArgs := append([]string{"run", "--insecure-options=image", "--stage1-path=" + stage1Image("stage1-fly"),
+		"--uuid-file-save=" + uuidFile}, args...)
+	r := e.saturn(runArgs...)
+	uuid, _ := os.ReadFile(uuidFile)
+	os.Remove(uuidFile)
+	return r, strings.TrimSpace(string(uuid))
+}
+
+// appStatus polls `saturn status` until it reports the app's exit code:
+// fly's exit watcher writes it just after the app ends.
+func (e *env) appStatus(uuid, app string) string {
+	e.t.Helper()
+	var last string
+	for i := 0; i < 100; i++ {
+		last = e.mustSaturn("status", uuid)
+		for _, l := range strings.Split(last, "\n") {
+			if v, ok := strings.CutPrefix(l, "app-"+app+"="); ok {
+				return v
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Fatalf("status of %s never showed app %s:\n%s", uuid, app, last)
+	return ""
+}
+
+func nsLink(t *testing.T, kind string) string {
+	t.Helper()
+	l, err := os.Readlink("/proc/self/ns/" + kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestFlyHostNamespaces(t *testing.T) {
+	e := newEnv(t)
+	img := flyImage(t, `for n in pid net uts mnt; do readlink /proc/self/ns/$n; done; cat /proc/1/comm`)
+	r, _ := e.flyRun(img)
+	if r.Code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	lines := strings.Split(r.Stdout, "\n")
+	if len(lines) < 5 {
+		t.Fatalf("unexpected output:\n%s", r)
+	}
+	for i, kind := range []string{"pid", "net", "uts"} {
+		if lines[i] != nsLink(t, kind) {
+			t.Errorf("%s namespace %s, host's %s", kind, lines[i], nsLink(t, kind))
+		}
+	}
+	if lines[3] == nsLink(t, "mnt") {
+		t.Errorf("fly app shares the host's mount namespace %s; it needs a private one", lines[3])
+	}
+	host, err := os.ReadFile("/proc/1/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines[4] != strings.TrimSpace(string(host)) {
+		t.Errorf("app's pid 1 is %q, host's %q", lines[4], host)
+	}
+}
+
+func TestFlyNetworkLoopback(t *testing.T) {
+	// The app reaches a server listening on the host's loopback: the
+	// network namespace is the host's.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "host-server\n")
+	}))
+	defer srv.Close()
+	e := newEnv(t)
+	r, _ := e.flyRun(flyImage(t, "wget -q -O - "+srv.URL))
+	if r.Code != 0 || r.Stdout != "host-server\n" {
+		t.Fatalf("app could not reach %s on the host's loopback: %s", srv.URL, r)
+	}
+}
+
+func TestFlyVolumes(t *testing.T) {
+	e := newEnv(t)
+	rw, ro := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(ro, "motd"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := flyImage(t, `cat /ro/motd && echo from-app >/rw/out && ! touch /ro/x 2>/dev/null && echo done`)
+	r, _ := e.flyRun(
+		"--volume=rw,kind=host,source="+rw, "--volume=ro,kind=host,source="+ro+",readOnly=true",
+		img, "--mount=volume=rw,target=/rw", "--mount=volume=ro,target=/ro")
+	if r.Code != 0 || r.Stdout != "from the host\ndone\n" {
+		t.Fatalf("run: %s", r)
+	}
+	b, err := os.ReadFile(filepath.Join(rw, "out"))
+	if err != nil || string(b) != "from-app\n" {
+		t.Errorf("app's write did not reach the host: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "x")); err == nil {
+		t.Error("read-only volume was written")
+	}
+}
+
+func TestFlyExitCode(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		script string
+		want   int
+		status string
+	}{
+		{"exit 0", 0, "0"},
+		{"exit 42", 42, "42"},
+		{"kill -KILL $$", 137, "137"},
+	} {
+		r, uuid := e.flyRun(flyImage(t, tc.script))
+		code := r.Code
+		if code == -1 {
+			code = 137 // saturn run itself died of the app's SIGKILL
+		}
+		if code != tc.want {
+			t.Errorf("%q: saturn run exited %d, want %d\n%s", tc.script, r.Code, tc.want, r)
+			continue
+		}
+		if got := e.appStatus(uuid, "busybox"); got != tc.status {
+			t.Errorf("%q: status app-busybox=%s, want %s", tc.script, got, tc.status)
+		}
+	}
+}
+
+// startFly starts saturn run of a fly pod whose app prints "ready" and
+// waits, trapping SIGTERM to exit 3.
+func startFly(t *testing.T, e *env) (*exec.Cmd, *bufio.Reader, string) {
+	t.Helper()
+	img := flyImage(t, `trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done`)
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	cmd := e.command("run", "--insecure-options=image", "--stage1-from-dir=stage1-fly.aci", "--uuid-file-save="+uuidFile, img)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	out := bufio.NewReader(pipe)
+	if line, _ := out.ReadString('\n'); line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("app said %q; stderr:\n%s", line, stderr.String())
+	}
+	uuid, err := os.ReadFile(uuidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out, strings.TrimSpace(string(uuid))
+}
+
+func TestFlySignalReachesApp(t *testing.T) {
+	e := newEnv(t)
+	cmd, out, uuid := startFly(t, e)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(out)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 3 || string(rest) != "got-term\n" {
+		t.Fatalf("after SIGTERM to saturn run: exit %d, output %q; want the app's trap (3)", code, rest)
+	}
+	if got := e.appStatus(uuid, "busybox"); got != "3" {
+		t.Errorf("status app-busybox=%s, want 3", got)
+	}
+}
+
+func TestFlyLifecycle(t *testing.T) {
+	e := newEnv(t)
+	cmd, _, uuid := startFly(t, e)
+	if list := e.mustSaturn("list", "--no-legend", "--full"); !strings.Contains(list, uuid) || !strings.Contains(list, "running") {
+		t.Errorf("list does not show %s running:\n%s", uuid, list)
+	}
+	if st := e.mustSaturn("status", uuid); !strings.Contains(st, "state=running") || !strings.Contains(st, "pid="+strconv.Itoa(cmd.Process.Pid)) {
+		t.Errorf("status of the running fly pod:\n%s", st)
+	}
+	if out := e.mustSaturn("enter", uuid, "/bin/sh", "-c", "echo entered; cat /proc/1/comm >/dev/null"); out != "entered\n" {
+		t.Errorf("enter printed %q", out)
+	}
+	e.mustSaturn("stop", uuid)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("saturn stop did not end the fly pod")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Errorf("stopped pod exited %d, want the app's TERM trap code 3", code)
+	}
+	if got := e.appStatus(uuid, "busybox"); got != "3" {
+		t.Errorf("status app-busybox=%s, want 3", got)
+	}
+	e.mustSaturn("rm", uuid)
+	if list := e.mustSaturn("list", "--no-legend", "--full"); strings.Contains(list, uuid) {
+		t.Errorf("rm left the pod listed:\n%s", list)
+	}
+}
+
+func TestFlyGC(t *testing.T) {
+	e := newEnv(t)
+	r, uuid := e.flyRun(flyImage(t, "true"))
+	if r.Code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	e.mustSaturn("gc", "--grace-period=0s")
+	if list := e.mustSaturn("list", "--no-legend", "--full"); strings.Contains(list, uuid) {
+		t.Errorf("gc left the pod:\n%s", list)
+	}
+	if left := mountsUnder(e.Dir); len(left) > 0 {
+		t.Errorf("mounts left after gc: %v", left)
+	}
+}
+
+func TestFlyRefuses(t *testing.T) {
+	e := newEnv(t)
+	img := flyImage(t, "true")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"two apps", []string{img, "--name=one", img, "--name=two"}, "exactly one app per pod; this pod has 2"},
+		{"memory limit", []string{img, "--memory=64M"}, "cannot apply isolator resource/memory"},
+		{"no network", []string{"--net=none", img}, "--net=none cannot be honoured"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := e.withT(t).flyRun(tc.args...)
+			if r.Code == 0 || !strings.Contains(r.Stderr, tc.want) {
+				t.Fatalf("want failure mentioning %q:\n%s", tc.want, r)
+			}
+		})
+	}
+}
