@@ -1,0 +1,439 @@
+package pod
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestUUID(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 100; i++ {
+		u, err := NewUUID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ValidUUID(u) || u[14] != '4' || !strings.ContainsRune("89ab", rune(u[19])) {
+			t.Fatalf("%s is not a version 4 UUID", u)
+		}
+		if seen[u] {
+			t.Fatalf("%s generated twice", u)
+		}
+		seen[u] = true
+	}
+	for _, bad := range []string{"", "x", "6ba7b810-9dad-11d1-80b4-00c04fd430c", "6BA7B810-9DAD-11D1-80B4-00C04FD430C8", "6ba7b810_9dad-11d1-80b4-00c04fd430c8"} {
+		if ValidUUID(bad) {
+			t.Errorf("ValidUUID(%q) = true", bad)
+		}
+	}
+	for s, want := range map[string]bool{"6ba7": true, "6ba7b810-9d": true, "6ba7b8109": false, "../x": false, "": false} {
+		if got := validPrefix(s); got != want {
+			t.Errorf("validPrefix(%q) = %t, want %t", s, got, want)
+		}
+	}
+}
+
+// otherLock holds an exclusive lock on dir from another open file, as a
+// running stage1 would.
+func otherLock(t *testing.T, dir string) func() {
+	t.Helper()
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	return func() { f.Close() }
+}
+
+func TestLifecycle(t *testing.T) {
+	data := t.TempDir()
+	p, err := Create(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State() != StatePreparing || !strings.Contains(p.Path(), "/pods/prepare/") {
+		t.Fatalf("new pod: state %s at %s", p.State(), p.Path())
+	}
+	// Another process sees it preparing while we hold the lock.
+	q, err := Load(data, p.UUID[:6])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.State() != StatePreparing {
+		t.Errorf("other view: %s, want preparing", q.State())
+	}
+	if err := p.ToPrepared(); err != nil {
+		t.Fatal(err)
+	}
+	q, err = Load(data, p.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.State() != StatePrepared {
+		t.Fatalf("state %s, want prepared", q.State())
+	}
+	if err := q.LockForRun(); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := Load(data, p.UUID)
+	if r.State() != StateRunning {
+		t.Errorf("while locked in run/: %s, want running", r.State())
+	}
+	if err := r.LockForRun(); err == nil {
+		t.Error("a second run-prepared of the same pod succeeded")
+	}
+	fd, err := q.LockFd()
+	if err != nil || fd < 0 {
+		t.Fatalf("lock fd %d, %v", fd, err)
+	}
+	q.Close()
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if r.State() != StateExited || !r.Exited() || !r.AfterRun() {
+		t.Errorf("after the lock is gone: %s, want exited", r.State())
+	}
+}
+
+func TestAbortedPrepare(t *testing.T) {
+	data := t.TempDir()
+	p, err := Create(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close() // a killed prepare
+	q, err := Load(data, p.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.State() != StateAbortedPrepare {
+		t.Errorf("state %s, want aborted prepare", q.State())
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	data := t.TempDir()
+	dir := filepath.Join(data, "pods", "prepared")
+	for _, u := range []string{"11111111-1111-4111-8111-111111111111", "11111111-2222-4111-8111-111111111111"} {
+		if err := os.MkdirAll(filepath.Join(dir, u), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := map[string]string{
+		"1111":        "ambiguous",
+		"2222":        "no pod found",
+		"../../etc":   "invalid pod UUID",
+		"11111111-1x": "invalid pod UUID",
+	}
+	for arg, want := range tests {
+		if _, err := Load(data, arg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load(%q): %v, want %q", arg, err, want)
+		}
+	}
+	p, err := Load(data, "11111111-2")
+	if err != nil || p.UUID != "11111111-2222-4111-8111-111111111111" {
+		t.Errorf("unique prefix: %v, %v", p, err)
+	}
+}
+
+func TestUUIDFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "uuid")
+	u, _ := NewUUID()
+	if err := WriteUUIDFile(path, u); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadUUIDFile(path)
+	if err != nil || got != u {
+		t.Fatalf("read %q, %v; want %q", got, err, u)
+	}
+	os.WriteFile(path, []byte("garbage\n"), 0o644)
+	if _, err := ReadUUIDFile(path); err == nil {
+		t.Error("garbage UUID file accepted")
+	}
+}
+
+// makePod lays out a pod directory by hand in phase with a stage1
+// manifest and a pod manifest of one app.
+func makePod(t *testing.T, data, phase string) *Pod {
+	t.Helper()
+	u, _ := NewUUID()
+	p := &Pod{UUID: u, podsDir: PodsDir(data), phase: phase}
+	for _, d := range phaseDirs {
+		os.MkdirAll(filepath.Join(p.podsDir, d), 0o755)
+	}
+	if err := os.MkdirAll(filepath.Join(p.Path(), "stage1/rootfs/rkt/status"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s1 := `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/stage1",
+		"annotations":[{"name":"coreos.com/rkt/stage1/run","value":"/run"},{"name":"coreos.com/rkt/stage1/gc","value":"/gc"}]}`
+	pm := `{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"app","image":{"id":"` + fakeID(1) + `"}}]}`
+	for name, content := range map[string]string{"stage1/manifest": s1, "pod": pm, "pod-created": ""} {
+		if err := os.WriteFile(filepath.Join(p.Path(), name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+func TestStatusFiles(t *testing.T) {
+	data := t.TempDir()
+	p := makePod(t, data, dirRun)
+	_, err := p.Pid()
+	if err == nil {
+		t.Error("pid before stage1 wrote one")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := p.WaitPid(ctx); err == nil {
+		t.Error("WaitPid returned without a pid file")
+	}
+	os.WriteFile(filepath.Join(p.Path(), "pid"), []byte("1234\n"), 0o644)
+	if pid, err := p.Pid(); err != nil || pid != 1234 {
+		t.Errorf("pid %d, %v", pid, err)
+	}
+	if p.StartTime().IsZero() {
+		t.Error("no start time with a pid file")
+	}
+	os.WriteFile(filepath.Join(p.Path(), "pid"), []byte("x"), 0o644)
+	if _, err := p.Pid(); err == nil {
+		t.Error("bad pid file accepted")
+	}
+	os.Remove(filepath.Join(p.Path(), "pid"))
+	// ppid: the pod's pid is the only child of the named process.
+	sh := exec.Command("/bin/sh", "-c", "sleep 10 & wait")
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { unix.Kill(-sh.Process.Pid, unix.SIGKILL); sh.Process.Kill(); sh.Wait() }()
+	os.WriteFile(filepath.Join(p.Path(), "ppid"), []byte(strconv.Itoa(sh.Process.Pid)), 0o644)
+	var pid int
+	for i := 0; i < 100; i++ { // until sh has forked sleep
+		if pid, err = p.Pid(); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != "sleep" {
+		t.Errorf("pid from ppid = %d (%s, %v), want the sleep child", pid, comm, err)
+	}
+	os.Remove(filepath.Join(p.Path(), "ppid"))
+	os.WriteFile(filepath.Join(p.Path(), "stage1/rootfs/rkt/status/app"), []byte("3\n"), 0o644)
+	if code, err := p.AppExitCode("app"); err != nil || code != 3 {
+		t.Errorf("exit code %d, %v", code, err)
+	}
+	if _, err := p.AppExitCode("other"); err == nil {
+		t.Error("exit code of an app that has none")
+	}
+	if p.Ready() {
+		t.Error("ready without supervisor-status")
+	}
+	os.WriteFile(filepath.Join(p.Path(), "stage1/rootfs/rkt/supervisor-status"), []byte("ready"), 0o644)
+	if !p.Ready() {
+		t.Error("not ready with supervisor-status ready")
+	}
+	if p.CreationTime().IsZero() {
+		t.Error("no creation time with pod-created")
+	}
+	gc, ok, err := p.Entrypoint(EntrypointGC)
+	if err != nil || !ok || gc != filepath.Join(p.Path(), "stage1/rootfs/gc") {
+		t.Errorf("gc entrypoint %q %t %v", gc, ok, err)
+	}
+	if _, ok, _ := p.Entrypoint(EntrypointStop); ok {
+		t.Error("stop entrypoint found in a manifest without one")
+	}
+	if v, err := p.InterfaceVersion(); err != nil || v != 1 {
+		t.Errorf("interface version %d, %v; want 1 when absent", v, err)
+	}
+}
+
+func TestInterfaceVersionOf(t *testing.T) {
+	tests := []struct {
+		v       string
+		present bool
+		want    int
+		err     string
+	}{
+		{"", false, 1, ""},
+		{"1", true, 1, ""},
+		{"4", true, 4, ""},
+		{"5", true, 0, "interface version 5"},
+		{"0", true, 0, "invalid"},
+		{"x", true, 0, "invalid"},
+	}
+	for _, tt := range tests {
+		got, err := InterfaceVersionOf(tt.v, tt.present)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: %v, want error %q", tt.v, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%q: %d, %v; want %d", tt.v, got, err, tt.want)
+		}
+	}
+}
+
+func TestWaitFinished(t *testing.T) {
+	data := t.TempDir()
+	p := makePod(t, data, dirRun)
+	release := otherLock(t, p.Path())
+	q, _ := Load(data, p.UUID)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	err := q.WaitFinished(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("WaitFinished returned while the pod runs")
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 150*time.Millisecond)
+	err = q.WaitReady(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("WaitReady returned before supervisor-status")
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		release()
+	}()
+	if err := q.WaitFinished(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if q.State() != StateExited {
+		t.Errorf("state %s", q.State())
+	}
+	if err := q.WaitReady(context.Background()); err == nil {
+		t.Error("WaitReady on an exited pod succeeded")
+	}
+}
+
+func TestGC(t *testing.T) {
+	data := t.TempDir()
+	exited := makePod(t, data, dirRun)
+	running := makePod(t, data, dirRun)
+	defer otherLock(t, running.Path())()
+	aborted := makePod(t, data, dirPrepare)
+	prepared := makePod(t, data, dirPrepared)
+	oldEmbryo := makePod(t, data, dirEmbryo)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(oldEmbryo.Path(), old, old)
+	newEmbryo := makePod(t, data, dirEmbryo)
+
+	var out bytes.Buffer
+	c := &Cleaner{Stdout: &out, Stderr: &out}
+	if err := c.GC(data, GCOptions{GracePeriod: time.Hour, ExpirePrepared: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	wantPhase := func(p *Pod, want string) {
+		t.Helper()
+		if err := p.Refresh(); err != nil {
+			if want != "" {
+				t.Errorf("pod %s gone, want it in %s", p.UUID, want)
+			}
+			return
+		}
+		if want == "" {
+			t.Errorf("pod %s still in %s, want it deleted", p.UUID, p.phase)
+		} else if p.phase != want {
+			t.Errorf("pod %s in %s, want %s", p.UUID, p.phase, want)
+		}
+	}
+	wantPhase(exited, dirExitedGarbage) // inside the grace period
+	wantPhase(running, dirRun)
+	wantPhase(aborted, "")
+	wantPhase(prepared, dirPrepared)
+	wantPhase(oldEmbryo, "")
+	wantPhase(newEmbryo, dirEmbryo)
+	if !strings.Contains(out.String(), "Moving pod \""+exited.UUID+"\" to garbage") {
+		t.Errorf("gc output:\n%s", out.String())
+	}
+
+	// A zero grace period and expiry sweep the rest but the running pod.
+	if err := c.GC(data, GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wantPhase(exited, "")
+	wantPhase(prepared, "")
+	wantPhase(running, dirRun)
+	if !strings.Contains(out.String(), "Garbage collecting pod \""+exited.UUID+"\"") {
+		t.Errorf("gc output:\n%s", out.String())
+	}
+}
+
+func TestGCMarkOnly(t *testing.T) {
+	data := t.TempDir()
+	exited := makePod(t, data, dirRun)
+	c := &Cleaner{}
+	if err := c.GC(data, GCOptions{MarkOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := exited.Refresh(); err != nil || exited.phase != dirExitedGarbage {
+		t.Errorf("after --mark-only: %v, phase %s", err, exited.phase)
+	}
+}
+
+func TestRemove(t *testing.T) {
+	data := t.TempDir()
+	c := &Cleaner{}
+	running := makePod(t, data, dirRun)
+	release := otherLock(t, running.Path())
+	if err := c.Remove(running); err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Errorf("remove running pod: %v", err)
+	}
+	release()
+	for _, phase := range []string{dirRun, dirPrepared, dirPrepare, dirExitedGarbage, dirGarbage} {
+		p := makePod(t, data, phase)
+		if phase == dirRun {
+			p = running
+		}
+		if err := c.Remove(p); err != nil {
+			t.Errorf("remove %s pod: %v", phase, err)
+		}
+		if _, err := os.Stat(p.Path()); !os.IsNotExist(err) {
+			t.Errorf("%s pod still at %s", phase, p.Path())
+		}
+	}
+}
+
+func TestRemoveUnmounts(t *testing.T) {
+	data := t.TempDir()
+	p := makePod(t, data, dirRun)
+	target := filepath.Join(p.Path(), "stage1/rootfs")
+	if err := unix.Mount("tmpfs", target, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	nested := filepath.Join(target, "with space")
+	os.Mkdir(nested, 0o755)
+	if err := unix.Mount("tmpfs", nested, "tmpfs", 0, ""); err != nil {
+		unix.Unmount(target, unix.MNT_DETACH)
+		t.Fatal(err)
+	}
+	if mps, _ := MountsUnder(p.Path()); len(mps) != 2 || mps[0] != nested {
+		t.Errorf("mounts under pod = %q, want the nested one first", mps)
+	}
+	if err := (&Cleaner{}).Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if mps, _ := MountsUnder(data); len(mps) != 0 {
+		t.Errorf("mounts left: %q", mps)
+	}
+}
+
+func TestUnescapeMountinfo(t *testing.T) {
+	tests := map[string]string{`/a\040b`: "/a b", `/plain`: "/plain", `/tab\011x`: "/tab\tx", `/end\`: `/end\`, `/bad\9xx`: `/bad\9xx`}
+	for in, want := range tests {
+		if got := unescapeMountinfo(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,248 @@
+package pod
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/appc/spec/schema"
+)
+
+// fakeTrees is an image store whose trees are directories made by the
+// test: <root>/<n>/{manifest,rootfs}.
+type fakeTrees struct {
+	fakeImages
+	root string
+}
+
+func (f *fakeTrees) RenderTree(id string) (string, string, error) {
+	if _, ok := f.fakeImages[id]; !ok {
+		return "", "", fmt.Errorf("no image %s", id)
+	}
+	treeID := "deps-" + id[len(id)-8:]
+	return treeID, filepath.Join(f.root, treeID), nil
+}
+
+func (f *fakeTrees) locate(treeID string) (string, error) { return filepath.Join(f.root, treeID), nil }
+
+// addImage makes image n with the given manifest and rootfs files
+// (path -> content; content "->target" makes a symlink).
+func (f *fakeTrees) addImage(t *testing.T, n int, m *schema.ImageManifest, files map[string]string) string {
+	t.Helper()
+	id := fakeID(n)
+	f.fakeImages[id] = m
+	treeID, dir, _ := f.RenderTree(id)
+	_ = treeID
+	b, _ := json.Marshal(m)
+	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for p, content := range files {
+		full := filepath.Join(dir, "rootfs", p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		var err error
+		if target, ok := strings.CutPrefix(content, "->"); ok {
+			err = os.Symlink(target, full)
+		} else {
+			mode := os.FileMode(0o644)
+			if strings.HasPrefix(p, "bin/") || p == "init" {
+				mode = 0o755
+			}
+			err = os.WriteFile(full, []byte(content), mode)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
+const stage1Manifest = `,"annotations":[{"name":"coreos.com/rkt/stage1/run","value":"/init"}]`
+
+func newFakeTrees(t *testing.T) *fakeTrees {
+	f := &fakeTrees{fakeImages: fakeImages{}, root: t.TempDir()}
+	f.addImage(t, 100, imageManifest(t, "example.com/stage1", stage1Manifest), map[string]string{"init": "#!/bin/sh\n"})
+	f.addImage(t, 1, imageManifest(t, "example.com/busybox", `,"app":{"exec":["/bin/sh"],"user":"0","group":"0"}`), map[string]string{
+		"bin/busybox": "ELF", "bin/sh": "busybox", "usr/bin/env": "->/bin/busybox",
+		"etc/passwd": "root:x:0:0::/:/bin/sh\ntester:x:1000:1000::/:/bin/sh\n",
+		"etc/group":  "root:x:0:\ntesters:x:1000:\n",
+	})
+	// bin/sh as a relative symlink, like busybox applets.
+	os.Remove(filepath.Join(f.root, "deps-00000001", "rootfs/bin/sh"))
+	os.Symlink("busybox", filepath.Join(f.root, "deps-00000001", "rootfs/bin/sh"))
+	return f
+}
+
+func planFor(t *testing.T, f *fakeTrees, args ...string) (*Plan, error) {
+	t.Helper()
+	o, _, err := parse(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range o.Apps.Apps {
+		a.ImageID = fakeID(1)
+	}
+	pm, err := Generate(o, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewPlan(pm, fakeID(100), f)
+}
+
+func TestPlanChecks(t *testing.T) {
+	f := newFakeTrees(t)
+	ok := [][]string{
+		{"busybox"},
+		{"busybox", "--exec=/usr/bin/env", "--user=tester", "--group=testers"},
+		{"busybox", "--exec=relative", "--user=1234", "--group=/etc/passwd"},
+	}
+	for _, args := range ok {
+		if _, err := planFor(t, f, args...); err != nil {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+	bad := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"busybox", "--exec=/bin/nope"}, "executable /bin/nope not found in image"},
+		{[]string{"busybox", "--exec=/etc/passwd"}, "not an executable file"},
+		{[]string{"busybox", "--exec=/bin"}, "not an executable file"},
+		{[]string{"busybox", "--user=alice"}, `user "alice" not found in the image's /etc/passwd`},
+		{[]string{"busybox", "--group=wheel"}, `group "wheel" not found in the image's /etc/group`},
+	}
+	for _, b := range bad {
+		if _, err := planFor(t, f, b.args...); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%q: %v, want %q", b.args, err, b.want)
+		}
+	}
+}
+
+func TestResolveInRoot(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "a/b"), 0o755)
+	os.WriteFile(filepath.Join(root, "a/b/f"), nil, 0o644)
+	os.Symlink("/a/b", filepath.Join(root, "abs"))
+	os.Symlink("../../..", filepath.Join(root, "a/b/up"))
+	os.Symlink("loop", filepath.Join(root, "loop"))
+	tests := map[string]string{
+		"/a/b/f":         "/a/b/f",
+		"/abs/f":         "/a/b/f",
+		"/a/b/up/a/b/f":  "/a/b/f",
+		"/../../a/b/f":   "/a/b/f",
+		"/abs/up/abs/./": "/a/b",
+	}
+	for in, want := range tests {
+		got, err := resolveInRoot(root, in)
+		if err != nil || got != filepath.Join(root, want) {
+			t.Errorf("%s: %s, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := resolveInRoot(root, "/loop"); err == nil {
+		t.Error("symlink loop resolved")
+	}
+	if _, err := resolveInRoot(root, "/a/missing"); err == nil {
+		t.Error("missing file resolved")
+	}
+}
+
+func layPod(t *testing.T, overlay bool) (*Pod, *fakeTrees, string) {
+	t.Helper()
+	f := newFakeTrees(t)
+	plan, err := planFor(t, f, "busybox", "busybox", "--name=second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	p, err := Create(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { UnmountAll(data); p.Close() })
+	if err := Lay(p, plan, overlay); err != nil {
+		t.Fatal(err)
+	}
+	return p, f, data
+}
+
+func TestLayCopy(t *testing.T) {
+	p, _, _ := layPod(t, false)
+	dir := p.Path()
+	for _, f := range []string{"pod", "pod-created", "stage1TreeStoreID", "stage1/manifest", "stage1/rootfs/init",
+		"appsinfo/busybox/treeStoreID", "appsinfo/second/manifest",
+		"stage1/rootfs/opt/stage2/busybox/manifest", "stage1/rootfs/opt/stage2/second/rootfs/etc/passwd"} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(dir, "stage1/rootfs/opt/stage2/busybox/rootfs/usr/bin/env")); err != nil || l != "/bin/busybox" {
+		t.Errorf("symlink copied as %q, %v", l, err)
+	}
+	if p.UsesOverlay() {
+		t.Error("copied pod claims overlay")
+	}
+	if err := Mount(p, nil); err != nil {
+		t.Errorf("Mount of a copied pod: %v", err)
+	}
+	pm, err := p.Manifest()
+	if err != nil || len(pm.Apps) != 2 {
+		t.Fatalf("manifest: %v", err)
+	}
+	if im, err := p.AppImageManifest("second"); err != nil || im.Name != "example.com/busybox" {
+		t.Errorf("app image manifest: %v", err)
+	}
+}
+
+func TestLayOverlayAndMount(t *testing.T) {
+	p, f, data := layPod(t, true)
+	if err := OverlaySupported(data); err != nil {
+		t.Fatalf("overlayfs unavailable on the test machine: %v", err)
+	}
+	dir := p.Path()
+	if !p.UsesOverlay() {
+		t.Fatal("overlay pod without marker")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "overlay/deps-00000001/upper/second")); err != nil {
+		t.Errorf("app upper dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "stage1/rootfs/init")); err == nil {
+		t.Error("stage1 rootfs filled before Mount")
+	}
+	if err := Mount(p, f.locate); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "stage1/rootfs/opt/stage2/second/rootfs/bin/busybox")); err != nil {
+		t.Errorf("app rootfs not mounted: %v", err)
+	}
+	// Stage1 writes land in its upper dir and are read back from there
+	// once unmounted.
+	status := filepath.Join(dir, "stage1/rootfs/rkt/status")
+	os.MkdirAll(status, 0o755)
+	os.WriteFile(filepath.Join(status, "second"), []byte("9"), 0o644)
+	mps, _ := MountsUnder(dir)
+	if len(mps) != 3 {
+		t.Errorf("mounts = %q, want stage1 and two apps", mps)
+	}
+	if err := UnmountAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.AppExitCode("second"); err != nil || code != 9 {
+		t.Errorf("exit code after unmount: %d, %v", code, err)
+	}
+	// gc remounts stage1 to run its gc entrypoint.
+	if err := mountStage1(p, f.locate); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "stage1/rootfs/init")); err != nil {
+		t.Errorf("stage1 not remounted: %v", err)
+	}
+	if err := UnmountAll(dir); err != nil {
+		t.Fatal(err)
+	}
+}
