@@ -19,7 +19,10 @@ work=$(mktemp -d /var/tmp/saturn-bench-fetch-signed.XXXXXX)
 gnupg=$(mktemp -d /tmp/saturn-bench-gpg.XXXXXX)
 server_pid=
 cleanup() {
-	[[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+	if [[ -n $server_pid ]]; then
+		kill "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
 	gpgconf --homedir "$gnupg" --kill all 2>/dev/null || true
 	rm -rf "$work" "$gnupg"
 }
