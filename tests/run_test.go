@@ -1,0 +1,299 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/saturn-pods/saturn/tests/testimg"
+)
+
+// Functional tests of saturn run and prepare as stage0: the command line,
+// the pod directory it leaves, exit codes and refusals.
+
+// runBase are the flags every run in these tests starts with.
+func runBase(e *env, uuidFile string) []string {
+	return []string{"run", "--insecure-options=image", "--net=none", "--uuid-file-save=" + uuidFile}
+}
+
+// podRun runs a pod to completion and returns the result and its UUID.
+func podRun(t *testing.T, e *env, args ...string) (result, string) {
+	t.Helper()
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	r := e.saturn(append(runBase(e, uuidFile), args...)...)
+	b, _ := os.ReadFile(uuidFile)
+	return r, strings.TrimSpace(string(b))
+}
+
+// appLines returns what app printed, without stage1's "<app>[<pid>]: ".
+func appLines(out, app string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, app+"["); ok {
+			if _, line, ok := strings.Cut(rest, "]: "); ok {
+				lines = append(lines, line)
+			}
+		}
+	}
+	return lines
+}
+
+// statusMap parses saturn status's key=value lines.
+func statusMap(out string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// podDirs lists every pod directory of e, as state/uuid.
+func podDirs(t *testing.T, e *env) []string {
+	t.Helper()
+	var out []string
+	states, _ := os.ReadDir(filepath.Join(e.Dir, "pods"))
+	for _, s := range states {
+		pods, _ := os.ReadDir(filepath.Join(e.Dir, "pods", s.Name()))
+		for _, p := range pods {
+			out = append(out, s.Name()+"/"+p.Name())
+		}
+	}
+	return out
+}
+
+func TestRunTwoAppsExitCode(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	ta := testimg.TestApp(t, testimg.Options{})
+	r, uuid := podRun(t, e,
+		bb, "--exec=/bin/sh", "--", "-c", "echo from-busybox $(hostname)", "---",
+		ta, "--name=failer", "--exec=/testapp", "--", "exit", "3")
+	if r.Code != 3 {
+		t.Fatalf("run exited %d, want the failing app's 3:\n%s", r.Code, r)
+	}
+	if got := appLines(r.Stdout+r.Stderr, "busybox"); !slices.Equal(got, []string{"from-busybox rkt-" + uuid}) {
+		t.Errorf("busybox printed %q", got)
+	}
+	st := statusMap(e.mustSaturn("status", uuid))
+	if st["state"] != "exited" || st["exited"] != "true" || st["app-busybox"] != "0" || st["app-failer"] != "3" {
+		t.Errorf("status = %v", st)
+	}
+	if st["created"] == "" || st["started"] == "" || st["pid"] == "" {
+		t.Errorf("status lacks created/started/pid: %v", st)
+	}
+	if dirs := podDirs(t, e); !slices.Equal(dirs, []string{"run/" + uuid}) {
+		t.Errorf("pod dirs = %q, want only run/%s", dirs, uuid)
+	}
+}
+
+func TestRunAppArgumentsAndEnvironment(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{Modify: nil})
+	envFile := filepath.Join(t.TempDir(), "env")
+	os.WriteFile(envFile, []byte("# defaults\nFROM_FILE=file\nOVER=file\n"), 0o644)
+	r, _ := podRun(t, e, "--set-env-file="+envFile, "--set-env=OVER=set", "--set-env=ALL=set",
+		ta, "--exec=/testapp", "--environment=OVER=app", "--", "env", "---",
+		ta, "--name=args", "--exec=/testapp", "--", "args", "--name=not-a-flag", "two words", "---")
+	if r.Code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	env := appLines(r.Stdout+r.Stderr, "testapp")
+	for _, want := range []string{"FROM_FILE=file", "OVER=app", "ALL=set"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("env lacks %s: %q", want, env)
+		}
+	}
+	if got := appLines(r.Stdout+r.Stderr, "args"); !slices.Equal(got, []string{"--name=not-a-flag", "two words"}) {
+		t.Errorf("args printed %q", got)
+	}
+}
+
+func TestRunInheritEnv(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	cmd := e.command(append(runBase(e, uuidFile), "--inherit-env", ta, "--exec=/testapp", "--", "env")...)
+	cmd.Env = append(os.Environ(), "SATURN_TEST_INHERITED=yes")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	if !slices.Contains(appLines(string(out), "testapp"), "SATURN_TEST_INHERITED=yes") {
+		t.Errorf("--inherit-env did not pass the variable:\n%s", out)
+	}
+}
+
+func TestRunNoOverlay(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	r, uuid := podRun(t, e, "--no-overlay", ta, "--exec=/testapp", "--", "write", "/tmp/x", "data")
+	if r.Code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	dir := filepath.Join(e.Dir, "pods/run", uuid)
+	if _, err := os.Stat(filepath.Join(dir, "overlay-prepared")); err == nil {
+		t.Error("--no-overlay pod is marked as overlay")
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "stage1/rootfs/opt/stage2/testapp/rootfs/tmp/x")); err != nil || string(b) != "data" {
+		t.Errorf("app write not in the copied rootfs: %q, %v", b, err)
+	}
+	if left := mountsUnder(dir); len(left) > 0 {
+		t.Errorf("--no-overlay pod left mounts: %q", left)
+	}
+}
+
+func TestRunOverlayKeepsStoreClean(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	r, uuid := podRun(t, e, ta, "--exec=/testapp", "--", "write", "/testapp-written", "x")
+	if r.Code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	dir := filepath.Join(e.Dir, "pods/run", uuid)
+	trees, _ := filepath.Glob(filepath.Join(e.Dir, "tree", "*", "rootfs", "testapp-written"))
+	if len(trees) != 0 {
+		t.Errorf("app write reached the store's tree: %q", trees)
+	}
+	ups, _ := filepath.Glob(filepath.Join(dir, "overlay", "*", "upper", "testapp", "testapp-written"))
+	if len(ups) != 1 {
+		t.Errorf("app write not in its overlay upper dir")
+	}
+}
+
+func TestRunPodManifest(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	uuid := strings.TrimSpace(e.mustSaturn("prepare", "--insecure-options=image", ta, "--name=hand", "--exec=/testapp", "--", "args", "from-manifest"))
+	manifest := filepath.Join(t.TempDir(), "pod.json")
+	if err := os.WriteFile(manifest, []byte(e.mustSaturn("cat-manifest", uuid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustSaturn("rm", uuid)
+	r, _ := podRun(t, e, "--pod-manifest="+manifest)
+	if r.Code != 0 || !slices.Equal(appLines(r.Stdout+r.Stderr, "hand"), []string{"from-manifest"}) {
+		t.Errorf("run --pod-manifest: %s", r)
+	}
+	e.failSaturn("--pod-manifest conflicts", "run", "--insecure-options=image", "--pod-manifest="+manifest, ta)
+}
+
+// TestRunBadInputLeavesNothing: every refusal names the problem, exits
+// non-zero and leaves no pod directory, mount or UUID file behind.
+func TestRunBadInputLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	bb := testimg.Busybox(t, testimg.Options{})
+	missing := filepath.Join(t.TempDir(), "missing.aci")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown image", []string{"example.com/no-such-image"}, "no-such-image"},
+		{"missing image file", []string{missing}, "missing.aci"},
+		{"duplicate app names", []string{ta, ta}, `two apps are named "testapp"`},
+		{"unknown volume kind", []string{"--volume=data,kind=nfs", ta}, "--volume"},
+		{"undeclared volume", []string{ta, "--mount=volume=data,target=/data"}, `volume "data", which no --volume declares`},
+		{"missing executable", []string{ta, "--exec=/no/such/binary"}, "/no/such/binary not found in image"},
+		{"unknown user", []string{bb, "--user=nobody-here"}, `user "nobody-here" not found`},
+		{"unknown group", []string{bb, "--group=nogroup-here"}, `group "nogroup-here" not found`},
+		{"named network", []string{"--net=mynet", ta}, "named CNI networks are not supported"},
+		{"interactive with two apps", []string{"--interactive", ta, bb}, "--interactive supports only one image"},
+		{"per-app flag before image", []string{"--exec=/testapp", ta}, "--exec must follow an image"},
+		{"bad memory", []string{ta, "--memory=16m"}, "too low"},
+		{"no image", nil, "at least one image"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			uuidFile := filepath.Join(t.TempDir(), "uuid")
+			args := append([]string{"run", "--insecure-options=image", "--net=none", "--uuid-file-save=" + uuidFile}, tt.args...)
+			r := e.failSaturn(tt.want, args...)
+			if n := strings.Count(strings.TrimSpace(r.Stderr), "\n"); n > 2 {
+				t.Errorf("error is %d lines, want a short one:\n%s", n+1, r.Stderr)
+			}
+			if dirs := podDirs(t, e); len(dirs) != 0 {
+				t.Errorf("pod dirs left: %q", dirs)
+			}
+			if left := mountsUnder(e.Dir); len(left) != 0 {
+				t.Errorf("mounts left: %q", left)
+			}
+			if _, err := os.Stat(uuidFile); err == nil {
+				t.Error("UUID file of a refused pod left behind")
+			}
+		})
+	}
+}
+
+// TestRunKilledIsCollected: saturn run is the pod; killed with SIGKILL
+// it leaves an exited pod whose mounts and directory gc removes.
+func TestRunKilledIsCollected(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	cmd := e.command(append(runBase(e, uuidFile), ta, "--exec=/testapp", "--", "sleep", "600")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	uuid := waitUUIDFile(t, uuidFile)
+	e.mustSaturn("status", "--wait-ready=1m", uuid)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	r := e.saturn("status", "--wait=1m", uuid)
+	if st := statusMap(r.Stdout); r.Code != 0 || st["state"] != "exited" {
+		t.Fatalf("status after SIGKILL: %s", r)
+	}
+	out := e.mustSaturn("gc", "--grace-period=0s")
+	if !strings.Contains(out, `Garbage collecting pod "`+uuid+`"`) {
+		t.Errorf("gc output:\n%s", out)
+	}
+	if dirs := podDirs(t, e); len(dirs) != 0 {
+		t.Errorf("pod dirs after gc: %q", dirs)
+	}
+	if left := mountsUnder(e.Dir); len(left) != 0 {
+		t.Errorf("mounts after gc: %q", left)
+	}
+}
+
+// waitUUIDFile waits for --uuid-file-save to appear (it is written before
+// the pod is laid out).
+func waitUUIDFile(t *testing.T, path string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) == 36 {
+			return strings.TrimSpace(string(b))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no UUID in %s after a minute", path)
+	return ""
+}
+
+// startPod starts saturn run in the background with the test app waiting
+// for a signal; the pod is force-stopped at cleanup if still running.
+func startPod(t *testing.T, e *env, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	cmd := e.command(append(runBase(e, uuidFile), args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	uuid := waitUUIDFile(t, uuidFile)
+	e.mustSaturn("status", "--wait-ready=1m", uuid)
+	return cmd, uuid
+}
