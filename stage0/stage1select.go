@@ -2,13 +2,13 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/appc/spec/schema"
 	"github.com/spf13/pflag"
@@ -71,9 +71,10 @@ func (g *globals) chooseStage1(st *store.Store, f *stage1Flags) (string, error) 
 	case f.URL != "":
 		return g.importStage1(st, f.URL)
 	case f.Name != "":
-		id, err := st.Resolve(f.Name)
+		// As rkt: the store first, then discovery.
+		id, err := newImageFetcher(g, st, pullNew).fetchSigned(f.Name, "")
 		if err != nil {
-			return "", fmt.Errorf("stage1 image %q: %w (saturn does not discover stage1 images by name: fetch it first)", f.Name, err)
+			return "", fmt.Errorf("stage1 image %q: %w", f.Name, err)
 		}
 		return id, nil
 	case f.Hash != "":
@@ -130,13 +131,18 @@ func (g *globals) stage1ImagesDir() string {
 	return filepath.Join(defaultSystemConfig, "stage1-images")
 }
 
-// importStage1 brings a stage1 image given as a path or URL into the store.
-// A local file already imported since it last changed is not read again,
-// so that every run does not hash the whole stage1 image.
+// importStage1 brings a stage1 image given as a path or URL into the
+// store. URLs go through the image fetcher (HTTP caching, signature
+// verification); a local file is trusted, as rkt trusts the stage1 images
+// installed beside it, and is not read again while it is unchanged.
 func (g *globals) importStage1(st *store.Store, loc string) (string, error) {
 	u, err := url.Parse(loc)
 	if err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		return g.importStage1URL(st, u)
+		id, err := newImageFetcher(g, st, pullNew).fetchSigned(loc, "")
+		if err != nil {
+			return "", fmt.Errorf("stage1 image %s: %w", loc, err)
+		}
+		return id, nil
 	}
 	path := loc
 	if err == nil && u.Scheme == "file" {
@@ -155,8 +161,11 @@ func (g *globals) importStage1(st *store.Store, loc string) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("stage1 image %s is not a regular file", abs)
 	}
-	if id := importedSince(st, abs, fi); id != "" {
-		return id, nil
+	key, tag := stage1CacheKey(abs, fi)
+	if rem, err := st.GetRemote(key); err == nil && rem != nil && rem.ETag == tag {
+		if _, err := st.Manifest(rem.ImageID); err == nil {
+			return rem.ImageID, nil
+		}
 	}
 	file, err := os.Open(abs)
 	if err != nil {
@@ -168,56 +177,21 @@ func (g *globals) importStage1(st *store.Store, loc string) (string, error) {
 		return "", fmt.Errorf("import stage1 image %s: %w", abs, err)
 	}
 	g.debugf("imported stage1 image %s as %s", abs, id)
+	if err := st.PutRemote(store.Remote{URL: key, ImageID: id, ETag: tag, DownloadTime: time.Now()}); err != nil {
+		g.debugf("remember stage1 image %s: %v", abs, err)
+	}
 	return id, nil
 }
 
-// importedSince returns the id of an image imported from path after the
-// file's last change, or "".
-func importedSince(st *store.Store, path string, fi os.FileInfo) string {
-	images, err := st.List()
-	if err != nil {
-		return ""
+// stage1CacheKey names a local stage1 file in the store's remote records,
+// with a tag that changes whenever the file may have: its identity, size
+// and modification time. The key's scheme keeps it apart from fetched URLs.
+func stage1CacheKey(abs string, fi os.FileInfo) (key, tag string) {
+	var ino, dev uint64
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino, dev = sys.Ino, uint64(sys.Dev)
 	}
-	for _, im := range images {
-		if im.Origin == path && im.ImportTime.After(fi.ModTime()) {
-			return im.ID
-		}
-	}
-	return ""
-}
-
-// importStage1URL downloads a stage1 image. Signatures cannot be verified
-// yet, so like fetch this needs --insecure-options=image (and =http for
-// plain http).
-func (g *globals) importStage1URL(st *store.Store, u *url.URL) (string, error) {
-	if u.Scheme == "http" && !g.Insecure.HTTP {
-		return "", fmt.Errorf("stage1 image %s: plain http needs --insecure-options=http", u)
-	}
-	if !g.Insecure.Image {
-		return "", fmt.Errorf("stage1 image %s: signature verification is unavailable; --insecure-options=image fetches it unsigned", u)
-	}
-	req, err := http.NewRequest(http.MethodGet, u.String(), nil)
-	if err != nil {
-		return "", fmt.Errorf("stage1 image %s: %w", u, err)
-	}
-	if cfg, err := g.config(); err == nil {
-		for k, v := range cfg.AuthHeader(u.Host) {
-			req.Header[k] = v
-		}
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("fetch stage1 image: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("fetch stage1 image %s: %s", u, resp.Status)
-	}
-	id, err := st.Import(io.Reader(resp.Body), store.ImportOptions{Origin: u.String()})
-	if err != nil {
-		return "", fmt.Errorf("import stage1 image %s: %w", u, err)
-	}
-	return id, nil
+	return "saturn-stage1-file://" + abs, fmt.Sprintf("%d:%d:%d:%d", dev, ino, fi.Size(), fi.ModTime().UnixNano())
 }
 
 // checkStage1 refuses an image that is no stage1 or speaks a newer stage1

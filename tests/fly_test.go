@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+
 	"github.com/saturn-pods/saturn/tests/testimg"
 )
 
@@ -55,7 +58,7 @@ func (e *env) appStatus(uuid, app string) string {
 	return ""
 }
 
-func nsLink(t *testing.T, kind string) string {
+func nsLink(t testing.TB, kind string) string {
 	t.Helper()
 	l, err := os.Readlink("/proc/self/ns/" + kind)
 	if err != nil {
@@ -268,5 +271,105 @@ func TestFlyRefuses(t *testing.T) {
 				t.Fatalf("want failure mentioning %q:\n%s", tc.want, r)
 			}
 		})
+	}
+}
+
+// pidNSImage prints the app's pid namespace: the host's under stage1-fly,
+// a new one under stage1-nspawn.
+func pidNSImage(t *testing.T) string {
+	return testimg.Busybox(t, testimg.Options{Exec: []string{"/bin/readlink", "/proc/self/ns/pid"}})
+}
+
+// runsOnFly runs img with the stage1 flags and reports whether the app
+// ran in the host's pid namespace (stage1-fly).
+func (e *env) runsOnFly(img string, flags ...string) bool {
+	e.t.Helper()
+	args := append([]string{"run", "--insecure-options=image,http", "--net=host"}, flags...)
+	out := e.mustSaturn(append(args, img)...)
+	return strings.TrimSpace(out) == nsLink(e.t, "pid")
+}
+
+// storedID returns the id of the stored image called name.
+func (e *env) storedID(name string) string {
+	e.t.Helper()
+	out := e.mustSaturn("image", "list", "--no-legend", "--full", "--fields=id,name")
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && strings.HasPrefix(f[1], name+":") {
+			return f[0]
+		}
+	}
+	e.t.Fatalf("no image %s in the store:\n%s", name, out)
+	return ""
+}
+
+func TestStage1Flags(t *testing.T) {
+	e := newEnv(t)
+	img := pidNSImage(t)
+	fly := stage1Image("stage1-fly")
+	if e.runsOnFly(img) {
+		t.Fatal("the default stage1 ran the app in the host's pid namespace; want stage1-nspawn")
+	}
+	if !e.runsOnFly(img, "--stage1-path="+fly) {
+		t.Error("--stage1-path did not pick stage1-fly")
+	}
+	id := e.storedID("saturn-pods.org/stage1-fly")
+	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(fly))))
+	defer srv.Close()
+	for _, flag := range []string{
+		"--stage1-from-dir=stage1-fly.aci",
+		"--stage1-url=file://" + fly,
+		"--stage1-url=" + srv.URL + "/stage1-fly.aci",
+		"--stage1-hash=" + id,
+		"--stage1-hash=" + id[:20],
+		"--stage1-name=saturn-pods.org/stage1-fly",
+	} {
+		if !e.runsOnFly(img, flag) {
+			t.Errorf("%s did not pick stage1-fly", flag)
+		}
+	}
+	// Switching is per pod: the next pod without flags is back on nspawn.
+	if e.runsOnFly(img) {
+		t.Error("a pod without stage1 flags ran on stage1-fly")
+	}
+}
+
+func TestStage1FlagErrors(t *testing.T) {
+	e := newEnv(t)
+	img := pidNSImage(t)
+	notStage1 := testimg.Busybox(t, testimg.Options{})
+	tooNew := testimg.Busybox(t, testimg.Options{Name: "example.com/future-stage1", Modify: func(m *schema.ImageManifest) {
+		m.Annotations.Set(types.ACIdentifier("coreos.com/rkt/stage1/run"), "/bin/true")
+		m.Annotations.Set(types.ACIdentifier("coreos.com/rkt/stage1/interface-version"), "5")
+	}})
+	before := e.mustSaturn("image", "list", "--no-legend", "--full", "--fields=id")
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--stage1-path=" + stage1Image("stage1-fly"), "--stage1-from-dir=stage1-fly.aci"}, "only one of --stage1-path"},
+		{[]string{"--stage1-path=/nonexistent/stage1.aci"}, "/nonexistent/stage1.aci"},
+		{[]string{"--stage1-from-dir=../stage1-fly.aci"}, "not a path"},
+		{[]string{"--stage1-from-dir=nope.aci"}, "nope.aci"},
+		{[]string{"--stage1-url=ftp://example.com/s1.aci"}, `unsupported URL scheme "ftp"`},
+		{[]string{"--stage1-hash=sha512-0123456789abcdef"}, "sha512-0123456789abcdef"},
+		// Discovery of this name only reaches the loopback, where nothing listens.
+		{[]string{"--stage1-name=localhost/no-such-stage1"}, "localhost/no-such-stage1"},
+		{[]string{"--stage1-path=" + notStage1}, "is not a stage1 image: no coreos.com/rkt/stage1/run annotation"},
+		{[]string{"--stage1-path=" + tooNew}, "speaks stage1 interface version 5; saturn supports up to 4"},
+	} {
+		args := append([]string{"run", "--insecure-options=image"}, tc.flags...)
+		e.failSaturn(tc.want, append(args, img)...)
+	}
+	// Refused stage1 images leave no pod behind; the store keeps only what
+	// was imported whole (the refused images are valid ACIs).
+	if list := e.mustSaturn("list", "--no-legend"); strings.TrimSpace(list) != "" {
+		t.Errorf("refused runs left pods:\n%s", list)
+	}
+	after := e.mustSaturn("image", "list", "--no-legend", "--full", "--fields=id")
+	for _, id := range strings.Fields(before) {
+		if !strings.Contains(after, id) {
+			t.Errorf("image %s vanished from the store", id)
+		}
 	}
 }
