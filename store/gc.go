@@ -35,7 +35,7 @@ func (s *Store) GC(grace time.Duration) (*GCResult, error) {
 	if err := s.gcTrees(cutoff, res); err != nil {
 		return res, err
 	}
-	return res, nil
+	return res, s.gcLocks()
 }
 
 // gcLeftovers removes temp files of imports whose process died (their
@@ -75,12 +75,16 @@ func (s *Store) gcLeftovers(res *GCResult) error {
 
 // removeIfUnlocked removes path when no live process holds its flock.
 func removeIfUnlocked(path string) bool {
-	lk, err := lockPath(path, true)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return false
 	}
-	defer lk.unlock()
-	return os.Remove(path) == nil
+	lk := &fileLock{f}
+	if err := lk.lock(true); err != nil {
+		f.Close()
+		return false
+	}
+	return lk.unlinkAndUnlock() == nil
 }
 
 func (s *Store) gcImages(cutoff time.Time, res *GCResult) error {
@@ -147,19 +151,47 @@ func (s *Store) gcTree(treeID string, cutoff time.Time) (bool, error) {
 	if err != nil {
 		return false, nil
 	}
-	defer lk.unlock()
 	path := s.TreePath(treeID)
 	fi, err := os.Stat(path)
-	if err != nil {
-		return false, nil
-	}
-	if !fi.ModTime().Before(cutoff) && s.treeImagesPresent(path) {
+	if err != nil || (!fi.ModTime().Before(cutoff) && s.treeImagesPresent(path)) {
+		lk.unlock()
 		return false, nil
 	}
 	if err := s.removeTree(treeID); err != nil {
+		lk.unlock()
 		return false, fmt.Errorf("gc: %w", err)
 	}
+	if err := lk.unlinkAndUnlock(); err != nil {
+		return true, fmt.Errorf("gc: %w", err)
+	}
 	return true, nil
+}
+
+// gcLocks removes the lock files of trees that no longer exist.
+func (s *Store) gcLocks() error {
+	ents, err := os.ReadDir(s.lockDir)
+	if err != nil {
+		return fmt.Errorf("gc: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, "tree-") || !strings.HasSuffix(name, ".lock") {
+			continue
+		}
+		treeID := strings.TrimSuffix(strings.TrimPrefix(name, "tree-"), ".lock")
+		lk, err := lockPath(s.treeLockPath(treeID), true)
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(s.TreePath(treeID)); !os.IsNotExist(err) {
+			lk.unlock()
+			continue
+		}
+		if err := lk.unlinkAndUnlock(); err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *Store) treeImagesPresent(path string) bool {

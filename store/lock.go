@@ -17,18 +17,45 @@ type fileLock struct{ f *os.File }
 var errLocked = errors.New("locked by another process")
 
 // lockPath opens (creating) path and flocks it exclusively; with nonblock
-// it fails with errLocked instead of waiting.
+// it fails with errLocked instead of waiting. gc unlinks lock files it
+// holds, so a lock taken on a file that is no longer at path is dropped
+// and taken again on the current file.
 func lockPath(path string, nonblock bool) (*fileLock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	l := &fileLock{f}
-	if err := l.lock(nonblock); err != nil {
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		l := &fileLock{f}
+		if err := l.lock(nonblock); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if l.stillAt(path) {
+			return l, nil
+		}
 		f.Close()
-		return nil, err
 	}
-	return l, nil
+}
+
+// stillAt reports whether the locked file is the one path names.
+func (l *fileLock) stillAt(path string) bool {
+	held, err := l.f.Stat()
+	if err != nil {
+		return false
+	}
+	cur, err := os.Stat(path)
+	return err == nil && os.SameFile(held, cur)
+}
+
+// unlinkAndUnlock removes the lock file while still holding it, then
+// releases it; waiters notice the file is gone and retry on a new one.
+func (l *fileLock) unlinkAndUnlock() error {
+	err := os.Remove(l.f.Name())
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (l *fileLock) lock(nonblock bool) error {

@@ -445,6 +445,45 @@ func TestGC(t *testing.T) {
 	if _, err := os.Stat(s.TreePath(keptTree)); err != nil {
 		t.Errorf("referenced tree removed: %v", err)
 	}
+	if _, err := os.Stat(s.treeLockPath(usedTree)); !os.IsNotExist(err) {
+		t.Errorf("lock file of the removed tree left: %v", err)
+	}
+	if _, err := os.Stat(s.treeLockPath(keptTree)); err != nil {
+		t.Errorf("lock file of a kept tree removed: %v", err)
+	}
+}
+
+func TestLockPathSurvivesUnlink(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	first, err := lockPath(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *fileLock)
+	go func() {
+		l, err := lockPath(path, false)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	// The waiter blocks on the old file; once that is unlinked and
+	// released it must end up holding a lock on the file now at path.
+	time.Sleep(50 * time.Millisecond)
+	if err := first.unlinkAndUnlock(); err != nil {
+		t.Fatal(err)
+	}
+	second := <-got
+	if second == nil {
+		t.Fatal("no second lock")
+	}
+	defer second.unlock()
+	if !second.stillAt(path) {
+		t.Fatal("second lock is on an unlinked file")
+	}
+	if _, err := lockPath(path, true); !errors.Is(err, errLocked) {
+		t.Fatalf("third lock while the second is held: %v, want errLocked", err)
+	}
 }
 
 func TestImportRefusesWriteThroughSymlink(t *testing.T) {
