@@ -1,0 +1,264 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/saturn-pods/saturn/tests/testimg"
+)
+
+// Functional tests of the pod commands: prepare, run-prepared, list,
+// status, stop, rm, gc, cat-manifest and enter.
+
+func TestPrepareAndRunPrepared(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	bb := testimg.Busybox(t, testimg.Options{})
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	out := e.mustSaturn("prepare", "--insecure-options=image", "--uuid-file-save="+uuidFile,
+		ta, "--exec=/testapp", "--", "exit", "5", "---", bb, "--exec=/bin/true")
+	uuid := strings.TrimSpace(out)
+	if saved, _ := os.ReadFile(uuidFile); string(saved) != uuid || len(uuid) != 36 {
+		t.Fatalf("prepare printed %q, saved %q", out, saved)
+	}
+	if dirs := podDirs(t, e); !slices.Equal(dirs, []string{"prepared/" + uuid}) {
+		t.Errorf("pod dirs = %q", dirs)
+	}
+	if left := mountsUnder(e.Dir); len(left) != 0 {
+		t.Errorf("a prepared pod holds mounts: %q", left)
+	}
+	st := statusMap(e.mustSaturn("status", "--uuid-file="+uuidFile))
+	if st["state"] != "prepared" || st["created"] == "" || st["pid"] != "" {
+		t.Errorf("prepared status = %v", st)
+	}
+	var pm struct {
+		Apps []struct{ Name string } `json:"apps"`
+	}
+	if err := json.Unmarshal([]byte(e.mustSaturn("cat-manifest", "--pretty-print=false", uuid[:8])), &pm); err != nil {
+		t.Fatal(err)
+	}
+	if len(pm.Apps) != 2 || pm.Apps[0].Name != "testapp" || pm.Apps[1].Name != "busybox" {
+		t.Errorf("cat-manifest apps = %+v", pm.Apps)
+	}
+	r := e.saturn("run-prepared", "--net=none", uuid[:8])
+	if r.Code != 5 {
+		t.Fatalf("run-prepared exited %d, want the app's 5:\n%s", r.Code, r)
+	}
+	st = statusMap(e.mustSaturn("status", uuid))
+	if st["state"] != "exited" || st["app-testapp"] != "5" || st["app-busybox"] != "0" {
+		t.Errorf("status after run-prepared = %v", st)
+	}
+	e.failSaturn("not prepared", "run-prepared", "--net=none", uuid)
+	if out := e.mustSaturn("rm", uuid); strings.TrimSpace(out) != `"`+uuid+`"` {
+		t.Errorf("rm printed %q", out)
+	}
+	if dirs := podDirs(t, e); len(dirs) != 0 {
+		t.Errorf("pod dirs after rm: %q", dirs)
+	}
+	if left := mountsUnder(e.Dir); len(left) != 0 {
+		t.Errorf("mounts after rm: %q", left)
+	}
+}
+
+func TestListFormats(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{Name: "example.com/lister", Version: "2.1"})
+	prepared := strings.TrimSpace(e.mustSaturn("prepare", "--insecure-options=image", ta, ta, "--name=second"))
+	_, exited := podRun(t, e, ta, "--exec=/testapp", "--", "exit", "0")
+
+	out := e.mustSaturn("list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "UUID APP IMAGE NAME STATE CREATED STARTED NETWORKS" {
+		t.Fatalf("list:\n%s", out)
+	}
+	rows := map[string][]string{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f[0]) == 8 {
+			rows[f[0]] = f
+		}
+	}
+	if f := rows[prepared[:8]]; len(f) < 4 || f[1] != "lister" || f[2] != "example.com/lister:2.1" || f[3] != "prepared" {
+		t.Errorf("prepared pod row = %q", f)
+	}
+	if f := rows[exited[:8]]; len(f) < 4 || f[3] != "exited" {
+		t.Errorf("exited pod row = %q", f)
+	}
+
+	full := e.mustSaturn("list", "--full", "--no-legend")
+	if strings.Contains(full, "UUID") || !strings.Contains(full, prepared) || !strings.Contains(full, "sha512-") {
+		t.Errorf("list --full --no-legend:\n%s", full)
+	}
+
+	var pods []struct {
+		Name     string   `json:"name"`
+		State    string   `json:"state"`
+		AppNames []string `json:"app_names"`
+		Apps     []struct {
+			Name     string `json:"name"`
+			ExitCode *int   `json:"exit_code"`
+			ImageID  string `json:"image_id"`
+		} `json:"apps"`
+		CreatedAt int64 `json:"created_at"`
+	}
+	for _, format := range []string{"json", "json-pretty"} {
+		if err := json.Unmarshal([]byte(e.mustSaturn("list", "--format="+format)), &pods); err != nil {
+			t.Fatalf("list --format=%s: %v", format, err)
+		}
+		if len(pods) != 2 {
+			t.Fatalf("list --format=%s: %d pods", format, len(pods))
+		}
+	}
+	for _, p := range pods {
+		switch p.Name {
+		case prepared:
+			if p.State != "prepared" || !slices.Equal(p.AppNames, []string{"lister", "second"}) || p.CreatedAt == 0 {
+				t.Errorf("prepared pod json = %+v", p)
+			}
+		case exited:
+			if p.State != "exited" || len(p.Apps) != 1 || p.Apps[0].ExitCode == nil || *p.Apps[0].ExitCode != 0 {
+				t.Errorf("exited pod json = %+v", p)
+			}
+		default:
+			t.Errorf("unknown pod %s in json", p.Name)
+		}
+	}
+	e.failSaturn("invalid --format", "list", "--format=yaml")
+	e.mustSaturn("rm", prepared)
+}
+
+func TestStatusWaitAndStop(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	_, uuid := startPod(t, e, ta, "--exec=/testapp", "--", "wait-signal")
+
+	st := statusMap(e.mustSaturn("status", uuid))
+	if st["state"] != "running" || st["exited"] != "false" || st["pid"] == "" || st["pid"] == "-1" {
+		t.Errorf("running status = %v", st)
+	}
+	if _, ok := st["app-testapp"]; ok {
+		t.Errorf("running pod reports an app exit status: %v", st)
+	}
+	var js struct {
+		State string `json:"state"`
+		Pid   int    `json:"pid"`
+	}
+	if err := json.Unmarshal([]byte(e.mustSaturn("status", "--format=json", uuid)), &js); err != nil || js.State != "running" || js.Pid <= 0 {
+		t.Errorf("status json = %+v, %v", js, err)
+	}
+	e.failSaturn("still running", "status", "--wait=200ms", uuid)
+	e.failSaturn("stop it first", "rm", uuid)
+
+	r := e.saturn("enter", uuid, "/testapp", "hostname")
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "rkt-"+uuid {
+		t.Errorf("enter hostname: %s", r)
+	}
+	if r := e.saturn("enter", uuid[:10], "/testapp", "exit", "4"); r.Code != 4 {
+		t.Errorf("enter exit code %d, want 4 passed through:\n%s", r.Code, r)
+	}
+	e.failSaturn(`no app "nope"`, "enter", "--app=nope", uuid)
+
+	if out := e.mustSaturn("stop", uuid); strings.TrimSpace(out) != `"`+uuid+`"` {
+		t.Errorf("stop printed %q", out)
+	}
+	st = statusMap(e.mustSaturn("status", "--wait=1m", uuid))
+	if st["state"] != "exited" || st["exited"] != "true" || st["app-testapp"] == "" {
+		t.Errorf("status after stop = %v", st)
+	}
+	e.failSaturn("not running", "stop", uuid)
+	e.failSaturn("not running", "enter", uuid, "/testapp", "env")
+}
+
+func TestGCGracePeriod(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	_, uuid := podRun(t, e, ta, "--exec=/testapp", "--", "exit", "2")
+	out := e.mustSaturn("gc", "--grace-period=1h")
+	if !strings.Contains(out, `Moving pod "`+uuid+`" to garbage`) || strings.Contains(out, "Garbage collecting") {
+		t.Errorf("first gc:\n%s", out)
+	}
+	if dirs := podDirs(t, e); !slices.Equal(dirs, []string{"exited-garbage/" + uuid}) {
+		t.Errorf("pod dirs = %q", dirs)
+	}
+	// A marked pod still answers status during its grace period.
+	st := statusMap(e.mustSaturn("status", uuid))
+	if st["state"] != "exited garbage" || st["app-testapp"] != "2" {
+		t.Errorf("status of marked pod = %v", st)
+	}
+	if out := e.mustSaturn("gc", "--grace-period=1h"); strings.Contains(out, uuid) {
+		t.Errorf("gc within the grace period touched the pod:\n%s", out)
+	}
+	out = e.mustSaturn("gc", "--grace-period=0s")
+	if !strings.Contains(out, `Garbage collecting pod "`+uuid+`"`) {
+		t.Errorf("second gc:\n%s", out)
+	}
+	if dirs := podDirs(t, e); len(dirs) != 0 {
+		t.Errorf("pod dirs after gc: %q", dirs)
+	}
+	if left := mountsUnder(e.Dir); len(left) != 0 {
+		t.Errorf("mounts after gc: %q", left)
+	}
+}
+
+// TestGCLeftovers: a prepare killed midway (unlocked dir in prepare/) and
+// an old embryo are removed; a fresh embryo and a prepared pod are kept.
+func TestGCLeftovers(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	prepared := strings.TrimSpace(e.mustSaturn("prepare", "--insecure-options=image", ta))
+	aborted := "0a000000-0000-4000-8000-000000000001"
+	oldEmbryo := "0a000000-0000-4000-8000-000000000002"
+	newEmbryo := "0a000000-0000-4000-8000-000000000003"
+	for _, d := range []string{"prepare/" + aborted + "/stage1", "embryo/" + oldEmbryo, "embryo/" + newEmbryo} {
+		if err := os.MkdirAll(filepath.Join(e.Dir, "pods", d), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(e.Dir, "pods/embryo", oldEmbryo), old, old)
+	if st := statusMap(e.mustSaturn("status", aborted)); st["state"] != "aborted prepare" {
+		t.Errorf("killed prepare state = %v", st)
+	}
+	e.mustSaturn("gc")
+	got := podDirs(t, e)
+	slices.Sort(got)
+	if want := []string{"embryo/" + newEmbryo, "prepared/" + prepared}; !slices.Equal(got, want) {
+		t.Errorf("pod dirs after gc = %q, want %q", got, want)
+	}
+	e.mustSaturn("gc", "--expire-prepared=0s")
+	if got := podDirs(t, e); !slices.Equal(got, []string{"embryo/" + newEmbryo}) {
+		t.Errorf("after --expire-prepared=0s: %q", got)
+	}
+	os.Remove(filepath.Join(e.Dir, "pods/embryo", newEmbryo))
+}
+
+func TestUUIDPrefixes(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	// Seventeen pods must share a first hex digit.
+	byFirst := map[byte][]string{}
+	var shared []string
+	for i := 0; i < 17 && shared == nil; i++ {
+		u := strings.TrimSpace(e.mustSaturn("prepare", "--insecure-options=image", ta))
+		byFirst[u[0]] = append(byFirst[u[0]], u)
+		if len(byFirst[u[0]]) == 2 {
+			shared = byFirst[u[0]]
+		}
+	}
+	r := e.failSaturn("ambiguous", "status", shared[0][:1])
+	if !strings.Contains(r.Stderr, shared[0]) || !strings.Contains(r.Stderr, shared[1]) {
+		t.Errorf("ambiguity error does not name both pods:\n%s", r.Stderr)
+	}
+	e.failSaturn("ambiguous", "rm", shared[0][:1])
+	e.failSaturn("no pod found", "status", "ffffffff-ffff")
+	e.failSaturn("invalid pod UUID", "cat-manifest", "../../etc")
+	e.mustSaturn("gc", "--expire-prepared=0s")
+	if dirs := podDirs(t, e); len(dirs) != 0 {
+		t.Errorf("pods left: %q", dirs)
+	}
+}
