@@ -48,9 +48,6 @@ func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
 		tmp.Close()
 	}()
 	img, err := s.writeBlob(plain, tmp)
-	if err == nil && opts.Check != nil {
-		err = opts.Check(img.Manifest)
-	}
 	if err != nil {
 		// Errors of the decompressor itself do not say what was being
 		// decompressed; the archive checks' errors say enough.
@@ -58,6 +55,11 @@ func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
 			err = fmt.Errorf("%v stream: %w", comp, err)
 		}
 		return "", err
+	}
+	if opts.Check != nil {
+		if err := opts.Check(img.Manifest); err != nil {
+			return "", err
+		}
 	}
 	if err := s.commitImport(tmp.Name(), img, opts); err != nil {
 		return "", err
