@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime"
+	"sort"
 	"strings"
 
 	"github.com/appc/spec/discovery"
@@ -49,6 +50,22 @@ func ParseApp(ref string) (*discovery.App, error) {
 		app.Labels["arch"] = arch
 	}
 	return app, nil
+}
+
+// appString prints an app as "name,label=value,…" with sorted labels,
+// so messages are stable.
+func appString(app *discovery.App) string {
+	keys := make([]string, 0, len(app.Labels))
+	for k := range app.Labels {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(app.Name.String())
+	for _, k := range keys {
+		fmt.Fprintf(&b, ",%s=%s", k, app.Labels[types.ACIdentifier(k)])
+	}
+	return b.String()
 }
 
 // meta is one ac-discovery or ac-discovery-pubkeys tag.
@@ -174,7 +191,11 @@ func (c *Client) metaPage(ctx context.Context, prefix string) ([]meta, error) {
 		resp.Body.Close()
 		return metas, nil
 	}
-	return nil, errors.Join(errs...)
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return nil, errors.New(strings.Join(msgs, "; "))
 }
 
 // DiscoverImage finds where the image app names is served, walking from
@@ -199,9 +220,9 @@ func (c *Client) DiscoverImage(ctx context.Context, app *discovery.App) (Endpoin
 				return ep, nil
 			}
 		}
-		attempts = append(attempts, fmt.Sprintf("%s: no ac-discovery template matches %s", prefix, app))
+		attempts = append(attempts, fmt.Sprintf("%s: no ac-discovery template matches %s", prefix, appString(app)))
 	}
-	return Endpoint{}, fmt.Errorf("discovery of %s failed: %s", app, strings.Join(attempts, "; "))
+	return Endpoint{}, fmt.Errorf("discovery of %s failed: %s", appString(app), strings.Join(attempts, "; "))
 }
 
 // DiscoverKeys finds the ac-discovery-pubkeys URLs for an image name

@@ -202,12 +202,14 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 		name = app.Name.String()
 	}
 	opts := store.ImportOptions{Origin: aciURL, ETag: dl.ETag, MaxAge: dl.MaxAge, SignatureURL: ascURL}
+	start := time.Now()
 	id, err := f.importStream(dl, dl.Size, sig, name, opts)
 	if err != nil {
 		return "", err
 	}
 	if app != nil {
 		if err := f.checkLabels(id, app); err != nil {
+			f.removeIfNew(id, start)
 			return "", err
 		}
 	}
@@ -332,7 +334,7 @@ func (f *Fetcher) checkLabels(id string, app *discovery.App) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("image %s discovered as %s has %s", types.ShortHash(id), app, strings.Join(problems, ", "))
+		return fmt.Errorf("image %s discovered as %s has %s", types.ShortHash(id), appString(app), strings.Join(problems, ", "))
 	}
 	return nil
 }

@@ -172,6 +172,9 @@ func TestDiscoverWalksUp(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		paths = append(paths, r.URL.Path)
 		switch r.URL.Path {
+		case "/":
+			// Discovery follows redirects.
+			http.Redirect(w, r, "/meta?ac-discovery=1", http.StatusFound)
 		case "/project/sub":
 			http.NotFound(w, r)
 		case "/project":
@@ -190,7 +193,7 @@ func TestDiscoverWalksUp(t *testing.T) {
 	if ep.ACI != "https://example.com/example.com/project/sub-3.aci" {
 		t.Fatalf("endpoint %v", ep)
 	}
-	if got := strings.Join(paths, " "); got != "/project/sub /project /" {
+	if got := strings.Join(paths, " "); got != "/project/sub /project / /meta" {
 		t.Fatalf("walked %s", got)
 	}
 	keys, err := c.DiscoverKeys(context.Background(), "example.com/project")

@@ -296,6 +296,11 @@ func TestRemoteRefusesBadSignatures(t *testing.T) {
 	aci, sig = signed(t, g, elsewhere, testimg.Options{Name: wrongPrefix})
 	srv.publish(wrongPrefix, "1.0.0", aci, sig)
 
+	// Served where version 1.0.0 belongs, but says it is 9.9.9.
+	mislabeled := srv.Host + "/good/mislabeled"
+	aci, sig = signed(t, g, good, testimg.Options{Name: mislabeled, Version: "9.9.9"})
+	srv.publish(mislabeled, "1.0.0", aci, sig)
+
 	unsigned := srv.Host + "/good/unsigned"
 	unsignedACI := testimg.Busybox(t, testimg.Options{Name: unsigned})
 	srv.publish(unsigned, "1.0.0", unsignedACI, "")
@@ -307,6 +312,7 @@ func TestRemoteRefusesBadSignatures(t *testing.T) {
 		{"untrusted key", untrusted, "which is not trusted"},
 		{"key of another prefix", wrongPrefix, "trusted only for prefix " + srv.Host + "/other"},
 		{"unsigned", unsigned, "--insecure-options=image"},
+		{"labels differ from the discovery", mislabeled, `label version="9.9.9" (want "1.0.0")`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
