@@ -153,6 +153,9 @@ func imageExtractCommand(verb, short string) *command {
 // the result into place, so a failure (a corrupted blob, a bad archive)
 // leaves no half-written output.
 func writeImageDir(st *store.Store, id, out string, render, rootfsOnly, overwrite bool) error {
+	if abs, err := filepath.Abs(out); err != nil || abs == "/" {
+		return fmt.Errorf("output directory %q: refusing to replace /", out)
+	}
 	if _, err := os.Lstat(out); err == nil && !overwrite {
 		return fmt.Errorf("%s: %w", out, errExists)
 	}
