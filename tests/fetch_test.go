@@ -421,7 +421,9 @@ func TestFetchDuringImageGC(t *testing.T) {
 
 func TestFetchKilled(t *testing.T) {
 	e := newEnv(t)
-	img := testimg.Busybox(t, testimg.Options{})
+	// Big enough that the half served before the server stalls is far
+	// more than the importer buffers, so the temp file surely grows.
+	img := testimg.Busybox(t, testimg.Options{Files: map[string]string{"/big": strings.Repeat("saturn", 2<<20)}})
 	data, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
