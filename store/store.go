@@ -2,10 +2,26 @@
 // by image id under <dir>/cas, an index of their names, labels and use times
 // in a bbolt database, and rendered image trees under <dir>/tree.
 //
+// On disk:
+//
+//	cas/index.db         bbolt index: images (name, labels, size, manifest,
+//	                     import and last-use times, origin) and remotes
+//	                     (URL -> image id, ETag, max-age) for HTTP caching
+//	cas/blobs/<id>       uncompressed ACI tar of image <id>
+//	cas/tmp/import-*     imports in progress, flock'ed by their importer
+//	tree/<treeID>/       manifest, rootfs/, images (ids rendered, one a
+//	                     line) and hash (of manifest and rootfs)
+//	tree/.tmp-*, .trash-* renders in progress and trees being removed
+//	locks/tree-<treeID>.lock  serialises rendering, checking and removing
+//	                     one tree
+//
 // Every process opens the index only for the span of one transaction:
 // bbolt's file lock is held while the database is open, so holding it
 // across slow work (downloads, decompression, rendering) would serialise all
-// of saturn behind one slow command.
+// of saturn behind one slow command. Blob files change only inside index
+// write transactions (rename in on import, remove on rm and gc), so the
+// index and the blobs never disagree for another process. Work in progress
+// is flock'ed; gc removes only what no live process holds.
 package store
 
 import (
