@@ -63,6 +63,9 @@ type Fetcher struct {
 	// TrustKeysFromHTTPS trusts the keys discovery finds over https for
 	// an image that no key is trusted for yet.
 	TrustKeysFromHTTPS bool
+	// KeyClient fetches discovered public keys; nil means Client. It
+	// differs when --insecure-options=pubkey allows keys over plain http.
+	KeyClient *Client
 	// Confirm asks the user whether to trust a discovered key; nil when
 	// there is nobody to ask (stdin is not a terminal).
 	Confirm func(question string) bool
@@ -440,7 +443,11 @@ func (f *Fetcher) ensureKeys(ctx context.Context, name string) error {
 }
 
 func (f *Fetcher) offerKeys(ctx context.Context, prefix, u string) error {
-	data, err := f.Client.GetSmall(ctx, u)
+	client := f.KeyClient
+	if client == nil {
+		client = f.Client
+	}
+	data, err := client.GetSmall(ctx, u)
 	if err != nil {
 		return fmt.Errorf("public key for %s: %w", prefix, err)
 	}

@@ -60,6 +60,13 @@ func (g *globals) newFetcher(st *store.Store, policy string) (*fetch.Fetcher, er
 		Log:                g.Stderr,
 		Progress:           g.Stderr == os.Stderr && isTerminal(os.Stderr),
 	}
+	if g.Insecure.PubKey {
+		// rkt's "pubkey": discovered keys may come over plain http; they
+		// are still shown for confirmation and never trusted automatically.
+		if f.KeyClient, err = g.httpClient(true); err != nil {
+			return nil, err
+		}
+	}
 	if isTerminal(os.Stdin) {
 		f.Confirm = g.confirm
 	}
@@ -203,7 +210,11 @@ func readKeyLocation(client *fetch.Client, root bool, loc string) ([]byte, error
 		if root {
 			return nil, usagef("--root keys must be local files, not %s", loc)
 		}
-		return client.GetSmall(context.Background(), loc)
+		data, err := client.GetSmall(context.Background(), loc)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", loc, err)
+		}
+		return data, nil
 	}
 	data, err := os.ReadFile(strings.TrimPrefix(loc, "file://"))
 	if err != nil {

@@ -141,3 +141,29 @@ func TestImageVerify(t *testing.T) {
 	}
 	e.failSaturn("not found", "image", "verify", "example.com/missing")
 }
+
+func TestTrustByDiscovery(t *testing.T) {
+	e := newEnv(t)
+	srv := newImageServer(t, e)
+	g := gpgtest.New(t)
+	fpr := g.GenKey("Published <published@example.com>", "never")
+	prefix := srv.Host + "/team"
+	// Discovery names the key, but it is not there yet.
+	e.failSaturn("404", "trust", "--prefix="+prefix, "--skip-fingerprint-review")
+	srv.put("/pubkeys.asc", g.Export(fpr))
+	r := e.saturn("trust", "--prefix="+prefix, "--skip-fingerprint-review")
+	if r.Code != 0 {
+		t.Fatalf("trust by discovery: %s", r)
+	}
+	if !strings.Contains(r.Stderr, "https://"+srv.Host+"/pubkeys.asc") {
+		t.Errorf("trust did not say where the key came from:\n%s", r.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(e.LocalConfig, "trustedkeys/prefix.d", prefix, fpr)); err != nil {
+		t.Fatalf("discovered key not stored: %v", err)
+	}
+	// Trusting it again is not an error and changes nothing.
+	if r := e.saturn("trust", "--prefix="+prefix, "--skip-fingerprint-review"); r.Code != 0 || !strings.Contains(r.Stderr, "already in the keystore") {
+		t.Fatalf("second trust: %s", r)
+	}
+	e.failSaturn("plain http", "trust", "--prefix="+prefix, "--skip-fingerprint-review", "http://"+srv.Host+"/pubkeys.asc")
+}
