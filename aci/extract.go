@@ -94,6 +94,7 @@ type extractor struct {
 	rootFD   int // the rootfs: dest/rootfs, or dest with rootfsOnly
 	chown    bool
 	dirs     map[string]int // rootfs-relative dir path -> open fd
+	retired  []int          // dropped from dirs, closed before the next entry
 	deferred map[string]*tar.Header
 	skipped  map[string]bool // regular files filtered out by a whitelist
 	buf      []byte
@@ -136,20 +137,32 @@ func newExtractor(dest string, cfg extractConfig) (*extractor, error) {
 
 func (x *extractor) close() {
 	x.dropDirCache()
+	x.closeRetired()
 	if x.rootFD >= 0 {
 		unix.Close(x.rootFD)
 	}
 	unix.Close(x.destFD)
 }
 
+// dropDirCache forgets every cached directory. The descriptors stay open
+// until the next entry starts, because the entry being extracted may still
+// be using one of them.
 func (x *extractor) dropDirCache() {
 	for _, fd := range x.dirs {
-		unix.Close(fd)
+		x.retired = append(x.retired, fd)
 	}
 	clear(x.dirs)
 }
 
+func (x *extractor) closeRetired() {
+	for _, fd := range x.retired {
+		unix.Close(fd)
+	}
+	x.retired = x.retired[:0]
+}
+
 func (x *extractor) entry(hdr *tar.Header, body io.Reader) error {
+	x.closeRetired()
 	name, err := EntryName(hdr.Name)
 	if err != nil {
 		return err
@@ -546,6 +559,7 @@ func (x *extractor) finishDirs() error {
 		return rels[i] < rels[j]
 	})
 	for _, rel := range rels {
+		x.closeRetired()
 		if err := x.finishDir(rel, x.deferred[rel]); err != nil {
 			return fmt.Errorf("extract %s: %w", x.deferred[rel].Name, err)
 		}

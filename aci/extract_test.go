@@ -3,9 +3,11 @@ package aci
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -313,5 +315,31 @@ func TestExtractRejectsBadArchives(t *testing.T) {
 				t.Errorf("error %v, want one mentioning %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// Replacing entries and linking across many directories must not disturb
+// the descriptors of the directories being written into.
+func TestExtractNestedReplaceAndManyDirs(t *testing.T) {
+	entries := []tarEntry{manifestEntry("example.com/a"), rootfsEntry(),
+		{name: "rootfs/a/b/lib", typ: tar.TypeSymlink, linkname: "/usr/lib"},
+		{name: "rootfs/a/b/file", typ: tar.TypeReg, body: "v1"},
+		{name: "rootfs/a/b/lib/", typ: tar.TypeDir},
+		{name: "rootfs/a/b/lib/x", typ: tar.TypeReg, body: "x"},
+		{name: "rootfs/a/b/file", typ: tar.TypeReg, body: "v2"},
+		{name: "rootfs/first/target", typ: tar.TypeReg, body: "t"},
+	}
+	for i := range 3 * maxCachedDirs {
+		entries = append(entries, tarEntry{name: fmt.Sprintf("rootfs/d%03d/link", i), typ: tar.TypeLink, linkname: "rootfs/first/target"})
+	}
+	dest := t.TempDir()
+	must(t, Extract(bytes.NewReader(craftTar(t, entries...)), dest, ExtractOptions{Overwrite: true}))
+	root := filepath.Join(dest, RootfsName)
+	checkFile(t, filepath.Join(root, "a/b/lib/x"), "x")
+	checkFile(t, filepath.Join(root, "a/b/file"), "v2")
+	fi, err := os.Stat(filepath.Join(root, "first/target"))
+	must(t, err)
+	if n := fi.Sys().(*syscall.Stat_t).Nlink; n != 1+3*maxCachedDirs {
+		t.Errorf("target has %d links, want %d", n, 1+3*maxCachedDirs)
 	}
 }
