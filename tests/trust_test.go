@@ -2,6 +2,7 @@ package tests
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -166,4 +167,55 @@ func TestTrustByDiscovery(t *testing.T) {
 		t.Fatalf("second trust: %s", r)
 	}
 	e.failSaturn("plain http", "trust", "--prefix="+prefix, "--skip-fingerprint-review", "http://"+srv.Host+"/pubkeys.asc")
+}
+
+// onTerminal runs saturn with args on a pseudo-terminal made by script(1)
+// and types answer on it.
+func (e *env) onTerminal(t *testing.T, answer string, args ...string) result {
+	t.Helper()
+	line := strings.Join(append(append([]string{saturnBin()}, e.globalArgs()...), args...), " ")
+	cmd := exec.Command("script", "-qec", line, "/dev/null")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = pr
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("script(1): %v", err)
+	}
+	pr.Close()
+	// The terminal's line discipline holds the answer until saturn reads.
+	pw.Write([]byte(answer + "\n"))
+	err = cmd.Wait()
+	pw.Close()
+	code := 0
+	if err != nil {
+		code = cmd.ProcessState.ExitCode()
+	}
+	return result{Stdout: out.String(), Code: code}
+}
+
+func TestTrustAsksOnTerminal(t *testing.T) {
+	e := newEnv(t)
+	g := gpgtest.New(t)
+	fpr := g.GenKey("Asked <asked@example.com>", "never")
+	key := g.ExportFile(fpr, t.TempDir())
+	stored := filepath.Join(e.LocalConfig, "trustedkeys/prefix.d/example.com", fpr)
+
+	r := e.onTerminal(t, "no", "trust", "--prefix=example.com", key)
+	if r.Code == 0 || !strings.Contains(r.Stdout, "Are you sure you want to trust this key") {
+		t.Fatalf("answering no: %s", r)
+	}
+	if _, err := os.Stat(stored); err == nil {
+		t.Fatal("key stored although the user said no")
+	}
+	r = e.onTerminal(t, "yes", "trust", "--prefix=example.com", key)
+	if r.Code != 0 || !strings.Contains(r.Stdout, strings.ToUpper(fpr[len(fpr)-4:])) {
+		t.Fatalf("answering yes: %s", r)
+	}
+	if _, err := os.Stat(stored); err != nil {
+		t.Fatalf("key not stored after yes: %v", err)
+	}
 }
