@@ -103,7 +103,9 @@ func checkIsolators(isos types.Isolators) error {
 }
 
 // writeFileAtomic writes data to path through a temp file and rename so
-// readers never see a partial file.
+// readers never see a partial file. It does not fsync: these files
+// describe a running pod and mean nothing after a crash, and a sync per
+// file would cost every pod start a disk flush.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -115,10 +117,6 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}

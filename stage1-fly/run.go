@@ -107,8 +107,10 @@ func run(f *runFlags) error {
 	}
 	// The watcher must not inherit the pod lock; the app must.
 	unix.CloseOnExec(lockFD)
-	if err := startWatcher(p, f.debug); err != nil {
-		// Without the watcher only rkt/status is missing; the pod runs.
+	// Without the watcher only rkt/status is missing; the pod runs. If
+	// setup fails from here on, the watcher records stage1's exit code.
+	w, err := startWatcher(p, f.debug)
+	if err != nil {
 		logf("run: no exit status will be recorded: %v", err)
 	}
 	if err := setupMountNamespace(p, mounts, hostMounts); err != nil {
@@ -119,6 +121,11 @@ func run(f *runFlags) error {
 	}
 	if err := writeFileAtomic(filepath.Join(p.rktDir(), "supervisor-status"), []byte("ready\n"), 0o644); err != nil {
 		return fmt.Errorf("write supervisor status: %w", err)
+	}
+	if w != nil {
+		if err := w.wait(); err != nil {
+			logf("run: no exit status will be recorded: %v", err)
+		}
 	}
 	if lockFD >= 0 {
 		if _, err := unix.FcntlInt(uintptr(lockFD), unix.F_SETFD, 0); err != nil {

@@ -47,34 +47,49 @@ const (
 	watchReadyFD = 4
 )
 
-// startWatcher starts the exit watcher for this process and waits until
-// it listens, so it cannot miss the exit.
-func startWatcher(p *flyPod, debug bool) error {
+// watcher is an exit watcher being started.
+type watcher struct {
+	spawn *exec.Cmd
+	ready *os.File
+}
+
+// startWatcher starts the exit watcher for this process; wait reports
+// when it listens. The two are apart so the watcher's start overlaps the
+// mount setup.
+func startWatcher(p *flyPod, debug bool) (*watcher, error) {
 	dir, err := os.Open(p.rktDir() + "/status")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer dir.Close()
 	r, w, err := os.Pipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer r.Close()
+	defer w.Close()
 	cmd := exec.Command("/proc/self/exe", watchSpawnArg, strconv.Itoa(os.Getpid()), p.appName())
 	cmd.ExtraFiles = []*os.File{dir, w}
 	if debug {
 		cmd.Stderr = os.Stderr
 	}
-	err = cmd.Run()
-	w.Close()
-	if err != nil {
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("start exit watcher: %w", err)
+	}
+	return &watcher{spawn: cmd, ready: r}, nil
+}
+
+// wait returns once the watcher listens for the exit of this process.
+func (w *watcher) wait() error {
+	defer w.ready.Close()
+	if err := w.spawn.Wait(); err != nil {
 		return fmt.Errorf("start exit watcher: %w", err)
 	}
-	if err := r.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	if err := w.ready.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		return err
 	}
 	buf := make([]byte, 1)
-	if n, _ := r.Read(buf); n != 1 {
+	if n, _ := w.ready.Read(buf); n != 1 {
 		return errors.New("exit watcher did not start (is the proc connector available?)")
 	}
 	return nil
