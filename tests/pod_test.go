@@ -50,7 +50,9 @@ func TestPrepareAndRunPrepared(t *testing.T) {
 		t.Fatalf("run-prepared exited %d, want the app's 5:\n%s", r.Code, r)
 	}
 	st = statusMap(e.mustSaturn("status", uuid))
-	if st["state"] != "exited" || st["app-testapp"] != "5" || st["app-busybox"] != "0" {
+	// busybox may be stopped by the failing app ending the pod: only its
+	// presence is certain.
+	if st["state"] != "exited" || st["app-testapp"] != "5" || st["app-busybox"] == "" {
 		t.Errorf("status after run-prepared = %v", st)
 	}
 	e.failSaturn("not prepared", "run-prepared", "--net=none", uuid)
