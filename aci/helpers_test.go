@@ -49,6 +49,7 @@ func richLayout(t *testing.T, name string) string {
 	must(t, os.Chown(filepath.Join(root, "etc/conf.d/a.conf"), 1000, 2000))
 	must(t, os.WriteFile(filepath.Join(root, "etc/empty"), nil, 0o600))
 	must(t, unix.Setxattr(filepath.Join(root, "etc/empty"), "user.saturn", []byte("yes"), 0))
+	must(t, unix.Setxattr(filepath.Join(root, "etc/conf.d"), "user.dir", []byte("d"), 0))
 	must(t, unix.Mknod(filepath.Join(root, "dev/null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
 	must(t, unix.Mknod(filepath.Join(root, "dev/loop9"), unix.S_IFBLK|0o660, int(unix.Mkdev(7, 9))))
 	must(t, unix.Mkfifo(filepath.Join(root, "fifo"), 0o600))
