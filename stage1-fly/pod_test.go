@@ -173,7 +173,7 @@ func (p *testPod) status() string {
 }
 
 func TestRunReplacesStage1(t *testing.T) {
-	p := newTestPod(t, []string{"/bin/sh", "-c", `echo pid=$$; cat /proc/1/comm; echo hi >/tmp/x; cat /tmp/x; exit 7`}, nil)
+	p := newTestPod(t, []string{"/bin/sh", "-c", `echo pid=$$; cat /proc/1/comm; echo hi >/tmp/x; cat /tmp/x; grep -q localhost /etc/hosts && echo hosts; exit 7`}, nil)
 	out, errOut, code, pid := p.run("--net=host", "--debug")
 	if code != 7 {
 		t.Fatalf("exit code %d, want 7\nstdout: %s\nstderr: %s", code, out, errOut)
@@ -191,6 +191,9 @@ func TestRunReplacesStage1(t *testing.T) {
 	}
 	if !strings.Contains(out, "hi\n") {
 		t.Errorf("app could not use /tmp:\n%s", out)
+	}
+	if !strings.Contains(out, "hosts\n") {
+		t.Errorf("app has no /etc/hosts naming localhost:\n%s", out)
 	}
 	if s := p.status(); s != "7" {
 		t.Errorf("rkt/status/app = %q, want 7", s)
@@ -403,5 +406,17 @@ func TestRunRefuses(t *testing.T) {
 				t.Error("a refused pod wrote a pid file")
 			}
 		})
+	}
+}
+
+func TestRunDNSHost(t *testing.T) {
+	hosts, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newTestPod(t, []string{"/bin/cat", "/etc/hosts"}, nil)
+	out, errOut, code, _ := p.run("--dns-conf-mode=resolv=default,hosts=host")
+	if code != 0 || out != string(hosts) {
+		t.Fatalf("exit %d, app's /etc/hosts %q, host's %q; stderr %s", code, out, hosts, errOut)
 	}
 }

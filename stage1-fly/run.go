@@ -101,6 +101,11 @@ func run(f *runFlags) error {
 	if err := prepareRktDir(p, spec.Env); err != nil {
 		return err
 	}
+	if dns.hosts == "default" {
+		if err := ensureHosts(rootfs); err != nil {
+			return err
+		}
+	}
 	lockFD, err := lockFD()
 	if err != nil {
 		return err
@@ -240,4 +245,24 @@ func mountOf(path string, mounts map[string]bool) string {
 			return p
 		}
 	}
+}
+
+// ensureHosts gives an app without /etc/hosts a minimal one, as rkt fly
+// does for --dns-conf-mode hosts=default: the app shares the host's
+// network, but not its /etc.
+func ensureHosts(rootfs string) error {
+	path, err := stage2.ResolveIn(rootfs, "/etc/hosts")
+	if err != nil {
+		return fmt.Errorf("app /etc/hosts: %w", err)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("app /etc/hosts: %w", err)
+	}
+	if err := os.WriteFile(path, []byte("127.0.0.1 localhost localhost.localdomain\n::1 localhost ip6-localhost\n"), 0o644); err != nil {
+		return fmt.Errorf("app /etc/hosts: %w", err)
+	}
+	return nil
 }
