@@ -129,8 +129,10 @@ func withoutEnv(env []string, key string) []string {
 	return out
 }
 
-// writeFileAtomic writes a file others read while the pod runs: temp
-// file, fsync, rename.
+// writeFileAtomic writes a file others read while the pod runs: temp file
+// renamed into place, so a reader never sees half of it. There is no
+// fsync: these files describe running processes, which a crash of the
+// host ends anyway, and syncing them would cost the pod's start time.
 func writeFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
 	if err != nil {
@@ -139,9 +141,6 @@ func writeFileAtomic(path string, data []byte) error {
 	_, err = tmp.Write(data)
 	if err == nil {
 		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr

@@ -8,7 +8,6 @@ import (
 	"path"
 	"runtime"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -141,15 +140,17 @@ func setCredentials(s *Spec, last Cap) error {
 	for i, g := range s.Groups {
 		groups[i] = int(g)
 	}
-	// syscall's set*id calls change every thread of the process; x/sys's
-	// setgroups would change only the calling one.
-	if err := syscall.Setgroups(groups); err != nil {
+	// Only this (locked) thread changes identity: execve keeps its
+	// credentials and ends every other thread, which run nothing but the
+	// Go runtime meanwhile. syscall's all-threads variants would stop
+	// every thread with a signal three times over, a cost paid per app.
+	if err := unix.Setgroups(groups); err != nil {
 		return fmt.Errorf("setgroups %v: %w", s.Groups, err)
 	}
-	if err := syscall.Setresgid(int(s.GID), int(s.GID), int(s.GID)); err != nil {
+	if err := setresgid(s.GID); err != nil {
 		return fmt.Errorf("setgid %d: %w", s.GID, err)
 	}
-	if err := syscall.Setresuid(int(s.UID), int(s.UID), int(s.UID)); err != nil {
+	if err := setresuid(s.UID); err != nil {
 		return fmt.Errorf("setuid %d: %w", s.UID, err)
 	}
 	if len(s.Ambient) > 0 {

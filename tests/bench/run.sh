@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Benchmark: start and end a pod running /bin/true, saturn (stage1-nspawn,
+# --net=none, warm store) beside runc and the floor of
+# `unshare --fork --pid --mount --ipc --uts --net chroot ROOTFS /bin/true`,
+# all on the same busybox rootfs; then the pod supervisor's peak RSS with
+# ten apps. Needs root, hyperfine and runc (./build.sh deps). Env: BUILD.
+set -euo pipefail
+: "${BUILD:?BUILD must name the build directory}"
+RUNS=${RUNS:-30}
+saturn_bin=$BUILD/bin/saturn
+image=$BUILD/images/busybox.aci
+for need in "$saturn_bin" "$image" "$BUILD/stage1-images/stage1-nspawn.aci"; do
+	[[ -e $need ]] || { echo "bench/run.sh: $need missing (./build.sh build)" >&2; exit 1; }
+done
+for tool in hyperfine runc unshare; do
+	command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool not installed (./build.sh deps)" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/saturn-bench.XXXXXX)
+data=$work/data
+sat=("$saturn_bin" "--dir=$data" "--insecure-options=image")
+cleanup() {
+	"${sat[@]}" gc --grace-period=0s >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Warm store: the image and the stage1 are imported once, before timing.
+id=$("${sat[@]}" fetch "$image" 2>/dev/null)
+"${sat[@]}" run --net=none "$id" --exec=/bin/true >/dev/null 2>&1
+
+# The same rootfs for the peers.
+mkdir -p "$work/bundle/rootfs"
+tar -xf "$image" -C "$work/bundle" rootfs
+(cd "$work/bundle" && runc spec)
+sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"\/bin\/true"/' "$work/bundle/config.json"
+grep -q '"/bin/true"' "$work/bundle/config.json" || { echo "bench/run.sh: could not set runc's args" >&2; exit 1; }
+
+csv=$work/times.csv
+saturn_cmd="${sat[*]} run --net=none $id --exec=/bin/true"
+runc_cmd="runc --root $work/runc-state run --bundle $work/bundle saturn-bench-$$"
+unshare_cmd="unshare --fork --pid --mount --ipc --uts --net chroot $work/bundle/rootfs /bin/true"
+# Exited pods are garbage-collected before each saturn run, untimed, so
+# their mounts do not pile up during the benchmark.
+hyperfine --style none --warmup 3 --runs "$RUNS" --export-csv "$csv" \
+	--prepare "${sat[*]} gc --grace-period=0s" --prepare true --prepare true \
+	-n saturn "$saturn_cmd" -n runc "$runc_cmd" -n unshare "$unshare_cmd" >/dev/null
+
+mean() { awk -F, -v n="$1" '$1 == n { printf "%.2f", $2 * 1000 }' "$csv"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+s=$(mean saturn) r=$(mean runc) u=$(mean unshare)
+echo "bench run /bin/true: saturn ${s}ms runc ${r}ms unshare ${u}ms;" \
+	"saturn/unshare $(ratio "$s" "$u")x (goal <= 3x), saturn/runc $(ratio "$s" "$r")x (goal <= 0.4x)"
+
+# Peak RSS of the pod supervisor with ten apps.
+uuidf=$work/uuid
+args=()
+for i in $(seq 0 9); do
+	args+=("$id" "--name=app$i" "--exec=/bin/sleep" "--" "3600" "---")
+done
+"${sat[@]}" run --net=none --uuid-file-save="$uuidf" "${args[@]}" >/dev/null 2>&1 &
+runpid=$!
+ready=""
+for _ in $(seq 1 500); do
+	if [[ -s $uuidf ]]; then
+		uuid=$(cat "$uuidf")
+		ready=$(cat "$data"/pods/run/"$uuid"/stage1/rootfs/rkt/supervisor-status 2>/dev/null || true)
+		[[ $ready == ready ]] && break
+	fi
+	sleep 0.02
+done
+if [[ $ready != ready ]]; then
+	echo "bench/run.sh: the ten-app pod did not start" >&2
+	kill "$runpid" 2>/dev/null || true
+	exit 1
+fi
+pid=$(cat "$data/pods/run/$uuid/pid")
+hwm=$(awk '/^VmHWM:/ { print $2 " " $3 }' "/proc/$pid/status")
+"${sat[@]}" stop "$uuid" >/dev/null
+wait "$runpid" || true
+echo "bench supervisor peak RSS (VmHWM) with 10 apps: $hwm"
