@@ -257,6 +257,10 @@ func (b *builder) header(rel, full string, fi fs.FileInfo) (*tar.Header, error) 
 	return hdr, nil
 }
 
+// selinuxXattr is left out of images: a label belongs to the build host's
+// policy, and restoring it elsewhere fails or mislabels the file.
+const selinuxXattr = "security.selinux"
+
 // paxXattrPrefix is how GNU tar, bsdtar and Go store extended attributes.
 const paxXattrPrefix = "SCHILY.xattr."
 
@@ -278,6 +282,9 @@ func readXattrs(p string) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for _, name := range splitNul(list[:size]) {
+		if name == selinuxXattr {
+			continue
+		}
 		val, err := getXattr(p, name)
 		if err != nil {
 			return nil, err

@@ -167,6 +167,9 @@ func (x *extractor) entry(hdr *tar.Header, body io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if name == "." {
+		return nil // the archive's top directory: dest itself
+	}
 	if name == ManifestName {
 		if x.cfg.skipManifest {
 			return nil

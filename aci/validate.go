@@ -53,6 +53,9 @@ func Validate(r io.Reader) (*Image, error) {
 	if v.manifest == nil {
 		return nil, errors.New("invalid ACI: missing manifest")
 	}
+	if !v.rootfs {
+		return nil, errors.New("invalid ACI: missing rootfs")
+	}
 	// The id covers the whole stream, including the end-of-archive blocks
 	// the tar reader does not consume.
 	if _, err := io.CopyBuffer(io.Discard, hr, make([]byte, 64<<10)); err != nil {
@@ -112,11 +115,12 @@ func (hr *hashReader) Read(p []byte) (int, error) {
 
 type validator struct {
 	manifest *schema.ImageManifest
-	seen     map[string]bool // rootfs entries so far, for hardlink targets
+	rootfs   bool            // a rootfs entry or an entry below it was seen
+	seen     map[string]byte // type of each rootfs entry so far
 }
 
 func newValidator() *validator {
-	return &validator{seen: map[string]bool{}}
+	return &validator{seen: map[string]byte{}}
 }
 
 func (v *validator) entry(hdr *tar.Header, tr io.Reader) error {
@@ -124,22 +128,38 @@ func (v *validator) entry(hdr *tar.Header, tr io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if name == ManifestName {
+	switch name {
+	case ".":
+		if hdr.Typeflag != tar.TypeDir {
+			return fmt.Errorf("invalid ACI: entry %q is not a directory", hdr.Name)
+		}
+		return nil
+	case ManifestName:
 		return v.readManifest(hdr, tr)
 	}
 	if err := checkEntryType(name, hdr); err != nil {
 		return err
 	}
-	if hdr.Typeflag == tar.TypeLink {
+	if _, dup := v.seen[name]; dup {
+		return fmt.Errorf("invalid ACI: duplicate entry %s", hdr.Name)
+	}
+	typ := hdr.Typeflag
+	if typ == tar.TypeLink {
 		target, err := EntryName(hdr.Linkname)
 		if err != nil || !strings.HasPrefix(target, RootfsName+"/") {
 			return fmt.Errorf("invalid ACI: hardlink %s points outside rootfs (%q)", hdr.Name, hdr.Linkname)
 		}
-		if !v.seen[target] {
+		ttyp, ok := v.seen[target]
+		if !ok {
 			return fmt.Errorf("invalid ACI: hardlink %s points to %q, which is not earlier in the archive", hdr.Name, hdr.Linkname)
 		}
+		if ttyp == tar.TypeDir {
+			return fmt.Errorf("invalid ACI: hardlink %s points to directory %q", hdr.Name, hdr.Linkname)
+		}
+		typ = ttyp
 	}
-	v.seen[name] = true
+	v.seen[name] = typ
+	v.rootfs = true
 	return nil
 }
 
@@ -191,7 +211,8 @@ func ParseManifest(data []byte) (*schema.ImageManifest, error) {
 
 // EntryName returns the clean form of an archive entry name ("./rootfs/a/"
 // becomes "rootfs/a") and rejects names that are absolute, climb out with
-// "..", or lie outside manifest and rootfs.
+// "..", or lie outside manifest and rootfs. The archive's top directory
+// ("./", as `tar -C dir .` writes it) comes back as ".".
 func EntryName(raw string) (string, error) {
 	if raw == "" {
 		return "", errors.New("invalid ACI: entry with empty name")
@@ -208,7 +229,7 @@ func EntryName(raw string) (string, error) {
 		}
 	}
 	name := path.Clean(raw)
-	if name != ManifestName && name != RootfsName && !strings.HasPrefix(name, RootfsName+"/") {
+	if name != "." && name != ManifestName && name != RootfsName && !strings.HasPrefix(name, RootfsName+"/") {
 		return "", fmt.Errorf("invalid ACI: entry %q outside manifest and rootfs/", raw)
 	}
 	return name, nil

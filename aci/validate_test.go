@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/sha512"
 	"encoding/hex"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -124,6 +125,12 @@ func TestValidateRejects(t *testing.T) {
 		{"hardlink forward", craftTar(t, manifestEntry("example.com/a"), rootfsEntry(),
 			tarEntry{name: "rootfs/h", typ: tar.TypeLink, linkname: "rootfs/later"},
 			tarEntry{name: "rootfs/later", typ: tar.TypeReg}), "not earlier in the archive"},
+		{"missing rootfs", craftTar(t, manifestEntry("example.com/a")), "missing rootfs"},
+		{"duplicate entry", craftTar(t, manifestEntry("example.com/a"), rootfsEntry(),
+			tarEntry{name: "rootfs/f", typ: tar.TypeReg}, tarEntry{name: "./rootfs/f", typ: tar.TypeReg}), "duplicate entry"},
+		{"hardlink to directory", craftTar(t, manifestEntry("example.com/a"), rootfsEntry(),
+			tarEntry{name: "rootfs/d/", typ: tar.TypeDir}, tarEntry{name: "rootfs/h", typ: tar.TypeLink, linkname: "rootfs/d"}), "points to directory"},
+		{"top entry not a directory", craftTar(t, tarEntry{name: ".", typ: tar.TypeReg}), "is not a directory"},
 		{"unsupported type", craftTar(t, manifestEntry("example.com/a"), rootfsEntry(),
 			tarEntry{name: "rootfs/c", typ: tar.TypeCont}), "unsupported type"},
 	}
@@ -144,6 +151,18 @@ func TestValidateRejects(t *testing.T) {
 	if _, err := Validate(bytes.NewReader(good)); err != nil {
 		t.Errorf("the good archive of this table is rejected: %v", err)
 	}
+	// `tar -C layout .` starts with "./" and prefixes every name with it.
+	dotted := craftTar(t, tarEntry{name: "./", typ: tar.TypeDir}, tarEntry{name: "./manifest", typ: tar.TypeReg, body: manifestJSON("example.com/a")},
+		tarEntry{name: "./rootfs/", typ: tar.TypeDir}, tarEntry{name: "./rootfs/f", typ: tar.TypeReg, body: "f"},
+		tarEntry{name: "./rootfs/h", typ: tar.TypeLink, linkname: "./rootfs/f"})
+	if _, err := Validate(bytes.NewReader(dotted)); err != nil {
+		t.Errorf("an archive made with tar -C dir . is rejected: %v", err)
+	}
+	dest := t.TempDir()
+	if err := Extract(bytes.NewReader(dotted), dest, ExtractOptions{}); err != nil {
+		t.Errorf("an archive made with tar -C dir . does not extract: %v", err)
+	}
+	checkFile(t, filepath.Join(dest, "rootfs/h"), "f")
 }
 
 func TestEntryName(t *testing.T) {
@@ -156,6 +175,8 @@ func TestEntryName(t *testing.T) {
 		{"rootfs/", "rootfs", true},
 		{"./rootfs/a/b/", "rootfs/a/b", true},
 		{"rootfs//a/./b", "rootfs/a/b", true},
+		{"./", ".", true},
+		{".", ".", true},
 		{"", "", false},
 		{"/rootfs/a", "", false},
 		{"rootfs/../manifest", "", false},
