@@ -237,9 +237,10 @@ func TestRemoteDiscoverySignedWithDependency(t *testing.T) {
 	g := gpgtest.New(t)
 	fpr := g.GenKey("Publisher <publisher@example.com>", "never")
 	baseName, appName := srv.Host+"/base", srv.Host+"/app"
-	baseACI, baseSig := signed(t, g, fpr, testimg.Options{Name: baseName, Version: "1.0.0", NoApp: true,
+	// Compressed images are verified as served, before decompression.
+	baseACI, baseSig := signed(t, g, fpr, testimg.Options{Name: baseName, Version: "1.0.0", NoApp: true, Compression: aci.Gzip,
 		Files: map[string]string{"/etc/from-base": "base\n"}})
-	appACI, appSig := signedTestApp(t, g, fpr, testimg.Options{Name: appName, Version: "2.0.0",
+	appACI, appSig := signedTestApp(t, g, fpr, testimg.Options{Name: appName, Version: "2.0.0", Compression: aci.Xz,
 		Modify: func(m *schema.ImageManifest) {
 			m.Dependencies = types.Dependencies{{ImageName: types.ACIdentifier(baseName),
 				Labels: types.Labels{{Name: "version", Value: "1.0.0"}}}}
