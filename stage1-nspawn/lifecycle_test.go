@@ -110,3 +110,23 @@ func TestGCUnmountsLeftovers(t *testing.T) {
 		t.Error("gc unmounted the app rootfs, which belongs to stage0")
 	}
 }
+
+// Signals sent to the run entrypoint (the pid stage0 became) reach the
+// apps: SIGHUP is passed on, SIGTERM stops the pod gracefully.
+func TestSignalsForwarded(t *testing.T) {
+	for _, tc := range []struct {
+		sig  unix.Signal
+		want string
+	}{{unix.SIGHUP, "got hangup"}, {unix.SIGTERM, "got terminated"}, {unix.SIGINT, "got interrupt"}} {
+		p := newPod(t, []testApp{{name: "main", exec: []string{"/testapp", "wait-signal"}}})
+		rp := p.start(t)
+		rp.waitOutput(t, "ready")
+		if err := rp.cmd.Process.Signal(tc.sig); err != nil {
+			t.Fatal(err)
+		}
+		r := rp.wait(t)
+		if got := appLines(r.stdout, "main"); r.code != 0 || !slices.Equal(got, []string{"ready", tc.want}) {
+			t.Errorf("%v: code %d, app printed %q; want 0 and %q", tc.sig, r.code, got, tc.want)
+		}
+	}
+}

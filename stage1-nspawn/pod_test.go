@@ -315,3 +315,23 @@ func TestEventHandlers(t *testing.T) {
 		t.Fatalf("code %d, printed %q; stderr:\n%s", r.code, got, r.stderr)
 	}
 }
+
+func TestNetHostKeepsHostNetwork(t *testing.T) {
+	p := newPod(t, []testApp{{name: "n", exec: sh("readlink /proc/self/ns/net; ls /sys/class/net | sort")}})
+	r := p.run(t, "--net=host")
+	host, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{host}
+	for _, e := range ents {
+		want = append(want, e.Name())
+	}
+	if got := appLines(r.stdout, "n"); r.code != 0 || !slices.Equal(got, want) {
+		t.Errorf("code %d, app saw %q; want the host's %q", r.code, got, want)
+	}
+}

@@ -135,21 +135,21 @@ func (r *podResult) record(a *appPlan, code int) {
 }
 
 // superviseApps waits for the started apps until every one has exited.
-// An app failing, SIGTERM or SIGINT stops the others: SIGTERM first,
-// SIGKILL after stopTimeout.
+// An app failing, SIGTERM or SIGINT stops the others: SIGTERM (or the
+// SIGINT received) first, SIGKILL after stopTimeout.
 func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, sigs chan os.Signal, res *podResult) {
 	var kill <-chan time.Time
 	stopping := false
-	stop := func() {
+	stop := func(sig unix.Signal) {
 		if stopping {
 			return
 		}
 		stopping = true
-		s.signalApps(pids, unix.SIGTERM)
+		s.signalApps(pids, sig)
 		kill = time.After(stopTimeout)
 	}
 	if res.failed {
-		stop()
+		stop(unix.SIGTERM)
 	}
 	for len(pids) > 0 {
 		select {
@@ -162,14 +162,14 @@ func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, si
 			s.runHandlers(e.app, "post-stop")
 			res.record(e.app, e.code)
 			if res.failed {
-				stop()
+				stop(unix.SIGTERM)
 			}
 		case sig := <-sigs:
 			if sig == unix.SIGHUP {
 				s.signalApps(pids, unix.SIGHUP)
 				continue
 			}
-			stop()
+			stop(sig.(unix.Signal))
 		case <-kill:
 			s.signalApps(pids, unix.SIGKILL)
 		}

@@ -278,3 +278,16 @@ func TestStage1StopForce(t *testing.T) {
 		t.Errorf("app saw SIGTERM on a forced stop:\n%s", bg.out)
 	}
 }
+
+// --dns and --hosts-entry make stage0 write the files into the stage1
+// rootfs; stage1-nspawn shows them to every app.
+func TestStage1DNSFromStage0(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	r, _ := s1Run(t, e, "--dns=192.0.2.53", "--dns-search=example.test", "--hosts-entry=192.0.2.7=db.example.test",
+		bb, "--exec=/bin/sh", "--", "-c", "grep nameserver /etc/resolv.conf; grep search /etc/resolv.conf; grep -c db.example.test /etc/hosts")
+	want := []string{"nameserver 192.0.2.53", "search example.test", "1"}
+	if got := s1Lines(r.Stdout, "busybox"); r.Code != 0 || !slices.Equal(got, want) {
+		t.Errorf("app printed %q, want %q\n%s", got, want, r)
+	}
+}
