@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
@@ -48,6 +49,8 @@ type imageServer struct {
 	mu       sync.Mutex
 	files    map[string][]byte
 	maxAge   map[string]int
+	// auth, when set, is the Authorization header /private/ paths need.
+	auth     string
 	requests map[string]int // by path, every request
 	gets     map[string]int // by path, answered 200
 	notMod   map[string]int // by path, answered 304
@@ -127,6 +130,10 @@ func (s *imageServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"<meta name=\"ac-discovery\" content=\"%[1]s https://%[1]s/images/{name}-latest-{os}-{arch}.{ext}\">\n"+
 			"<meta name=\"ac-discovery-pubkeys\" content=\"%[1]s https://%[1]s/pubkeys.asc\">\n"+
 			"</head></html>\n", s.Host)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/private/") && r.Header.Get("Authorization") != s.auth {
+		http.Error(w, "who are you?", http.StatusUnauthorized)
 		return
 	}
 	data, ok := s.files[r.URL.Path]
@@ -460,4 +467,27 @@ func aciID(t *testing.T, path string) string {
 		t.Fatalf("image %s: %v", path, err)
 	}
 	return img.ID
+}
+
+func TestRemoteAuthFromConfig(t *testing.T) {
+	e := newEnv(t)
+	srv := newImageServer(t, e)
+	srv.mu.Lock()
+	srv.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))
+	srv.mu.Unlock()
+	img := testimg.Busybox(t, testimg.Options{Name: srv.Host + "/private"})
+	srv.putFile("/private/image.aci", img)
+	u := "https://" + srv.Host + "/private/image.aci"
+	e.failSaturn("401", "--insecure-options=image", "fetch", u)
+	conf := fmt.Sprintf(`{"rktKind": "auth", "rktVersion": "v1", "domains": [%q], "type": "basic", "credentials": {"user": "alice", "password": "s3cret"}}`, srv.Host)
+	if err := os.MkdirAll(filepath.Join(e.LocalConfig, "auth.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.LocalConfig, "auth.d", "test.json"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(e.mustSaturn("--insecure-options=image", "fetch", "--full", u))
+	if id != aciID(t, img) {
+		t.Fatalf("fetch with credentials = %q, want %s", id, aciID(t, img))
+	}
 }
