@@ -46,9 +46,9 @@ type imageServer struct {
 	t    *testing.T
 	Host string // the loopback IP, also the image name prefix
 
-	mu       sync.Mutex
-	files    map[string][]byte
-	maxAge   map[string]int
+	mu     sync.Mutex
+	files  map[string][]byte
+	maxAge map[string]int
 	// auth, when set, is the Authorization header /private/ paths need.
 	auth     string
 	requests map[string]int // by path, every request
