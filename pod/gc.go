@@ -58,9 +58,10 @@ func (c *Cleaner) GC(dataDir string, o GCOptions) error {
 		if p.phase != dirExitedGarbage && p.phase != dirGarbage {
 			continue
 		}
-		if p.phase == dirExitedGarbage {
+		if p.phase == dirExitedGarbage && o.GracePeriod > 0 {
+			// Measured now, not at the start: marking just set ctime.
 			ct, err := p.changeTime()
-			if err != nil || now.Sub(ct) < o.GracePeriod {
+			if err != nil || time.Since(ct) < o.GracePeriod {
 				continue
 			}
 		}

@@ -218,13 +218,16 @@ func TestStatusFiles(t *testing.T) {
 	defer func() { unix.Kill(-sh.Process.Pid, unix.SIGKILL); sh.Process.Kill(); sh.Wait() }()
 	os.WriteFile(filepath.Join(p.Path(), "ppid"), []byte(strconv.Itoa(sh.Process.Pid)), 0o644)
 	var pid int
-	for i := 0; i < 100; i++ { // until sh has forked sleep
+	var comm []byte
+	for i := 0; i < 200; i++ { // until sh has forked and the child exec'd sleep
 		if pid, err = p.Pid(); err == nil {
-			break
+			if comm, _ = os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "sleep" {
+				break
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != "sleep" {
+	if strings.TrimSpace(string(comm)) != "sleep" || pid == sh.Process.Pid {
 		t.Errorf("pid from ppid = %d (%s, %v), want the sleep child", pid, comm, err)
 	}
 	os.Remove(filepath.Join(p.Path(), "ppid"))
@@ -435,5 +438,18 @@ func TestUnescapeMountinfo(t *testing.T) {
 		if got := unescapeMountinfo(in); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestGCZeroGraceOnePass: with no grace period a pod is marked and
+// deleted by the same pass (marking itself sets the ctime gc measures).
+func TestGCZeroGraceOnePass(t *testing.T) {
+	data := t.TempDir()
+	exited := makePod(t, data, dirRun)
+	if err := (&Cleaner{}).GC(data, GCOptions{ExpirePrepared: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if err := exited.Refresh(); err == nil {
+		t.Errorf("pod still in %s after gc with no grace period", exited.phase)
 	}
 }

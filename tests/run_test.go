@@ -71,10 +71,11 @@ func podDirs(t *testing.T, e *env) []string {
 func TestRunTwoAppsExitCode(t *testing.T) {
 	e := newEnv(t)
 	bb := testimg.Busybox(t, testimg.Options{})
-	ta := testimg.TestApp(t, testimg.Options{})
-	r, uuid := podRun(t, e,
-		bb, "--exec=/bin/sh", "--", "-c", "echo from-busybox $(hostname)", "---",
-		ta, "--name=failer", "--exec=/testapp", "--", "exit", "3")
+	// failer waits for busybox's mark in a shared volume, so that the
+	// failing exit that ends the pod comes last.
+	r, uuid := podRun(t, e, "--volume=shared,kind=empty", "--mount=volume=shared,target=/shared",
+		bb, "--exec=/bin/sh", "--", "-c", "echo from-busybox $(hostname); touch /shared/done", "---",
+		bb, "--name=failer", "--exec=/bin/sh", "--", "-c", "until [ -e /shared/done ]; do sleep 0.05; done; exit 3")
 	if r.Code != 3 {
 		t.Fatalf("run exited %d, want the failing app's 3:\n%s", r.Code, r)
 	}
