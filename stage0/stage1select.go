@@ -115,17 +115,24 @@ func (g *globals) defaultStage1(st *store.Store) (string, error) {
 	return g.importStage1(st, filepath.Join(g.stage1ImagesDir(), defaultStage1File))
 }
 
-// stage1ImagesDir is the paths kind's stage1-images, else the
-// stage1-images directory beside the saturn binary (build/bin/saturn ->
-// build/stage1-images) when it exists, else saturn's system directory.
+// stage1ImagesDir is the paths kind's stage1-images, else the first that
+// exists of the stage1-images directory beside the saturn binary
+// (build/bin/saturn -> build/stage1-images, so an uninstalled build works)
+// and <prefix>/lib/saturn/stage1-images of an installed one (dist/install.sh),
+// else saturn's system directory's.
 func (g *globals) stage1ImagesDir() string {
 	if cfg, err := g.config(); err == nil && cfg.Paths.Stage1Images != "" {
 		return cfg.Paths.Stage1Images
 	}
 	if exe, err := os.Executable(); err == nil {
-		dir := filepath.Join(filepath.Dir(exe), "..", "stage1-images")
-		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-			return filepath.Clean(dir)
+		bin := filepath.Dir(exe)
+		for _, dir := range []string{
+			filepath.Join(bin, "..", "stage1-images"),
+			filepath.Join(bin, "..", "lib", "saturn", "stage1-images"),
+		} {
+			if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+				return filepath.Clean(dir)
+			}
 		}
 	}
 	return filepath.Join(defaultSystemConfig, "stage1-images")
