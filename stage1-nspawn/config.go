@@ -47,7 +47,7 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	fs.StringVar(&f.dnsConfMode, "dns-conf-mode", "", "resolv=MODE,hosts=MODE")
 	fs.StringVar(&f.ipc, "ipc", "auto", "auto, private or parent")
 	fs.BoolVar(&f.allCaps, "disable-capabilities-restriction", false, "give apps every capability")
-	fs.BoolVar(&f.disablePaths, "disable-paths", false, "accepted; stage1-nspawn masks no paths")
+	fs.BoolVar(&f.disablePaths, "disable-paths", false, "leave /proc's kernel knobs writable and nothing masked")
 	fs.BoolVar(&f.noSeccomp, "disable-seccomp", false, "accepted; stage1-nspawn sets no seccomp filter")
 	fs.StringVar(&f.mdsToken, "mds-token", "", "metadata service token")
 	fs.StringVar(&f.privateUsers, "private-users", "", "user namespace shift (unsupported)")

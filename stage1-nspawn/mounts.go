@@ -152,6 +152,11 @@ func setupAppFS(p *podRun, a *appPlan, root string) error {
 	if err := mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return err
 	}
+	if !p.flags.disablePaths {
+		if err := restrictProc(proc); err != nil {
+			return fmt.Errorf("app %s: %w", a.name, err)
+		}
+	}
 	sys, err := mkdirIn(root, "/sys")
 	if err != nil {
 		return err
@@ -291,4 +296,35 @@ func writeFallbackHosts(target, hostname string) error {
 		"::1 localhost localhost.localdomain localhost6 localhost6.localdomain6\n" +
 		"127.0.0.1 " + hostname + "\n"
 	return os.WriteFile(target, []byte(hosts), 0o644)
+}
+
+// Paths of an app's /proc that rkt restricts unless --disable-paths: the
+// kernel's knobs become read-only (an app root must not reboot or retune
+// the host through /proc/sysrq-trigger or /proc/sys), and files exposing
+// host memory or keys read as empty.
+var (
+	readOnlyProc = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
+	maskedProc   = []string{"kcore", "keys", "timer_list"}
+)
+
+func restrictProc(proc string) error {
+	for _, n := range readOnlyProc {
+		full := filepath.Join(proc, n)
+		if _, err := os.Lstat(full); err != nil {
+			continue
+		}
+		if err := bind(full, full, true, true); err != nil {
+			return err
+		}
+	}
+	for _, n := range maskedProc {
+		full := filepath.Join(proc, n)
+		if _, err := os.Lstat(full); err != nil {
+			continue
+		}
+		if err := bind("/dev/null", full, false, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }

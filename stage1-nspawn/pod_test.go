@@ -335,3 +335,25 @@ func TestNetHostKeepsHostNetwork(t *testing.T) {
 		t.Errorf("code %d, app saw %q; want the host's %q", r.code, got, want)
 	}
 }
+
+func TestProcPathsRestricted(t *testing.T) {
+	script := `awk '$5 ~ /^\/proc\// { print $5, substr($6, 1, 2) }' /proc/self/mountinfo`
+	p := newPod(t, []testApp{{name: "p", exec: sh(script)}})
+	var want []string
+	for _, n := range append(append([]string{}, readOnlyProc...), maskedProc...) {
+		if _, err := os.Lstat("/proc/" + n); err == nil {
+			want = append(want, "/proc/"+n+" ro")
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("host /proc has none of the restricted paths")
+	}
+	r := p.run(t)
+	if got := appLines(r.stdout, "p"); r.code != 0 || !slices.Equal(got, want) {
+		t.Errorf("code %d, app's /proc submounts %q, want %q; stderr:\n%s", r.code, got, want, r.stderr)
+	}
+	r = p.run(t, "--disable-paths")
+	if got := appLines(r.stdout, "p"); r.code != 0 || len(got) != 0 {
+		t.Errorf("with --disable-paths: code %d, app's /proc submounts %q, want none", r.code, got)
+	}
+}
