@@ -9,25 +9,36 @@ import (
 )
 
 // fileLock is an flock(2) held on an open file. The kernel drops it when
-// the process dies, which is how gc tells a crashed writer's leftovers
-// from a live writer's work in progress.
+// the process dies (or execs: Go opens files close-on-exec), which is how
+// gc tells a crashed writer's leftovers from a live writer's work.
 type fileLock struct{ f *os.File }
+
+// Lock modes for lockPath and fileLock.lock.
+const (
+	exclusive = unix.LOCK_EX
+	shared    = unix.LOCK_SH
+)
 
 // errLocked reports that a non-blocking lock attempt found the lock held.
 var errLocked = errors.New("locked by another process")
 
 // lockPath opens (creating) path and flocks it exclusively; with nonblock
-// it fails with errLocked instead of waiting. gc unlinks lock files it
-// holds, so a lock taken on a file that is no longer at path is dropped
-// and taken again on the current file.
+// it fails with errLocked instead of waiting.
 func lockPath(path string, nonblock bool) (*fileLock, error) {
+	return lockPathMode(path, exclusive, nonblock)
+}
+
+// lockPathMode opens (creating) path and flocks it in mode. gc unlinks
+// lock files it holds, so a lock taken on a file that is no longer at path
+// is dropped and taken again on the current file.
+func lockPathMode(path string, mode int, nonblock bool) (*fileLock, error) {
 	for {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		l := &fileLock{f}
-		if err := l.lock(nonblock); err != nil {
+		if err := l.lockMode(mode, nonblock); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -58,8 +69,15 @@ func (l *fileLock) unlinkAndUnlock() error {
 	return err
 }
 
+// lock takes the lock exclusively.
 func (l *fileLock) lock(nonblock bool) error {
-	how := unix.LOCK_EX
+	return l.lockMode(exclusive, nonblock)
+}
+
+// lockMode takes or converts the lock. Converting is not atomic: the
+// kernel drops the old lock before it waits for the new one.
+func (l *fileLock) lockMode(mode int, nonblock bool) error {
+	how := mode
 	if nonblock {
 		how |= unix.LOCK_NB
 	}

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/appc/spec/schema"
@@ -47,8 +48,10 @@ var (
 // process holds the database.
 const dbLockTimeout = 2 * time.Minute
 
-// Store is an open image store. It holds no open files between calls, so
-// any number of Stores in any number of processes may use one directory.
+// Store is an open image store. Any number of Stores in any number of
+// processes may use one directory. Between calls a Store holds nothing
+// open but the shared locks on the trees RenderTree returned; Close
+// releases them.
 type Store struct {
 	dir     string
 	casDir  string
@@ -62,6 +65,9 @@ type Store struct {
 	// InsecureSkipTreeVerify makes RenderTree trust an existing tree
 	// without rehashing it (--insecure-options=ondisk).
 	InsecureSkipTreeVerify bool
+
+	mu   sync.Mutex
+	held map[string]*fileLock // tree id -> shared lock, see RenderTree
 }
 
 // ImportOptions describe where an imported image came from.
@@ -158,9 +164,16 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
-// Close releases the store. It exists for symmetry with Open; a Store
-// keeps nothing open between calls.
-func (s *Store) Close() error { return nil }
+// Close releases the tree locks RenderTree took. The Store stays usable.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, lk := range s.held {
+		lk.unlock()
+		delete(s.held, id)
+	}
+	return nil
+}
 
 // Dir returns the saturn data directory the store lives in.
 func (s *Store) Dir() string { return s.dir }

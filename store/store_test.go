@@ -288,6 +288,7 @@ func TestRenderTree(t *testing.T) {
 	if err := s.CheckTree(treeID); !errors.Is(err, ErrTreeDamaged) {
 		t.Fatalf("damaged tree: %v, want ErrTreeDamaged", err)
 	}
+	s.Close() // a Store checks a tree once; a new command checks again
 	if _, _, err := s.RenderTree(app); err != nil {
 		t.Fatal(err)
 	}
@@ -307,6 +308,7 @@ func TestRenderTree(t *testing.T) {
 		if err := s.CheckTree(treeID); !errors.Is(err, ErrTreeDamaged) {
 			t.Errorf("CheckTree after a change: %v, want ErrTreeDamaged", err)
 		}
+		s.Close() // a Store checks a tree once; a new command checks again
 		if _, _, err := s.RenderTree(app); err != nil {
 			t.Fatal(err)
 		}
@@ -397,6 +399,8 @@ func TestGC(t *testing.T) {
 	}
 	defer live.unlock()
 
+	// Release the trees as a pod's stage0 does when it execs stage1.
+	s.Close()
 	// Make "stale" old, keep "used" recent.
 	old := time.Now().Add(-48 * time.Hour)
 	if err := s.markUsed([]string{stale, kept}, old); err != nil {
@@ -551,5 +555,49 @@ func TestImportCheckAndReimport(t *testing.T) {
 	}
 	if !again.ImportTime.Equal(first.ImportTime) || !again.LastUsed.After(first.LastUsed) || again.Origin != "/second.aci" {
 		t.Fatalf("after re-import %+v, first import %+v; want same import time, later use, new origin", again, first)
+	}
+}
+
+func TestRenderedTreeHeldUntilClose(t *testing.T) {
+	s := openTestStore(t)
+	id := mustImport(t, s, testImage{name: "example.com/app", files: map[string]string{"a": "1"}})
+	treeID, _, err := s.RenderTree(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process's gc (another Store) must not take the tree while
+	// this Store has not released it, however short the grace period.
+	other, err := Open(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Remove(id); err != nil {
+		t.Fatal(err)
+	}
+	res, err := other.GC(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Trees) != 0 {
+		t.Fatalf("gc removed held trees %v", res.Trees)
+	}
+	// A second Store may check and use the same tree meanwhile.
+	if _, err := other.Import(bytes.NewReader(testImage{name: "example.com/app", files: map[string]string{"a": "1"}}.tar(t)), ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _, err := other.RenderTree(id); err != nil || again != treeID {
+		t.Fatalf("render by a second store = %q, %v", again, err)
+	}
+	s.Close()
+	other.Close()
+	if err := other.Remove(id); err != nil {
+		t.Fatal(err)
+	}
+	res, err = other.GC(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Trees) != 1 || res.Trees[0] != treeID {
+		t.Fatalf("gc after release removed %v, want %s", res.Trees, treeID)
 	}
 }

@@ -41,6 +41,10 @@ func (s *Store) TreePath(treeID string) string { return filepath.Join(s.treeDir,
 // path. A tree is rendered once per image+dependencies; later calls check
 // the stored hash (unless InsecureSkipTreeVerify) and re-render a damaged
 // tree. It marks the image and its dependencies used.
+//
+// The Store keeps a shared lock on the tree until Close (or until the
+// process exits or execs), so image gc cannot remove it before the pod
+// that asked for it has recorded it in its treeStoreID files.
 func (s *Store) RenderTree(id string) (treeID string, path string, err error) {
 	ids, err := s.dependencyClosure(id)
 	if err != nil {
@@ -48,19 +52,12 @@ func (s *Store) RenderTree(id string) (treeID string, path string, err error) {
 	}
 	treeID = treeIDOf(ids)
 	path = s.TreePath(treeID)
-	lk, err := lockPath(s.treeLockPath(treeID), false)
-	if err != nil {
-		return "", "", fmt.Errorf("render %s: %w", id, err)
-	}
-	defer lk.unlock()
-	ok, err := s.treeIntact(path)
-	if err != nil {
-		return "", "", fmt.Errorf("render %s: %w", id, err)
-	}
-	if !ok {
-		if err := s.renderInto(id, ids, treeID); err != nil {
+	if !s.holdsTree(treeID) {
+		lk, err := s.acquireTree(treeID, id, ids)
+		if err != nil {
 			return "", "", fmt.Errorf("render %s: %w", id, err)
 		}
+		s.holdTree(treeID, lk)
 	}
 	now := time.Now()
 	if err := os.Chtimes(path, now, now); err != nil {
@@ -70,6 +67,70 @@ func (s *Store) RenderTree(id string) (treeID string, path string, err error) {
 		return "", "", fmt.Errorf("render %s: %w", id, err)
 	}
 	return treeID, path, nil
+}
+
+// acquireTree returns a shared lock on the tree with treeID once the tree
+// is complete and verified. Checking happens under the shared lock, so
+// many processes can check one tree at once; rendering a missing or
+// damaged tree happens under the exclusive lock. Converting an flock
+// briefly lets go of it, so after each conversion the lock file and the
+// tree are looked at again and the whole dance restarts if gc got in.
+func (s *Store) acquireTree(treeID, id string, ids []string) (*fileLock, error) {
+	lockFile := s.treeLockPath(treeID)
+	for {
+		lk, err := lockPathMode(lockFile, shared, false)
+		if err != nil {
+			return nil, err
+		}
+		if s.treeValid(treeID) {
+			return lk, nil
+		}
+		if err := lk.lockMode(exclusive, false); err != nil {
+			lk.unlock()
+			return nil, err
+		}
+		if !lk.stillAt(lockFile) {
+			lk.unlock()
+			continue
+		}
+		if !s.treeValid(treeID) {
+			if err := s.removeTree(treeID); err != nil {
+				lk.unlock()
+				return nil, err
+			}
+			if err := s.renderInto(id, ids, treeID); err != nil {
+				lk.unlock()
+				return nil, err
+			}
+		}
+		if err := lk.lockMode(shared, false); err != nil {
+			lk.unlock()
+			return nil, err
+		}
+		if _, err := os.Stat(filepath.Join(s.TreePath(treeID), treeHashFile)); err == nil && lk.stillAt(lockFile) {
+			return lk, nil
+		}
+		lk.unlock()
+	}
+}
+
+func (s *Store) holdsTree(treeID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.held[treeID]
+	return ok
+}
+
+func (s *Store) holdTree(treeID string, lk *fileLock) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = map[string]*fileLock{}
+	}
+	if old, ok := s.held[treeID]; ok {
+		old.unlock()
+	}
+	s.held[treeID] = lk
 }
 
 // CheckTree verifies the tree with treeID against its stored hash.
@@ -93,20 +154,14 @@ func (s *Store) treeLockPath(treeID string) string {
 	return filepath.Join(s.lockDir, "tree-"+treeID+".lock")
 }
 
-// treeIntact reports whether a complete tree is at path; a damaged one is
-// moved away and removed so it can be rendered again.
-func (s *Store) treeIntact(path string) (bool, error) {
-	if _, err := os.Stat(path); os.IsNotExist(err) {
-		return false, nil
-	}
+// treeValid reports whether a complete tree matching its recorded hash
+// is in place (with InsecureSkipTreeVerify, whether a complete one is).
+func (s *Store) treeValid(treeID string) bool {
 	if s.InsecureSkipTreeVerify {
-		if _, err := os.Stat(filepath.Join(path, treeHashFile)); err == nil {
-			return true, nil
-		}
-	} else if err := s.CheckTree(filepath.Base(path)); err == nil {
-		return true, nil
+		_, err := os.Stat(filepath.Join(s.TreePath(treeID), treeHashFile))
+		return err == nil
 	}
-	return false, s.removeTree(filepath.Base(path))
+	return s.CheckTree(treeID) == nil
 }
 
 // removeTree renames the tree out of the way first so nobody ever sees a

@@ -156,6 +156,8 @@ func TestImageGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Rendering holds the trees against gc until the store is closed.
+	st.Close()
 	// A pod (any state) that uses keptTree as its stage1 tree.
 	pod := filepath.Join(e.Dir, "pods", "exited-garbage", "00000000-0000-0000-0000-000000000001")
 	if err := os.MkdirAll(pod, 0o755); err != nil {
