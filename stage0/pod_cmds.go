@@ -79,6 +79,9 @@ func podCommands(g *globals) []*command {
 			if len(args) != 0 {
 				return usagef("gc takes no arguments")
 			}
+			if err := needRoot(); err != nil {
+				return err
+			}
 			st, err := openStore(g)
 			if err != nil {
 				return err
@@ -248,6 +251,9 @@ func runStop(g *globals, args []string, uuidFile string, force bool) error {
 	if err != nil {
 		return err
 	}
+	if err := needRoot(); err != nil {
+		return err
+	}
 	var failed bool
 	for _, u := range uuids {
 		p, err := pod.Load(g.Dir, u)
@@ -301,6 +307,9 @@ func stopPod(g *globals, p *pod.Pod, force bool) error {
 func runRm(g *globals, args []string, uuidFile string) error {
 	uuids, err := podUUIDArgs(args, uuidFile)
 	if err != nil {
+		return err
+	}
+	if err := needRoot(); err != nil {
 		return err
 	}
 	st, err := openStore(g)
@@ -365,6 +374,9 @@ func runEnter(g *globals, args []string) error {
 	rest := fs.Args()
 	if len(rest) == 0 {
 		return usagef("give a pod UUID")
+	}
+	if err := needRoot(); err != nil {
+		return err
 	}
 	cmd := rest[1:]
 	if len(cmd) == 0 {

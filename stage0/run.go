@@ -94,6 +94,9 @@ func parsePodArgs(g *globals, name string, args []string, runtime bool) (*podArg
 		if pa.rt.Interactive && len(pa.prep.Apps.Apps) > 1 {
 			return nil, usagef("--interactive supports only one image")
 		}
+		if mode := pa.rt.NetMode(); len(pa.prep.Ports) > 0 && mode != "default" {
+			return nil, usagef("--port does not work with --net=%s", mode)
+		}
 	}
 	if pa.prep.PrivateUsers {
 		return nil, usagef("--private-users is not supported yet")
@@ -120,10 +123,22 @@ func applyGlobalFlags(g *globals, fs *pflag.FlagSet) error {
 	return g.finish()
 }
 
+// needRoot refuses commands that mount, lock and exec pods when run
+// unprivileged, before they touch anything.
+func needRoot() error {
+	if os.Geteuid() != 0 {
+		return errors.New("must run as root (pods need mounts, locks and namespaces)")
+	}
+	return nil
+}
+
 func runRun(g *globals, args []string) error {
 	pa, err := parsePodArgs(g, "run", args, true)
 	if err != nil {
 		return helpOK(err)
+	}
+	if err := needRoot(); err != nil {
+		return err
 	}
 	st, p, err := preparePod(g, pa)
 	if err != nil {
@@ -145,6 +160,9 @@ func runPrepare(g *globals, args []string) error {
 	pa, err := parsePodArgs(g, "prepare", args, false)
 	if err != nil {
 		return helpOK(err)
+	}
+	if err := needRoot(); err != nil {
+		return err
 	}
 	st, p, err := preparePod(g, pa)
 	if err != nil {
@@ -176,9 +194,6 @@ func preparePod(g *globals, pa *podArgs) (*store.Store, *pod.Pod, error) {
 	}
 	s1, err := g.stage1Image(st, &pa.stage1)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkStage1Version(st, s1); err != nil {
 		return nil, nil, err
 	}
 	pm, err := podManifest(g, st, pa)
@@ -247,18 +262,6 @@ func imageIDs(pm *schema.PodManifest) []string {
 	return ids
 }
 
-func checkStage1Version(st *store.Store, id string) error {
-	m, err := st.Manifest(id)
-	if err != nil {
-		return fmt.Errorf("stage1 image %s: %w", id, err)
-	}
-	_, err = pod.InterfaceVersionOf(m.Annotations.Get("coreos.com/rkt/stage1/interface-version"))
-	if err != nil {
-		return fmt.Errorf("stage1 image %s: %w", m.Name, err)
-	}
-	return nil
-}
-
 func cleaner(g *globals, st *store.Store) *pod.Cleaner {
 	c := &pod.Cleaner{Debug: g.Debug, Stderr: g.Stderr}
 	if st != nil {
@@ -283,6 +286,9 @@ func discard(g *globals, c *pod.Cleaner, p *pod.Pod, pa *podArgs) {
 }
 
 func runPrepared(g *globals, uuid string, rt *pod.RuntimeOptions) error {
+	if err := needRoot(); err != nil {
+		return err
+	}
 	p, err := pod.Load(g.Dir, uuid)
 	if err != nil {
 		return err

@@ -209,6 +209,8 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 		{"per-app flag before image", []string{"--exec=/testapp", ta}, "--exec must follow an image"},
 		{"bad memory", []string{ta, "--memory=16m"}, "too low"},
 		{"no image", nil, "at least one image"},
+		{"port without contained network", []string{"--port=http:8080", ta}, "--port does not work with --net=none"},
+		{"private users", []string{"--private-users", ta}, "--private-users is not supported"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,4 +299,47 @@ func startPod(t *testing.T, e *env, args ...string) (*exec.Cmd, string) {
 	uuid := waitUUIDFile(t, uuidFile)
 	e.mustSaturn("status", "--wait-ready=1m", uuid)
 	return cmd, uuid
+}
+
+func TestRunInteractiveAndHostname(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	cmd := e.command(append(runBase(e, uuidFile), "--interactive", "--hostname=box", bb, "--exec=/bin/sh")...)
+	cmd.Stdin = strings.NewReader("echo typed-$(hostname)\nexit 6\n")
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 6 || !strings.Contains(string(out), "typed-box") {
+		t.Errorf("interactive pod: exit %d (%v), want 6 and the typed command's output:\n%s", code, err, out)
+	}
+}
+
+func TestEnterDefaultShell(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	_, uuid := startPod(t, e, bb, "--exec=/bin/sleep", "--", "600")
+	cmd := e.command("enter", uuid)
+	cmd.Stdin = strings.NewReader("echo in-$(hostname)\nexit 3\n")
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(string(out), "in-rkt-"+uuid) {
+		t.Errorf("enter without a command: exit %d, want /bin/sh reading stdin:\n%s", code, out)
+	}
+	e.mustSaturn("stop", "--force", uuid)
+	e.mustSaturn("status", "--wait=1m", uuid)
+}
+
+func TestPodCommandsNeedRoot(t *testing.T) {
+	// The env's directories are private to root, so nobody gets the
+	// default configuration and a data directory that must stay untouched.
+	dir := filepath.Join(t.TempDir(), "never-created")
+	for _, args := range [][]string{{"run", "example.com/x"}, {"prepare", "example.com/x"}, {"run-prepared", "0a"}, {"gc"}, {"rm", "0a"}, {"stop", "0a"}, {"enter", "0a"}} {
+		cmd := exec.Command(saturnBin(), append([]string{"--dir=" + dir}, args...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(out), "must run as root") {
+			t.Errorf("saturn %v as nobody: exit %d\n%s", args, cmd.ProcessState.ExitCode(), out)
+		}
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("unprivileged commands created %s", dir)
+	}
 }
