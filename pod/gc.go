@@ -54,6 +54,9 @@ func (c *Cleaner) GC(dataDir string, o GCOptions) error {
 	if o.MarkOnly {
 		return errors.Join(errs...)
 	}
+	if err := removeProbeLeftovers(PodsDir(dataDir), now); err != nil {
+		errs = append(errs, err)
+	}
 	for _, p := range pods {
 		if p.phase != dirExitedGarbage && p.phase != dirGarbage {
 			continue
@@ -226,4 +229,30 @@ func (c *Cleaner) logErr(format string, a ...any) {
 	if c.Stderr != nil {
 		fmt.Fprintf(c.Stderr, format, a...)
 	}
+}
+
+// removeProbeLeftovers removes overlay probe directories (and their
+// mount) that a process killed while probing left in the pods directory.
+func removeProbeLeftovers(podsDir string, now time.Time) error {
+	probes, err := filepath.Glob(filepath.Join(podsDir, overlayProbePrefix+"*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, dir := range probes {
+		fi, err := os.Stat(dir)
+		if err != nil || now.Sub(fi.ModTime()) < embryoGrace {
+			continue
+		}
+		if err := UnmountAll(dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if left, _ := MountsUnder(dir); len(left) == 0 {
+			if err := os.RemoveAll(dir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -453,3 +453,32 @@ func TestGCZeroGraceOnePass(t *testing.T) {
 		t.Errorf("pod still in %s after gc with no grace period", exited.phase)
 	}
 }
+
+func TestGCRemovesProbeLeftovers(t *testing.T) {
+	data := t.TempDir()
+	podsDir := PodsDir(data)
+	old := filepath.Join(podsDir, overlayProbePrefix+"old")
+	fresh := filepath.Join(podsDir, overlayProbePrefix+"fresh")
+	for _, d := range []string{old + "/m", fresh + "/m"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mount("tmpfs", old+"/m", "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	hour := time.Now().Add(-time.Hour)
+	os.Chtimes(old, hour, hour)
+	if err := (&Cleaner{}).GC(data, GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("old probe dir still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh probe dir (maybe in use) removed: %v", err)
+	}
+	if left, _ := MountsUnder(data); len(left) > 0 {
+		t.Errorf("mounts left: %q", left)
+	}
+}

@@ -336,10 +336,14 @@ func mountOverlay(locate TreeLocator, treeID, target, upper, work string) error 
 	return nil
 }
 
+// overlayProbePrefix names OverlaySupported's scratch directories; gc
+// removes those a killed process left.
+const overlayProbePrefix = ".overlay-probe-"
+
 // OverlaySupported checks by trying that overlayfs works with upper and
 // work directories under dir.
 func OverlaySupported(dir string) error {
-	tmp, err := os.MkdirTemp(dir, ".overlay-probe-")
+	tmp, err := os.MkdirTemp(dir, overlayProbePrefix)
 	if err != nil {
 		return fmt.Errorf("overlay probe: %w", err)
 	}

@@ -422,7 +422,15 @@ func execStage1(p *pod.Pod, entry string, args []string) error {
 	if err := os.Chdir(p.Path()); err != nil {
 		return fmt.Errorf("enter pod directory: %w", err)
 	}
-	env := append(os.Environ(), "RKT_LOCK_FD="+strconv.Itoa(fd))
+	// A stale RKT_LOCK_FD (saturn run inside a pod) would win lookups, as
+	// the first of duplicate variables does.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RKT_LOCK_FD=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "RKT_LOCK_FD="+strconv.Itoa(fd))
 	if err := unix.Exec(entry, append([]string{entry}, args...), env); err != nil {
 		return fmt.Errorf("exec stage1 %s: %w", entry, err)
 	}
