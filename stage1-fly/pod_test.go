@@ -420,3 +420,58 @@ func TestRunDNSHost(t *testing.T) {
 		t.Fatalf("exit %d, app's /etc/hosts %q, host's %q; stderr %s", code, out, hosts, errOut)
 	}
 }
+
+// TestRunKeepsPodLock checks that the pod lock stage0 passes in
+// RKT_LOCK_FD stays held while the app runs (the pod is running) and is
+// released as soon as the app is gone (the pod has exited): the exit
+// watcher must not hold it.
+func TestRunKeepsPodLock(t *testing.T) {
+	p := newTestPod(t, []string{"/bin/sh", "-c", "echo ready; read line; exit 4"}, nil)
+	lock, err := os.Open(p.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	cmd := p.entry("run", testUUID)
+	cmd.ExtraFiles = []*os.File{lock}
+	cmd.Env = append(os.Environ(), "RKT_LOCK_FD=3")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("app said %q", line)
+	}
+	probe, err := os.Open(p.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	if err := unix.Flock(int(probe.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		t.Error("the pod lock is free while the app runs")
+		unix.Flock(int(probe.Fd()), unix.LOCK_UN)
+	}
+	stdin.Close()
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 4 {
+		t.Errorf("exit code %d, want 4", code)
+	}
+	if err := unix.Flock(int(probe.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Errorf("the pod lock is still held after the app exited: %v", err)
+	}
+	if s := p.status(); s != "4" {
+		t.Errorf("status %q, want 4", s)
+	}
+}

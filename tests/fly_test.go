@@ -40,21 +40,22 @@ func (e *env) flyRun(args ...string) (result, string) {
 	return r, strings.TrimSpace(string(uuid))
 }
 
-// appStatus polls `saturn status` until it reports the app's exit code:
-// fly's exit watcher writes it just after the app ends.
+// appStatus polls `saturn status` until it shows the app's exit status:
+// with no supervisor, fly's exit watcher writes it just after the app
+// (saturn run's process) is gone, so it may lag saturn run's return.
 func (e *env) appStatus(uuid, app string) string {
 	e.t.Helper()
-	var last string
-	for i := 0; i < 100; i++ {
-		last = e.mustSaturn("status", uuid)
-		for _, l := range strings.Split(last, "\n") {
+	var out string
+	for i := 0; i < 200; i++ {
+		out = e.mustSaturn("status", uuid)
+		for _, l := range strings.Split(out, "\n") {
 			if v, ok := strings.CutPrefix(l, "app-"+app+"="); ok {
 				return v
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(25 * time.Millisecond)
 	}
-	e.t.Fatalf("status of %s never showed app %s:\n%s", uuid, app, last)
+	e.t.Fatalf("status of %s never showed the exit status of app %s:\n%s", uuid, app, out)
 	return ""
 }
 
