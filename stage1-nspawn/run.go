@@ -30,25 +30,29 @@ func runMain(args []string) int {
 	if _, err := loadPlan(podDir, f, true); err != nil {
 		return fail(err)
 	}
-	if err := keepLockFromChildren(); err != nil {
+	if err := keepFDsFromChildren(); err != nil {
 		return fail(err)
 	}
 	return startPod(podDir, f, args)
 }
 
-// keepLockFromChildren marks the pod lock fd close-on-exec: this process
-// holds the lock for the pod's whole life, and apps must not inherit it.
-func keepLockFromChildren() error {
-	v := os.Getenv("RKT_LOCK_FD")
-	if v == "" {
-		return nil
+// keepFDsFromChildren marks every inherited fd above stderr close-on-exec:
+// this process holds the pod lock (RKT_LOCK_FD) for the pod's whole life,
+// and neither it nor anything else stage0 left open may reach the apps.
+func keepFDsFromChildren() error {
+	err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err != unix.ENOSYS && err != unix.EINVAL {
+		return err
 	}
-	fd, err := strconv.Atoi(v)
+	// Kernels before 5.11: one fd at a time.
+	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		return fmt.Errorf("RKT_LOCK_FD=%q: not a file descriptor", v)
+		return err
 	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
-		return fmt.Errorf("RKT_LOCK_FD=%d: %w", fd, err)
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
 	}
 	return nil
 }

@@ -49,3 +49,27 @@ func TestRunInteractivePassesStdio(t *testing.T) {
 		t.Fatalf("code %d stdout %q, want 0 and the input unprefixed; stderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// Apps get stdin, stdout and stderr only: not the pod lock stage0 passes
+// in RKT_LOCK_FD, nor any other fd stage0 left open.
+func TestNoFDsLeakIntoApps(t *testing.T) {
+	p := newPod(t, []testApp{{name: "fds", exec: []string{"/testapp", "ls", "/proc/self/fd"}}})
+	lock, err := os.Open(p.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	other, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	cmd := p.entry("init", "--net=none", p.uuid)
+	cmd.ExtraFiles = []*os.File{lock, other}
+	cmd.Env = append(os.Environ(), "RKT_LOCK_FD=3")
+	r := runCmd(t, cmd)
+	// The fourth entry is the directory testapp reads.
+	if got := appLines(r.stdout, "fds"); r.code != 0 || len(got) != 4 || got[0] != "0" || got[1] != "1" || got[2] != "2" {
+		t.Errorf("code %d, app's fds %q, want 0 1 2 and the one reading /proc/self/fd; stderr:\n%s", r.code, got, r.stderr)
+	}
+}
