@@ -357,3 +357,19 @@ func TestProcPathsRestricted(t *testing.T) {
 		t.Errorf("with --disable-paths: code %d, app's /proc submounts %q, want none", r.code, got)
 	}
 }
+
+func TestIPCParentAndInteractiveNeedsOneApp(t *testing.T) {
+	p := newPod(t, []testApp{{name: "i", exec: []string{"/bin/readlink", "/proc/self/ns/ipc"}}})
+	host, err := os.Readlink("/proc/self/ns/ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := p.run(t, "--ipc=parent"); r.code != 0 || !slices.Equal(appLines(r.stdout, "i"), []string{host}) {
+		t.Errorf("--ipc=parent: code %d, app's ipc ns %q, want the host's %s", r.code, appLines(r.stdout, "i"), host)
+	}
+	if r := p.run(t); r.code != 0 || slices.Equal(appLines(r.stdout, "i"), []string{host}) {
+		t.Errorf("default ipc: code %d, app's ipc ns %q, want a new one", r.code, appLines(r.stdout, "i"))
+	}
+	two := newPod(t, []testApp{{name: "a"}, {name: "b"}})
+	checkRefused(t, two, two.run(t, "--interactive"), "--interactive needs exactly one app, the pod has 2")
+}
