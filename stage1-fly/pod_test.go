@@ -475,3 +475,16 @@ func TestRunKeepsPodLock(t *testing.T) {
 		t.Errorf("status %q, want 4", s)
 	}
 }
+
+func TestRunReadOnlyRootfs(t *testing.T) {
+	p := newTestPod(t, []string{"/bin/sh", "-c", `touch /etc/x 2>/dev/null && echo rootfs-writable; echo ok >/tmp/y && cat /tmp/y`}, func(pm *schema.PodManifest) {
+		pm.Apps[0].ReadOnlyRootFS = true
+	})
+	out, errOut, code, _ := p.run()
+	if code != 0 || out != "ok\n" {
+		t.Fatalf("exit %d, output %q (want a read-only rootfs with a writable /tmp); stderr %s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(p.dir, stage1Rootfs, "opt/stage2/app/rootfs/etc/x")); err == nil {
+		t.Error("the app wrote into its read-only rootfs")
+	}
+}

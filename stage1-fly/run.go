@@ -213,6 +213,13 @@ func setupMountNamespace(p *flyPod, mounts []flyMount, hostMounts map[string]boo
 			return err
 		}
 	}
+	if p.app.ReadOnlyRootFS {
+		// Only this namespace's view of the rootfs mount changes; the
+		// mounts below it (/tmp, volumes) keep their own flags.
+		if err := unix.Mount("", rootfs, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("make the app rootfs read-only: %w", err)
+		}
+	}
 	return nil
 }
 

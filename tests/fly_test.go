@@ -374,3 +374,12 @@ func TestStage1FlagErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestFlyReadOnlyRootfs(t *testing.T) {
+	e := newEnv(t)
+	img := flyImage(t, `touch /etc/x 2>/dev/null && echo rootfs-writable; echo ok >/tmp/y && cat /tmp/y`)
+	r, _ := e.flyRun(img, "--readonly-rootfs=true")
+	if r.Code != 0 || r.Stdout != "ok\n" {
+		t.Fatalf("want a read-only rootfs with a writable /tmp:\n%s", r)
+	}
+}
