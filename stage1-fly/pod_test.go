@@ -488,3 +488,17 @@ func TestRunReadOnlyRootfs(t *testing.T) {
 		t.Error("the app wrote into its read-only rootfs")
 	}
 }
+
+func TestRunIdentity(t *testing.T) {
+	p := newTestPod(t, []string{"/bin/sh", "-c", `echo $(id -u) $(id -g) $(id -G) $(pwd) $GREETING`}, func(pm *schema.PodManifest) {
+		app := pm.Apps[0].App
+		app.User, app.Group = "tester", "testers"
+		app.SupplementaryGIDs = []int{1001}
+		app.WorkingDirectory = "/tmp"
+		app.Environment.Set("GREETING", "hello")
+	})
+	out, errOut, code, _ := p.run()
+	if code != 0 || out != "1000 1000 1000 1001 /tmp hello\n" {
+		t.Fatalf("exit %d, output %q; stderr %s", code, out, errOut)
+	}
+}
