@@ -78,6 +78,9 @@ func (g *globals) chooseStage1(st *store.Store, f *stage1Flags) (string, error) 
 		}
 		return id, nil
 	case f.Hash != "":
+		if !strings.HasPrefix(f.Hash, "sha512-") {
+			return "", usagef("--stage1-hash takes an image id (sha512-…), got %q", f.Hash)
+		}
 		id, err := st.Resolve(f.Hash)
 		if err != nil {
 			return "", fmt.Errorf("stage1 image %s: %w", f.Hash, err)

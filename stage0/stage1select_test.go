@@ -59,9 +59,17 @@ func TestStage1FlagsExclusive(t *testing.T) {
 			t.Errorf("%+v: error %v, want a usage error", f, err)
 		}
 	}
-	_, err := g.stage1Image(nil, &stage1Flags{FromDir: "../escape.aci"})
-	var ue *usageError
-	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "not a path") {
-		t.Errorf("--stage1-from-dir with a path: error %v, want a usage error", err)
+	for _, tc := range []struct {
+		f    stage1Flags
+		want string
+	}{
+		{stage1Flags{FromDir: "../escape.aci"}, "not a path"},
+		{stage1Flags{Hash: "example.com/stage1"}, "takes an image id"},
+	} {
+		_, err := g.stage1Image(nil, &tc.f)
+		var ue *usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want a usage error saying %q", tc.f, err, tc.want)
+		}
 	}
 }
