@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -25,6 +26,11 @@ type podRun struct {
 // pod's filesystem, pivots into the stage1 rootfs and runs the
 // supervisor.
 func podMain(args []string) int {
+	// Catch stop signals before anything else: PID 1 of a namespace
+	// ignores signals it has no handler for, and a stop during setup must
+	// not be lost.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
 	f, err := parseRunFlags(args)
 	if err != nil {
 		return fail(err)
@@ -41,7 +47,7 @@ func podMain(args []string) int {
 	if err := p.setup(); err != nil {
 		return fail(err)
 	}
-	return newSupervisor(f, plan).run()
+	return newSupervisor(f, plan).run(sigs)
 }
 
 func (p *podRun) setup() error {

@@ -81,7 +81,9 @@ func (s *supervisor) debugf(format string, a ...any) {
 
 // run starts the apps and supervises them until the pod ends; it returns
 // the pod's exit code.
-func (s *supervisor) run() int {
+// sigs carries the SIGTERM, SIGINT and SIGHUP the pod received, caught
+// since PID 1 started: the kernel drops signals PID 1 has no handler for.
+func (s *supervisor) run(sigs chan os.Signal) int {
 	chld := make(chan os.Signal, 1)
 	signal.Notify(chld, unix.SIGCHLD)
 	go func() {
@@ -89,8 +91,6 @@ func (s *supervisor) run() int {
 			s.reap()
 		}
 	}()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
 	if ln, err := s.listenEnter(); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: warning: enter disabled: %v\n", err)
 	} else {
