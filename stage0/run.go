@@ -144,6 +144,8 @@ func runRun(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The store's tree locks are close-on-exec: stage1 does not keep them.
+	defer st.Close()
 	cl := cleaner(g, st)
 	if err := p.ToRun(); err != nil {
 		discard(g, cl, p, pa)
@@ -168,6 +170,7 @@ func runPrepare(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	if err := p.ToPrepared(); err != nil {
 		discard(g, cleaner(g, st), p, pa)
 		return err
@@ -192,6 +195,15 @@ func preparePod(g *globals, pa *podArgs) (*store.Store, *pod.Pod, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	st1, p, err := layPod(g, st, pa)
+	if err != nil {
+		st.Close()
+	}
+	return st1, p, err
+}
+
+// layPod is preparePod with the store open.
+func layPod(g *globals, st *store.Store, pa *podArgs) (*store.Store, *pod.Pod, error) {
 	s1, err := g.stage1Image(st, &pa.stage1)
 	if err != nil {
 		return nil, nil, err
@@ -307,6 +319,7 @@ func runPrepared(g *globals, uuid string, rt *pod.RuntimeOptions) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	if err := startPod(g, st, p, rt); err != nil {
 		// The pod stays in run/, unlocked once we exit: an exited pod
 		// that gc removes.
