@@ -7,20 +7,23 @@ package main
 // (double fork, own session), that learns the app's exit code from the
 // kernel's process events connector (PROC_EVENT_EXIT carries the exit
 // status of any process, not only of children) and writes rkt/status.
-// A pidfd tells the watcher when the whole process is gone: an exit event
-// of the thread group leader also fires when a multithreaded app execs
-// from another thread, so the last event before the pidfd fires counts.
-// If the connector is unavailable, the pod runs without an exit status.
+// run itself subscribes to the connector and opens a pidfd of its own
+// process before it execs the app, and hands both to the watcher: the
+// exit event is queued on the socket even if the app ends before the
+// watcher is scheduled, so run never waits for the watcher to start.
+// The pidfd tells the watcher when the whole process is gone: an exit
+// event of the thread group leader also fires when a multithreaded app
+// execs from another thread, so the last event before the pidfd fires
+// counts. If the connector is unavailable, the pod runs without an exit
+// status.
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,57 +43,56 @@ const (
 	cnMsgLen         = 20
 )
 
-// watcher's inherited descriptors: the rkt/status directory, then the
-// pipe on which it reports that it is listening.
+// The watcher's inherited descriptors: the rkt/status directory, the
+// subscribed proc connector socket and the pidfd of the app.
 const (
 	watchDirFD   = 3
-	watchReadyFD = 4
+	watchSockFD  = 4
+	watchPidfdFD = 5
 )
 
-// watcher is an exit watcher being started.
-type watcher struct {
-	spawn *exec.Cmd
-	ready *os.File
-}
+// watcher is the middle process of a watcher being started.
+type watcher struct{ spawn *exec.Cmd }
 
-// startWatcher starts the exit watcher for this process; wait reports
-// when it listens. The two are apart so the watcher's start overlaps the
-// mount setup.
+// startWatcher subscribes to the exit of this process (and so of the app
+// that replaces it) and starts the watcher that records it. The watcher
+// needs no time to get ready, the subscription already is; wait only
+// reaps the middle process, so the start overlaps the mount setup.
 func startWatcher(p *flyPod, debug bool) (*watcher, error) {
 	dir, err := os.Open(p.rktDir() + "/status")
 	if err != nil {
 		return nil, err
 	}
 	defer dir.Close()
-	r, w, err := os.Pipe()
+	sock, err := listenProcEvents()
 	if err != nil {
 		return nil, err
 	}
-	defer w.Close()
+	sockFile := os.NewFile(uintptr(sock), "proc-connector")
+	defer sockFile.Close()
+	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open: %w", err)
+	}
+	unix.CloseOnExec(pidfd)
+	pidfdFile := os.NewFile(uintptr(pidfd), "pidfd")
+	defer pidfdFile.Close()
 	cmd := exec.Command("/proc/self/exe", watchSpawnArg, strconv.Itoa(os.Getpid()), p.appName())
-	cmd.ExtraFiles = []*os.File{dir, w}
+	cmd.ExtraFiles = []*os.File{dir, sockFile, pidfdFile}
 	if debug {
 		cmd.Stderr = os.Stderr
 	}
 	if err := cmd.Start(); err != nil {
-		r.Close()
 		return nil, fmt.Errorf("start exit watcher: %w", err)
 	}
-	return &watcher{spawn: cmd, ready: r}, nil
+	return &watcher{spawn: cmd}, nil
 }
 
-// wait returns once the watcher listens for the exit of this process.
+// wait reaps the middle process before exec, so it never lingers as a
+// zombie child of the app.
 func (w *watcher) wait() error {
-	defer w.ready.Close()
 	if err := w.spawn.Wait(); err != nil {
 		return fmt.Errorf("start exit watcher: %w", err)
-	}
-	if err := w.ready.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return err
-	}
-	buf := make([]byte, 1)
-	if n, _ := w.ready.Read(buf); n != 1 {
-		return errors.New("exit watcher did not start (is the proc connector available?)")
 	}
 	return nil
 }
@@ -100,7 +102,7 @@ func (w *watcher) wait() error {
 // of the app (an app waiting for all its children would wait for it).
 func watchSpawnMain(args []string) int {
 	cmd := exec.Command("/proc/self/exe", append([]string{watchArg}, args...)...)
-	cmd.ExtraFiles = []*os.File{os.NewFile(watchDirFD, "status"), os.NewFile(watchReadyFD, "ready")}
+	cmd.ExtraFiles = []*os.File{os.NewFile(watchDirFD, "status"), os.NewFile(watchSockFD, "proc-connector"), os.NewFile(watchPidfdFD, "pidfd")}
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -122,7 +124,7 @@ func watchMain(args []string) int {
 		logf("watcher: invalid pid %q", args[0])
 		return exitFailure
 	}
-	status, ok, err := waitExit(pid)
+	status, ok, err := waitExit(watchSockFD, watchPidfdFD, pid)
 	if err != nil {
 		logf("watcher: %v", err)
 		return exitFailure
@@ -138,24 +140,10 @@ func watchMain(args []string) int {
 	return 0
 }
 
-// waitExit subscribes to process events, reports readiness, then returns
-// the exit status of pid once it is gone; ok is false when no exit event
-// of it arrived.
-func waitExit(pid int) (code int, ok bool, err error) {
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return 0, false, fmt.Errorf("pidfd_open %d: %w", pid, err)
-	}
-	defer unix.Close(pidfd)
-	sock, err := listenProcEvents()
-	if err != nil {
-		return 0, false, err
-	}
-	defer unix.Close(sock)
-	ready := os.NewFile(watchReadyFD, "ready")
-	ready.Write([]byte{1})
-	ready.Close()
-
+// waitExit reads process events from the subscribed socket sock until
+// pidfd says pid is gone, and returns pid's exit status; ok is false when
+// no exit event of it arrived.
+func waitExit(sock, pidfd, pid int) (code int, ok bool, err error) {
 	buf := make([]byte, 64*1024)
 	fds := []unix.PollFd{{Fd: int32(sock), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
 	for {
@@ -167,21 +155,19 @@ func waitExit(pid int) (code int, ok bool, err error) {
 		}
 		gone := fds[1].Revents != 0
 		// Once the process is gone its exit event is already queued:
-		// the kernel sends it before it signals the pidfd.
-		flags := 0
-		if gone {
-			flags = unix.MSG_DONTWAIT
-		}
+		// the kernel sends it before it signals the pidfd. Until then,
+		// read what poll said is there, without blocking.
 		for {
-			n, _, err := unix.Recvfrom(sock, buf, flags)
+			n, _, err := unix.Recvfrom(sock, buf, unix.MSG_DONTWAIT)
+			if err == unix.ENOBUFS {
+				// Events were dropped on a busy host; keep reading.
+				continue
+			}
 			if err != nil {
 				break
 			}
 			if c, found := exitEvent(buf[:n], pid); found {
 				code, ok = c, true
-			}
-			if !gone {
-				break
 			}
 		}
 		if gone {
@@ -191,6 +177,8 @@ func waitExit(pid int) (code int, ok bool, err error) {
 }
 
 func listenProcEvents() (int, error) {
+	// CLOEXEC: the app must not inherit the socket; the watcher gets it
+	// explicitly.
 	sock, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_CONNECTOR)
 	if err != nil {
 		return -1, fmt.Errorf("proc connector socket: %w", err)
