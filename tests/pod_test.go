@@ -56,7 +56,10 @@ func TestPrepareAndRunPrepared(t *testing.T) {
 		t.Errorf("status after run-prepared = %v", st)
 	}
 	e.failSaturn("not prepared", "run-prepared", "--net=none", uuid)
-	if out := e.mustSaturn("rm", uuid); strings.TrimSpace(out) != `"`+uuid+`"` {
+	if out := e.mustSaturn("cat-manifest", "--uuid-file="+uuidFile); !strings.Contains(out, "\n\t\"apps\": [") {
+		t.Errorf("cat-manifest is not pretty-printed by default:\n%s", out)
+	}
+	if out := e.mustSaturn("rm", "--uuid-file="+uuidFile); strings.TrimSpace(out) != `"`+uuid+`"` {
 		t.Errorf("rm printed %q", out)
 	}
 	if dirs := podDirs(t, e); len(dirs) != 0 {

@@ -316,8 +316,9 @@ func TestRunInteractiveAndHostname(t *testing.T) {
 func TestEnterDefaultShell(t *testing.T) {
 	e := newEnv(t)
 	bb := testimg.Busybox(t, testimg.Options{})
-	_, uuid := startPod(t, e, bb, "--exec=/bin/sleep", "--", "600")
-	cmd := e.command("enter", uuid)
+	_, uuid := startPod(t, e, bb, "--exec=/bin/sleep", "--", "600", "---", bb, "--name=other", "--exec=/bin/sleep", "--", "600")
+	e.failSaturn("several apps (busybox, other): choose one with --app", "enter", uuid)
+	cmd := e.command("enter", "--app=busybox", uuid)
 	cmd.Stdin = strings.NewReader("echo in-$(hostname)\nexit 3\n")
 	out, _ := cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(string(out), "in-rkt-"+uuid) {
