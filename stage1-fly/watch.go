@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"syscall"
 
@@ -115,6 +116,10 @@ func watchSpawnMain(args []string) int {
 // watchMain waits for process args[0] to exit and writes its exit status
 // to the file args[1] of the inherited status directory.
 func watchMain(args []string) int {
+	// A unit stop or a terminal hangup signals the app's whole cgroup or
+	// session; the watcher outlives the app only by the moment it needs
+	// to record the exit, so it lets such signals pass.
+	signal.Ignore(unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
 	if len(args) != 2 {
 		logf("watcher: expected PID and app name")
 		return exitFailure
