@@ -186,3 +186,19 @@ func TestConfigCommand(t *testing.T) {
 		t.Errorf("want 5 entries (2 auth, 1 dockerAuth, paths, stage1), got %d:\n%s", len(byKey), out)
 	}
 }
+
+func TestConfigPathsStage1Images(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	if err := os.Symlink(stage1Image("stage1-fly"), filepath.Join(dir, "custom-fly.aci")); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, e.LocalConfig, "paths.d/paths.json", `{"rktKind":"paths","rktVersion":"v1","stage1-images":"`+dir+`"}`)
+	img := pidNSImage(t)
+	if !e.runsOnFly(img, "--stage1-from-dir=custom-fly.aci") {
+		t.Error("--stage1-from-dir did not look in the configured stage1-images directory")
+	}
+	// The default stage1 is looked for there too, and it has no
+	// stage1-nspawn.aci: the error names the missing file.
+	e.failSaturn(filepath.Join(dir, "stage1-nspawn.aci"), "run", "--insecure-options=image", img)
+}
