@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/appc/spec/schema"
 	"github.com/spf13/pflag"
@@ -204,18 +205,22 @@ func preparePod(g *globals, pa *podArgs) (*store.Store, *pod.Pod, error) {
 
 // layPod is preparePod with the store open.
 func layPod(g *globals, st *store.Store, pa *podArgs) (*store.Store, *pod.Pod, error) {
+	start := time.Now()
 	s1, err := g.stage1Image(st, &pa.stage1)
 	if err != nil {
 		return nil, nil, err
 	}
+	g.debugf("stage1 image %s (%v)", s1, time.Since(start))
 	pm, err := podManifest(g, st, pa)
 	if err != nil {
 		return nil, nil, err
 	}
+	g.debugf("pod manifest with %d apps (%v)", len(pm.Apps), time.Since(start))
 	plan, err := pod.NewPlan(pm, s1, st)
 	if err != nil {
 		return nil, nil, err
 	}
+	g.debugf("trees rendered (%v)", time.Since(start))
 	overlay := !pa.prep.NoOverlay
 	if overlay {
 		if err := os.MkdirAll(pod.PodsDir(g.Dir), 0o750); err != nil {
@@ -241,11 +246,8 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*store.Store, *pod.Pod, e
 		discard(g, cleaner(g, st), p, pa)
 		return nil, nil, err
 	}
-	for _, id := range append([]string{s1}, imageIDs(pm)...) {
-		if err := st.MarkUsed(id); err != nil {
-			g.debugf("mark %s used: %v", id, err)
-		}
-	}
+	g.debugf("pod %s laid out (%v)", p.UUID, time.Since(start))
+	// RenderTree marked stage1 and the app images used.
 	return st, p, nil
 }
 
@@ -264,14 +266,6 @@ func podManifest(g *globals, st *store.Store, pa *podArgs) (*schema.PodManifest,
 		app.ImageID = id
 	}
 	return pod.Generate(&pa.prep, st, os.Environ())
-}
-
-func imageIDs(pm *schema.PodManifest) []string {
-	var ids []string
-	for _, ra := range pm.Apps {
-		ids = append(ids, ra.Image.ID.String())
-	}
-	return ids
 }
 
 func cleaner(g *globals, st *store.Store) *pod.Cleaner {
