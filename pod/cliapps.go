@@ -201,9 +201,7 @@ func (as *Apps) Parse(args []string, fs *pflag.FlagSet, allowAppArgs bool) error
 				i += consumed - 1
 				continue
 			}
-			if strings.HasPrefix(a, "-") && a != "-" {
-				return fmt.Errorf("unknown flag %q", a)
-			}
+			// pflag took nothing: a is the next image.
 			as.Apps = append(as.Apps, &App{Image: a})
 		}
 	}
