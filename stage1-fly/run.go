@@ -66,43 +66,69 @@ func runMain(args []string) int {
 	return 0 // not reached: run execs the app
 }
 
+// runPlan is everything run decided before it changes anything.
+type runPlan struct {
+	pod        *flyPod
+	spec       *stage2.Spec
+	mounts     []flyMount
+	hostMounts map[string]bool
+	dns        dnsModes
+}
+
 // run prepares the app and execs it in place of this process, so the pid
 // stage0 was started as becomes the app's: its exit code is saturn run's
 // and signals sent to saturn run reach the app without forwarding.
 func run(f *runFlags) error {
-	p, err := loadPod(".")
+	plan, err := planRun(f)
 	if err != nil {
 		return err
 	}
+	return launch(plan, f.debug)
+}
+
+// planRun reads the pod and checks everything that can be refused (user,
+// executable, volumes, isolators) before anything is written or mounted.
+func planRun(f *runFlags) (*runPlan, error) {
+	p, err := loadPod(".")
+	if err != nil {
+		return nil, err
+	}
 	dns, err := parseDNSModes(f.dnsConf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rootfs := p.rootfs()
 	opts := stage2.Options{AllCaps: !hasCapIsolator(p.App.Isolators)}
 	spec, err := stage2.AppSpec(rootfs, p.appName(), p.App, p.App.Exec, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := stage2.CheckExec(rootfs, spec.Args, spec.Env); err != nil {
-		return fmt.Errorf("app %s: %w", p.appName(), err)
+		return nil, fmt.Errorf("app %s: %w", p.appName(), err)
 	}
 	hostMounts, err := hostMountPoints()
 	if err != nil {
-		return fmt.Errorf("read host mounts: %w", err)
+		return nil, fmt.Errorf("read host mounts: %w", err)
 	}
 	emptyDir := func(v types.Volume) string {
 		return filepath.Join(p.dir, stage1Rootfs, "mnt", v.Name.String())
 	}
 	mounts, err := planMounts(p, hostMounts, dns, emptyDir)
 	if err != nil {
+		return nil, err
+	}
+	return &runPlan{pod: p, spec: spec, mounts: mounts, hostMounts: hostMounts, dns: dns}, nil
+}
+
+// launch writes the pod's runtime files, starts the exit watcher, sets up
+// the mount namespace and execs the app.
+func launch(plan *runPlan, debug bool) error {
+	p := plan.pod
+	if err := prepareRktDir(p, plan.spec.Env); err != nil {
 		return err
 	}
-	if err := prepareRktDir(p, spec.Env); err != nil {
-		return err
-	}
-	if dns.hosts == "default" {
-		if err := ensureHosts(rootfs); err != nil {
+	if plan.dns.hosts == "default" {
+		if err := ensureHosts(p.rootfs()); err != nil {
 			return err
 		}
 	}
@@ -110,15 +136,17 @@ func run(f *runFlags) error {
 	if err != nil {
 		return err
 	}
-	// The watcher must not inherit the pod lock; the app must.
-	unix.CloseOnExec(lockFD)
+	if lockFD >= 0 {
+		// The watcher must not inherit the pod lock; the app must.
+		unix.CloseOnExec(lockFD)
+	}
 	// Without the watcher only rkt/status is missing; the pod runs. If
 	// setup fails from here on, the watcher records stage1's exit code.
-	w, err := startWatcher(p, f.debug)
+	w, err := startWatcher(p, debug)
 	if err != nil {
 		logf("run: no exit status will be recorded: %v", err)
 	}
-	if err := setupMountNamespace(p, mounts, hostMounts); err != nil {
+	if err := setupMountNamespace(p, plan.mounts, plan.hostMounts); err != nil {
 		return err
 	}
 	if err := writeFileAtomic(filepath.Join(p.dir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -137,10 +165,10 @@ func run(f *runFlags) error {
 			return fmt.Errorf("keep pod lock across exec: %w", err)
 		}
 	}
-	if f.debug {
-		logf("exec %q chrooted in %s as %d:%d", spec.Args, rootfs, spec.UID, spec.GID)
+	if debug {
+		logf("exec %q chrooted in %s as %d:%d", plan.spec.Args, p.rootfs(), plan.spec.UID, plan.spec.GID)
 	}
-	return stage2.Exec(spec)
+	return stage2.Exec(plan.spec)
 }
 
 func hasCapIsolator(isos types.Isolators) bool {
