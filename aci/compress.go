@@ -135,14 +135,16 @@ func looksLikeTar(block []byte) bool {
 	if err != nil || len(field) == 0 {
 		return false
 	}
-	var sum uint64
+	// Some old writers summed signed bytes; accept either, as Go's reader does.
+	var unsigned, signed int64
 	for i, b := range block[:tarBlockSize] {
 		if i >= 148 && i < 156 {
 			b = ' '
 		}
-		sum += uint64(b)
+		unsigned += int64(b)
+		signed += int64(int8(b))
 	}
-	return sum == want
+	return int64(want) == unsigned || int64(want) == signed
 }
 
 // compressWriter wraps w so that what is written to the result comes out
