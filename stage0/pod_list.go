@@ -121,37 +121,7 @@ func fmtTime(t time.Time, full bool, now time.Time) string {
 	if full {
 		return t.Format(timeLayout)
 	}
-	return humanTime(t, now)
-}
-
-// humanTime says how long ago t was, in rkt's (go-humanize's) words.
-func humanTime(t, now time.Time) string {
-	d := now.Sub(t)
-	suffix := "ago"
-	if d < 0 {
-		d, suffix = -d, "from now"
-	}
-	unit := func(n int64, name string) string {
-		if n == 1 {
-			return fmt.Sprintf("1 %s %s", name, suffix)
-		}
-		return fmt.Sprintf("%d %ss %s", n, name, suffix)
-	}
-	switch {
-	case d < time.Second:
-		return "now"
-	case d < time.Minute:
-		return unit(int64(d/time.Second), "second")
-	case d < time.Hour:
-		return unit(int64(d/time.Minute), "minute")
-	case d < 24*time.Hour:
-		return unit(int64(d/time.Hour), "hour")
-	case d < 30*24*time.Hour:
-		return unit(int64(d/(24*time.Hour)), "day")
-	case d < 365*24*time.Hour:
-		return unit(int64(d/(30*24*time.Hour)), "month")
-	}
-	return unit(int64(d/(365*24*time.Hour)), "year")
+	return relativeTime(t, now)
 }
 
 // podJSON is a pod in list and status JSON output, with rkt's API field
