@@ -2,9 +2,11 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -263,6 +265,59 @@ func TestUUIDPrefixes(t *testing.T) {
 	e.failSaturn("no pod found", "status", "ffffffff-ffff")
 	e.failSaturn("invalid pod UUID", "cat-manifest", "../../etc")
 	e.mustSaturn("gc", "--expire-prepared=0s")
+	if dirs := podDirs(t, e); len(dirs) != 0 {
+		t.Errorf("pods left: %q", dirs)
+	}
+}
+
+// TestConcurrentRunsAndGC: gc running in a loop never takes a pod that is
+// being prepared or running; every pod runs to its exit code and the last
+// gc leaves nothing.
+func TestConcurrentRunsAndGC(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	id := strings.TrimSpace(e.mustSaturn("--insecure-options=image", "fetch", "--full", ta))
+	stop := make(chan struct{})
+	gcDone := make(chan []string)
+	go func() {
+		var failures []string
+		for {
+			select {
+			case <-stop:
+				gcDone <- failures
+				return
+			default:
+			}
+			// Not e.saturn: it may call t.Fatal, which only the test
+			// goroutine may.
+			if out, err := e.command("gc", "--grace-period=0s").CombinedOutput(); err != nil {
+				failures = append(failures, fmt.Sprintf("%v: %s", err, out))
+			}
+		}
+	}()
+	const pods = 4
+	codes := make(chan string, pods)
+	for i := 0; i < pods; i++ {
+		go func(i int) {
+			cmd := e.command("run", "--net=none", id, "--exec=/testapp", "--", "exit", strconv.Itoa(i))
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != i {
+				codes <- fmt.Sprintf("pod %d exited %d:\n%s", i, code, out)
+				return
+			}
+			codes <- ""
+		}(i)
+	}
+	for i := 0; i < pods; i++ {
+		if bad := <-codes; bad != "" {
+			t.Errorf("a pod did not end with its own exit code:\n%s", bad)
+		}
+	}
+	close(stop)
+	if failures := <-gcDone; len(failures) > 0 {
+		t.Errorf("gc failed while pods ran:\n%s", failures[0])
+	}
+	e.mustSaturn("gc", "--grace-period=0s")
 	if dirs := podDirs(t, e); len(dirs) != 0 {
 		t.Errorf("pods left: %q", dirs)
 	}
