@@ -29,9 +29,19 @@ const testUUID = "6f1f3a4e-1e8a-4f3b-9a53-0c3b6c1a2b7d"
 
 var (
 	buildOnce sync.Once
+	flyBinDir string
 	flyBin    string
 	buildErr  error
 )
+
+// TestMain removes the binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if flyBinDir != "" {
+		os.RemoveAll(flyBinDir)
+	}
+	os.Exit(code)
+}
 
 // flyBinary builds stage1-fly once per test run.
 func flyBinary(t *testing.T) string {
@@ -45,6 +55,7 @@ func flyBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		flyBinDir = dir
 		flyBin = filepath.Join(dir, "run")
 		cmd := exec.Command("go", "build", "-o", flyBin, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
