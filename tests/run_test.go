@@ -211,6 +211,8 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 		{"no image", nil, "at least one image"},
 		{"port without contained network", []string{"--port=http:8080", ta}, "--port does not work with --net=none"},
 		{"private users", []string{"--private-users", ta}, "--private-users is not supported"},
+		{"missing pod manifest", []string{"--pod-manifest=" + missing}, "read pod manifest"},
+		{"unsigned image", []string{"--insecure-options=none", ta}, "signature"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
