@@ -49,7 +49,7 @@ func Generate(o *PrepareOptions, images ImageManifests, environ []string) (*sche
 	if err := checkVolumes(pm); err != nil {
 		return nil, err
 	}
-	if err := checkPorts(pm, images); err != nil {
+	if err := checkPorts(pm); err != nil {
 		return nil, err
 	}
 	pm.Annotations.Set("coreos.com/rkt/stage1/mutable", "false")
@@ -262,7 +262,7 @@ func mountedPath(ms []schema.Mount, p string) bool {
 }
 
 // checkPorts refuses --port names that no app's image exposes.
-func checkPorts(pm *schema.PodManifest, images ImageManifests) error {
+func checkPorts(pm *schema.PodManifest) error {
 	for _, ep := range pm.Ports {
 		found := false
 		for _, ra := range pm.Apps {

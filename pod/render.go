@@ -2,7 +2,6 @@ package pod
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -455,6 +454,3 @@ func readTrimmed(path string) (string, error) {
 	}
 	return s, nil
 }
-
-// errNoPid is returned while stage1 has not written its pid yet.
-var errNoPid = errors.New("pod has no pid yet")

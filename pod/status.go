@@ -22,6 +22,9 @@ const (
 	MaxInterfaceVersion = 4
 )
 
+// errNoPid is returned while stage1 has not written its pid yet.
+var errNoPid = errors.New("pod has no pid yet")
+
 // pollInterval paces waits for state changes that have no event to wait
 // on (stage1 writes plain files).
 const pollInterval = 50 * time.Millisecond
