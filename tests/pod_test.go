@@ -322,3 +322,16 @@ func TestConcurrentRunsAndGC(t *testing.T) {
 		t.Errorf("pods left: %q", dirs)
 	}
 }
+
+// TestImageGCKeepsPreparedPodTrees: image gc keeps the trees (and images)
+// a prepared pod uses, so run-prepared works after it.
+func TestImageGCKeepsPreparedPodTrees(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	uuid := strings.TrimSpace(e.mustSaturn("prepare", "--insecure-options=image", ta, "--exec=/testapp", "--", "args", "still-here"))
+	e.mustSaturn("image", "gc", "--grace-period=0s")
+	r := e.saturn("run-prepared", "--net=none", uuid)
+	if r.Code != 0 || !slices.Equal(appLines(r.Stdout+r.Stderr, "testapp"), []string{"still-here"}) {
+		t.Errorf("run-prepared after image gc: %s", r)
+	}
+}
