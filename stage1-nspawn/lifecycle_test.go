@@ -60,7 +60,9 @@ func TestEnter(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "AC_APP_NAME=side\n") {
 		t.Errorf("enter env: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
-	r = runCmd(t, p.entry("enter", "--pid="+pid, "--appname=main", "--", "/bin/sh", "-c", "pidof testapp | wc -w; exit 5"))
+	// The side app may still be its stage2 helper for a moment.
+	count := "for i in $(seq 200); do [ $(pidof testapp | wc -w) = 2 ] && break; sleep 0.05; done; pidof testapp | wc -w; exit 5"
+	r = runCmd(t, p.entry("enter", "--pid="+pid, "--appname=main", "--", "/bin/sh", "-c", count))
 	if r.code != 5 || strings.TrimSpace(r.stdout) != "2" {
 		t.Errorf("enter sh: code %d stdout %q stderr %q; want 5 and both apps visible", r.code, r.stdout, r.stderr)
 	}

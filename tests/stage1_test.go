@@ -66,27 +66,33 @@ func s1Status(t *testing.T, e *env, uuid string) map[string]string {
 
 func TestStage1AppsSharePodNamespaces(t *testing.T) {
 	e := newEnv(t)
-	bb, ta := s1Images(t, nil)
-	script := `until pidof testapp >/dev/null; do sleep 0.05; done
-b=$(pidof testapp)
+	bb := testimg.Busybox(t, testimg.Options{})
+	side := testimg.Busybox(t, testimg.Options{Name: "example.com/sidecar", Files: map[string]string{"only-sidecar": "x"}})
+	// The sidecar sets its trap before it publishes its pid, so the
+	// SIGTERM cannot come before it is handled.
+	sidecar := `trap 'echo got term; exit 0' TERM; echo $$ > /shared/pid; while :; do sleep 0.05; done`
+	script := `until [ -s /shared/pid ]; do sleep 0.05; done
+b=$(cat /shared/pid)
 hostname
+[ -d /proc/$b ] && echo "sees sidecar"
 for ns in pid uts ipc; do [ "$(readlink /proc/self/ns/$ns)" = "$(readlink /proc/$b/ns/$ns)" ] && echo "same $ns"; done
 [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/$b/ns/mnt)" ] && echo "same mnt"
-[ -e /testapp ] && echo "sees testapp's rootfs"
+[ -e /only-sidecar ] && echo "sees sidecar's rootfs"
 kill -TERM $b`
-	r, uuid := s1Run(t, e, "--hostname=podhost", bb, "--exec=/bin/sh", "--", "-c", script, "---", ta, "--exec=/testapp", "--", "wait-signal")
+	r, uuid := s1Run(t, e, "--hostname=podhost", "--volume=shared,kind=empty", "--mount=volume=shared,target=/shared",
+		bb, "--exec=/bin/sh", "--", "-c", script, "---", side, "--exec=/bin/sh", "--", "-c", sidecar)
 	if r.Code != 0 {
 		t.Fatalf("saturn run: %s", r)
 	}
-	want := []string{"podhost", "same pid", "same uts", "same ipc", "same mnt"}
+	want := []string{"podhost", "sees sidecar", "same pid", "same uts", "same ipc", "same mnt"}
 	if got := s1Lines(r.Stdout, "busybox"); !slices.Equal(got, want) {
 		t.Errorf("busybox printed %q, want %q", got, want)
 	}
-	if got := s1Lines(r.Stdout, "testapp"); !slices.Equal(got, []string{"ready", "got terminated"}) {
-		t.Errorf("testapp printed %q", got)
+	if got := s1Lines(r.Stdout, "sidecar"); !slices.Equal(got, []string{"got term"}) {
+		t.Errorf("sidecar printed %q", got)
 	}
 	st := s1Status(t, e, uuid)
-	if st["app-busybox"] != "0" || st["app-testapp"] != "0" {
+	if st["app-busybox"] != "0" || st["app-sidecar"] != "0" {
 		t.Errorf("status %v, want both apps 0", st)
 	}
 }
