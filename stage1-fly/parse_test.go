@@ -47,11 +47,14 @@ func TestParseRunFlags(t *testing.T) {
 		want    runFlags
 		wantErr string
 	}{
-		{"all of the ABI", []string{"--debug", "--net=host", "--interactive", "--local-config=/etc/saturn",
-			"--hostname=h", "--dns-conf-mode=resolv=host,hosts=default", "--ipc=auto",
+		{"all of the ABI fly can honour", []string{"--debug", "--net=host", "--interactive", "--local-config=/etc/saturn",
+			"--dns-conf-mode=resolv=host,hosts=default", "--ipc=parent",
 			"--disable-capabilities-restriction", "--disable-paths", "--disable-seccomp",
-			"--mds-token=t", "--private-users=0:65536", uuid},
-			runFlags{debug: true, net: "host", dnsConf: "resolv=host,hosts=default"}, ""},
+			"--mds-token=t", uuid},
+			runFlags{debug: true, net: "host", dnsConf: "resolv=host,hosts=default", ipc: "parent"}, ""},
+		{"hostname", []string{"--hostname=h", uuid}, runFlags{}, "--hostname cannot be honoured"},
+		{"private ipc", []string{"--ipc=private", uuid}, runFlags{}, "--ipc=private cannot be honoured"},
+		{"user namespace", []string{"--private-users=0:65536", uuid}, runFlags{}, "--private-users cannot be honoured"},
 		{"default net", []string{"--net=default", uuid}, runFlags{net: "default"}, ""},
 		{"unknown flags of newer stage0s", []string{"--future-flag=x", uuid}, runFlags{}, ""},
 		{"no uuid", []string{"--debug"}, runFlags{}, "expected one argument"},

@@ -387,6 +387,7 @@ func TestRunRefuses(t *testing.T) {
 			pm.Apps[0].App.Isolators = types.Isolators{mem.AsIsolator()}
 		}, "cannot apply isolator resource/memory"},
 		{"net none", []string{"--net=none"}, nil, "--net=none cannot be honoured"},
+		{"hostname", []string{"--hostname=mypod"}, nil, "--hostname cannot be honoured"},
 		{"bad uuid", []string{"not-a-uuid"}, nil, "invalid pod UUID"},
 		{"missing executable", nil, func(pm *schema.PodManifest) {
 			pm.Apps[0].App.Exec = []string{"/no/such/binary"}

@@ -17,9 +17,12 @@ import (
 // runFlags are the run entrypoint's flags (docs/stage1-abi.md). fly uses
 // --debug, --net and --dns-conf-mode and accepts the rest.
 type runFlags struct {
-	debug   bool
-	net     string
-	dnsConf string
+	debug    bool
+	net      string
+	dnsConf  string
+	hostname string
+	ipc      string
+	users    string
 }
 
 func parseRunFlags(args []string) (*runFlags, string, error) {
@@ -30,7 +33,10 @@ func parseRunFlags(args []string) (*runFlags, string, error) {
 	fs.BoolVar(&f.debug, "debug", false, "print debug messages")
 	fs.StringVar(&f.net, "net", "", "pod networking; fly always uses the host's")
 	fs.StringVar(&f.dnsConf, "dns-conf-mode", "", "resolv=…,hosts=…")
-	for _, s := range []string{"local-config", "hostname", "ipc", "mds-token", "private-users"} {
+	fs.StringVar(&f.hostname, "hostname", "", "pod hostname; fly cannot set one")
+	fs.StringVar(&f.ipc, "ipc", "", "IPC namespace; fly always uses the host's")
+	fs.StringVar(&f.users, "private-users", "", "user namespace; fly cannot use one")
+	for _, s := range []string{"local-config", "mds-token"} {
 		fs.String(s, "", "ignored by fly")
 	}
 	for _, b := range []string{"interactive", "disable-capabilities-restriction", "disable-paths", "disable-seccomp"} {
@@ -45,12 +51,27 @@ func parseRunFlags(args []string) (*runFlags, string, error) {
 	if _, err := types.NewUUID(fs.Arg(0)); err != nil {
 		return nil, "", fmt.Errorf("invalid pod UUID %q", fs.Arg(0))
 	}
-	switch f.net {
-	case "", "host", "default":
-	default:
-		return nil, "", fmt.Errorf("stage1-fly runs the app on the host's network; --net=%s cannot be honoured (use stage1-nspawn)", f.net)
+	if err := f.checkHonoured(); err != nil {
+		return nil, "", err
 	}
 	return f, fs.Arg(0), nil
+}
+
+// checkHonoured refuses the isolation fly cannot give: the app always
+// shares the host's network, UTS, IPC and user namespaces.
+func (f *runFlags) checkHonoured() error {
+	const hint = "stage1-fly runs the app in the host's namespaces; %s cannot be honoured (use stage1-nspawn)"
+	switch {
+	case f.net != "" && f.net != "host" && f.net != "default":
+		return fmt.Errorf(hint, "--net="+f.net)
+	case f.hostname != "":
+		return fmt.Errorf(hint, "--hostname")
+	case f.ipc != "" && f.ipc != "auto" && f.ipc != "parent":
+		return fmt.Errorf(hint, "--ipc="+f.ipc)
+	case f.users != "":
+		return fmt.Errorf(hint, "--private-users")
+	}
+	return nil
 }
 
 func runMain(args []string) int {

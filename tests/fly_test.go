@@ -265,6 +265,7 @@ func TestFlyRefuses(t *testing.T) {
 		{"two apps", []string{img, "--name=one", img, "--name=two"}, "exactly one app per pod; this pod has 2"},
 		{"memory limit", []string{img, "--memory=64M"}, "cannot apply isolator resource/memory"},
 		{"no network", []string{"--net=none", img}, "--net=none cannot be honoured"},
+		{"own hostname", []string{"--hostname=mypod", img}, "--hostname cannot be honoured"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := e.withT(t).flyRun(tc.args...)
