@@ -384,3 +384,17 @@ func TestFlyReadOnlyRootfs(t *testing.T) {
 		t.Fatalf("want a read-only rootfs with a writable /tmp:\n%s", r)
 	}
 }
+
+func TestFlyPrepared(t *testing.T) {
+	e := newEnv(t)
+	img := flyImage(t, "readlink /proc/self/ns/pid; exit 5")
+	out := e.mustSaturn("prepare", "--quiet", "--insecure-options=image", "--stage1-from-dir=stage1-fly.aci", img)
+	uuid := strings.TrimSpace(out)
+	r := e.saturn("run-prepared", uuid)
+	if r.Code != 5 || strings.TrimSpace(r.Stdout) != nsLink(t, "pid") {
+		t.Fatalf("run-prepared of a fly pod: want exit 5 in the host's pid namespace:\n%s", r)
+	}
+	if got := e.appStatus(uuid, "busybox"); got != "5" {
+		t.Errorf("status app-busybox=%s, want 5", got)
+	}
+}
