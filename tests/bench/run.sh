@@ -40,9 +40,10 @@ csv=$work/times.csv
 saturn_cmd="${sat[*]} run --net=none $id --exec=/bin/true"
 runc_cmd="runc --root $work/runc-state run --bundle $work/bundle saturn-bench-$$"
 unshare_cmd="unshare --fork --pid --mount --ipc --uts --net chroot $work/bundle/rootfs /bin/true"
+# No shell around the commands (-N): the floor is a few milliseconds.
 # Exited pods are garbage-collected before each saturn run, untimed, so
 # their mounts do not pile up during the benchmark.
-hyperfine --style none --warmup 3 --runs "$RUNS" --export-csv "$csv" \
+hyperfine -N --style none --warmup 3 --runs "$RUNS" --export-csv "$csv" \
 	--prepare "${sat[*]} gc --grace-period=0s" --prepare true --prepare true \
 	-n saturn "$saturn_cmd" -n runc "$runc_cmd" -n unshare "$unshare_cmd" >/dev/null
 
@@ -51,6 +52,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 s=$(mean saturn) r=$(mean runc) u=$(mean unshare)
 echo "bench run /bin/true: saturn ${s}ms runc ${r}ms unshare ${u}ms;" \
 	"saturn/unshare $(ratio "$s" "$u")x (goal <= 3x), saturn/runc $(ratio "$s" "$r")x (goal <= 0.4x)"
+
+# stage1-nspawn alone, to show how the time splits between stage0 and
+# stage1: its run entrypoint re-run in the directory of a pod that has
+# exited (stage0's rootfs mounts stay until gc).
+"${sat[@]}" gc --grace-period=0s >/dev/null 2>&1
+"${sat[@]}" run --net=none --uuid-file-save="$work/s1uuid" "$id" --exec=/bin/true >/dev/null 2>&1
+s1uuid=$(cat "$work/s1uuid")
+poddir=$(echo "$data"/pods/*/"$s1uuid")
+s1csv=$work/stage1.csv
+(cd "$poddir" && hyperfine -N --style none --warmup 3 --runs "$RUNS" --export-csv "$s1csv" \
+	-n stage1 "stage1/rootfs/init --net=none $s1uuid" >/dev/null)
+s1=$(awk -F, '$1 == "stage1" { printf "%.2f", $2 * 1000 }' "$s1csv")
+echo "bench stage1-nspawn alone: ${s1}ms; stage1/unshare $(ratio "$s1" "$u")x"
 
 # Peak RSS of the pod supervisor with ten apps.
 uuidf=$work/uuid
