@@ -514,3 +514,32 @@ func TestRunIdentity(t *testing.T) {
 		t.Fatalf("exit %d, output %q; stderr %s", code, out, errOut)
 	}
 }
+
+// TestRunRecursiveVolume checks recursive volumes: the submounts of the
+// source come along, and read-only reaches them too.
+func TestRunRecursiveVolume(t *testing.T) {
+	src := t.TempDir()
+	sub := filepath.Join(src, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "flysub", sub).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", sub).Run() })
+	if err := os.WriteFile(filepath.Join(sub, "f"), []byte("in submount\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `cat /rec/sub/f; touch /rec/sub/x 2>/dev/null && echo sub-writable; touch /rec/x 2>/dev/null && echo top-writable; test -e /flat/sub/f && echo flat-has-submount; echo done`
+	p := newTestPod(t, []string{"/bin/sh", "-c", script}, func(pm *schema.PodManifest) {
+		pm.Volumes = []types.Volume{
+			{Name: "rec", Kind: "host", Source: src, ReadOnly: boolPtr(true), Recursive: boolPtr(true)},
+			{Name: "flat", Kind: "host", Source: src},
+		}
+		pm.Apps[0].Mounts = []schema.Mount{{Volume: "rec", Path: "/rec"}, {Volume: "flat", Path: "/flat"}}
+	})
+	out, errOut, code, _ := p.run()
+	if code != 0 || out != "in submount\ndone\n" {
+		t.Fatalf("exit %d, output %q; stderr %s", code, out, errOut)
+	}
+}
