@@ -1,11 +1,13 @@
 package pod
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,7 +35,8 @@ func copyFile(src, dst string) error {
 }
 
 // copyTree copies a rootfs for --no-overlay: directories, regular files,
-// symlinks, device nodes and fifos, with owners, modes and times.
+// symlinks, device nodes and fifos, with owners, modes, extended
+// attributes (file capabilities live there) and times.
 func copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -53,6 +56,9 @@ func copyTree(src, dst string) error {
 		}
 		if err := unix.Lchown(target, int(st.Uid), int(st.Gid)); err != nil {
 			return fmt.Errorf("chown %s: %w", target, err)
+		}
+		if err := copyXattrs(path, target); err != nil {
+			return err
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
 			// chown clears setuid bits, so the mode goes last.
@@ -85,4 +91,35 @@ func copyEntry(path, target string, st *unix.Stat_t) error {
 	default:
 		return nil // sockets are not image content
 	}
+}
+
+// copyXattrs copies the extended attributes of path to target; a file
+// system without xattrs on either side has none to copy.
+func copyXattrs(path, target string) error {
+	size, err := unix.Llistxattr(path, nil)
+	if err != nil || size == 0 {
+		return nil
+	}
+	buf := make([]byte, size)
+	size, err = unix.Llistxattr(path, buf)
+	if err != nil {
+		return nil
+	}
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
+		if name == "" {
+			continue
+		}
+		vsize, err := unix.Lgetxattr(path, name, nil)
+		if err != nil {
+			continue
+		}
+		val := make([]byte, vsize)
+		if vsize, err = unix.Lgetxattr(path, name, val); err != nil {
+			continue
+		}
+		if err := unix.Lsetxattr(target, name, val[:vsize], 0); err != nil && !errors.Is(err, unix.ENOTSUP) {
+			return fmt.Errorf("copy xattr %s of %s: %w", name, path, err)
+		}
+	}
+	return nil
 }

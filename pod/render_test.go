@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/appc/spec/schema"
+	"golang.org/x/sys/unix"
 )
 
 // fakeTrees is an image store whose trees are directories made by the
@@ -244,5 +245,47 @@ func TestLayOverlayAndMount(t *testing.T) {
 	}
 	if err := UnmountAll(dir); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCopyTreeKeepsMetadata(t *testing.T) {
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "copy")
+	os.MkdirAll(filepath.Join(src, "dir"), 0o700)
+	f := filepath.Join(src, "dir", "ping")
+	os.WriteFile(f, []byte("x"), 0o755)
+	os.Chown(f, 1000, 1001)
+	unix.Chmod(f, 0o4755)
+	if err := unix.Lsetxattr(f, "user.saturn-test", []byte("v"), 0); err != nil {
+		t.Fatalf("xattrs unavailable on the test file system: %v", err)
+	}
+	os.Symlink("dir/ping", filepath.Join(src, "link"))
+	if err := unix.Mkfifo(filepath.Join(src, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyTree(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(dst, "dir", "ping"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 1000 || st.Gid != 1001 || st.Mode&0o7777 != 0o4755 {
+		t.Errorf("copied file: uid %d gid %d mode %o", st.Uid, st.Gid, st.Mode&0o7777)
+	}
+	val := make([]byte, 8)
+	if n, err := unix.Lgetxattr(filepath.Join(dst, "dir", "ping"), "user.saturn-test", val); err != nil || string(val[:n]) != "v" {
+		t.Errorf("xattr not copied: %q, %v", val, err)
+	}
+	if l, _ := os.Readlink(filepath.Join(dst, "link")); l != "dir/ping" {
+		t.Errorf("symlink = %q", l)
+	}
+	if fi, err := os.Lstat(filepath.Join(dst, "fifo")); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("fifo not copied: %v", err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dst, "dir")); fi.Mode().Perm() != 0o700 {
+		t.Errorf("dir mode %v", fi.Mode())
 	}
 }
