@@ -196,35 +196,36 @@ func preparePod(g *globals, pa *podArgs) (*store.Store, *pod.Pod, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st1, p, err := layPod(g, st, pa)
+	p, err := layPod(g, st, pa)
 	if err != nil {
 		st.Close()
+		return nil, nil, err
 	}
-	return st1, p, err
+	return st, p, nil
 }
 
 // layPod is preparePod with the store open.
-func layPod(g *globals, st *store.Store, pa *podArgs) (*store.Store, *pod.Pod, error) {
+func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 	start := time.Now()
 	s1, err := g.stage1Image(st, &pa.stage1)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	g.debugf("stage1 image %s (%v)", s1, time.Since(start))
 	pm, err := podManifest(g, st, pa)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	g.debugf("pod manifest with %d apps (%v)", len(pm.Apps), time.Since(start))
 	plan, err := pod.NewPlan(pm, s1, st)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	g.debugf("trees rendered (%v)", time.Since(start))
 	overlay := !pa.prep.NoOverlay
 	if overlay {
 		if err := os.MkdirAll(pod.PodsDir(g.Dir), 0o750); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if err := pod.OverlaySupported(pod.PodsDir(g.Dir)); err != nil {
 			fmt.Fprintf(g.Stderr, "saturn: disabling overlay support: %v\n", err)
@@ -233,22 +234,22 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*store.Store, *pod.Pod, e
 	}
 	p, err := pod.Create(g.Dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	g.debugf("preparing pod %s (overlay: %t)", p.UUID, overlay)
 	if pa.prep.UUIDFileSave != "" {
 		if err := pod.WriteUUIDFile(pa.prep.UUIDFileSave, p.UUID); err != nil {
 			discard(g, cleaner(g, st), p, nil)
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if err := pod.Lay(p, plan, overlay); err != nil {
 		discard(g, cleaner(g, st), p, pa)
-		return nil, nil, err
+		return nil, err
 	}
 	g.debugf("pod %s laid out (%v)", p.UUID, time.Since(start))
 	// RenderTree marked stage1 and the app images used.
-	return st, p, nil
+	return p, nil
 }
 
 // podManifest fetches the images and generates the pod manifest, or
