@@ -119,8 +119,11 @@ func (s *supervisor) run(sigs chan os.Signal) int {
 	return res.code
 }
 
-// podResult is the exit code rkt would give the pod: the first failing
-// app's, else the last app's to exit.
+// podResult is the pod's exit code, as rkt gives it: the first failing
+// app's, else the last app's to exit. One thing is done better than rkt:
+// an app that ends of the signal a requested stop sent it (SIGTERM or
+// SIGINT) has not failed, so a graceful stop of a healthy pod exits 0.
+// Its status file still records 128+signal.
 type podResult struct {
 	failed bool
 	code   int
@@ -140,6 +143,7 @@ func (r *podResult) record(a *appPlan, code int) {
 func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, sigs chan os.Signal, res *podResult) {
 	var kill <-chan time.Time
 	stopping := false
+	var requested unix.Signal // the signal of a requested stop, if any
 	stop := func(sig unix.Signal) {
 		if stopping {
 			return
@@ -160,7 +164,11 @@ func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, si
 				fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 			}
 			s.runHandlers(e.app, "post-stop")
-			res.record(e.app, e.code)
+			if requested != 0 && e.code == 128+int(requested) {
+				res.record(e.app, 0)
+			} else {
+				res.record(e.app, e.code)
+			}
 			if res.failed {
 				stop(unix.SIGTERM)
 			}
@@ -168,6 +176,9 @@ func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, si
 			if sig == unix.SIGHUP {
 				s.signalApps(pids, unix.SIGHUP)
 				continue
+			}
+			if !stopping {
+				requested = sig.(unix.Signal)
 			}
 			stop(sig.(unix.Signal))
 		case <-kill:
