@@ -482,3 +482,19 @@ func TestGCRemovesProbeLeftovers(t *testing.T) {
 		t.Errorf("mounts left: %q", left)
 	}
 }
+
+func TestNetworks(t *testing.T) {
+	p := makePod(t, t.TempDir(), dirRun)
+	if nets := p.Networks(); nets != nil {
+		t.Errorf("networks without net-info.json: %+v", nets)
+	}
+	js := `[{"netName":"default","ifName":"eth0","ip":"172.16.28.7","confPath":"/x"},{"netName":"db","ip":"10.1.0.2"}]`
+	os.WriteFile(filepath.Join(p.Path(), "net-info.json"), []byte(js), 0o644)
+	if got := FormatNetworks(p.Networks()); got != "default:ip4=172.16.28.7, db:ip4=10.1.0.2" {
+		t.Errorf("networks = %q", got)
+	}
+	os.WriteFile(filepath.Join(p.Path(), "net-info.json"), []byte("{broken"), 0o644)
+	if nets := p.Networks(); nets != nil {
+		t.Errorf("networks from a broken file: %+v", nets)
+	}
+}

@@ -2,6 +2,7 @@ package pod
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -178,4 +179,36 @@ func sleep(ctx context.Context) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// NetInfo is one network of a pod as a stage1 records it in
+// net-info.json (rkt's file and field names).
+type NetInfo struct {
+	NetName string `json:"netName"`
+	IfName  string `json:"ifName,omitempty"`
+	IP      string `json:"ip,omitempty"`
+}
+
+// Networks reads the networks stage1 attached the pod to; none when it
+// wrote no net-info.json (host or no networking).
+func (p *Pod) Networks() []NetInfo {
+	b, err := os.ReadFile(filepath.Join(p.Path(), "net-info.json"))
+	if err != nil {
+		return nil
+	}
+	var nets []NetInfo
+	if err := json.Unmarshal(b, &nets); err != nil {
+		return nil
+	}
+	return nets
+}
+
+// FormatNetworks renders networks as rkt's list and status do:
+// "default:ip4=172.16.28.7, other:ip4=…".
+func FormatNetworks(nets []NetInfo) string {
+	var parts []string
+	for _, n := range nets {
+		parts = append(parts, fmt.Sprintf("%s:ip4=%s", n.NetName, n.IP))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -216,7 +216,7 @@ func printStatus(w io.Writer, p *pod.Pod) error {
 		fmt.Fprintf(w, "started=%s\n", t.Format(timeLayout))
 	}
 	if state == pod.StateRunning {
-		fmt.Fprintln(w, "networks=")
+		fmt.Fprintf(w, "networks=%s\n", pod.FormatNetworks(p.Networks()))
 	}
 	switch state {
 	case pod.StateRunning, pod.StateExited, pod.StateExitedGarbage, pod.StateExitedDeleting, pod.StateDeleting:

@@ -82,6 +82,7 @@ func listPod(w io.Writer, p *pod.Pod, full bool, now time.Time) {
 		uuid = uuid[:8]
 	}
 	created, started := fmtTime(p.CreationTime(), full, now), fmtTime(p.StartTime(), full, now)
+	nets := pod.FormatNetworks(p.Networks())
 	type row struct{ app, image, id string }
 	var rows []row
 	if pm, err := p.Manifest(); err == nil {
@@ -104,12 +105,12 @@ func listPod(w io.Writer, p *pod.Pod, full bool, now time.Time) {
 	}
 	for i, r := range rows {
 		if i > 0 {
-			uuid, state, created, started = "", "", "", ""
+			uuid, state, created, started, nets = "", "", "", "", ""
 		}
 		if full {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", uuid, r.app, r.image, r.id, state, created, started, "")
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", uuid, r.app, r.image, r.id, state, created, started, nets)
 		} else {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", uuid, r.app, r.image, state, created, started, "")
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", uuid, r.app, r.image, state, created, started, nets)
 		}
 	}
 }
@@ -129,7 +130,7 @@ func fmtTime(t time.Time, full bool, now time.Time) string {
 type podJSON struct {
 	UUID            string            `json:"name"`
 	State           string            `json:"state"`
-	Networks        []any             `json:"networks,omitempty"`
+	Networks        []pod.NetInfo     `json:"networks,omitempty"`
 	AppNames        []string          `json:"app_names,omitempty"`
 	Apps            []*appJSON        `json:"apps,omitempty"`
 	Pid             int               `json:"pid,omitempty"`
@@ -149,7 +150,7 @@ type appJSON struct {
 }
 
 func newPodJSON(p *pod.Pod) *podJSON {
-	j := &podJSON{UUID: p.UUID, State: p.State()}
+	j := &podJSON{UUID: p.UUID, State: p.State(), Networks: p.Networks()}
 	if t := p.CreationTime(); !t.IsZero() {
 		n := t.UnixNano()
 		j.CreatedAt = &n
