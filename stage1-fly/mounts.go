@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
@@ -111,53 +110,61 @@ type appVolume struct {
 }
 
 // appVolumes pairs the app's mounts (pod manifest mounts, then the image's
-// mount points) with the pod's volumes, refusing undeclared volumes. A
-// mount point without a mount takes the volume of its own name, and its
-// readOnly when the volume does not say.
+// mount points without one) with their volumes, refusing undeclared ones.
+// A mount point takes the volume of its own name, or, as in rkt, an
+// implicit empty volume when the pod declares none; a volume that does
+// not say readOnly takes its mount point's.
 func appVolumes(p *flyPod) ([]appVolume, error) {
 	podVols := map[types.ACName]types.Volume{}
 	for _, v := range p.manifest.Volumes {
 		podVols[v.Name] = v
 	}
-	var out []appVolume
-	seen := map[types.ACName]bool{}
-	add := func(m schema.Mount, mpReadOnly *bool) error {
-		if seen[m.Volume] {
-			return nil
+	mps := map[types.ACName]types.MountPoint{}
+	for _, mp := range p.App.MountPoints {
+		mps[mp.Name] = mp
+	}
+	readOnlyFrom := func(v *types.Volume, name types.ACName) {
+		if mp, ok := mps[name]; ok && v.ReadOnly == nil {
+			ro := mp.ReadOnly
+			v.ReadOnly = &ro
 		}
-		seen[m.Volume] = true
+	}
+	var out []appVolume
+	mounted := map[types.ACName]bool{}
+	for _, m := range p.app.Mounts {
 		v, ok := podVols[m.Volume]
 		if m.AppVolume != nil {
 			v, ok = *m.AppVolume, true
 		}
 		if !ok {
-			return fmt.Errorf("app %s: mount of undeclared volume %q", p.appName(), m.Volume)
+			return nil, fmt.Errorf("app %s: mount of undeclared volume %q", p.appName(), m.Volume)
 		}
-		if v.ReadOnly == nil && mpReadOnly != nil {
-			v.ReadOnly = mpReadOnly
+		path := m.Path
+		if mp, ok := mps[types.ACName(path)]; ok && !filepath.IsAbs(path) {
+			// Older manifests name the mount point instead of a path.
+			path = mp.Path
 		}
-		if !filepath.IsAbs(m.Path) {
-			return fmt.Errorf("app %s: mount path %q of volume %s is not absolute", p.appName(), m.Path, m.Volume)
+		if !filepath.IsAbs(path) {
+			return nil, fmt.Errorf("app %s: mount path %q of volume %s is not absolute", p.appName(), m.Path, m.Volume)
 		}
-		out = append(out, appVolume{vol: v, path: m.Path})
-		return nil
-	}
-	for _, m := range p.app.Mounts {
-		if err := add(m, nil); err != nil {
-			return nil, err
-		}
+		readOnlyFrom(&v, m.Volume)
+		mounted[m.Volume] = true
+		out = append(out, appVolume{vol: v, path: path})
 	}
 	for _, mp := range p.App.MountPoints {
-		if seen[mp.Name] {
+		if mounted[mp.Name] {
 			continue
 		}
-		if _, ok := podVols[mp.Name]; !ok {
-			return nil, fmt.Errorf("app %s: mount point %s has no volume (give --volume %s,kind=host,source=…)", p.appName(), mp.Name, mp.Name)
+		v, ok := podVols[mp.Name]
+		if !ok {
+			mode, uid, gid := "0755", 0, 0
+			v = types.Volume{Name: mp.Name, Kind: "empty", Mode: &mode, UID: &uid, GID: &gid}
 		}
-		ro := mp.ReadOnly
-		if err := add(schema.Mount{Volume: mp.Name, Path: mp.Path}, &ro); err != nil {
-			return nil, err
+		if !filepath.IsAbs(mp.Path) {
+			return nil, fmt.Errorf("app %s: mount point %s has a relative path %q", p.appName(), mp.Name, mp.Path)
 		}
+		readOnlyFrom(&v, mp.Name)
+		out = append(out, appVolume{vol: v, path: mp.Path})
 	}
 	return out, nil
 }

@@ -120,6 +120,8 @@ func TestCheckIsolators(t *testing.T) {
 
 func TestAppVolumesAndPlan(t *testing.T) {
 	ro, rw := true, false
+	mode, zero := "0755", 0
+	implicitEmpty := types.Volume{Name: "cache", Kind: "empty", Mode: &mode, UID: &zero, GID: &zero, ReadOnly: &rw}
 	hostVol := types.Volume{Name: "data", Kind: "host", Source: "/srv/data/"}
 	tests := []struct {
 		name    string
@@ -175,7 +177,27 @@ func TestAppVolumesAndPlan(t *testing.T) {
 			},
 		},
 		{name: "undeclared volume", mounts: []schema.Mount{{Volume: "x", Path: "/x"}}, wantErr: `undeclared volume "x"`},
-		{name: "mount point without volume", mps: []types.MountPoint{{Name: "x", Path: "/x"}}, wantErr: "mount point x has no volume"},
+		{
+			name:   "mount naming its mount point",
+			vols:   []types.Volume{hostVol},
+			mounts: []schema.Mount{{Volume: "data", Path: "data"}},
+			mps:    []types.MountPoint{{Name: "data", Path: "/mp", ReadOnly: true}},
+			dns:    dnsModes{"default", "default"},
+			want:   []flyMount{{Source: "/srv/data", Target: "/mp", Share: true, ReadOnly: true}},
+		},
+		{
+			name:   "one volume mounted twice",
+			vols:   []types.Volume{hostVol},
+			mounts: []schema.Mount{{Volume: "data", Path: "/a"}, {Volume: "data", Path: "/b"}},
+			dns:    dnsModes{"default", "default"},
+			want:   []flyMount{{Source: "/srv/data", Target: "/a", Share: true}, {Source: "/srv/data", Target: "/b", Share: true}},
+		},
+		{
+			name: "mount point without volume gets an empty one",
+			mps:  []types.MountPoint{{Name: "cache", Path: "/cache"}},
+			dns:  dnsModes{"default", "default"},
+			want: []flyMount{{Source: "/empty/cache", Target: "/cache", Empty: &implicitEmpty}},
+		},
 		{name: "relative source", vols: []types.Volume{{Name: "v", Kind: "host", Source: "rel"}},
 			mounts: []schema.Mount{{Volume: "v", Path: "/v"}}, wantErr: `source "rel" is not an absolute path`},
 		{name: "relative path", vols: []types.Volume{hostVol},

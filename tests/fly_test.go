@@ -398,3 +398,22 @@ func TestFlyPrepared(t *testing.T) {
 		t.Errorf("status app-busybox=%s, want 5", got)
 	}
 }
+
+func TestFlyImageMountPoints(t *testing.T) {
+	e := newEnv(t)
+	src := t.TempDir()
+	img := testimg.Busybox(t, testimg.Options{
+		Exec: []string{"/bin/sh", "-c", `echo data >/data/f && echo scratch >/scratch/f && cat /scratch/f`},
+		Modify: func(m *schema.ImageManifest) {
+			m.App.MountPoints = []types.MountPoint{{Name: "data", Path: "/data"}, {Name: "scratch", Path: "/scratch"}}
+		},
+	})
+	// data gets the volume of its name, scratch an implicit empty one.
+	r, _ := e.flyRun("--volume=data,kind=host,source="+src, img)
+	if r.Code != 0 || r.Stdout != "scratch\n" {
+		t.Fatalf("run: %s", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(src, "f")); err != nil || string(b) != "data\n" {
+		t.Errorf("write to the data mount point: %q %v", b, err)
+	}
+}
