@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appc/spec/schema"
+
+	"github.com/saturn-pods/saturn/aci"
 	"github.com/saturn-pods/saturn/tests/testimg"
 )
 
@@ -344,5 +348,108 @@ func TestPodCommandsNeedRoot(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err == nil {
 		t.Errorf("unprivileged commands created %s", dir)
+	}
+}
+
+// scriptStage1 builds a stage1 image whose entrypoints are shell scripts
+// (run by the host's /bin/sh, in the pod directory) that record what
+// stage0 hands them into $SATURN_TEST_OUT.
+func scriptStage1(t *testing.T, version string) string {
+	t.Helper()
+	scripts := map[string]string{
+		"run": `#!/bin/sh
+{
+	echo "args=$*"
+	echo "cwd=$(pwd)"
+	echo "lockfd=$RKT_LOCK_FD"
+	if flock -n -s . true; then echo "lock=free"; else echo "lock=held"; fi
+	echo "apps=$(ls stage1/rootfs/opt/stage2 | tr '\n' ' ')"
+	cat stage1/rootfs/etc/resolv.conf 2>/dev/null
+} >"$SATURN_TEST_OUT"
+exit 42
+`,
+		"gc": `#!/bin/sh
+echo "gc $* in $(pwd)" >>"$SATURN_TEST_OUT.gc"
+`,
+	}
+	dir := testimg.Dir(t, testimg.Options{Name: "example.com/script-stage1", Modify: func(m *schema.ImageManifest) {
+		m.App = nil
+		m.Annotations.Set("coreos.com/rkt/stage1/run", "/run.sh")
+		m.Annotations.Set("coreos.com/rkt/stage1/gc", "/gc.sh")
+		m.Annotations.Set("coreos.com/rkt/stage1/interface-version", version)
+	}}, testimg.BusyboxDir)
+	for name, body := range scripts {
+		if err := os.WriteFile(filepath.Join(dir, "rootfs", name+".sh"), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "stage1.aci")
+	if err := testimg.BuildACI(dir, out, aci.NoCompression); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestStage0Contract checks stage0's half of docs/stage1-abi.md with a
+// stage1 made of shell scripts: arguments per interface version, the pod
+// directory as cwd, the lock held on RKT_LOCK_FD, the apps laid out, DNS
+// files, the exit code passed through, and gc calling the gc entrypoint.
+func TestStage0Contract(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	for _, tt := range []struct{ version, args string }{
+		{"1", "--net=host --local-config=%s %s"},
+		{"4", "--net=host --local-config=%s --hostname=box --dns-conf-mode=resolv=stage0,hosts=default %s"},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		uuidFile := filepath.Join(t.TempDir(), "uuid")
+		cmd := e.command("run", "--insecure-options=image", "--stage1-path="+scriptStage1(t, tt.version), "--net=host",
+			"--hostname=box", "--dns=192.0.2.53", "--uuid-file-save="+uuidFile, ta, ta, "--name=second")
+		cmd.Env = append(os.Environ(), "SATURN_TEST_OUT="+out)
+		b, _ := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != 42 {
+			t.Fatalf("interface %s: saturn run exited %d, want stage1's 42:\n%s", tt.version, code, b)
+		}
+		uuid := waitUUIDFile(t, uuidFile)
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		podDir := filepath.Join(e.Dir, "pods", "run", uuid)
+		want := []string{
+			"args=" + fmt.Sprintf(tt.args, e.LocalConfig, uuid),
+			"cwd=" + podDir,
+			"lock=held",
+			"apps=second testapp ",
+		}
+		if tt.version == "4" {
+			want = append(want, "nameserver 192.0.2.53")
+		}
+		for _, w := range want {
+			if !strings.Contains(string(got), w+"\n") {
+				t.Errorf("interface %s: stage1 saw\n%s\nwant a line %q", tt.version, got, w)
+			}
+		}
+		if !strings.Contains(string(got), "lockfd=") || strings.Contains(string(got), "lockfd=\n") {
+			t.Errorf("interface %s: no RKT_LOCK_FD:\n%s", tt.version, got)
+		}
+		gcCmd := e.command("gc", "--grace-period=0s")
+		gcCmd.Env = append(os.Environ(), "SATURN_TEST_OUT="+out)
+		if b, err := gcCmd.CombinedOutput(); err != nil {
+			t.Fatalf("gc: %v\n%s", err, b)
+		}
+		gc, _ := os.ReadFile(out + ".gc")
+		if want := "gc " + uuid + " in " + filepath.Join(e.Dir, "pods", "exited-garbage", uuid) + "\n"; string(gc) != want {
+			t.Errorf("gc entrypoint ran as %q, want %q", gc, want)
+		}
+	}
+}
+
+func TestNewerStage1InterfaceRefused(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	e.failSaturn("interface version 5", "run", "--insecure-options=image", "--stage1-path="+scriptStage1(t, "5"), "--net=host", ta)
+	if dirs := podDirs(t, e); len(dirs) != 0 {
+		t.Errorf("pod dirs left: %q", dirs)
 	}
 }
