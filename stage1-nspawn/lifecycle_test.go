@@ -117,12 +117,13 @@ func TestGCUnmountsLeftovers(t *testing.T) {
 }
 
 // Signals sent to the run entrypoint (the pid stage0 became) reach the
-// apps: SIGHUP is passed on, SIGTERM stops the pod gracefully.
+// apps: SIGHUP and SIGQUIT are passed on, SIGTERM and SIGINT stop the pod
+// gracefully.
 func TestSignalsForwarded(t *testing.T) {
 	for _, tc := range []struct {
 		sig  unix.Signal
 		want string
-	}{{unix.SIGHUP, "got hangup"}, {unix.SIGTERM, "got terminated"}, {unix.SIGINT, "got interrupt"}} {
+	}{{unix.SIGHUP, "got hangup"}, {unix.SIGQUIT, "got quit"}, {unix.SIGTERM, "got terminated"}, {unix.SIGINT, "got interrupt"}} {
 		p := newPod(t, []testApp{{name: "main", exec: []string{"/testapp", "wait-signal"}}})
 		rp := p.start(t)
 		rp.waitOutput(t, "ready")

@@ -30,7 +30,7 @@ func podMain(args []string) int {
 	// ignores signals it has no handler for, and a stop during setup must
 	// not be lost.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
 	f, err := parseRunFlags(args)
 	if err != nil {
 		return fail(err)

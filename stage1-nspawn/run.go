@@ -86,7 +86,7 @@ func startPod(podDir string, f *runFlags, args []string) int {
 	cmd.Env = withoutEnv(os.Environ(), "RKT_LOCK_FD")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
 	if err := cmd.Start(); err != nil {
 		return fail(fmt.Errorf("start pod: %w", err))
 	}
@@ -100,6 +100,12 @@ func startPod(podDir string, f *runFlags, args []string) int {
 	for {
 		select {
 		case s := <-sigs:
+			if f.interactive && (s == unix.SIGINT || s == unix.SIGQUIT) {
+				// The app shares the terminal's foreground process
+				// group and got Ctrl-C or Ctrl-\ itself; it is the
+				// app's to handle, not a request to stop the pod.
+				continue
+			}
 			cmd.Process.Signal(s)
 		case err := <-done:
 			return exitCode(err)

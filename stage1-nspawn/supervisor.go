@@ -81,7 +81,7 @@ func (s *supervisor) debugf(format string, a ...any) {
 
 // run starts the apps and supervises them until the pod ends; it returns
 // the pod's exit code.
-// sigs carries the SIGTERM, SIGINT and SIGHUP the pod received, caught
+// sigs carries the SIGTERM, SIGINT, SIGHUP and SIGQUIT the pod received, caught
 // since PID 1 started: the kernel drops signals PID 1 has no handler for.
 func (s *supervisor) run(sigs chan os.Signal) int {
 	chld := make(chan os.Signal, 1)
@@ -173,8 +173,12 @@ func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, si
 				stop(unix.SIGTERM)
 			}
 		case sig := <-sigs:
-			if sig == unix.SIGHUP {
-				s.signalApps(pids, unix.SIGHUP)
+			switch {
+			case sig == unix.SIGHUP || sig == unix.SIGQUIT:
+				s.signalApps(pids, sig.(unix.Signal))
+				continue
+			case sig == unix.SIGINT && s.flags.interactive:
+				// The app got it from the terminal (see startPod).
 				continue
 			}
 			if !stopping {

@@ -145,11 +145,11 @@ func ps() int {
 	return 0
 }
 
-// waitSignal prints "ready", waits for SIGTERM or SIGINT, prints which one
+// waitSignal prints "ready", waits for SIGTERM, SIGINT, SIGHUP or SIGQUIT, prints which one
 // arrived and exits with the code given (default 0).
 func waitSignal(args []string) int {
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
 	fmt.Println("ready")
 	s := <-ch
 	fmt.Printf("got %s\n", s)
