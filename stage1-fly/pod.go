@@ -85,12 +85,13 @@ func readJSON(path string, v any) error {
 
 // checkIsolators refuses isolators fly cannot apply: it has no cgroups,
 // no seccomp filter and does not touch host-wide settings. Capability
-// sets and no_new_privs are per process, so stage2 applies those.
+// sets, no_new_privs and the OOM score adjustment are per process, so
+// those are applied.
 func checkIsolators(isos types.Isolators) error {
 	for _, iso := range isos {
 		switch iso.Name {
 		case types.LinuxCapabilitiesRetainSetName, types.LinuxCapabilitiesRevokeSetName,
-			types.LinuxNoNewPrivilegesName:
+			types.LinuxNoNewPrivilegesName, types.LinuxOOMScoreAdjName:
 			continue
 		}
 		what := "it"
@@ -100,6 +101,16 @@ func checkIsolators(isos types.Isolators) error {
 		return fmt.Errorf("stage1-fly cannot apply isolator %s (fly runs on the host without isolation and cannot apply %s); use stage1-nspawn", iso.Name, what)
 	}
 	return nil
+}
+
+// oomScoreAdj returns the app's OOM score adjustment isolator, if any.
+func oomScoreAdj(isos types.Isolators) (int, bool) {
+	for _, iso := range isos {
+		if v, ok := iso.Value().(*types.LinuxOOMScoreAdj); ok {
+			return int(*v), true
+		}
+	}
+	return 0, false
 }
 
 // writeFileAtomic writes data to path through a temp file and rename so

@@ -543,3 +543,17 @@ func TestRunRecursiveVolume(t *testing.T) {
 		t.Fatalf("exit %d, output %q; stderr %s", code, out, errOut)
 	}
 }
+
+func TestRunOOMScoreAdj(t *testing.T) {
+	adj, err := types.NewLinuxOOMScoreAdj(345)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newTestPod(t, []string{"/bin/cat", "/proc/self/oom_score_adj"}, func(pm *schema.PodManifest) {
+		pm.Apps[0].App.Isolators = types.Isolators{adj.AsIsolator()}
+	})
+	out, errOut, code, _ := p.run()
+	if code != 0 || out != "345\n" {
+		t.Fatalf("exit %d, oom_score_adj %q, want 345; stderr %s", code, out, errOut)
+	}
+}

@@ -176,6 +176,12 @@ func launch(plan *runPlan, debug bool) error {
 	if err := writeFileAtomic(filepath.Join(p.rktDir(), "supervisor-status"), []byte("ready\n"), 0o644); err != nil {
 		return fmt.Errorf("write supervisor status: %w", err)
 	}
+	if adj, ok := oomScoreAdj(p.App.Isolators); ok {
+		// Inherited across exec, so it becomes the app's.
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(adj)), 0); err != nil {
+			return fmt.Errorf("set oom_score_adj %d: %w", adj, err)
+		}
+	}
 	if w != nil {
 		if err := w.wait(); err != nil {
 			logf("run: no exit status will be recorded: %v", err)
