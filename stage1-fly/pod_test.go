@@ -557,3 +557,29 @@ func TestRunOOMScoreAdj(t *testing.T) {
 		t.Fatalf("exit %d, oom_score_adj %q, want 345; stderr %s", code, out, errOut)
 	}
 }
+
+func TestRunCapabilities(t *testing.T) {
+	retain, err := types.NewLinuxCapabilitiesRetainSet("CAP_NET_ADMIN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	iso, err := retain.AsIsolator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `grep -E '^Cap(Bnd|Amb)' /proc/self/status`
+	// Without capability isolators fly keeps every capability, as rkt fly.
+	p := newTestPod(t, []string{"/bin/sh", "-c", script}, nil)
+	out, errOut, code, _ := p.run()
+	if code != 0 || strings.Contains(out, "CapBnd:\t0000000000001000") {
+		t.Fatalf("exit %d, %q; stderr %s", code, out, errOut)
+	}
+	p = newTestPod(t, []string{"/bin/sh", "-c", script}, func(pm *schema.PodManifest) {
+		pm.Apps[0].App.User = "tester"
+		pm.Apps[0].App.Isolators = types.Isolators{*iso}
+	})
+	out, errOut, code, _ = p.run()
+	if code != 0 || out != "CapBnd:\t0000000000001000\nCapAmb:\t0000000000001000\n" {
+		t.Fatalf("exit %d, %q; want only CAP_NET_ADMIN bounding and ambient; stderr %s", code, out, errOut)
+	}
+}
