@@ -271,6 +271,9 @@ func (p *Pod) sampleLock() {
 func List(dataDir string) ([]*Pod, error) {
 	podsDir := PodsDir(dataDir)
 	var pods []*Pod
+	// A pod renamed while we read may show up in two phases: the later
+	// phase, read later, wins.
+	index := map[string]int{}
 	for _, d := range phaseDirs {
 		ents, err := os.ReadDir(filepath.Join(podsDir, d))
 		if errors.Is(err, os.ErrNotExist) {
@@ -285,6 +288,11 @@ func List(dataDir string) ([]*Pod, error) {
 			}
 			p := &Pod{UUID: e.Name(), podsDir: podsDir, phase: d}
 			p.sampleLock()
+			if i, ok := index[p.UUID]; ok {
+				pods[i] = p
+				continue
+			}
+			index[p.UUID] = len(pods)
 			pods = append(pods, p)
 		}
 	}
@@ -304,10 +312,8 @@ func Load(dataDir, uuid string) (*Pod, error) {
 		return nil, err
 	}
 	var found []*Pod
-	seen := map[string]bool{}
 	for _, p := range pods {
-		if strings.HasPrefix(p.UUID, uuid) && !seen[p.UUID] {
-			seen[p.UUID] = true
+		if strings.HasPrefix(p.UUID, uuid) {
 			found = append(found, p)
 		}
 	}

@@ -498,3 +498,22 @@ func TestNetworks(t *testing.T) {
 		t.Errorf("networks from a broken file: %+v", nets)
 	}
 }
+
+// TestListMidRename: a pod seen in two phases (renamed while listed) is
+// listed once, in the later phase.
+func TestListMidRename(t *testing.T) {
+	data := t.TempDir()
+	u := "22222222-2222-4222-8222-222222222222"
+	for _, d := range []string{dirRun, dirExitedGarbage} {
+		if err := os.MkdirAll(filepath.Join(PodsDir(data), d, u), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pods, err := List(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods) != 1 || pods[0].phase != dirExitedGarbage {
+		t.Errorf("listed %d pods, first in %s; want one in exited-garbage", len(pods), pods[0].phase)
+	}
+}
