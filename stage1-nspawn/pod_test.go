@@ -373,3 +373,18 @@ func TestIPCParentAndInteractiveNeedsOneApp(t *testing.T) {
 	two := newPod(t, []testApp{{name: "a"}, {name: "b"}})
 	checkRefused(t, two, two.run(t, "--interactive"), "--interactive needs exactly one app, the pod has 2")
 }
+
+// A failing pre-start handler fails its app before it starts, and so the
+// pod, with the handler's exit code.
+func TestPreStartFailureFailsPod(t *testing.T) {
+	p := newPod(t, []testApp{{name: "ev", exec: sh("echo main ran"), image: func(a *types.App) {
+		a.EventHandlers = []types.EventHandler{{Name: "pre-start", Exec: sh("echo pre; exit 3")}}
+	}}})
+	r := p.run(t)
+	if got := appLines(r.stdout, "ev"); r.code != 3 || !slices.Equal(got, []string{"pre"}) {
+		t.Fatalf("code %d, printed %q; want 3 and only the handler's line; stderr:\n%s", r.code, got, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(p.dir, "stage1/rootfs/rkt/supervisor-status")); err == nil {
+		t.Error("supervisor-status written although an app never started")
+	}
+}
