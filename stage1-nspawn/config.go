@@ -296,6 +296,16 @@ func planMounts(name string, pm *schema.PodManifest, ra *schema.RuntimeApp, app 
 		}
 		out = append(out, m)
 	}
+	seen := map[string]string{}
+	for _, m := range out {
+		if m.target == "/" {
+			return nil, fmt.Errorf("app %s: volume %s cannot be mounted on /", name, m.volume)
+		}
+		if other, dup := seen[m.target]; dup {
+			return nil, fmt.Errorf("app %s: volumes %s and %s are both mounted on %s", name, other, m.volume, m.target)
+		}
+		seen[m.target] = m.volume
+	}
 	return out, nil
 }
 

@@ -123,6 +123,12 @@ func TestBadPodsRefused(t *testing.T) {
 		{"missing host source", testApp{name: "x", pod: func(ra *schema.RuntimeApp) {
 			ra.Mounts = []schema.Mount{{Volume: "v", Path: "/mnt"}}
 		}}, []types.Volume{{Name: "v", Kind: "host", Source: "/nonexistent/saturn"}}, "source /nonexistent/saturn: no such file or directory"},
+		{"two volumes on one path", testApp{name: "x", pod: func(ra *schema.RuntimeApp) {
+			ra.Mounts = []schema.Mount{{Volume: "v", Path: "/mnt"}, {Volume: "w", Path: "/mnt/"}}
+		}}, []types.Volume{{Name: "v", Kind: "host", Source: "/tmp"}, {Name: "w", Kind: "host", Source: "/tmp"}}, "volumes v and w are both mounted on /mnt"},
+		{"volume on root", testApp{name: "x", pod: func(ra *schema.RuntimeApp) {
+			ra.Mounts = []schema.Mount{{Volume: "v", Path: "/"}}
+		}}, []types.Volume{{Name: "v", Kind: "host", Source: "/tmp"}}, "volume v cannot be mounted on /"},
 		{"missing pre-start handler", testApp{name: "x", image: func(a *types.App) {
 			a.EventHandlers = []types.EventHandler{{Name: "pre-start", Exec: []string{"/bin/nothere"}}}
 		}}, nil, `pre-start handler: executable "/bin/nothere" not found`},
