@@ -65,6 +65,9 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	if f.hostname == "" {
 		f.hostname = "rkt-" + f.uuid
 	}
+	if len(f.hostname) > 64 || strings.ContainsAny(f.hostname, "/ \t\n") {
+		return nil, fmt.Errorf("--hostname=%q: not a valid host name (at most 64 characters, no spaces or slashes)", f.hostname)
+	}
 	if f.resolvMode, f.hostsMode, err = parseDNSConfMode(f.dnsConfMode); err != nil {
 		return nil, err
 	}

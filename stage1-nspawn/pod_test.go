@@ -171,9 +171,10 @@ func TestUnknownVolumeKindRefused(t *testing.T) {
 func TestBadFlagsRefused(t *testing.T) {
 	p := newPod(t, []testApp{{name: "x"}})
 	for flag, want := range map[string]string{
-		"--net=default":               "CNI networks are not supported yet",
-		"--dns-conf-mode=resolv=fake": "--dns-conf-mode: resolv=fake",
-		"--private-users=100000":      "user namespaces are not supported",
+		"--net=default":                         "CNI networks are not supported yet",
+		"--dns-conf-mode=resolv=fake":           "--dns-conf-mode: resolv=fake",
+		"--private-users=100000":                "user namespaces are not supported",
+		"--hostname=" + strings.Repeat("h", 65): "not a valid host name",
 	} {
 		r := runCmd(t, p.entry("init", "--net=none", flag, p.uuid))
 		checkRefused(t, p, r, want)
