@@ -1,0 +1,84 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseDNSConfMode(t *testing.T) {
+	tests := []struct {
+		in            string
+		resolv, hosts string
+		err           string
+	}{
+		{"", "default", "default", ""},
+		{"resolv=host,hosts=stage0", "host", "stage0", ""},
+		{"hosts=host", "default", "host", ""},
+		{"resolv=none", "none", "default", ""},
+		{"hosts=none", "", "", "hosts=none: want one of host, stage0, default"},
+		{"resolv", "", "", `"resolv" is not KEY=MODE`},
+		{"dns=host", "", "", `unknown key "dns"`},
+	}
+	for _, tc := range tests {
+		r, h, err := parseDNSConfMode(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseDNSConfMode(%q) error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || r != tc.resolv || h != tc.hosts {
+			t.Errorf("parseDNSConfMode(%q) = %q, %q, %v; want %q, %q", tc.in, r, h, err, tc.resolv, tc.hosts)
+		}
+	}
+}
+
+func TestParseRunFlags(t *testing.T) {
+	const uuid = "6733c7a6-5bb6-4b3c-9a3e-0d6b8b1d2f11"
+	tests := []struct {
+		args []string
+		check func(*runFlags) bool
+		err   string
+	}{
+		{[]string{"--net=none", uuid}, func(f *runFlags) bool {
+			return f.net == "none" && f.hostname == "rkt-"+uuid && f.ipc == "auto" && f.resolvMode == "default"
+		}, ""},
+		{[]string{"--debug", "--net=host", "--interactive", "--hostname=web", "--local-config=/etc/saturn",
+			"--disable-capabilities-restriction", "--disable-paths", "--disable-seccomp", "--mds-token=t", "--ipc=parent", uuid},
+			func(f *runFlags) bool {
+				return f.debug && f.interactive && f.hostname == "web" && f.allCaps && f.disablePaths && f.mdsToken == "t" && f.ipc == "parent"
+			}, ""},
+		{[]string{"--net=none"}, nil, "expected one pod UUID argument, got 0"},
+		{[]string{"--net=none", "not-a-uuid"}, nil, `bad pod UUID "not-a-uuid"`},
+		{[]string{uuid}, nil, "--net=default: stage1-nspawn supports only"},
+		{[]string{"--net=mynet,other", uuid}, nil, "CNI networks are not supported yet"},
+		{[]string{"--net=none", "--ipc=shared", uuid}, nil, "--ipc=shared: want auto, private or parent"},
+		{[]string{"--net=none", "--bogus", uuid}, nil, "unknown flag: --bogus"},
+	}
+	for _, tc := range tests {
+		f, err := parseRunFlags(tc.args)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseRunFlags(%q) error %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !tc.check(f) {
+			t.Errorf("parseRunFlags(%q) = %+v, %v", tc.args, f, err)
+		}
+	}
+}
+
+func TestUnescapeMountPath(t *testing.T) {
+	for in, want := range map[string]string{
+		`/a\040b`:   "/a b",
+		`/plain`:    "/plain",
+		`/tab\011x`: "/tab\tx",
+		`/end\04`:   `/end\04`,
+		`/back\\`:   `/back\\`,
+	} {
+		if got := unescapeMountPath(in); got != want {
+			t.Errorf("unescapeMountPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
