@@ -36,7 +36,7 @@ func TestParseDNSConfMode(t *testing.T) {
 func TestParseRunFlags(t *testing.T) {
 	const uuid = "6733c7a6-5bb6-4b3c-9a3e-0d6b8b1d2f11"
 	tests := []struct {
-		args []string
+		args  []string
 		check func(*runFlags) bool
 		err   string
 	}{
