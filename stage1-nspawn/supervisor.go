@@ -80,9 +80,9 @@ func (s *supervisor) debugf(format string, a ...any) {
 }
 
 // run starts the apps and supervises them until the pod ends; it returns
-// the pod's exit code.
-// sigs carries the SIGTERM, SIGINT, SIGHUP and SIGQUIT the pod received, caught
-// since PID 1 started: the kernel drops signals PID 1 has no handler for.
+// the pod's exit code. sigs carries the SIGTERM, SIGINT, SIGHUP and
+// SIGQUIT the pod received, caught since PID 1 started: the kernel drops
+// signals PID 1 has no handler for.
 func (s *supervisor) run(sigs chan os.Signal) int {
 	chld := make(chan os.Signal, 1)
 	signal.Notify(chld, unix.SIGCHLD)
