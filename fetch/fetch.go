@@ -114,10 +114,16 @@ func (f *Fetcher) fetchTop(ctx context.Context, ref, sigFile string) (string, er
 		return "", fmt.Errorf("image %s: unsupported URL scheme", ref)
 	}
 	// As rkt: a file named like the image wins over discovery.
-	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() {
+	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() || looksLikePath(ref) {
 		return f.fetchFile(ref, sigFile)
 	}
 	return f.fetchName(ctx, ref)
+}
+
+// looksLikePath tells a file the user meant from an image name, as rkt
+// does: names never start with "/" or "." and never end in ".aci".
+func looksLikePath(ref string) bool {
+	return strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, ".") || strings.HasSuffix(ref, ".aci")
 }
 
 // fetchName finds an image by name in the store or by discovery.
@@ -247,6 +253,11 @@ func (f *Fetcher) fetchFile(path, sigFile string) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
+	}
+	// A missing file is the error to report, before any word on its
+	// signature.
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("image file: %w", err)
 	}
 	if !f.InsecureImage && sigFile == "" {
 		sigFile = path + ".asc"

@@ -324,7 +324,11 @@ func TestFetchBadInput(t *testing.T) {
 		os.Remove("/etc/saturn-test-escape")
 		t.Fatal("a fetch wrote /etc/saturn-test-escape")
 	}
-	e.failSaturn("missing.aci", "--insecure-options=image", "fetch", filepath.Join(t.TempDir(), "missing.aci"))
+	e.failSaturn("no such file", "--insecure-options=image", "fetch", filepath.Join(t.TempDir(), "missing.aci"))
+	// Without --insecure-options=image the missing file, not its missing
+	// signature, is what the user hears about.
+	e.failSaturn("no such file", "fetch", filepath.Join(t.TempDir(), "missing.aci"))
+	e.failSaturn("no such file", "fetch", "--insecure-options=image", "relative/missing.aci")
 	e.failSaturn("not found", "image", "cat-manifest", "example.com/unknown")
 }
 
