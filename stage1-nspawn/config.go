@@ -366,6 +366,7 @@ var enforcedIsolators = map[types.ACIdentifier]bool{
 	types.LinuxCapabilitiesRetainSetName: true,
 	types.LinuxCapabilitiesRevokeSetName: true,
 	types.LinuxNoNewPrivilegesName:       true,
+	types.LinuxOOMScoreAdjName:           true,
 }
 
 func warnIgnoredIsolators(app string, isolators types.Isolators) {

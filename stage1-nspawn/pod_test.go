@@ -272,14 +272,14 @@ func TestHostnameDNSAndNetNone(t *testing.T) {
 	}
 }
 
-func TestCapabilitiesAndNoNewPrivs(t *testing.T) {
-	status := "grep -E '^(CapBnd|CapAmb|CapEff|NoNewPrivs):' /proc/self/status"
+func TestCapabilitiesNoNewPrivsOOMScore(t *testing.T) {
+	status := "grep -E '^(CapBnd|CapAmb|CapEff|NoNewPrivs):' /proc/self/status; cat /proc/self/oom_score_adj"
 	p := newPod(t, []testApp{
 		{name: "root", exec: sh(status)},
 		{name: "user", exec: sh(status), image: func(a *types.App) {
 			a.User, a.Group = "tester", "testers"
 			a.Isolators = append(a.Isolators, isolator(t, types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_NET_BIND_SERVICE","CAP_KILL"]}`),
-				isolator(t, types.LinuxNoNewPrivilegesName, `true`))
+				isolator(t, types.LinuxNoNewPrivilegesName, `true`), isolator(t, types.LinuxOOMScoreAdjName, `321`))
 		}},
 	})
 	r := p.run(t)
@@ -291,8 +291,12 @@ func TestCapabilitiesAndNoNewPrivs(t *testing.T) {
 		def |= 1 << c
 	}
 	retained := uint64(1<<10 | 1<<5)
-	wantRoot := []string{fmt.Sprintf("CapEff:\t%016x", def), fmt.Sprintf("CapBnd:\t%016x", def), "CapAmb:\t0000000000000000", "NoNewPrivs:\t0"}
-	wantUser := []string{fmt.Sprintf("CapEff:\t%016x", retained), fmt.Sprintf("CapBnd:\t%016x", retained), fmt.Sprintf("CapAmb:\t%016x", retained), "NoNewPrivs:\t1"}
+	hostAdj, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRoot := []string{fmt.Sprintf("CapEff:\t%016x", def), fmt.Sprintf("CapBnd:\t%016x", def), "CapAmb:\t0000000000000000", "NoNewPrivs:\t0", strings.TrimSpace(string(hostAdj))}
+	wantUser := []string{fmt.Sprintf("CapEff:\t%016x", retained), fmt.Sprintf("CapBnd:\t%016x", retained), fmt.Sprintf("CapAmb:\t%016x", retained), "NoNewPrivs:\t1", "321"}
 	if got := appLines(r.stdout, "root"); !slices.Equal(got, wantRoot) {
 		t.Errorf("root app: %q, want %q", got, wantRoot)
 	}

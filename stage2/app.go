@@ -99,6 +99,9 @@ func applyIsolators(s *Spec, isolators types.Isolators, o Options) error {
 			bounding = without(bounding, caps)
 		case *types.LinuxNoNewPrivileges:
 			s.NoNewPrivs = bool(*v)
+		case *types.LinuxOOMScoreAdj:
+			adj := int(*v)
+			s.OOMScoreAdj = &adj
 		}
 	}
 	if o.AllCaps {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -41,6 +42,8 @@ type Spec struct {
 	Ambient    []Cap    `json:"ambient,omitempty"`
 	NoNewPrivs bool     `json:"noNewPrivs,omitempty"`
 	Rlimits    []Rlimit `json:"rlimits,omitempty"`
+	// OOMScoreAdj, when set, is written to /proc/self/oom_score_adj.
+	OOMScoreAdj *int `json:"oomScoreAdj,omitempty"`
 }
 
 // Encode returns s as the single argument Main expects.
@@ -85,6 +88,13 @@ func Exec(s *Spec) error {
 	last, err := lastCap()
 	if err != nil {
 		return err
+	}
+	if s.OOMScoreAdj != nil {
+		// Before chroot: the app's rootfs need not have /proc.
+		v := strconv.Itoa(*s.OOMScoreAdj)
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
+			return fmt.Errorf("oom_score_adj %s: %w", v, err)
+		}
 	}
 	if s.Root != "" {
 		if err := unix.Chroot(s.Root); err != nil {
