@@ -28,16 +28,8 @@ func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
 		return "", err
 	}
 	defer plain.Close()
-	tmp, err := os.CreateTemp(s.tmpDir, "import-*")
+	tmp, err := s.lockedTemp()
 	if err != nil {
-		return "", fmt.Errorf("import: %w", err)
-	}
-	// The lock tells image gc that this temp file belongs to a live
-	// import; a crashed import's lock dies with it.
-	lk := &fileLock{tmp}
-	if err := lk.lock(true); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
 		return "", fmt.Errorf("import: %w", err)
 	}
 	done := false
@@ -162,4 +154,27 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// lockedTemp creates a temp file for an import and locks it. The lock tells
+// image gc that the file belongs to a live import; a crashed import's lock
+// dies with it. Between create and lock a gc may see the file unlocked and
+// unlink it, so the lock only counts once the file is still in place.
+func (s *Store) lockedTemp() (*os.File, error) {
+	for {
+		tmp, err := os.CreateTemp(s.tmpDir, "import-*")
+		if err != nil {
+			return nil, err
+		}
+		lk := &fileLock{tmp}
+		if err := lk.lock(false); err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+			return nil, err
+		}
+		if lk.stillAt(tmp.Name()) {
+			return tmp, nil
+		}
+		tmp.Close()
+	}
 }
