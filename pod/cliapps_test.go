@@ -334,6 +334,13 @@ func FuzzParseApps(f *testing.F) {
 			if a.Image == "" {
 				t.Fatalf("%q: app without image", line)
 			}
+			a.ImageID = fakeID(1)
+		}
+		// Whatever the parser accepted, manifest generation either
+		// refuses it or makes a manifest the schema reads back.
+		imgs := fakeImages{fakeID(1): imageManifest(t, "example.com/busybox", busyApp)}
+		if pm, err := Generate(o, imgs, []string{"HOME=/root"}); err == nil && len(pm.Apps) != len(o.Apps.Apps) {
+			t.Fatalf("%q: %d apps in the manifest, %d on the command line", line, len(pm.Apps), len(o.Apps.Apps))
 		}
 	})
 }
