@@ -4,8 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -134,5 +136,28 @@ func TestSignalsForwarded(t *testing.T) {
 		if got := appLines(r.stdout, "main"); r.code != 0 || !slices.Equal(got, []string{"ready", tc.want}) {
 			t.Errorf("%v: code %d, app printed %q; want 0 and %q", tc.sig, r.code, got, tc.want)
 		}
+	}
+}
+
+// Killing the run entrypoint (the pid systemd or a shell knows) takes the
+// whole pod with it: nothing of the pod outlives it.
+func TestPodDiesWithRunEntrypoint(t *testing.T) {
+	p := waitingPod(t)
+	rp := p.start(t)
+	rp.waitOutput(t, "ready")
+	pid, err := strconv.Atoi(strings.TrimSpace(p.file(t, "pid")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	rp.wait(t)
+	deadline := time.Now().Add(time.Minute)
+	for unix.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("pod PID 1 (host pid %d) still alive a minute after its run entrypoint was killed", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
