@@ -44,6 +44,11 @@ func (c *Cleaner) GC(dataDir string, o GCOptions) error {
 	if err != nil {
 		return err
 	}
+	if len(pods) > 0 {
+		if err := makePhaseDirs(PodsDir(dataDir)); err != nil {
+			return err
+		}
+	}
 	var errs []error
 	now := time.Now()
 	for _, p := range pods {
@@ -123,6 +128,9 @@ func (c *Cleaner) Remove(p *Pod) error {
 		return fmt.Errorf("pod %s is %s: stop it first", p.UUID, s)
 	case StateDeleting, StateExitedDeleting:
 		return fmt.Errorf("pod %s is being deleted by another process", p.UUID)
+	}
+	if err := makePhaseDirs(p.podsDir); err != nil {
+		return err
 	}
 	if err := p.tryLock(unix.LOCK_EX); err != nil {
 		return fmt.Errorf("pod %s is busy (another process holds it)", p.UUID)

@@ -63,8 +63,14 @@ type Pod struct {
 	lock *os.File
 }
 
-// PodsDir is where pods live under saturn's data directory.
-func PodsDir(dataDir string) string { return filepath.Join(dataDir, "pods") }
+// PodsDir is where pods live under saturn's data directory, as an
+// absolute path: stage0 chdirs into pods before exec'ing stage1.
+func PodsDir(dataDir string) string {
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	return filepath.Join(dataDir, "pods")
+}
 
 // Path is the pod's directory as of the last sample.
 func (p *Pod) Path() string { return filepath.Join(p.podsDir, p.phase, p.UUID) }
@@ -84,10 +90,8 @@ func (p *Pod) Close() error {
 // renders the pod and then calls ToRun or ToPrepared.
 func Create(dataDir string) (*Pod, error) {
 	podsDir := PodsDir(dataDir)
-	for _, d := range phaseDirs {
-		if err := os.MkdirAll(filepath.Join(podsDir, d), 0o750); err != nil {
-			return nil, fmt.Errorf("create pods directory: %w", err)
-		}
+	if err := makePhaseDirs(podsDir); err != nil {
+		return nil, err
 	}
 	uuid, err := NewUUID()
 	if err != nil {
@@ -113,6 +117,17 @@ func Create(dataDir string) (*Pod, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// makePhaseDirs creates the phase directories, so that a rename into
+// one fails only when the pod itself has gone.
+func makePhaseDirs(podsDir string) error {
+	for _, d := range phaseDirs {
+		if err := os.MkdirAll(filepath.Join(podsDir, d), 0o750); err != nil {
+			return fmt.Errorf("create pods directory: %w", err)
+		}
+	}
+	return nil
 }
 
 // ToPrepared ends a successful prepare: the pod moves to prepared/ and

@@ -517,3 +517,32 @@ func TestListMidRename(t *testing.T) {
 		t.Errorf("listed %d pods, first in %s; want one in exited-garbage", len(pods), pods[0].phase)
 	}
 }
+
+func TestRelativeDataDir(t *testing.T) {
+	dir := t.TempDir()
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	os.Chdir(dir)
+	p, err := Create("data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if want := filepath.Join(dir, "data/pods/prepare", p.UUID); p.Path() != want {
+		t.Errorf("path %s, want %s", p.Path(), want)
+	}
+}
+
+// TestGCRecreatesPhaseDirs: an exited pod is collected even if the
+// phase directory it moves to was removed by hand.
+func TestGCRecreatesPhaseDirs(t *testing.T) {
+	data := t.TempDir()
+	exited := makePod(t, data, dirRun)
+	os.Remove(filepath.Join(PodsDir(data), dirExitedGarbage))
+	if err := (&Cleaner{}).GC(data, GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := exited.Refresh(); err == nil {
+		t.Errorf("pod still in %s", exited.phase)
+	}
+}
