@@ -453,3 +453,18 @@ func TestNewerStage1InterfaceRefused(t *testing.T) {
 		t.Errorf("pod dirs left: %q", dirs)
 	}
 }
+
+func TestRunRelativeDataDir(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	rel, err := filepath.Rel(filepath.Dir(e.Dir), e.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := e.command("--dir="+rel, "run", "--insecure-options=image", "--net=none", ta, "--exec=/testapp", "--", "exit", "7")
+	cmd.Dir = filepath.Dir(e.Dir)
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 7 {
+		t.Errorf("run with --dir=%s: exit %d, want 7:\n%s", rel, code, out)
+	}
+}
