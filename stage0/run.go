@@ -363,7 +363,12 @@ func stage1RunArgs(g *globals, uuid string, rt *pod.RuntimeOptions, version int)
 	if rt.Interactive {
 		args = append(args, "--interactive")
 	}
-	args = append(args, "--local-config="+g.LocalConfig)
+	// stage1 runs in the pod directory: a relative path would not hold.
+	localConfig := g.LocalConfig
+	if abs, err := filepath.Abs(localConfig); err == nil {
+		localConfig = abs
+	}
+	args = append(args, "--local-config="+localConfig)
 	if version >= 2 && rt.Hostname != "" {
 		args = append(args, "--hostname="+rt.Hostname)
 	}
