@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,51 +26,33 @@ import (
 
 const testUUID = "6f1f3a4e-1e8a-4f3b-9a53-0c3b6c1a2b7d"
 
-var (
-	buildOnce sync.Once
-	flyBinDir string
-	flyBin    string
-	buildErr  error
-)
-
-// TestMain removes the binary the tests built.
+// TestMain lets the test binary double as the stage1-fly binary: the
+// pods' entrypoints are symlinks to it named run, enter, gc and stop, and
+// the exit watcher re-executes it, so the tests run exactly the code
+// under test without a separate build.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if flyBinDir != "" {
-		os.RemoveAll(flyBinDir)
+	if len(os.Args) > 1 && (os.Args[1] == watchArg || os.Args[1] == watchSpawnArg) {
+		os.Exit(dispatch(os.Args))
 	}
-	os.Exit(code)
+	switch filepath.Base(os.Args[0]) {
+	case "run", "enter", "gc", "stop":
+		os.Exit(dispatch(os.Args))
+	}
+	os.Exit(m.Run())
 }
 
-// flyBinary builds stage1-fly once per test run.
+// flyBinary returns the stage1-fly binary: this test binary.
 func flyBinary(t *testing.T) string {
 	t.Helper()
 	if os.Getuid() != 0 {
 		t.Fatal("stage1-fly tests must run as root (they mount and chroot)")
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fly-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		flyBinDir = dir
-		flyBin = filepath.Join(dir, "run")
-		cmd := exec.Command("go", "build", "-o", flyBin, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = &buildError{string(out)}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return flyBin
+	return exe
 }
-
-type buildError struct{ out string }
-
-func (e *buildError) Error() string { return "go build: " + e.out }
 
 // testPod is a pod directory with one busybox app called "app".
 type testPod struct {
@@ -98,7 +79,9 @@ func newTestPod(t *testing.T, exec []string, edit func(*schema.PodManifest)) *te
 		t.Fatal(err)
 	}
 	copyTo(t, filepath.Join(img, "manifest"), filepath.Join(appDir, "manifest"))
-	copyTo(t, bin, filepath.Join(dir, stage1Rootfs, "run"))
+	if err := os.Symlink(bin, filepath.Join(dir, stage1Rootfs, "run")); err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range []string{"enter", "gc", "stop"} {
 		if err := os.Symlink("run", filepath.Join(dir, stage1Rootfs, e)); err != nil {
 			t.Fatal(err)
