@@ -2,6 +2,7 @@ package pod
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -219,12 +220,18 @@ func mergeMounts(app, global []schema.Mount) []schema.Mount {
 	return out
 }
 
-// checkVolumes refuses mounts of undeclared volumes and declares the
-// implicit empty volumes rkt gives image mount points without one.
+// checkVolumes refuses host volumes whose source is missing and mounts of
+// undeclared volumes, and declares the implicit empty volumes rkt gives
+// image mount points without one.
 func checkVolumes(pm *schema.PodManifest) error {
 	declared := map[types.ACName]bool{}
 	for _, v := range pm.Volumes {
 		declared[v.Name] = true
+		if v.Kind == "host" {
+			if _, err := os.Stat(v.Source); err != nil {
+				return fmt.Errorf("volume %s: host source %s: %w", v.Name, v.Source, errors.Unwrap(err))
+			}
+		}
 	}
 	for _, ra := range pm.Apps {
 		for _, m := range ra.Mounts {

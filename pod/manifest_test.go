@@ -155,6 +155,7 @@ func TestGenerateErrors(t *testing.T) {
 		{[]string{"--port=ftp:21", "busybox"}, "no app in the pod exposes a port named ftp"},
 		{[]string{"busybox", "--caps-retain=CAP_KILL", "--caps-remove=CAP_KILL"}, "cannot both be given"},
 		{[]string{"nosuch"}, "image nosuch"},
+		{[]string{"--volume=v,kind=host,source=/nonexistent/saturn", "busybox"}, "host source /nonexistent/saturn: no such file or directory"},
 	}
 	for _, tt := range tests {
 		_, err := generate(t, tt.args, nil)

@@ -216,6 +216,7 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 		{"port without contained network", []string{"--port=http:8080", ta}, "--port does not work with --net=none"},
 		{"private users", []string{"--private-users", ta}, "--private-users is not supported"},
 		{"missing pod manifest", []string{"--pod-manifest=" + missing}, "read pod manifest"},
+		{"missing host volume source", []string{"--volume=data,kind=host,source=" + missing, ta, "--mount=volume=data,target=/d"}, "host source"},
 		{"unsigned image", []string{"--insecure-options=none", ta}, "signature"},
 	}
 	for _, tt := range tests {
