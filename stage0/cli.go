@@ -43,8 +43,8 @@ func usagef(format string, a ...any) error {
 	return &usageError{fmt.Sprintf(format, a...)}
 }
 
-// exitCodeError lets a command choose its exit code (run returns the
-// pod's, status --wait the app's) without printing anything more.
+// exitCodeError lets a command choose its exit code (enter returns the
+// command's) without printing anything more.
 type exitCodeError struct {
 	code int
 	err  error // may be nil: then nothing is printed
