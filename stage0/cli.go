@@ -10,11 +10,12 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Exit codes follow rkt: 254 for any failure of stage0 itself, 1 for
-// usage errors caught before anything ran.
+// Exit codes follow rkt: 254 for any failure of stage0 itself, usage
+// errors included (rkt's commands print their usage and return 254), so
+// scripts written against rkt see the same codes.
 const (
 	exitOK    = 0
-	exitUsage = 1
+	exitUsage = 254
 	exitError = 254
 )
 
@@ -33,8 +34,8 @@ type command struct {
 	run     func(g *globals, args []string) error
 }
 
-// usageError is returned by commands for bad invocations; it exits 1 and
-// prints the command's usage hint.
+// usageError is returned by commands for bad invocations; it prints the
+// command's usage hint as well as the error.
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
@@ -136,20 +137,21 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "saturn: %v\n", err)
 			return exitUsage
 		}
-		if len(rest) == 0 || *help || rest[0] == "help" {
+		if len(rest) == 0 || *help {
 			printHelp(stdout, cmds)
+			return exitOK
+		}
+		if rest[0] == "help" {
+			return helpFor(g, cmds, rest[1:], stdout, stderr)
+		}
+		if sub := subcommands(cmds, rest); len(sub) > 0 {
+			printGroupHelp(stdout, strings.Join(rest, " "), sub)
 			return exitOK
 		}
 		fmt.Fprintf(stderr, "saturn: unknown command %q (see 'saturn help')\n", strings.Join(rest, " "))
 		return exitUsage
 	}
-	fs := pflag.NewFlagSet("saturn "+cmd.name, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	g.addFlags(fs)
-	if cmd.flags != nil {
-		cmd.flags(fs)
-	}
-	help := fs.BoolP("help", "h", false, "show help for "+cmd.name)
+	fs, help := commandFlags(g, cmd)
 	parseArgs := append(pre, rest...)
 	if cmd.rawArgs {
 		parseArgs = pre
@@ -172,6 +174,58 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	return reportError(stderr, cmd, cmd.run(g, cmdArgs))
+}
+
+// commandFlags is the flag set of cmd: the global flags, its own and
+// --help.
+func commandFlags(g *globals, cmd *command) (*pflag.FlagSet, *bool) {
+	fs := pflag.NewFlagSet("saturn "+cmd.name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	g.addFlags(fs)
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	return fs, fs.BoolP("help", "h", false, "show help for "+cmd.name)
+}
+
+// helpFor answers "saturn help [command words]".
+func helpFor(g *globals, cmds []*command, words []string, stdout, stderr io.Writer) int {
+	if len(words) == 0 {
+		printHelp(stdout, cmds)
+		return exitOK
+	}
+	if cmd, _, rest := findCommand(cmds, words); cmd != nil && len(rest) == 0 {
+		fs, _ := commandFlags(g, cmd)
+		printCommandHelp(stdout, cmd, fs)
+		return exitOK
+	}
+	if sub := subcommands(cmds, words); len(sub) > 0 {
+		printGroupHelp(stdout, strings.Join(words, " "), sub)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "saturn help: unknown command %q\n", strings.Join(words, " "))
+	return exitUsage
+}
+
+// subcommands lists the commands whose names start with the words given,
+// so "saturn image" can say what follows it.
+func subcommands(cmds []*command, words []string) []*command {
+	prefix := strings.Join(words, " ") + " "
+	var out []*command
+	for _, c := range cmds {
+		if strings.HasPrefix(c.name, prefix) {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func printGroupHelp(w io.Writer, group string, cmds []*command) {
+	fmt.Fprintf(w, "Usage: saturn %s <command> [flags] [args]\n\nCommands:\n", group)
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-22s %s\n", c.name, c.short)
+	}
 }
 
 func reportError(stderr io.Writer, cmd *command, err error) int {
