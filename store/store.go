@@ -10,7 +10,8 @@
 //	cas/blobs/<id>       uncompressed ACI tar of image <id>
 //	cas/tmp/import-*     imports in progress, flock'ed by their importer
 //	tree/<treeID>/       manifest, rootfs/, images (ids rendered, one a
-//	                     line) and hash (of manifest and rootfs)
+//	                     line), hash (of manifest and rootfs) and stat
+//	                     (entries' lstat at the last full check)
 //	tree/.tmp-*, .trash-* renders in progress and trees being removed
 //	locks/tree-<treeID>.lock  serialises rendering, checking and removing
 //	                     one tree
@@ -65,6 +66,9 @@ type Store struct {
 	// InsecureSkipTreeVerify makes RenderTree trust an existing tree
 	// without rehashing it (--insecure-options=ondisk).
 	InsecureSkipTreeVerify bool
+
+	// racyWindow: see defaultRacyWindow; tests shorten it.
+	racyWindow time.Duration
 
 	mu   sync.Mutex
 	held map[string]*fileLock // tree id -> shared lock, see RenderTree
@@ -151,6 +155,8 @@ func Open(dir string) (*Store, error) {
 		lockDir: filepath.Join(abs, "locks"),
 		podsDir: filepath.Join(abs, "pods"),
 		dbPath:  filepath.Join(abs, "cas", "index.db"),
+
+		racyWindow: defaultRacyWindow,
 	}
 	for _, d := range []string{s.blobDir, s.tmpDir, s.treeDir, s.lockDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // treeEntry is one file of a rendered tree as the tree hash sees it.
@@ -30,53 +31,49 @@ type treeEntry struct {
 // of symlinks and the number of devices. Times are left out because
 // rendering does not need to reproduce them.
 func treeHash(dir string) (string, error) {
+	sum, _, _, err := hashTree(dir)
+	return sum, err
+}
+
+// hashTree is treeHash that also returns every entry's lstat identity
+// and the time just before the stats were taken, for the stat record
+// (treestat.go). The stats come before any content is read, so a change
+// made while hashing shows in the next quick check.
+func hashTree(dir string) (sum string, idents []statIdent, taken time.Time, err error) {
 	var entries []*treeEntry
-	for _, top := range []string{"manifest", "rootfs"} {
-		err := filepath.WalkDir(filepath.Join(dir, top), func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			e, err := statEntry(dir, path)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, e)
-			return nil
-		})
+	taken = time.Now()
+	err = walkTreeStats(dir, func(rel string, fi fs.FileInfo, st *syscall.Stat_t) error {
+		e, err := statEntry(filepath.Join(dir, rel), rel, fi, st)
 		if err != nil {
-			return "", fmt.Errorf("hash tree: %w", err)
+			return err
 		}
+		entries = append(entries, e)
+		idents = append(idents, identOf(rel, st))
+		return nil
+	})
+	if err != nil {
+		return "", nil, taken, fmt.Errorf("hash tree: %w", err)
 	}
 	if err := hashContents(dir, entries); err != nil {
-		return "", fmt.Errorf("hash tree: %w", err)
+		return "", nil, taken, fmt.Errorf("hash tree: %w", err)
 	}
 	h := sha512.New()
 	for _, e := range entries {
 		fmt.Fprintf(h, "%q %o %d %d %d %d %q %x\n", e.rel, uint32(e.mode), e.uid, e.gid, e.size, e.rdev, e.link, e.content)
 	}
-	return idPrefix + hex.EncodeToString(h.Sum(nil)), nil
+	return idPrefix + hex.EncodeToString(h.Sum(nil)), idents, taken, nil
 }
 
-func statEntry(dir, path string) (*treeEntry, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
-	}
-	rel, err := filepath.Rel(dir, path)
-	if err != nil {
-		return nil, err
-	}
-	e := &treeEntry{rel: rel, mode: fi.Mode()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.uid, e.gid = st.Uid, st.Gid
-		if fi.Mode()&(fs.ModeDevice|fs.ModeCharDevice) != 0 {
-			e.rdev = st.Rdev
-		}
+func statEntry(path, rel string, fi fs.FileInfo, st *syscall.Stat_t) (*treeEntry, error) {
+	e := &treeEntry{rel: rel, mode: fi.Mode(), uid: st.Uid, gid: st.Gid}
+	if fi.Mode()&(fs.ModeDevice|fs.ModeCharDevice) != 0 {
+		e.rdev = st.Rdev
 	}
 	switch {
 	case fi.Mode().IsRegular():
 		e.size = fi.Size()
 	case fi.Mode()&fs.ModeSymlink != 0:
+		var err error
 		if e.link, err = os.Readlink(path); err != nil {
 			return nil, err
 		}

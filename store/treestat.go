@@ -1,0 +1,205 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A rendered tree is verified before every use. Rehashing its content
+// each time (what rkt did) costs tens of milliseconds per pod start, so
+// after a full verification the store records every entry's lstat
+// identity (inode, device, mode, owner, size, mtime and ctime) in
+// treeStatFile, the way git's index does, and later checks compare stats
+// instead of reading content. This is as safe as rehashing against any
+// change made through the kernel: writing, truncating, chmod, chown,
+// renaming over, linking and even restoring an old mtime with utimes(2)
+// all set the inode's ctime to the current time, and userspace cannot
+// set ctime. Any difference, a missing record or a record older than the
+// tree's hash sends the check back to the full content hash, which then
+// records fresh stats. Like the hash file, the record lives in the tree
+// store, so whoever could forge it could forge the hash as well.
+const treeStatFile = "stat"
+
+// defaultRacyWindow is how long before a record was taken an entry's ctime must
+// lie for the record to vouch for it. Timestamps come from a clock that
+// ticks in steps (up to 10ms), so a change made in the same tick as the
+// recorded stat may leave ctime unchanged; git calls such entries
+// "racily clean". A tree rendered a moment ago is racy as a whole and is
+// rehashed until it has aged past the window.
+const defaultRacyWindow = time.Second
+
+// statIdent is what lstat says of one tree entry.
+type statIdent struct {
+	ino, dev     uint64
+	mode         uint32
+	uid, gid     uint32
+	size         int64
+	mtime, ctime int64 // nanoseconds since the epoch
+	rel          string
+}
+
+func identOf(rel string, st *syscall.Stat_t) statIdent {
+	return statIdent{
+		ino: st.Ino, dev: uint64(st.Dev), mode: st.Mode, uid: st.Uid, gid: st.Gid,
+		size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(), rel: rel,
+	}
+}
+
+func (a statIdent) same(b statIdent) bool {
+	return a.ino == b.ino && a.dev == b.dev && a.mode == b.mode && a.uid == b.uid &&
+		a.gid == b.gid && a.size == b.size && a.mtime == b.mtime && a.ctime == b.ctime && a.rel == b.rel
+}
+
+// walkTreeStats lstats every entry of a tree's manifest and rootfs in the
+// order treeHash visits them, reading no content.
+func walkTreeStats(dir string, fn func(rel string, fi fs.FileInfo, st *syscall.Stat_t) error) error {
+	dir = filepath.Clean(dir)
+	skip := len(dir) + 1
+	if strings.HasSuffix(dir, "/") {
+		skip = len(dir)
+	}
+	for _, top := range []string{"manifest", "rootfs"} {
+		err := filepath.WalkDir(filepath.Join(dir, top), func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := os.Lstat(path)
+			if err != nil {
+				return err
+			}
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if !ok {
+				return fmt.Errorf("%s: no stat data", path)
+			}
+			return fn(path[skip:], fi, st)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTreeStats records idents, taken at time taken before the content
+// hashed to sum was read, beside the tree in dir. The record only saves
+// work, so the caller may ignore a failure to write it.
+func writeTreeStats(dir, sum string, taken time.Time, idents []statIdent) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "saturn-tree-stat 1 %d %s\n", taken.UnixNano(), sum)
+	for _, id := range idents {
+		fmt.Fprintf(&b, "%d %d %o %d %d %d %d %d %s\n", id.ino, id.dev, id.mode, id.uid, id.gid,
+			id.size, id.mtime, id.ctime, strconv.Quote(id.rel))
+	}
+	tmp, err := os.CreateTemp(dir, "."+treeStatFile+".tmp*")
+	if err != nil {
+		return err
+	}
+	// No fsync: a record lost in a crash only costs one full hash.
+	_, err = tmp.Write(b.Bytes())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, treeStatFile))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+// errStatsDiffer says the quick check cannot vouch for a tree; it is not
+// damage, only a reason to hash the content.
+var errStatsDiffer = errors.New("tree stats differ from the record")
+
+// readTreeStats reads the record in dir and returns the entries it holds
+// and the tree hash it was taken for. A record holding an entry changed
+// less than window before the record was taken is refused as a whole.
+func readTreeStats(dir string, window time.Duration) (sum string, idents []statIdent, err error) {
+	data, err := os.ReadFile(filepath.Join(dir, treeStatFile))
+	if err != nil {
+		return "", nil, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	if !sc.Scan() {
+		return "", nil, errStatsDiffer
+	}
+	var taken int64
+	if _, err := fmt.Sscanf(sc.Text(), "saturn-tree-stat 1 %d %s", &taken, &sum); err != nil {
+		return "", nil, errStatsDiffer
+	}
+	limit := taken - window.Nanoseconds()
+	for sc.Scan() {
+		id, err := parseStatLine(sc.Text())
+		if err != nil {
+			return "", nil, err
+		}
+		if id.ctime >= limit {
+			return "", nil, errStatsDiffer
+		}
+		idents = append(idents, id)
+	}
+	if err := sc.Err(); err != nil {
+		return "", nil, err
+	}
+	return sum, idents, nil
+}
+
+func parseStatLine(line string) (statIdent, error) {
+	f := strings.SplitN(line, " ", 9)
+	if len(f) != 9 {
+		return statIdent{}, errStatsDiffer
+	}
+	var n [8]int64
+	for i := range 8 {
+		base := 10
+		if i == 2 {
+			base = 8
+		}
+		v, err := strconv.ParseInt(f[i], base, 64)
+		if err != nil {
+			return statIdent{}, errStatsDiffer
+		}
+		n[i] = v
+	}
+	rel, err := strconv.Unquote(f[8])
+	if err != nil {
+		return statIdent{}, errStatsDiffer
+	}
+	return statIdent{
+		ino: uint64(n[0]), dev: uint64(n[1]), mode: uint32(n[2]), uid: uint32(n[3]), gid: uint32(n[4]),
+		size: n[5], mtime: n[6], ctime: n[7], rel: rel,
+	}, nil
+}
+
+// statsMatch reports whether the tree in dir, whose recorded hash is
+// want, still has exactly the entries and stats recorded after its last
+// full verification (see readTreeStats for window).
+func statsMatch(dir, want string, window time.Duration) bool {
+	sum, rec, err := readTreeStats(dir, window)
+	if err != nil || sum != want {
+		return false
+	}
+	i := 0
+	err = walkTreeStats(dir, func(rel string, _ fs.FileInfo, st *syscall.Stat_t) error {
+		if i >= len(rec) || !rec[i].same(identOf(rel, st)) {
+			return errStatsDiffer
+		}
+		i++
+		return nil
+	})
+	return err == nil && i == len(rec)
+}

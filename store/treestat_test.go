@@ -1,0 +1,140 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// agedTree renders an image and returns the store, tree id and path once
+// the tree is older than the store's (shortened) racy window and a full
+// check has recorded its stats.
+func agedTree(t *testing.T) (*Store, string, string, string) {
+	t.Helper()
+	s := openTestStore(t)
+	s.racyWindow = 20 * time.Millisecond
+	app := mustImport(t, s, testImage{name: "example.com/app", files: map[string]string{"a": "hello", "dir/b": "world"}})
+	treeID, path, err := s.RenderTree(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	time.Sleep(3 * s.racyWindow)
+	if err := s.CheckTree(treeID); err != nil {
+		t.Fatal(err)
+	}
+	want, err := readTreeHash(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !statsMatch(path, want, s.racyWindow) {
+		t.Fatal("the stats recorded by a full check do not match the unchanged tree")
+	}
+	return s, app, treeID, path
+}
+
+func TestTreeStatsVouchOnlyForUnchangedTrees(t *testing.T) {
+	restoreMtime := func(p string, do func() error) error {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if err := do(); err != nil {
+			return err
+		}
+		return os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	}
+	tests := []struct {
+		name   string
+		change func(root string) error
+	}{
+		{"same-size rewrite with the old mtime restored", func(root string) error {
+			p := filepath.Join(root, "a")
+			return restoreMtime(p, func() error { return os.WriteFile(p, []byte("jello"), 0o644) })
+		}},
+		{"file replaced by rename, mtime restored", func(root string) error {
+			p := filepath.Join(root, "dir", "b")
+			return restoreMtime(p, func() error {
+				if err := os.WriteFile(p+".new", []byte("wOrld"), 0o644); err != nil {
+					return err
+				}
+				return os.Rename(p+".new", p)
+			})
+		}},
+		{"mode", func(root string) error { return os.Chmod(filepath.Join(root, "a"), 0o755) }},
+		{"owner", func(root string) error { return os.Lchown(filepath.Join(root, "a"), 7, 7) }},
+		{"new file", func(root string) error { return os.WriteFile(filepath.Join(root, "c"), nil, 0o644) }},
+		{"removed file", func(root string) error { return os.Remove(filepath.Join(root, "dir", "b")) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, app, treeID, path := agedTree(t)
+			want, _ := readTreeHash(path)
+			if err := tc.change(filepath.Join(path, "rootfs")); err != nil {
+				t.Fatal(err)
+			}
+			if statsMatch(path, want, s.racyWindow) {
+				t.Fatal("stats still match after the change")
+			}
+			if err := s.CheckTree(treeID); !errors.Is(err, ErrTreeDamaged) {
+				t.Fatalf("CheckTree: %v, want ErrTreeDamaged", err)
+			}
+			// RenderTree notices and renders the tree again.
+			if _, _, err := s.RenderTree(app); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := os.ReadFile(filepath.Join(path, "rootfs", "a")); err != nil || string(got) != "hello" {
+				t.Fatalf("after re-render rootfs/a = %q, %v", got, err)
+			}
+		})
+	}
+}
+
+func TestTreeStatRecordNotTrusted(t *testing.T) {
+	tests := []struct {
+		name string
+		prep func(s *Store, path string) error
+	}{
+		{"garbage record", func(s *Store, path string) error {
+			return os.WriteFile(filepath.Join(path, treeStatFile), []byte("saturn-tree-stat 1 x\n1 2"), 0o644)
+		}},
+		{"missing record", func(s *Store, path string) error {
+			return os.Remove(filepath.Join(path, treeStatFile))
+		}},
+		{"record of another hash", func(s *Store, path string) error {
+			return os.WriteFile(filepath.Join(path, treeHashFile), []byte(idPrefix+"00\n"), 0o644)
+		}},
+		{"racy record", func(s *Store, path string) error {
+			s.racyWindow = time.Hour
+			return nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, _, path := agedTree(t)
+			if err := tc.prep(s, path); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := readTreeHash(path)
+			if statsMatch(path, want, s.racyWindow) {
+				t.Fatal("stats match")
+			}
+		})
+	}
+}
+
+func TestTreeStatRecordRefreshedByFullCheck(t *testing.T) {
+	s, _, treeID, path := agedTree(t)
+	if err := os.WriteFile(filepath.Join(path, treeStatFile), []byte("garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !s.treeValid(treeID) {
+		t.Fatal("an intact tree with a bad record is not valid")
+	}
+	want, _ := readTreeHash(path)
+	if !statsMatch(path, want, s.racyWindow) {
+		t.Fatal("the check did not record the stats again")
+	}
+}
