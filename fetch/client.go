@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -41,19 +42,26 @@ type ClientOptions struct {
 type Client struct {
 	hc   *http.Client
 	opts ClientOptions
+	// tlsConf gets its RootCAs just before the first request: loading
+	// the system's authorities takes ~10ms, and most runs of a stored
+	// image never go to the network.
+	tlsConf   *tls.Config
+	extraCAs  [][]byte // PEM of the certs.d authorities, checked by NewClient
+	rootsOnce sync.Once
 }
 
 // NewClient builds a client from opts, loading the extra certificate
 // authorities of the configuration directories.
 func NewClient(opts ClientOptions) (*Client, error) {
-	pool, err := certPool(opts.ConfigDirs)
+	extra, err := extraCAs(opts.ConfigDirs)
 	if err != nil {
 		return nil, err
 	}
+	tlsConf := &tls.Config{InsecureSkipVerify: opts.InsecureTLS}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       &tls.Config{RootCAs: pool, InsecureSkipVerify: opts.InsecureTLS},
+		TLSClientConfig:       tlsConf,
 		TLSHandshakeTimeout:   30 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 		MaxIdleConnsPerHost:   4,
@@ -62,17 +70,15 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		DisableCompression: true,
 		ForceAttemptHTTP2:  true,
 	}
-	c := &Client{opts: opts}
+	c := &Client{opts: opts, tlsConf: tlsConf, extraCAs: extra}
 	c.hc = &http.Client{Transport: tr, CheckRedirect: c.checkRedirect}
 	return c, nil
 }
 
-// certPool is the system pool plus the certs.d authorities.
-func certPool(dirs []string) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
+// extraCAs reads the certs.d authorities, refusing files without a
+// PEM certificate.
+func extraCAs(dirs []string) ([][]byte, error) {
+	var out [][]byte
 	for _, dir := range dirs {
 		if dir == "" {
 			continue
@@ -89,12 +95,28 @@ func certPool(dirs []string) (*x509.CertPool, error) {
 			if err != nil {
 				return nil, fmt.Errorf("certificate authority %s: %w", f, err)
 			}
-			if !pool.AppendCertsFromPEM(data) {
+			if !x509.NewCertPool().AppendCertsFromPEM(data) {
 				return nil, fmt.Errorf("certificate authority %s: no PEM certificate found", f)
 			}
+			out = append(out, data)
 		}
 	}
-	return pool, nil
+	return out, nil
+}
+
+// loadRoots trusts the system pool plus the certs.d authorities, once,
+// before the client's first request.
+func (c *Client) loadRoots() {
+	c.rootsOnce.Do(func() {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		for _, pem := range c.extraCAs {
+			pool.AppendCertsFromPEM(pem)
+		}
+		c.tlsConf.RootCAs = pool
+	})
 }
 
 // checkRedirect follows redirects (discovery requires it) but never from
@@ -150,6 +172,7 @@ func (c *Client) get(ctx context.Context, u string, hdr http.Header) (*http.Resp
 		req.Header.Set("User-Agent", c.opts.UserAgent)
 	}
 	c.addAuth(req)
+	c.loadRoots()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", u, err)
