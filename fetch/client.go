@@ -36,6 +36,11 @@ type ClientOptions struct {
 	AuthHeader func(host string) http.Header
 	// UserAgent is sent with every request.
 	UserAgent string
+	// HTTPFlag is the flag that allows plain http, named when an http://
+	// URL is refused; default --insecure-options=http.
+	HTTPFlag string
+	// Debugf, when set, receives a line per request (--debug).
+	Debugf func(format string, a ...any)
 }
 
 // Client makes saturn's HTTP requests.
@@ -142,9 +147,9 @@ func (c *Client) checkScheme(u string) error {
 		if c.opts.AllowHTTP {
 			return nil
 		}
-		return fmt.Errorf("refusing plain http URL %s (allow it with --insecure-options=http)", u)
+		return fmt.Errorf("refusing plain http URL %s (allow it with %s)", Clip(u), c.httpFlag())
 	}
-	return fmt.Errorf("unsupported URL %s: only https:// (and http:// with --insecure-options=http)", u)
+	return fmt.Errorf("unsupported URL %s: only https:// (and http:// with %s)", Clip(u), c.httpFlag())
 }
 
 func (c *Client) addAuth(req *http.Request) {
@@ -173,10 +178,16 @@ func (c *Client) get(ctx context.Context, u string, hdr http.Header) (*http.Resp
 	}
 	c.addAuth(req)
 	c.loadRoots()
+	c.debugf("http: GET %s", u)
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		c.debugf("http: GET %s failed: %v", u, err)
+		if isTLSFailure(err) {
+			return nil, &tlsError{url: u, err: err}
+		}
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
+	c.debugf("http: GET %s: %s", u, resp.Status)
 	return resp, nil
 }
 

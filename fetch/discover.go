@@ -177,6 +177,7 @@ func (c *Client) metaPage(ctx context.Context, prefix string) ([]meta, error) {
 	var errs []error
 	for _, scheme := range schemes {
 		u := scheme + "://" + prefix + "?ac-discovery=1"
+		c.debugf("discovery: asking %s", u)
 		resp, err := c.get(ctx, u, nil)
 		if err != nil {
 			errs = append(errs, err)
@@ -189,6 +190,9 @@ func (c *Client) metaPage(ctx context.Context, prefix string) ([]meta, error) {
 		}
 		metas := parseMeta(io.LimitReader(resp.Body, maxMetaPage))
 		resp.Body.Close()
+		for _, m := range metas {
+			c.debugf("discovery: %s offers %s %s %s", u, m.name, m.prefix, m.uri)
+		}
 		return metas, nil
 	}
 	msgs := make([]string, len(errs))

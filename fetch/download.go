@@ -22,8 +22,9 @@ func retryDelay(n int) time.Duration { return time.Duration(n*n) * 200 * time.Mi
 // errors and server-side (5xx) failures are, client errors are not.
 func retryable(resp *http.Response, err error) bool {
 	if err != nil {
-		return !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), "refusing") &&
-			!strings.Contains(err.Error(), "unsupported URL")
+		var te *tlsError
+		return !errors.Is(err, context.Canceled) && !errors.As(err, &te) &&
+			!strings.Contains(err.Error(), "refusing") && !strings.Contains(err.Error(), "unsupported URL")
 	}
 	return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
 }
@@ -50,6 +51,7 @@ func (c *Client) getRetry(ctx context.Context, u string, hdr http.Header) (*http
 		} else {
 			lastErr = err
 		}
+		c.debugf("http: GET %s: attempt %d of %d failed (%v); retrying", u, n, attempts, lastErr)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

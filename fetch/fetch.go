@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/appc/spec/discovery"
+	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 
 	"github.com/saturn-pods/saturn/store"
@@ -73,11 +74,20 @@ type Fetcher struct {
 	Log io.Writer
 	// Progress draws download progress bars on Log (a terminal).
 	Progress bool
+	// Debugf, when set, receives --debug lines: what is fetched from
+	// where, cache decisions and which key verified an image.
+	Debugf func(format string, a ...any)
 }
 
 func (f *Fetcher) logf(format string, a ...any) {
 	if f.Log != nil {
 		fmt.Fprintf(f.Log, format+"\n", a...)
+	}
+}
+
+func (f *Fetcher) debugf(format string, a ...any) {
+	if f.Debugf != nil {
+		f.Debugf(format, a...)
 	}
 }
 
@@ -95,7 +105,7 @@ func (f *Fetcher) Fetch(ctx context.Context, ref, sigFile string) (string, error
 		// An image whose dependencies cannot be had is no use; leave the
 		// store as it was.
 		f.removeIfNew(id, start)
-		return "", fmt.Errorf("image %s: %w", ref, err)
+		return "", fmt.Errorf("image %s: %w", Clip(ref), err)
 	}
 	return id, nil
 }
@@ -103,20 +113,23 @@ func (f *Fetcher) Fetch(ctx context.Context, ref, sigFile string) (string, error
 func (f *Fetcher) fetchTop(ctx context.Context, ref, sigFile string) (string, error) {
 	switch {
 	case strings.HasPrefix(ref, "sha512-"):
+		f.debugf("fetch: %s is an image id: looking in the store only", Clip(ref))
 		return f.Store.Resolve(ref)
 	case strings.HasPrefix(ref, "docker://"):
-		return "", fmt.Errorf("image %s: docker:// images are not supported", ref)
+		return "", fmt.Errorf("image %s: docker:// images are not supported", Clip(ref))
 	case strings.HasPrefix(ref, "http://"), strings.HasPrefix(ref, "https://"):
-		return f.fetchRemote(ctx, ref, ref+".asc", sigFile, nil)
+		f.debugf("fetch: %s is a URL (pull policy %s)", Clip(ref), f.Policy)
+		return f.fetchRemote(ctx, ref, ref+".asc", sigFile, nil, "")
 	case strings.HasPrefix(ref, "file://"):
 		return f.fetchFile(strings.TrimPrefix(ref, "file://"), sigFile)
 	case strings.Contains(ref, "://"):
-		return "", fmt.Errorf("image %s: unsupported URL scheme", ref)
+		return "", fmt.Errorf("image %s: unsupported URL scheme", Clip(ref))
 	}
 	// As rkt: a file named like the image wins over discovery.
-	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() || looksLikePath(ref) {
+	if fi, err := os.Stat(ref); err == nil && !fi.IsDir() || looksLikePath(ref) {
 		return f.fetchFile(ref, sigFile)
 	}
+	f.debugf("fetch: %s is an image name (pull policy %s)", Clip(ref), f.Policy)
 	return f.fetchName(ctx, ref)
 }
 
@@ -135,42 +148,55 @@ func (f *Fetcher) fetchName(ctx context.Context, ref string) (string, error) {
 	if f.Policy != PullUpdate {
 		id, err := f.Store.Resolve(ref)
 		if err == nil {
+			f.debugf("fetch: %s found in the store as %s; not asking the network (pull policy %s)", Clip(ref), id, f.Policy)
 			return id, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return "", err
 		}
 		if f.Policy == PullNever {
-			return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", ref)
+			return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", Clip(ref))
 		}
+		f.debugf("fetch: %s not in the store; discovering it", Clip(ref))
 	}
-	return f.discoverAndFetch(ctx, app)
+	return f.discoverAndFetch(ctx, app, "")
 }
 
-func (f *Fetcher) discoverAndFetch(ctx context.Context, app *discovery.App) (string, error) {
+// discoverAndFetch finds app by appc discovery and fetches it; wantID,
+// when set, is the image id a pinned dependency requires.
+func (f *Fetcher) discoverAndFetch(ctx context.Context, app *discovery.App, wantID string) (string, error) {
 	f.logf("searching for app image %s", app.Name)
 	ep, err := f.Client.DiscoverImage(ctx, app)
 	if err != nil {
 		return "", err
 	}
+	f.debugf("discovery: %s is served at %s, signature at %s", appString(app), ep.ACI, ep.ASC)
 	if err := f.ensureKeys(ctx, app.Name.String()); err != nil {
 		return "", err
 	}
-	return f.fetchRemote(ctx, ep.ACI, ep.ASC, "", app)
+	return f.fetchRemote(ctx, ep.ACI, ep.ASC, "", app, wantID)
 }
 
 // fetchRemote brings the image at aciURL into the store, honouring the
 // pull policy and what the store remembers of the URL. app is the
-// discovered name and labels the image must carry, nil for a plain URL.
-func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile string, app *discovery.App) (string, error) {
+// discovered name and labels the image must carry, nil for a plain URL;
+// wantID, when set, refuses any other image before it is stored.
+func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile string, app *discovery.App, wantID string) (string, error) {
 	rem, err := f.Store.GetRemote(aciURL)
 	if err != nil {
 		return "", err
 	}
+	if rem != nil {
+		f.debugf("cache: %s was downloaded %s as %s (ETag %q, max-age %s)", aciURL,
+			rem.DownloadTime.Format(time.RFC3339), rem.ImageID, rem.ETag, rem.MaxAge)
+	} else {
+		f.debugf("cache: %s was never downloaded into this store", aciURL)
+	}
 	switch {
 	case f.Policy == PullNever && rem == nil:
-		return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", aciURL)
+		return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", Clip(aciURL))
 	case f.Policy == PullNever, f.Policy == PullNew && rem != nil:
+		f.debugf("cache: using the stored image without asking (pull policy %s)", f.Policy)
 		return rem.ImageID, nil
 	case rem != nil && rem.MaxAge > 0 && time.Since(rem.DownloadTime) < rem.MaxAge:
 		f.logf("using image from local store for %s (still fresh per Cache-Control)", aciURL)
@@ -188,6 +214,7 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 	var cache *CacheState
 	if rem != nil {
 		cache = &CacheState{ETag: rem.ETag}
+		f.debugf("cache: revalidating %s with ETag %q", aciURL, rem.ETag)
 	}
 	f.logf("remote fetching from URL %q", aciURL)
 	dl, err := f.Client.OpenImage(ctx, aciURL, cache)
@@ -210,19 +237,14 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 	if app != nil {
 		name = app.Name.String()
 	}
-	opts := store.ImportOptions{Origin: aciURL, ETag: dl.ETag, MaxAge: dl.MaxAge, SignatureURL: ascURL}
-	start := time.Now()
-	id, err := f.importStream(dl, dl.Size, sig, name, opts)
-	if err != nil {
-		return "", err
-	}
+	opts := store.ImportOptions{Origin: aciURL, ETag: dl.ETag, MaxAge: dl.MaxAge, SignatureURL: ascURL,
+		Latest: isLatest(app), WantID: wantID}
 	if app != nil {
-		if err := f.checkLabels(id, app); err != nil {
-			f.removeIfNew(id, start)
-			return "", err
-		}
+		// Checked before the image becomes visible: a mislabeled image
+		// never enters the store.
+		opts.Check = func(m *schema.ImageManifest) error { return checkLabels(m, app) }
 	}
-	return id, nil
+	return f.importStream(aciURL, dl, dl.Size, sig, name, opts)
 }
 
 // signature reads the detached signature of image, from sigFile or the
@@ -233,18 +255,35 @@ func (f *Fetcher) signature(ctx context.Context, image, ascURL, sigFile string) 
 		return nil, nil
 	}
 	if sigFile != "" {
+		f.debugf("signature: reading %s", sigFile)
 		sig, err := os.ReadFile(sigFile)
 		if err != nil {
-			return nil, fmt.Errorf("image %s: signature verification needs its signature: %w", image, err)
+			return nil, fmt.Errorf("image %s: signature verification needs its signature: %w", Clip(image), err)
+		}
+		if err := trust.CheckSignatureFile(sig); err != nil {
+			return nil, fmt.Errorf("image %s: signature file %s %w", Clip(image), Clip(sigFile), err)
 		}
 		return sig, nil
 	}
 	f.logf("downloading signature from %s", ascURL)
 	sig, err := f.Client.GetSmall(ctx, ascURL)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: signature verification needs its signature: %w (fetch unsigned images with --insecure-options=image)", image, err)
+		return nil, fmt.Errorf("image %s: signature verification needs its signature: %w (fetch unsigned images with --insecure-options=image)", Clip(image), err)
+	}
+	if err := trust.CheckSignatureFile(sig); err != nil {
+		return nil, fmt.Errorf("image %s: signature %s %w", Clip(image), Clip(ascURL), err)
 	}
 	return sig, nil
+}
+
+// isLatest reports whether app was asked for without a version: rkt's
+// "latest pattern", which image list shows in its LATEST column.
+func isLatest(app *discovery.App) bool {
+	if app == nil {
+		return false
+	}
+	v, ok := app.Labels["version"]
+	return !ok || v == "latest"
 }
 
 // fetchFile imports a local ACI, verified by sigFile or the .asc file
@@ -256,13 +295,18 @@ func (f *Fetcher) fetchFile(path, sigFile string) (string, error) {
 	}
 	// A missing file is the error to report, before any word on its
 	// signature.
-	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("image file: %w", err)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("image file: %w", clipPathError(err))
 	}
+	if fi.IsDir() {
+		return "", fmt.Errorf("image file %s is a directory, not an ACI file", Clip(path))
+	}
+	f.debugf("fetch: importing the local file %s", abs)
 	if !f.InsecureImage && sigFile == "" {
 		sigFile = path + ".asc"
 		if _, err := os.Stat(sigFile); err != nil {
-			return "", fmt.Errorf("image %s: signature verification needs its signature, and %s does not exist; give one with --signature or fetch unsigned images with --insecure-options=image", path, sigFile)
+			return "", fmt.Errorf("image %s: signature verification needs its signature, and %s does not exist; give one with --signature or fetch unsigned images with --insecure-options=image", Clip(path), Clip(sigFile))
 		}
 	}
 	sig, err := f.signature(context.Background(), path, "", sigFile)
@@ -271,43 +315,54 @@ func (f *Fetcher) fetchFile(path, sigFile string) (string, error) {
 	}
 	file, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("image file: %w", err)
+		return "", fmt.Errorf("image file: %w", clipPathError(err))
 	}
 	defer file.Close()
-	size := int64(-1)
-	if fi, err := file.Stat(); err == nil {
-		size = fi.Size()
-	}
-	return f.importStream(file, size, sig, "", store.ImportOptions{Origin: abs})
+	return f.importStream(path, file, fi.Size(), sig, "", store.ImportOptions{Origin: abs})
 }
 
-// importStream imports the image read from r, checking sig on the way
-// when it is not nil. Nothing stays in the store when the check fails.
-func (f *Fetcher) importStream(r io.Reader, size int64, sig []byte, name string, opts store.ImportOptions) (string, error) {
-	start := time.Now()
+// importStream imports the image read from src (a path or URL, for
+// messages) via r, checking sig on the way when it is not nil. The
+// signature's verdict comes before the image becomes visible, and the
+// signature is stored with it; nothing stays in the store when the check
+// fails.
+func (f *Fetcher) importStream(src string, r io.Reader, size int64, sig []byte, name string, opts store.ImportOptions) (string, error) {
 	if f.Progress {
 		r = newProgressReader(r, f.Log, "Downloading ACI", size)
 	}
 	if sig == nil {
-		return f.Store.Import(r, opts)
+		id, err := f.Store.Import(r, opts)
+		if err != nil {
+			return "", fmt.Errorf("image %s: %w", Clip(src), err)
+		}
+		return id, nil
 	}
 	v := newVerifyingReader(r, f.Trust, sig, name)
 	defer v.close()
+	opts.Signature = sig
+	check := opts.Check
+	opts.Check = func(m *schema.ImageManifest) error {
+		if err := v.verdict(); err != nil {
+			return err
+		}
+		if check != nil {
+			return check(m)
+		}
+		return nil
+	}
 	id, err := f.Store.Import(v, opts)
 	if err != nil {
 		if v.finished && v.final != nil && !errors.Is(v.final, io.EOF) {
+			// The signature's own message names the image.
 			return "", v.final
 		}
-		return "", err
-	}
-	if err := v.verdict(); err != nil {
-		f.removeIfNew(id, start)
-		return "", err
+		return "", fmt.Errorf("image %s: %w", Clip(src), err)
 	}
 	f.logf("signature verified:")
 	for _, uid := range v.Signer.UserIDs {
 		f.logf("  %s", uid)
 	}
+	f.debugf("signature: %s verified by key %s", id, v.Signer.Fingerprint)
 	return id, nil
 }
 
@@ -323,14 +378,10 @@ func (f *Fetcher) removeIfNew(id string, start time.Time) {
 // checkLabels enforces the spec's rule that a discovered image carries
 // the name and labels it was discovered by; the os and arch this
 // machine filled in only bind when the image sets them.
-func (f *Fetcher) checkLabels(id string, app *discovery.App) error {
-	m, err := f.Store.Manifest(id)
-	if err != nil {
-		return err
-	}
+func checkLabels(m *schema.ImageManifest, app *discovery.App) error {
 	var problems []string
 	if m.Name != app.Name {
-		problems = append(problems, fmt.Sprintf("name %s", m.Name))
+		problems = append(problems, fmt.Sprintf("name %s", Clip(m.Name.String())))
 	}
 	keys := make([]string, 0, len(app.Labels))
 	for k := range app.Labels {
@@ -344,11 +395,11 @@ func (f *Fetcher) checkLabels(id string, app *discovery.App) error {
 			continue
 		}
 		if got != want {
-			problems = append(problems, fmt.Sprintf("label %s=%q (want %q)", k, got, want))
+			problems = append(problems, fmt.Sprintf("label %s=%q (want %q)", k, Clip(got), Clip(want)))
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("image %s discovered as %s has %s", types.ShortHash(id), appString(app), strings.Join(problems, ", "))
+		return fmt.Errorf("image discovered as %s has %s", Clip(appString(app)), strings.Join(problems, ", "))
 	}
 	return nil
 }
@@ -382,6 +433,7 @@ func (f *Fetcher) fetchDep(ctx context.Context, dep types.Dependency) (string, e
 	if f.Policy != PullUpdate || pinned {
 		id, err := f.Store.FindDependency(dep)
 		if err == nil {
+			f.debugf("dependency: %s found in the store as %s", depString(dep), id)
 			return id, nil
 		}
 		if f.Policy == PullNever {
@@ -393,7 +445,12 @@ func (f *Fetcher) fetchDep(ctx context.Context, dep types.Dependency) (string, e
 	if err != nil {
 		return "", err
 	}
-	id, err := f.discoverAndFetch(ctx, app)
+	wantID := ""
+	if pinned {
+		wantID = dep.ImageID.String()
+	}
+	f.debugf("dependency: discovering %s", depString(dep))
+	id, err := f.discoverAndFetch(ctx, app, wantID)
 	if err != nil {
 		if findErr != nil {
 			return "", fmt.Errorf("%v, and %w", findErr, err)

@@ -69,6 +69,11 @@ func (s *Store) gcLeftovers(res *GCResult) error {
 			}
 			res.Leftovers = append(res.Leftovers, p)
 		}
+		orphans, err := s.orphanSignatures(b)
+		if err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+		res.Leftovers = append(res.Leftovers, orphans...)
 		return nil
 	})
 }
@@ -105,6 +110,9 @@ func (s *Store) gcImages(cutoff time.Time, res *GCResult) error {
 			}
 			if err := os.Remove(s.blobPath(info.ID)); err != nil && !os.IsNotExist(err) {
 				return fmt.Errorf("gc: remove blob %s: %w", info.ID, err)
+			}
+			if err := s.removeSignature(info.ID); err != nil {
+				return fmt.Errorf("gc: %w", err)
 			}
 		}
 		res.Images = stale

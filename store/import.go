@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/appc/spec/schema/types"
+
 	"github.com/saturn-pods/saturn/aci"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -48,12 +50,28 @@ func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
 		}
 		return "", err
 	}
+	if opts.WantID != "" && img.ID != opts.WantID {
+		return "", fmt.Errorf("image %s is %s, not the required %s", img.Manifest.Name, types.ShortHash(img.ID), types.ShortHash(opts.WantID))
+	}
 	if opts.Check != nil {
 		if err := opts.Check(img.Manifest); err != nil {
 			return "", err
 		}
 	}
-	if err := s.commitImport(tmp.Name(), img, opts); err != nil {
+	sigTmp := ""
+	if opts.Signature != nil {
+		f, err := s.writeSignatureTemp(opts.Signature)
+		if err != nil {
+			return "", fmt.Errorf("import %s: %w", img.ID, err)
+		}
+		sigTmp = f.Name()
+		// Closing drops the lock only after the rename moved the file.
+		defer func() {
+			os.Remove(sigTmp)
+			f.Close()
+		}()
+	}
+	if err := s.commitImport(tmp.Name(), sigTmp, comp, img, opts); err != nil {
 		return "", err
 	}
 	done = true
@@ -79,10 +97,11 @@ func (s *Store) writeBlob(plain io.Reader, f *os.File) (*aci.Image, error) {
 	return img, nil
 }
 
-// commitImport moves the blob into place and indexes it in one index
-// transaction, so gc (which removes unindexed blobs under the same lock)
-// never sees one without the other.
-func (s *Store) commitImport(tmpPath string, img *aci.Image, opts ImportOptions) error {
+// commitImport moves the blob (and its signature, when sigTmp is set)
+// into place and indexes it in one index transaction, so gc (which
+// removes unindexed blobs and signatures under the same lock) never sees
+// one without the other. comp is the compression of the imported file.
+func (s *Store) commitImport(tmpPath, sigTmp string, comp aci.Compression, img *aci.Image, opts ImportOptions) error {
 	manifest, err := json.Marshal(img.Manifest)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", img.ID, err)
@@ -102,12 +121,29 @@ func (s *Store) commitImport(tmpPath string, img *aci.Image, opts ImportOptions)
 		if err := syncDir(s.blobDir); err != nil {
 			return fmt.Errorf("import %s: %w", img.ID, err)
 		}
+		signedForm := comp.String()
+		if sigTmp != "" {
+			if err := os.Rename(sigTmp, s.sigPath(img.ID)); err != nil {
+				return fmt.Errorf("import %s: %w", img.ID, err)
+			}
+			if err := syncDir(s.sigDir); err != nil {
+				return fmt.Errorf("import %s: %w", img.ID, err)
+			}
+		}
 		// A re-import keeps the first import time (fetch tells a new
 		// image from a known one by it) but counts as a use, and the
-		// origin is the newest source.
+		// origin is the newest source. An unsigned re-import keeps the
+		// signature of an earlier one: it signs the same content.
 		importTime := now
-		if old, err := getImage(tx, img.ID); err == nil {
+		old, err := getImage(tx, img.ID)
+		if err == nil {
 			importTime = old.ImportTime
+		}
+		if sigTmp == "" {
+			signedForm = ""
+			if old != nil {
+				signedForm = old.SignedForm
+			}
 		}
 		rec := &imageRecord{
 			Name:       string(img.Manifest.Name),
@@ -117,6 +153,8 @@ func (s *Store) commitImport(tmpPath string, img *aci.Image, opts ImportOptions)
 			LastUsed:   now,
 			Origin:     opts.Origin,
 			Manifest:   manifest,
+			Latest:     opts.Latest,
+			SignedForm: signedForm,
 		}
 		for _, l := range img.Manifest.Labels {
 			rec.Labels[string(l.Name)] = l.Value

@@ -162,20 +162,6 @@ func depString(dep types.Dependency) string {
 	return b.String()
 }
 
-// markLatest sets Latest on the newest import of each name.
-func markLatest(infos []ImageInfo) {
-	newest := map[string]int{}
-	for i, in := range infos {
-		j, ok := newest[in.Name]
-		if !ok || in.ImportTime.After(infos[j].ImportTime) {
-			newest[in.Name] = i
-		}
-	}
-	for _, i := range newest {
-		infos[i].Latest = true
-	}
-}
-
 func sortByImport(infos []ImageInfo) {
 	sort.SliceStable(infos, func(i, j int) bool {
 		if !infos[i].ImportTime.Equal(infos[j].ImportTime) {

@@ -8,6 +8,8 @@
 //	                     import and last-use times, origin) and remotes
 //	                     (URL -> image id, ETag, max-age) for HTTP caching
 //	cas/blobs/<id>       uncompressed ACI tar of image <id>
+//	cas/signatures/<id>.asc  the detached signature image <id> was verified
+//	                     with at fetch time, when it had one
 //	cas/tmp/import-*     imports in progress, flock'ed by their importer
 //	tree/<treeID>/       manifest, rootfs/, images (ids rendered, one a
 //	                     line), hash (of manifest and rootfs) and stat
@@ -57,6 +59,7 @@ type Store struct {
 	dir     string
 	casDir  string
 	blobDir string
+	sigDir  string
 	tmpDir  string
 	treeDir string
 	lockDir string
@@ -88,6 +91,16 @@ type ImportOptions struct {
 	// RequireDependencies refuses the image, leaving the store as it was,
 	// unless every dependency it names is already stored.
 	RequireDependencies bool
+	// Signature is the detached signature the image was verified with;
+	// it is kept beside the blob so 'image verify' can check the image
+	// again later. Nil keeps the signature of an earlier import.
+	Signature []byte
+	// Latest records that the image was fetched by name without a
+	// version, rkt's "latest pattern" shown in image list's LATEST.
+	Latest bool
+	// WantID refuses, leaving the store as it was, an image whose id is
+	// not this one (a dependency pinned by image id).
+	WantID string
 	// Check, if set, runs once the whole archive has been read and
 	// validated but before the image becomes visible; an error (a bad
 	// signature, say) aborts the import and leaves the store as it was.
@@ -103,8 +116,8 @@ type ImageInfo struct {
 	ImportTime time.Time
 	LastUsed   time.Time
 	Origin     string
-	// Latest is true when this is the most recently imported image of its
-	// name, as rkt's "latest" column.
+	// Latest is true when the image was last imported by name without a
+	// version label (rkt's "latest pattern"), as rkt's LATEST column.
 	Latest bool
 }
 
@@ -127,12 +140,17 @@ type imageRecord struct {
 	LastUsed   time.Time         `json:"lastUsed"`
 	Origin     string            `json:"origin,omitempty"`
 	Manifest   json.RawMessage   `json:"manifest"`
+	Latest     bool              `json:"latest,omitempty"`
+	// SignedForm is the compression of the ACI the stored signature
+	// covers ("none", "gzip", …); empty when no signature is stored.
+	SignedForm string `json:"signedForm,omitempty"`
 }
 
 func (r *imageRecord) info(id string) ImageInfo {
 	return ImageInfo{
 		ID: id, Name: r.Name, Labels: r.Labels, Size: r.Size,
 		ImportTime: r.ImportTime, LastUsed: r.LastUsed, Origin: r.Origin,
+		Latest: r.Latest,
 	}
 }
 
@@ -150,6 +168,7 @@ func Open(dir string) (*Store, error) {
 		dir:     abs,
 		casDir:  filepath.Join(abs, "cas"),
 		blobDir: filepath.Join(abs, "cas", "blobs"),
+		sigDir:  filepath.Join(abs, "cas", "signatures"),
 		tmpDir:  filepath.Join(abs, "cas", "tmp"),
 		treeDir: filepath.Join(abs, "tree"),
 		lockDir: filepath.Join(abs, "locks"),
@@ -158,7 +177,7 @@ func Open(dir string) (*Store, error) {
 
 		racyWindow: defaultRacyWindow,
 	}
-	for _, d := range []string{s.blobDir, s.tmpDir, s.treeDir, s.lockDir} {
+	for _, d := range []string{s.blobDir, s.sigDir, s.tmpDir, s.treeDir, s.lockDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
 		}
@@ -306,7 +325,6 @@ func (s *Store) List() ([]ImageInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	markLatest(out)
 	sortByImport(out)
 	return out, nil
 }
@@ -348,7 +366,7 @@ func (s *Store) Remove(id string) error {
 		if err := os.Remove(s.blobPath(id)); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("remove blob %s: %w", id, err)
 		}
-		return nil
+		return s.removeSignature(id)
 	})
 }
 
