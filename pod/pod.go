@@ -131,8 +131,14 @@ func makePhaseDirs(podsDir string) error {
 }
 
 // ToPrepared ends a successful prepare: the pod moves to prepared/ and
-// its lock is released, as rkt leaves prepared pods unlocked.
+// its lock is released, as rkt leaves prepared pods unlocked. Its files
+// were written without fsync (writePodFile): one syncfs makes all of
+// them durable before the rename, so a pod found in prepared/ after a
+// crash is complete.
 func (p *Pod) ToPrepared() error {
+	if err := syncFS(p.lock); err != nil {
+		return fmt.Errorf("sync pod %s: %w", p.UUID, err)
+	}
 	if err := p.rename(dirPrepared); err != nil {
 		return err
 	}
@@ -196,6 +202,14 @@ func (p *Pod) rename(phase string) error {
 	}
 	p.phase = phase
 	return nil
+}
+
+// syncFS flushes the file system holding the open file f.
+func syncFS(f *os.File) error {
+	if f == nil {
+		return errors.New("lock not held")
+	}
+	return unix.Syncfs(int(f.Fd()))
 }
 
 // openDir opens a directory for flock. Go opens files close-on-exec; the
@@ -383,8 +397,22 @@ func (p *Pod) modTime() (time.Time, error) {
 }
 
 // writeFileAtomic writes data to a temp file beside path, syncs it and
-// renames it into place, so readers never see a partial file.
+// renames it into place, so readers never see a partial file and a crash
+// leaves the old file or the new one.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeViaTemp(path, data, perm, true)
+}
+
+// writePodFile is writeFileAtomic without the fsync, for files inside a
+// pod directory that is being prepared. Readers (list, status) still
+// never see a partial file. Durability is not needed file by file: a pod
+// being run does not survive a host crash anyway (gc removes it), and a
+// prepared pod is synced as a whole before it enters prepared/.
+func writePodFile(path string, data []byte, perm os.FileMode) error {
+	return writeViaTemp(path, data, perm, false)
+}
+
+func writeViaTemp(path string, data []byte, perm os.FileMode, sync bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -394,7 +422,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err == nil {
 		err = f.Chmod(perm)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

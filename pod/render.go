@@ -203,7 +203,7 @@ func Lay(p *Pod, plan *Plan, overlay bool) error {
 	if err := copyFile(filepath.Join(s1.Path, imageManifestFile), filepath.Join(dir, stage1Dir, imageManifestFile)); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, fileStage1TreeID), []byte(s1.TreeID), defaultPodFileMode); err != nil {
+	if err := writePodFile(filepath.Join(dir, fileStage1TreeID), []byte(s1.TreeID), defaultPodFileMode); err != nil {
 		return err
 	}
 	if overlay {
@@ -222,15 +222,15 @@ func Lay(p *Pod, plan *Plan, overlay bool) error {
 	if err != nil {
 		return fmt.Errorf("pod manifest: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, fileManifest), b, defaultPodFileMode); err != nil {
+	if err := writePodFile(filepath.Join(dir, fileManifest), b, defaultPodFileMode); err != nil {
 		return err
 	}
 	if overlay {
-		if err := writeFileAtomic(filepath.Join(dir, fileOverlayMarker), nil, defaultPodFileMode); err != nil {
+		if err := writePodFile(filepath.Join(dir, fileOverlayMarker), nil, defaultPodFileMode); err != nil {
 			return err
 		}
 	}
-	return writeFileAtomic(filepath.Join(dir, fileCreated), nil, defaultPodFileMode)
+	return writePodFile(filepath.Join(dir, fileCreated), nil, defaultPodFileMode)
 }
 
 func layApp(dir, name string, t Tree, overlay bool) error {
@@ -238,7 +238,7 @@ func layApp(dir, name string, t Tree, overlay bool) error {
 	if err := os.MkdirAll(info, 0o755); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(info, treeIDFile), []byte(t.TreeID), defaultPodFileMode); err != nil {
+	if err := writePodFile(filepath.Join(info, treeIDFile), []byte(t.TreeID), defaultPodFileMode); err != nil {
 		return err
 	}
 	if err := copyFile(filepath.Join(t.Path, imageManifestFile), filepath.Join(info, imageManifestFile)); err != nil {
@@ -339,9 +339,46 @@ func mountOverlay(locate TreeLocator, treeID, target, upper, work string) error 
 // removes those a killed process left.
 const overlayProbePrefix = ".overlay-probe-"
 
+// overlayOKFile, in the pods directory, caches a successful probe: the
+// probe's mount and lazy unmount cost every pod start a millisecond or
+// more. The cache holds for one boot (one kernel) and one file system
+// under the pods directory, the two things the answer depends on.
+const overlayOKFile = ".overlay-supported"
+
 // OverlaySupported checks by trying that overlayfs works with upper and
-// work directories under dir.
+// work directories under dir, unless a probe under the same kernel and
+// file system already succeeded.
 func OverlaySupported(dir string) error {
+	key, kerr := overlayProbeKey(dir)
+	if kerr == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, overlayOKFile)); err == nil && string(b) == key {
+			return nil
+		}
+	}
+	if err := probeOverlay(dir); err != nil {
+		return err
+	}
+	if kerr == nil {
+		// Best effort: without the cache the next pod probes again.
+		writePodFile(filepath.Join(dir, overlayOKFile), []byte(key), 0o644)
+	}
+	return nil
+}
+
+// overlayProbeKey names the boot and the file system of dir.
+func overlayProbeKey(dir string) (string, error) {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s %d\n", strings.TrimSpace(string(boot)), st.Dev), nil
+}
+
+func probeOverlay(dir string) error {
 	tmp, err := os.MkdirTemp(dir, overlayProbePrefix)
 	if err != nil {
 		return fmt.Errorf("overlay probe: %w", err)

@@ -289,3 +289,52 @@ func TestCopyTreeKeepsMetadata(t *testing.T) {
 		t.Errorf("dir mode %v", fi.Mode())
 	}
 }
+
+func TestOverlayProbeCached(t *testing.T) {
+	dir := t.TempDir()
+	cache := filepath.Join(dir, overlayOKFile)
+	if err := OverlaySupported(dir); err != nil {
+		t.Fatalf("overlayfs unavailable on the test machine: %v", err)
+	}
+	key, err := overlayProbeKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(cache); err != nil || string(b) != key {
+		t.Fatalf("cache = %q, %v; want %q", b, err, key)
+	}
+	// A cache from another boot or file system is probed again and
+	// replaced; the probe leaves nothing else behind.
+	if err := os.WriteFile(cache, []byte("other-boot 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := OverlaySupported(dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(cache); string(b) != key {
+		t.Fatalf("stale cache not replaced: %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("probe left %d entries, want only the cache", len(ents))
+	}
+	// A path nothing can be probed under (a regular file) is refused.
+	if err := OverlaySupported(cache); err == nil {
+		t.Fatal("probe under a regular file succeeded")
+	}
+}
+
+func TestToPreparedNeedsTheLock(t *testing.T) {
+	p, _, _ := layPod(t, true)
+	if err := p.ToPrepared(); err != nil {
+		t.Fatal(err)
+	}
+	if p.State() != StatePrepared {
+		t.Fatalf("state %s, want prepared", p.State())
+	}
+	// The pod is synced through the locked descriptor: a handle without
+	// the lock cannot commit a prepare.
+	q := &Pod{UUID: p.UUID, podsDir: p.podsDir, phase: dirPrepared}
+	if err := q.ToPrepared(); err == nil {
+		t.Fatal("ToPrepared without the lock succeeded")
+	}
+}
