@@ -54,7 +54,7 @@ func (g *globals) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.UserConfig, "user-config", "", "user configuration directory")
 	fs.StringVar(&g.insecureRaw, "insecure-options", "none", "comma-separated list of security features to disable: none, image, tls, ondisk, http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all")
 	fs.BoolVar(&g.Debug, "debug", false, "print out more debug information to stderr")
-	fs.BoolVar(&g.TrustKeysFromHTTPS, "trust-keys-from-https", false, "automatically trust gpg keys fetched from https")
+	fs.BoolVar(&g.TrustKeysFromHTTPS, "trust-keys-from-https", false, "automatically trust gpg keys fetched from https (default false: keys are shown and must be confirmed, or trusted with 'saturn trust')")
 }
 
 // finish validates flag values after parsing.

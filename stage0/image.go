@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/saturn-pods/saturn/fetch"
 	"github.com/saturn-pods/saturn/store"
 )
 
@@ -93,10 +94,10 @@ func runImageList(g *globals, f *imageListFlags) error {
 		return err
 	}
 	if f.order != "asc" && f.order != "desc" {
-		return usagef("invalid --order %q (want asc or desc)", f.order)
+		return usagef("invalid --order %q (want asc or desc)", fetch.Clip(f.order))
 	}
 	if f.format != "" && f.format != "json" && f.format != "json-pretty" {
-		return usagef("invalid --format %q (want json or json-pretty)", f.format)
+		return usagef("invalid --format %q (want json or json-pretty)", fetch.Clip(f.format))
 	}
 	st, err := openStore(g)
 	if err != nil {
@@ -120,7 +121,7 @@ func parseImageFields(s, flag string) ([]string, error) {
 	for _, f := range strings.Split(s, ",") {
 		f = strings.ToLower(strings.TrimSpace(f))
 		if _, ok := imageListHeaders[f]; !ok {
-			return nil, usagef("%s: unknown field %q (valid: %s)", flag, f, defaultImageFields)
+			return nil, usagef("%s: unknown field %q (valid: %s)", flag, fetch.Clip(f), defaultImageFields)
 		}
 		if seen[f] {
 			return nil, usagef("%s: duplicated field %q", flag, f)
@@ -244,7 +245,12 @@ func imageField(in store.ImageInfo, f string, full bool, now time.Time) string {
 		}
 		return listID(in.ID)
 	case "name":
-		return imageDisplayName(in)
+		if full {
+			return imageDisplayName(in)
+		}
+		// A manifest's name and version are the publisher's input, of
+		// any length; the table shows them clipped.
+		return fetch.Clip(imageDisplayName(in))
 	case "importtime":
 		return formatTime(in.ImportTime, full, now)
 	case "lastused":
@@ -311,23 +317,20 @@ func relativeTime(t, now time.Time) string {
 	return "long ago"
 }
 
-// humanBytes formats a size in IEC units as rkt's lists do ("12MiB").
+// humanBytes formats a size as rkt's image list does with go-humanize's
+// IBytes: IEC units, one decimal below ten, a space before the unit
+// ("9 B", "1.5 KiB", "143 MiB").
 func humanBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%dB", n)
+	if n < 10 {
+		return fmt.Sprintf("%d B", n)
 	}
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	v := float64(n)
-	i := -1
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	e := min(int(math.Floor(math.Log(float64(n))/math.Log(1024))), len(units)-1)
+	v := math.Floor(float64(n)/math.Pow(1024, float64(e))*10+0.5) / 10
+	if v < 10 {
+		return fmt.Sprintf("%.1f %s", v, units[e])
 	}
-	v = math.Floor(v*10+0.5) / 10
-	if v >= 10 {
-		return fmt.Sprintf("%.0f%s", v, units[i])
-	}
-	return fmt.Sprintf("%.1f%s", v, units[i])
+	return fmt.Sprintf("%.0f %s", v, units[e])
 }
 
 func imageRmCommand() *command {
@@ -373,10 +376,12 @@ func removeImage(g *globals, st *store.Store, ref string) error {
 	if err != nil {
 		return err
 	}
+	g.debugf("image rm: %s is %s (%s)", fetch.Clip(ref), id, fetch.Clip(info.Name))
 	if err := st.Remove(id); err != nil {
 		return err
 	}
-	fmt.Fprintf(g.Stderr, "saturn: successfully removed aci for image: %q (%q)\n", id, info.Name)
+	// rkt prints this line on stdout, for scripts; the count on stderr.
+	fmt.Fprintf(g.Stdout, "successfully removed aci for image: %q\n", id)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/saturn-pods/saturn/aci"
+	"github.com/saturn-pods/saturn/fetch"
 	"github.com/saturn-pods/saturn/store"
 )
 
@@ -83,38 +85,46 @@ func imageExportCommand() *command {
 
 // exportImage writes the image's tar to a temp file beside out and renames
 // it into place only once the whole blob checked out against its id.
+// Failures name out, never the temp file the user does not know of.
 func exportImage(st *store.Store, id, out string, overwrite bool) error {
-	if _, err := os.Lstat(out); err == nil && !overwrite {
-		return fmt.Errorf("%s: %w", out, errExists)
+	if fi, err := os.Lstat(out); err == nil {
+		if !overwrite {
+			return fmt.Errorf("%s: %w", fetch.Clip(out), errExists)
+		}
+		if fi.IsDir() {
+			return fmt.Errorf("export %s to %s: a directory is in the way", shortID(id), fetch.Clip(out))
+		}
 	}
 	rc, err := st.OpenTar(id)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
+	fail := func(err error) error {
+		return fmt.Errorf("export %s to %s: %w", shortID(id), fetch.Clip(out), withoutPath(err))
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".saturn-export-*")
 	if err != nil {
-		return fmt.Errorf("export %s: %w", shortID(id), err)
+		return fail(err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	if _, err := io.CopyBuffer(tmp, rc, make([]byte, 1<<20)); err != nil {
-		return fmt.Errorf("export %s: %w", shortID(id), err)
+		if errors.Is(err, store.ErrCorrupt) {
+			return err
+		}
+		return fail(err)
 	}
 	if err := rc.Close(); err != nil {
-		return fmt.Errorf("export %s: %w", shortID(id), err)
+		return err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("export %s: %w", shortID(id), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("export %s: %w", shortID(id), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("export %s: %w", shortID(id), err)
+	for _, step := range []func() error{func() error { return tmp.Chmod(0o644) }, tmp.Sync, tmp.Close} {
+		if err := step(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("export %s: %w", shortID(id), err)
+		return fail(err)
 	}
 	return nil
 }
@@ -154,15 +164,19 @@ func imageExtractCommand(verb, short string) *command {
 // leaves no half-written output.
 func writeImageDir(st *store.Store, id, out string, render, rootfsOnly, overwrite bool) error {
 	if abs, err := filepath.Abs(out); err != nil || abs == "/" {
-		return fmt.Errorf("output directory %q: refusing to replace /", out)
+		return fmt.Errorf("output directory %q: refusing to replace /", fetch.Clip(out))
 	}
 	if _, err := os.Lstat(out); err == nil && !overwrite {
-		return fmt.Errorf("%s: %w", out, errExists)
+		return fmt.Errorf("%s: %w", fetch.Clip(out), errExists)
+	}
+	// Errors name out, not the temp dir beside it.
+	fail := func(err error) error {
+		return fmt.Errorf("image %s to %s: %w", shortID(id), fetch.Clip(out), withoutPath(err))
 	}
 	parent := filepath.Dir(filepath.Clean(out))
 	tmp, err := os.MkdirTemp(parent, ".saturn-image-*")
 	if err != nil {
-		return fmt.Errorf("image %s: %w", shortID(id), err)
+		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
 	if render {
@@ -178,15 +192,15 @@ func writeImageDir(st *store.Store, id, out string, render, rootfsOnly, overwrit
 		src = filepath.Join(tmp, "rootfs")
 	}
 	if err := os.Chmod(src, 0o755); err != nil {
-		return fmt.Errorf("image %s: %w", shortID(id), err)
+		return fail(err)
 	}
 	if overwrite {
 		if err := os.RemoveAll(out); err != nil {
-			return fmt.Errorf("%s: %w", out, err)
+			return fail(err)
 		}
 	}
 	if err := os.Rename(src, out); err != nil {
-		return fmt.Errorf("image %s: %w", shortID(id), err)
+		return fail(err)
 	}
 	return nil
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/saturn-pods/saturn/aci"
+	"github.com/saturn-pods/saturn/fetch"
 	"github.com/saturn-pods/saturn/store"
 )
 
@@ -32,15 +34,11 @@ func resolveImage(s *store.Store, ref string) (string, error) {
 			return "", err
 		}
 		if _, err := s.Info(id); err != nil {
-			return "", fmt.Errorf("image file %s (%s) is not in the store; fetch it first", path, shortID(id))
+			return "", fmt.Errorf("image file %s (%s) is not in the store; fetch it first", fetch.Clip(path), shortID(id))
 		}
 		return id, nil
 	}
-	id, err := s.Resolve(ref)
-	if err != nil {
-		return "", err
-	}
-	return id, nil
+	return s.Resolve(ref)
 }
 
 // localACIPath reports whether ref names an ACI file on disk: a file://
@@ -63,19 +61,29 @@ func localACIPath(ref string) (string, bool) {
 func fileImageID(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("image file: %w", err)
+		return "", fmt.Errorf("image file %s: %w", fetch.Clip(path), withoutPath(err))
 	}
 	defer f.Close()
 	plain, _, err := aci.Decompress(f)
 	if err != nil {
-		return "", fmt.Errorf("image file %s: %w", path, err)
+		return "", fmt.Errorf("image file %s: %w", fetch.Clip(path), err)
 	}
 	defer plain.Close()
 	id, err := aci.ImageID(plain)
 	if err != nil {
-		return "", fmt.Errorf("image file %s: %w", path, err)
+		return "", fmt.Errorf("image file %s: %w", fetch.Clip(path), err)
 	}
 	return id, nil
+}
+
+// withoutPath drops the path an *os.PathError repeats, for messages that
+// name the file the user knows instead (not a temp file, say).
+func withoutPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // shortID is the id form rkt prints after a fetch: the algorithm and the

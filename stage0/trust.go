@@ -26,12 +26,18 @@ func (g *globals) trustStore() *trust.Store {
 // httpClient is the client of every download: extra certificate
 // authorities from <config>/certs.d/*.pem, auth headers from the auth
 // configuration kind, --insecure-options=tls,http.
-func (g *globals) httpClient(allowHTTP bool) (*fetch.Client, error) {
+// httpFlag is the flag that allows plain http for this command, named
+// when an http:// URL is refused.
+func (g *globals) httpClient(allowHTTP bool, httpFlag string) (*fetch.Client, error) {
 	opts := fetch.ClientOptions{
 		InsecureTLS: g.Insecure.TLS,
 		AllowHTTP:   allowHTTP || g.Insecure.HTTP,
 		ConfigDirs:  []string{g.SystemConfig, g.LocalConfig, g.UserConfig},
 		UserAgent:   "saturn/" + Version,
+		HTTPFlag:    httpFlag,
+	}
+	if g.Debug {
+		opts.Debugf = g.debugf
 	}
 	if cfg, err := g.config(); err == nil {
 		opts.AuthHeader = func(host string) http.Header { return cfg.AuthHeader(host) }
@@ -46,7 +52,7 @@ func (g *globals) newFetcher(st *store.Store, policy string) (*fetch.Fetcher, er
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	client, err := g.httpClient(false)
+	client, err := g.httpClient(false, "")
 	if err != nil {
 		return nil, err
 	}
@@ -60,10 +66,13 @@ func (g *globals) newFetcher(st *store.Store, policy string) (*fetch.Fetcher, er
 		Log:                g.Stderr,
 		Progress:           g.Stderr == os.Stderr && isTerminal(os.Stderr),
 	}
+	if g.Debug {
+		f.Debugf = g.debugf
+	}
 	if g.Insecure.PubKey {
 		// rkt's "pubkey": discovered keys may come over plain http; they
 		// are still shown for confirmation and never trusted automatically.
-		if f.KeyClient, err = g.httpClient(true); err != nil {
+		if f.KeyClient, err = g.httpClient(true, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -141,16 +150,19 @@ func runTrust(g *globals, tf *trustFlags, args []string) error {
 			return usagef("%v", err)
 		}
 	}
-	client, err := g.httpClient(tf.insecureAllowHTTP)
+	// trust has its own flag for plain http, as in rkt.
+	client, err := g.httpClient(tf.insecureAllowHTTP, "--insecure-allow-http")
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
 	locations := args
 	if len(locations) == 0 {
+		g.debugf("trust: discovering the public keys of prefix %s", prefix)
 		if locations, err = client.DiscoverKeys(ctx, prefix); err != nil {
 			return fmt.Errorf("--prefix meta discovery: %w", err)
 		}
+		g.debugf("trust: discovery found %s", strings.Join(locations, ", "))
 	}
 	ts := g.trustStore()
 	for _, loc := range locations {
@@ -163,17 +175,19 @@ func runTrust(g *globals, tf *trustFlags, args []string) error {
 
 // trustLocation trusts the keys of one file or URL for prefix.
 func trustLocation(g *globals, ts *trust.Store, client *fetch.Client, tf *trustFlags, prefix, loc string) error {
+	g.debugf("trust: reading key %s", loc)
 	data, err := readKeyLocation(client, tf.root, loc)
 	if err != nil {
 		return err
 	}
 	keys, err := trust.ParseKeys(data)
 	if err != nil {
-		return fmt.Errorf("key %s: %w", loc, err)
+		return fmt.Errorf("key %s: %w", fetch.Clip(loc), err)
 	}
 	for _, k := range keys {
+		g.debugf("trust: %s holds key %s", loc, k.Describe())
 		if err := trust.CheckKey(k); err != nil {
-			return fmt.Errorf("key %s: %w", loc, err)
+			return fmt.Errorf("key %s: %w", fetch.Clip(loc), err)
 		}
 		trust.PrintReview(g.Stderr, prefix, loc, k)
 		if ok, err := ts.Trusted(prefix, k); err != nil {
@@ -208,20 +222,20 @@ func trustLocation(g *globals, ts *trust.Store, client *fetch.Client, tf *trustF
 func readKeyLocation(client *fetch.Client, root bool, loc string) ([]byte, error) {
 	if strings.HasPrefix(loc, "https://") || strings.HasPrefix(loc, "http://") {
 		if root {
-			return nil, usagef("--root keys must be local files, not %s", loc)
+			return nil, usagef("--root keys must be local files, not %s", fetch.Clip(loc))
 		}
 		data, err := client.GetSmall(context.Background(), loc)
 		if err != nil {
-			return nil, fmt.Errorf("key %s: %w", loc, err)
+			return nil, fmt.Errorf("key %s: %w", fetch.Clip(loc), err)
 		}
 		return data, nil
 	}
 	data, err := os.ReadFile(strings.TrimPrefix(loc, "file://"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("key file %s does not exist", loc)
+			return nil, fmt.Errorf("key file %s does not exist", fetch.Clip(loc))
 		}
-		return nil, fmt.Errorf("key file: %w", err)
+		return nil, fmt.Errorf("key file %s: %w", fetch.Clip(loc), withoutPath(err))
 	}
 	return data, nil
 }

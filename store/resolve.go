@@ -24,7 +24,7 @@ func (s *Store) Resolve(ref string) (string, error) {
 	}
 	app, err := discovery.NewAppFromString(ref)
 	if err != nil {
-		return "", fmt.Errorf("image reference %q: %w", ref, err)
+		return "", fmt.Errorf("image reference %q: %w", clip(ref), err)
 	}
 	labels := make(map[string]string, len(app.Labels))
 	for k, v := range app.Labels {
@@ -32,7 +32,7 @@ func (s *Store) Resolve(ref string) (string, error) {
 	}
 	id, err := s.findByName(string(app.Name), labels)
 	if err != nil {
-		return "", fmt.Errorf("image %q: %w", ref, err)
+		return "", fmt.Errorf("image %q: %w", clip(ref), err)
 	}
 	return id, nil
 }
@@ -40,7 +40,7 @@ func (s *Store) Resolve(ref string) (string, error) {
 func (s *Store) resolvePrefix(ref string) (string, error) {
 	hexPart := ref[len(idPrefix):]
 	if hexPart == "" || strings.Trim(hexPart, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("image id %q: not a sha512- id (lower-case hex expected)", ref)
+		return "", fmt.Errorf("image id %q: not a sha512- id (lower-case hex expected)", clip(ref))
 	}
 	var matches []string
 	err := s.view(func(tx *bolt.Tx) error {
@@ -60,11 +60,11 @@ func (s *Store) resolvePrefix(ref string) (string, error) {
 	}
 	switch len(matches) {
 	case 0:
-		return "", fmt.Errorf("image %s: %w", ref, ErrNotFound)
+		return "", fmt.Errorf("image %s: %w", clip(ref), ErrNotFound)
 	case 1:
 		return matches[0], nil
 	}
-	return "", fmt.Errorf("image id %s is ambiguous: %d images match (%s, %s, …); give more digits", ref, len(matches), types.ShortHash(matches[0]), types.ShortHash(matches[1]))
+	return "", fmt.Errorf("image id %s is ambiguous: %d images match (%s, %s, …); give more digits", clip(ref), len(matches), types.ShortHash(matches[0]), types.ShortHash(matches[1]))
 }
 
 // findByName returns the newest image named name whose labels include
@@ -134,7 +134,7 @@ func findDependencyTx(tx *bolt.Tx, dep types.Dependency) (string, error) {
 			return "", fmt.Errorf("dependency %s: %w; fetch it first", desc, err)
 		}
 		if r.Name != string(dep.ImageName) {
-			return "", fmt.Errorf("dependency %s: image %s is named %s", desc, types.ShortHash(id), r.Name)
+			return "", fmt.Errorf("dependency %s: image %s is named %s", desc, types.ShortHash(id), clip(r.Name))
 		}
 		return id, nil
 	}
@@ -157,9 +157,9 @@ func depString(dep types.Dependency) string {
 		fmt.Fprintf(&b, ",%s=%s", l.Name, l.Value)
 	}
 	if dep.ImageID != nil && !dep.ImageID.Empty() {
-		fmt.Fprintf(&b, " (%s)", dep.ImageID.String())
+		fmt.Fprintf(&b, " (%s)", types.ShortHash(dep.ImageID.String()))
 	}
-	return b.String()
+	return clip(b.String())
 }
 
 func sortByImport(infos []ImageInfo) {
@@ -169,4 +169,18 @@ func sortByImport(infos []ImageInfo) {
 		}
 		return infos[i].ID < infos[j].ID
 	})
+}
+
+// maxEcho is how much of a user's reference an error repeats.
+const maxEcho = 80
+
+// clip shortens s to about maxEcho characters with "…" in the middle, so
+// errors never echo unbounded input.
+func clip(s string) string {
+	r := []rune(s)
+	if len(r) <= maxEcho {
+		return s
+	}
+	head := maxEcho * 2 / 3
+	return string(r[:head]) + "…" + string(r[len(r)-(maxEcho-head-1):])
 }
