@@ -303,14 +303,42 @@ func TestFetchBadInput(t *testing.T) {
 		{"absolute entry", func() string {
 			return rawACI(t, []tarEntry{manifest, rootfs, {hdr: tar.Header{Name: "/etc/x", Typeflag: tar.TypeReg}, body: "x"}})
 		}, "absolute"},
+		{"truncated bzip2", func() string {
+			dir := testimg.Dir(t, testimg.Options{}, testimg.BusyboxDir)
+			out := filepath.Join(t.TempDir(), "b.aci")
+			if err := testimg.BuildACI(dir, out, aci.Bzip2); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return writeTemp(t, "b.aci", data[:len(data)/3])
+		}, "bzip2"},
+		{"a directory", func() string {
+			d := filepath.Join(t.TempDir(), "dir.aci")
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}, "is a directory, not an ACI file"},
 	}
-	for _, tt := range tests {
+	short := t.TempDir()
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := e.withT(t)
 			before := e.storeState()
-			r := e.failSaturn(tt.want, "--insecure-options=image", "fetch", tt.file())
+			// A short path, so the error can repeat it whole.
+			file := filepath.Join(short, fmt.Sprintf("%d.aci", i))
+			if err := os.Rename(tt.file(), file); err != nil {
+				t.Fatal(err)
+			}
+			r := e.failSaturn(tt.want, "--insecure-options=image", "fetch", file)
 			if n := strings.Count(r.Stderr, "saturn fetch:"); n != 1 {
 				t.Errorf("%d error lines, want one:\n%s", n, r.Stderr)
+			}
+			if !strings.Contains(r.Stderr, file) {
+				t.Errorf("error does not name the file %s:\n%s", file, r.Stderr)
 			}
 			if r.Stdout != "" {
 				t.Errorf("refused fetch printed %q", r.Stdout)

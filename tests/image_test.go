@@ -4,8 +4,10 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -61,14 +63,17 @@ func TestImageList(t *testing.T) {
 			cols = append(cols, c)
 		}
 	}
-	if len(cols) != 6 || cols[0] != bb[:len("sha512-")+12] || cols[1] != "example.com/busybox:1.0.0" || cols[5] != "true" {
-		t.Errorf("first row = %q, want short id, name:version, …, latest", cols)
+	// As rkt: LATEST says whether the image was fetched by name without
+	// a version, which a file never is.
+	if len(cols) != 6 || cols[0] != bb[:len("sha512-")+12] || cols[1] != "example.com/busybox:1.0.0" || cols[5] != "false" {
+		t.Errorf("first row = %q, want short id, name:version, …, latest false", cols)
 	}
 	if !strings.HasSuffix(cols[2], "ago") && cols[2] != "now" {
 		t.Errorf("import time %q is not relative", cols[2])
 	}
-	if !strings.HasSuffix(cols[4], "MiB") && !strings.HasSuffix(cols[4], "KiB") {
-		t.Errorf("size %q is not in IEC units", cols[4])
+	// rkt's go-humanize IBytes: "2.0 MiB", a space before the unit.
+	if !regexp.MustCompile(`^[0-9]+(\.[0-9])? (B|KiB|MiB)$`).MatchString(cols[4]) {
+		t.Errorf("size %q is not formatted as rkt's (\"2.0 MiB\")", cols[4])
 	}
 
 	if ids := e.listedIDs(); strings.Join(ids, " ") != bb+" "+app {
@@ -118,8 +123,10 @@ func TestImageRm(t *testing.T) {
 	third := e.fetchOne(testimg.Busybox(t, testimg.Options{Name: "example.com/third"}))
 
 	r := e.saturn("image", "rm", bb[:30], "example.com/testapp")
-	if r.Code != 0 || strings.Count(r.Stderr, "successfully removed aci for image") != 2 || !strings.Contains(r.Stderr, "2 image(s) successfully removed") {
-		t.Fatalf("image rm of two images: %s", r)
+	// rkt: one line per image on stdout, the count on stderr.
+	wantOut := fmt.Sprintf("successfully removed aci for image: %q\nsuccessfully removed aci for image: %q\n", bb, app)
+	if r.Code != 0 || r.Stdout != wantOut || !strings.Contains(r.Stderr, "2 image(s) successfully removed") {
+		t.Fatalf("image rm of two images: %s\nwant stdout:\n%s", r, wantOut)
 	}
 	if ids := e.listedIDs(); len(ids) != 1 || ids[0] != third {
 		t.Fatalf("after rm the store lists %q, want only %s", ids, third)
@@ -287,4 +294,82 @@ func TestImageCorruptedBlob(t *testing.T) {
 	// Fetching the image again repairs it.
 	e.fetchOne(img)
 	e.mustSaturn("image", "export", id, filepath.Join(tmp, "out.aci"))
+}
+
+func TestImageExportErrorsNameTheOutput(t *testing.T) {
+	e := newEnv(t)
+	id := e.fetchOne(testimg.Busybox(t, testimg.Options{}))
+	tmp := t.TempDir()
+	missing := filepath.Join(tmp, "no-such-dir", "out.aci")
+	dir := filepath.Join(tmp, "a-directory")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"image", "export", id, missing}, missing},
+		{[]string{"image", "export", "--overwrite", id, dir}, dir},
+		{[]string{"image", "extract", id, missing}, missing},
+		{[]string{"image", "render", id, missing}, missing},
+	} {
+		r := e.failSaturn(c.out, c.args...)
+		if strings.Contains(r.Stderr, ".saturn-") {
+			t.Errorf("%s: error names a temp file instead of the output:\n%s", c.args[1], r.Stderr)
+		}
+		if n := strings.Count(strings.TrimSpace(r.Stderr), "\n"); n != 0 {
+			t.Errorf("%s: error is %d lines, want one:\n%s", c.args[1], n+1, r.Stderr)
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("export --overwrite onto a directory removed it: %v", err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 1 {
+		t.Errorf("failed exports left %d entries in %s, want only the directory", len(ents), tmp)
+	}
+}
+
+func TestImageListClipsLongNames(t *testing.T) {
+	e := newEnv(t)
+	long := "example.com/" + strings.Repeat("very-long-name-", 20) + "end"
+	id := e.fetchOne(testimg.Busybox(t, testimg.Options{Name: long, Version: strings.Repeat("9", 150)}))
+	out := e.mustSaturn("image", "list", "--no-legend", "--fields=name")
+	name := strings.TrimSpace(out)
+	if !strings.Contains(name, "…") || len([]rune(name)) > 100 || !strings.HasPrefix(name, "example.com/very-long") {
+		t.Errorf("image list shows the name unclipped or clipped badly: %q", name)
+	}
+	want := long + ":" + strings.Repeat("9", 150)
+	if full := strings.TrimSpace(e.mustSaturn("image", "list", "--no-legend", "--fields=name", "--full")); full != want {
+		t.Errorf("image list --full name = %q, want %q", full, want)
+	}
+	var entries []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(e.mustSaturn("image", "list", "--format=json")), &entries); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name != want || entries[0].ID != id {
+		t.Errorf("json keeps everything; got %+v", entries)
+	}
+	// Unbounded input is not echoed back in errors either.
+	huge := "example.com/" + strings.Repeat("x", 5000)
+	for _, args := range [][]string{
+		{"image", "cat-manifest", huge},
+		{"image", "rm", huge},
+		{"image", "list", "--fields=" + huge},
+		{"fetch", "--pull-policy=never", huge},
+		{"image", "verify", "sha512-" + strings.Repeat("q", 5000)},
+	} {
+		r := e.saturn(args...)
+		if r.Code == 0 {
+			t.Fatalf("saturn %s: succeeded: %s", args[:2], r)
+		}
+		for _, l := range strings.Split(r.Stderr, "\n") {
+			if len(l) > 300 {
+				t.Errorf("saturn %s: error line of %d bytes echoes the input:\n%.400s", args[:2], len(l), l)
+			}
+		}
+	}
 }

@@ -491,3 +491,163 @@ func TestRemoteAuthFromConfig(t *testing.T) {
 		t.Fatalf("fetch with credentials = %q, want %s", id, aciID(t, img))
 	}
 }
+
+func TestRemoteLocalFileFetchesDiscoveredDependency(t *testing.T) {
+	e := newEnv(t)
+	srv := newImageServer(t, e)
+	g := gpgtest.New(t)
+	fpr := g.GenKey("Deps <deps@example.com>", "never")
+	baseName := srv.Host + "/base"
+	baseACI, baseSig := signed(t, g, fpr, testimg.Options{Name: baseName, Version: "1.0.0", NoApp: true,
+		Files: map[string]string{"/etc/from-base": "base\n"}})
+	srv.publish(baseName, "1.0.0", baseACI, baseSig)
+	// The app is a local file; its dependency exists only on the server.
+	appACI, _ := signedTestApp(t, g, fpr, testimg.Options{Name: srv.Host + "/local-app",
+		Modify: func(m *schema.ImageManifest) {
+			m.Dependencies = types.Dependencies{{ImageName: types.ACIdentifier(baseName),
+				Labels: types.Labels{{Name: "version", Value: "1.0.0"}}}}
+		}})
+	trustKey(t, e, g, fpr, srv.Host)
+
+	r := e.saturn("fetch", "--full", appACI)
+	if r.Code != 0 {
+		t.Fatalf("fetch of a local file with a discovered dependency: %s", r)
+	}
+	if got := strings.TrimSpace(r.Stdout); got != aciID(t, appACI) {
+		t.Fatalf("fetch printed %q, want %s", got, aciID(t, appACI))
+	}
+	if n := strings.Count(r.Stderr, "signature verified"); n != 2 {
+		t.Errorf("want the file and its dependency verified, stderr:\n%s", r.Stderr)
+	}
+	if gets, _, _ := srv.counts(srv.imagePath(baseName, "1.0.0")); gets != 1 {
+		t.Errorf("dependency downloaded %d times, want once", gets)
+	}
+	got := strings.TrimSpace(e.mustSaturn("fetch", "--full", "--pull-policy=never", baseName+":1.0.0"))
+	if got != aciID(t, baseACI) {
+		t.Fatalf("dependency in store as %q, want %s", got, aciID(t, baseACI))
+	}
+	// Both came with signatures, which image verify checks again.
+	if out := e.mustSaturn("image", "verify"); strings.Count(out, "Deps <deps@example.com>") != 2 {
+		t.Errorf("image verify does not show both images signed:\n%s", out)
+	}
+}
+
+func TestRemotePinnedDependencyMismatch(t *testing.T) {
+	e := newEnv(t)
+	srv := newImageServer(t, e)
+	g := gpgtest.New(t)
+	fpr := g.GenKey("Pinned <pinned@example.com>", "never")
+	trustKey(t, e, g, fpr, srv.Host)
+	baseName := srv.Host + "/pinned-base"
+	wanted := testimg.Busybox(t, testimg.Options{Name: baseName, Version: "1.0.0", NoApp: true})
+	// Discovery serves another image under the same name and version.
+	served, servedSig := signed(t, g, fpr, testimg.Options{Name: baseName, Version: "1.0.0", NoApp: true,
+		Files: map[string]string{"/etc/other": "other\n"}})
+	srv.publish(baseName, "1.0.0", served, servedSig)
+	pin, err := types.NewHash(aciID(t, wanted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := signedTestApp(t, g, fpr, testimg.Options{Name: srv.Host + "/pinned-app",
+		Modify: func(m *schema.ImageManifest) {
+			m.Dependencies = types.Dependencies{{ImageName: types.ACIdentifier(baseName), ImageID: pin,
+				Labels: types.Labels{{Name: "version", Value: "1.0.0"}}}}
+		}})
+
+	before := e.storeState()
+	r := e.failSaturn("not the required", "fetch", app)
+	if !strings.Contains(r.Stderr, baseName) {
+		t.Errorf("error does not name the dependency:\n%s", r.Stderr)
+	}
+	if gets, _, _ := srv.counts(srv.imagePath(baseName, "1.0.0")); gets != 1 {
+		t.Fatalf("the served dependency was not downloaded (%d), so the test proves nothing", gets)
+	}
+	if got := e.storeState(); got != before {
+		t.Fatalf("a mismatched pinned dependency left something in the store:\n%s\nwas\n%s", got, before)
+	}
+	if sigs, _ := os.ReadDir(filepath.Join(e.Dir, "cas", "signatures")); len(sigs) != 0 {
+		t.Fatalf("signatures left: %d", len(sigs))
+	}
+}
+
+func TestRemoteLatestAndDebug(t *testing.T) {
+	e := newEnv(t)
+	srv := newImageServer(t, e)
+	g := gpgtest.New(t)
+	fpr := g.GenKey("Latest <latest@example.com>", "never")
+	trustKey(t, e, g, fpr, srv.Host)
+	name := srv.Host + "/latest"
+	v1, v1sig := signed(t, g, fpr, testimg.Options{Name: name, Version: "1.0.0"})
+	srv.publish(name, "1.0.0", v1, v1sig)
+	srv.publish(name, "latest", v1, v1sig)
+
+	r := e.saturn("fetch", name+":1.0.0")
+	if r.Code != 0 {
+		t.Fatal(r)
+	}
+	if strings.Contains(r.Stderr, "discovery:") || strings.Contains(r.Stderr, "cache:") {
+		t.Errorf("debug lines without --debug:\n%s", r.Stderr)
+	}
+	latest := func() string {
+		t.Helper()
+		return strings.Join(strings.Fields(e.mustSaturn("image", "list", "--no-legend", "--fields=latest")), " ")
+	}
+	if got := latest(); got != "false" {
+		t.Errorf("fetched by version: LATEST %q, want false", got)
+	}
+	// By name alone, rkt's "latest pattern": the column says true.
+	r = e.saturn("--debug", "fetch", "--pull-policy=update", name)
+	if r.Code != 0 {
+		t.Fatal(r)
+	}
+	if got := latest(); got != "true" {
+		t.Errorf("fetched without a version: LATEST %q, want true", got)
+	}
+	for _, want := range []string{
+		"discovery: asking https://" + srv.Host + "/latest?ac-discovery=1",
+		"discovery: " + name + ",arch=",
+		"https://" + srv.Host + srv.imagePath(name, "latest"),
+		"cache: " + "https://" + srv.Host + srv.imagePath(name, "latest") + " was never downloaded",
+		"verified by key " + fpr,
+	} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("fetch --debug does not say %q:\n%s", want, r.Stderr)
+		}
+	}
+	r = e.saturn("--debug", "fetch", "--pull-policy=new", name+":1.0.0")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "found in the store") {
+		t.Errorf("fetch --debug from the store does not say so: %s", r)
+	}
+}
+
+func TestRemoteTLSToPlainHTTPNotRetried(t *testing.T) {
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			// A plain HTTP server's answer to whatever arrives.
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	u := "https://" + ln.Addr().String() + "/image.aci"
+	r := e.failSaturn("plain HTTP", "--insecure-options=image", "fetch", u)
+	if !strings.Contains(r.Stderr, u) {
+		t.Errorf("error does not name the URL:\n%s", r.Stderr)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("a TLS handshake with a plain HTTP server was tried %d times, want once", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/saturn-pods/saturn/aci"
 	"github.com/saturn-pods/saturn/tests/testimg"
 	"github.com/saturn-pods/saturn/trust/gpgtest"
 )
@@ -95,6 +96,23 @@ func TestTrustLocalImageSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.failSaturn("does not exist", "fetch", aci)
+	// Files that cannot be a signature are named and told apart.
+	before := e.storeState()
+	empty := writeTemp(t, "empty.asc", nil)
+	r := e.failSaturn("is empty, not a detached signature", "fetch", "--signature="+empty, aci)
+	if !strings.Contains(r.Stderr, empty) {
+		t.Errorf("empty signature error does not name %s:\n%s", empty, r.Stderr)
+	}
+	pub := writeTemp(t, "key.asc", g.Export(fpr))
+	r = e.failSaturn("holds a PGP PUBLIC KEY BLOCK, not a detached signature", "fetch", "--signature="+pub, aci)
+	if !strings.Contains(r.Stderr, pub) {
+		t.Errorf("wrong-block error does not name %s:\n%s", pub, r.Stderr)
+	}
+	garbage := writeTemp(t, "garbage.asc", []byte("this is no signature\n"))
+	e.failSaturn("is not an OpenPGP signature", "fetch", "--signature="+garbage, aci)
+	if got := e.storeState(); got != before {
+		t.Fatalf("refused signatures changed the store:\n%s\nwas\n%s", got, before)
+	}
 	id := strings.TrimSpace(e.mustSaturn("fetch", "--full", "--signature="+moved, aci))
 	if id != aciID(t, aci) {
 		t.Fatalf("fetch = %q, want %s", id, aciID(t, aci))
@@ -102,7 +120,7 @@ func TestTrustLocalImageSignature(t *testing.T) {
 
 	old := testimg.Busybox(t, testimg.Options{Name: "example.com/old"})
 	g.SignAt(expired, old, "20200101T120000!")
-	r := e.failSaturn("expired", "fetch", old)
+	r = e.failSaturn("expired", "fetch", old)
 	if !strings.Contains(r.Stderr, expired) || !strings.Contains(r.Stderr, "example.com/old") {
 		t.Errorf("expired-key error does not name key and image:\n%s", r.Stderr)
 	}
@@ -117,7 +135,9 @@ func TestImageVerify(t *testing.T) {
 	b := testimg.Busybox(t, testimg.Options{Name: "example.com/b", Files: map[string]string{"/b": "b"}})
 	e.mustSaturn("--insecure-options=image", "fetch", a, b)
 	out := e.mustSaturn("image", "verify")
-	if strings.Count(out, " ok") != 2 {
+	// Unsigned images are sound, not damaged: they were fetched with
+	// signature checks off and are reported as such.
+	if strings.Count(out, " ok ") != 2 || strings.Count(out, "unsigned") != 2 || strings.Contains(out, "damaged") {
 		t.Fatalf("image verify of a sound store:\n%s", out)
 	}
 	// Damage one blob in place, as a failing disk would.
@@ -166,7 +186,18 @@ func TestTrustByDiscovery(t *testing.T) {
 	if r := e.saturn("trust", "--prefix="+prefix, "--skip-fingerprint-review"); r.Code != 0 || !strings.Contains(r.Stderr, "already in the keystore") {
 		t.Fatalf("second trust: %s", r)
 	}
-	e.failSaturn("plain http", "trust", "--prefix="+prefix, "--skip-fingerprint-review", "http://"+srv.Host+"/pubkeys.asc")
+	// trust's own flag for plain http is --insecure-allow-http.
+	r = e.failSaturn("plain http", "trust", "--prefix="+prefix, "--skip-fingerprint-review", "http://"+srv.Host+"/pubkeys.asc")
+	if !strings.Contains(r.Stderr, "--insecure-allow-http") || strings.Contains(r.Stderr, "--insecure-options") {
+		t.Errorf("refusal does not point at trust's --insecure-allow-http:\n%s", r.Stderr)
+	}
+	// --debug says where the keys were looked for and found.
+	r = e.saturn("--debug", "trust", "--prefix="+prefix, "--skip-fingerprint-review")
+	for _, want := range []string{"discovering the public keys of prefix " + prefix, "https://" + srv.Host + "/pubkeys.asc", fpr} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("trust --debug does not mention %q:\n%s", want, r.Stderr)
+		}
+	}
 }
 
 // onTerminal runs saturn with args on a pseudo-terminal made by script(1)
@@ -217,5 +248,81 @@ func TestTrustAsksOnTerminal(t *testing.T) {
 	}
 	if _, err := os.Stat(stored); err != nil {
 		t.Fatalf("key not stored after yes: %v", err)
+	}
+}
+
+func TestImageVerifySignatures(t *testing.T) {
+	e := newEnv(t)
+	g := gpgtest.New(t)
+	fpr := g.GenKey("Signer <signer@example.com>", "never")
+	trustKey(t, e, g, fpr, "example.com")
+	plain := testimg.Busybox(t, testimg.Options{Name: "example.com/plain"})
+	g.Sign(fpr, plain)
+	gz := testimg.Busybox(t, testimg.Options{Name: "example.com/gz", Compression: aci.Gzip})
+	g.Sign(fpr, gz)
+	unsigned := testimg.Busybox(t, testimg.Options{Name: "example.com/unsigned"})
+	ids := strings.Fields(e.mustSaturn("fetch", "--full", plain, gz))
+	e.mustSaturn("--insecure-options=image", "fetch", unsigned)
+	sigDir := filepath.Join(e.Dir, "cas", "signatures")
+	for _, id := range ids {
+		if _, err := os.Stat(filepath.Join(sigDir, id+".asc")); err != nil {
+			t.Fatalf("signature not kept with the image: %v", err)
+		}
+	}
+	line := func(out, name string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, name+" ") {
+				return l
+			}
+		}
+		t.Fatalf("image verify does not list %s:\n%s", name, out)
+		return ""
+	}
+	out := e.mustSaturn("image", "verify")
+	if l := line(out, "example.com/plain"); !strings.Contains(l, "verified") || !strings.Contains(l, "Signer <signer@example.com>") {
+		t.Errorf("uncompressed signed image: %q", l)
+	}
+	if l := line(out, "example.com/gz"); !strings.Contains(l, "Signer <signer@example.com>") || !strings.Contains(l, "gzip") {
+		t.Errorf("gzip signed image: %q", l)
+	}
+	if l := line(out, "example.com/unsigned"); !strings.Contains(l, " ok ") || !strings.Contains(l, "unsigned") {
+		t.Errorf("unsigned image: %q", l)
+	}
+
+	// The key is revoked since: both signed images are reported.
+	g.Revoke(fpr)
+	key := filepath.Join(e.LocalConfig, "trustedkeys/prefix.d/example.com", fpr)
+	if err := os.WriteFile(key, g.Export(fpr), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.saturn("image", "verify")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "2 of 3 images signed by keys no longer trusted") {
+		t.Fatalf("image verify with a revoked key: %s", r)
+	}
+	for _, name := range []string{"example.com/plain", "example.com/gz"} {
+		if l := line(r.Stdout, name); !strings.Contains(l, "revoked") || strings.Contains(l, "damaged") {
+			t.Errorf("%s after revocation: %q", name, l)
+		}
+	}
+	// Removed from the trust store altogether.
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	r = e.saturn("image", "verify", "example.com/plain", "example.com/gz")
+	if r.Code == 0 || strings.Count(r.Stdout, "no keys are trusted")+strings.Count(r.Stdout, "not trusted") != 2 {
+		t.Fatalf("image verify with the key removed: %s", r)
+	}
+	if out := e.mustSaturn("image", "verify", "example.com/unsigned"); !strings.Contains(out, "unsigned") {
+		t.Errorf("unsigned image verify: %s", out)
+	}
+
+	// Signatures leave with their images: by rm and by gc.
+	e.mustSaturn("image", "rm", ids[0])
+	if _, err := os.Stat(filepath.Join(sigDir, ids[0]+".asc")); !os.IsNotExist(err) {
+		t.Errorf("image rm left the signature: %v", err)
+	}
+	e.mustSaturn("image", "gc", "--grace-period=0s")
+	if ents, _ := os.ReadDir(sigDir); len(ents) != 0 {
+		t.Errorf("image gc left %d signatures", len(ents))
 	}
 }
