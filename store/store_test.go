@@ -197,7 +197,7 @@ func assertEmptyStore(t *testing.T, s *Store) {
 	if len(infos) != 0 {
 		t.Errorf("store has %d images, want none", len(infos))
 	}
-	for _, d := range []string{s.blobDir, s.tmpDir} {
+	for _, d := range []string{s.blobDir, s.sigDir, s.tmpDir} {
 		ents, err := os.ReadDir(d)
 		if err != nil {
 			t.Fatal(err)

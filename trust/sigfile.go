@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -22,6 +23,7 @@ func CheckSignatureFile(sig []byte) error {
 	if len(trimmed) == 0 {
 		return errors.New("is empty, not a detached signature")
 	}
+	var body io.Reader = bytes.NewReader(sig)
 	if isArmored(trimmed) {
 		block, err := armor.Decode(bytes.NewReader(trimmed))
 		if err != nil {
@@ -30,16 +32,24 @@ func CheckSignatureFile(sig []byte) error {
 		if block.Type != signatureBlock {
 			return fmt.Errorf("holds a %s, not a detached signature (%s)", block.Type, signatureBlock)
 		}
-		return nil
+		body = block.Body
 	}
-	p, err := packet.NewReader(bytes.NewReader(sig)).Next()
+	p, err := packet.NewReader(body).Next()
 	if err != nil {
+		if isArmored(trimmed) {
+			return fmt.Errorf("is not a valid ASCII-armored signature: %v", err)
+		}
 		return errors.New("is not an OpenPGP signature (neither armored nor a binary signature packet)")
 	}
-	if _, ok := p.(*packet.Signature); !ok {
-		return fmt.Errorf("holds an OpenPGP %T packet, not a detached signature", p)
+	switch p.(type) {
+	case *packet.Signature:
+		return nil
+	case *packet.PublicKey:
+		return errors.New("holds an OpenPGP public key, not a detached signature")
+	case *packet.PrivateKey:
+		return errors.New("holds an OpenPGP private key, not a detached signature")
 	}
-	return nil
+	return errors.New("holds OpenPGP data that is not a detached signature")
 }
 
 // CheckSigner checks, without the signed data, that the key that made sig
