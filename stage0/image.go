@@ -368,7 +368,7 @@ func imageRmCommand() *command {
 }
 
 func removeImage(g *globals, st *store.Store, ref string) error {
-	id, err := resolveImage(st, ref)
+	id, err := resolveImage(g, st, ref)
 	if err != nil {
 		return err
 	}
@@ -406,6 +406,7 @@ func imageGCCommand() *command {
 				return err
 			}
 			defer st.Close()
+			g.debugf("image gc: removing images unused for %s and their leftovers from %s", grace, st.Dir())
 			res, err := st.GC(grace)
 			if res != nil {
 				reportGC(g, res)

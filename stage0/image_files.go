@@ -33,7 +33,7 @@ func imageCatManifestCommand() *command {
 				return err
 			}
 			defer st.Close()
-			id, err := resolveImage(st, args[0])
+			id, err := resolveImage(g, st, args[0])
 			if err != nil {
 				return err
 			}
@@ -74,7 +74,7 @@ func imageExportCommand() *command {
 				return err
 			}
 			defer st.Close()
-			id, err := resolveImage(st, args[0])
+			id, err := resolveImage(g, st, args[0])
 			if err != nil {
 				return err
 			}
@@ -150,7 +150,7 @@ func imageExtractCommand(verb, short string) *command {
 				return err
 			}
 			defer st.Close()
-			id, err := resolveImage(st, args[0])
+			id, err := resolveImage(g, st, args[0])
 			if err != nil {
 				return err
 			}

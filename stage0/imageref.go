@@ -24,7 +24,15 @@ func openStore(g *globals) (*store.Store, error) {
 // resolveImage finds the stored image a user named: by id or unique id
 // prefix, by name[:version][,label=value…], or by the path of an ACI file
 // (the stored image with that file's id). It never fetches.
-func resolveImage(s *store.Store, ref string) (string, error) {
+func resolveImage(g *globals, s *store.Store, ref string) (string, error) {
+	id, err := resolveRef(s, ref)
+	if err == nil {
+		g.debugf("image: %s is %s", fetch.Clip(ref), id)
+	}
+	return id, err
+}
+
+func resolveRef(s *store.Store, ref string) (string, error) {
 	if ref == "" {
 		return "", fmt.Errorf("empty image reference")
 	}

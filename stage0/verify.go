@@ -28,7 +28,7 @@ func verifyCommands(g *globals) []*command {
 				return err
 			}
 			defer st.Close()
-			ids, err := verifyTargets(st, args)
+			ids, err := verifyTargets(g, st, args)
 			if err != nil {
 				return err
 			}
@@ -38,7 +38,7 @@ func verifyCommands(g *globals) []*command {
 }
 
 // verifyTargets resolves the images to check; none given means all.
-func verifyTargets(st *store.Store, args []string) ([]string, error) {
+func verifyTargets(g *globals, st *store.Store, args []string) ([]string, error) {
 	if len(args) == 0 {
 		infos, err := st.List()
 		if err != nil {
@@ -52,7 +52,7 @@ func verifyTargets(st *store.Store, args []string) ([]string, error) {
 	}
 	ids := make([]string, 0, len(args))
 	for _, ref := range args {
-		id, err := resolveImage(st, ref)
+		id, err := resolveImage(g, st, ref)
 		if err != nil {
 			return nil, err
 		}

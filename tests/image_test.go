@@ -226,6 +226,14 @@ func TestImageExportExtractRender(t *testing.T) {
 	if got := e.mustSaturn("image", "cat-manifest", "--pretty-print=false", exported); !strings.Contains(got, `"example.com/busybox"`) || strings.Count(strings.TrimSpace(got), "\n") != 0 {
 		t.Fatalf("cat-manifest by path, unindented: %q", got)
 	}
+	// --debug says which image a reference named; without it, nothing.
+	r := e.saturn("--debug", "image", "cat-manifest", "example.com/busybox")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "image: example.com/busybox is "+id) {
+		t.Errorf("cat-manifest --debug: %s", r)
+	}
+	if r := e.saturn("image", "cat-manifest", "example.com/busybox"); r.Code != 0 || r.Stderr != "" {
+		t.Errorf("cat-manifest without --debug wrote to stderr: %s", r)
+	}
 	pretty := e.mustSaturn("image", "cat-manifest", id[:20])
 	var m schema.ImageManifest
 	if err := json.Unmarshal([]byte(pretty), &m); err != nil || m.Name != "example.com/busybox" || !strings.Contains(pretty, "\n\t") {
