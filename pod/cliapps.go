@@ -478,6 +478,9 @@ func (f volumeFlag) Set(s string) error {
 	if err != nil {
 		return fmt.Errorf("invalid --volume %q: %v", s, err)
 	}
+	if err := CheckVolume(*v); err != nil {
+		return fmt.Errorf("invalid --volume %q: %v", s, err)
+	}
 	for _, old := range f.apps.Volumes {
 		if old.Name == v.Name {
 			return fmt.Errorf("volume %q declared twice", v.Name)

@@ -227,6 +227,9 @@ func checkVolumes(pm *schema.PodManifest) error {
 	declared := map[types.ACName]bool{}
 	for _, v := range pm.Volumes {
 		declared[v.Name] = true
+		if err := CheckVolume(v); err != nil {
+			return err
+		}
 		if v.Kind == "host" {
 			if _, err := os.Stat(v.Source); err != nil {
 				return fmt.Errorf("volume %s: host source %s: %w", v.Name, v.Source, errors.Unwrap(err))

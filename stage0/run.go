@@ -217,7 +217,9 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 		return nil, err
 	}
 	g.debugf("pod manifest with %d apps (%v)", len(pm.Apps), time.Since(start))
-	plan, err := pod.NewPlan(pm, s1, st)
+	// CheckingImages checks each app against its tree as soon as it is
+	// rendered: a pod stage1 would refuse leaves nothing behind.
+	plan, err := pod.NewPlan(pm, s1, pod.CheckingImages(pm, st))
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
 
 	"github.com/saturn-pods/saturn/aci"
 	"github.com/saturn-pods/saturn/tests/testimg"
@@ -205,9 +206,18 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 		{"duplicate app names", []string{ta, ta}, `two apps are named "testapp"`},
 		{"unknown volume kind", []string{"--volume=data,kind=nfs", ta}, "--volume"},
 		{"undeclared volume", []string{ta, "--mount=volume=data,target=/data"}, `volume "data", which no --volume declares`},
-		{"missing executable", []string{ta, "--exec=/no/such/binary"}, "/no/such/binary not found in image"},
-		{"unknown user", []string{bb, "--user=nobody-here"}, `user "nobody-here" not found`},
-		{"unknown group", []string{bb, "--group=nogroup-here"}, `group "nogroup-here" not found`},
+		{"missing executable", []string{ta, "--exec=/no/such/binary"}, `app "testapp": executable "/no/such/binary" not found in image example.com/testapp`},
+		{"relative executable not on PATH", []string{bb, "--exec=no-such-command"}, `app "busybox": executable "no-such-command" not found on PATH`},
+		{"relative executable not on the app's PATH", []string{bb, "--exec=sh", "--environment=PATH=/usr/bin"}, `executable "sh" not found on PATH /usr/bin in image example.com/busybox`},
+		{"executable path neither absolute nor a name", []string{bb, "--exec=bin/sh"}, `executable "bin/sh" is neither an absolute path nor a name`},
+		{"missing pre-start handler", []string{testimg.Busybox(t, testimg.Options{Name: "example.com/handler", Modify: func(m *schema.ImageManifest) {
+			m.App.EventHandlers = []types.EventHandler{{Name: "pre-start", Exec: types.Exec{"/bin/no-such-hook"}}}
+		}})}, `app "handler": pre-start handler: executable "/bin/no-such-hook" not found in image example.com/handler`},
+		{"unknown user", []string{bb, "--user=nobody-here"}, `app "busybox": user "nobody-here" not found in image example.com/busybox`},
+		{"unknown group", []string{bb, "--group=nogroup-here"}, `app "busybox": group "nogroup-here" not found in image example.com/busybox`},
+		{"empty volume mode", []string{"--volume=data,kind=empty,mode=999", bb, "--mount=volume=data,target=/data"}, `invalid mode "999"`},
+		{"empty volume uid", []string{"--volume=data,kind=empty,uid=-1", bb}, "invalid uid -1"},
+		{"empty volume gid", []string{"--volume=data,kind=empty,gid=4294967295", bb}, "invalid gid 4294967295"},
 		{"named network", []string{"--net=mynet", ta}, "named CNI networks are not supported"},
 		{"interactive with two apps", []string{"--interactive", ta, bb}, "--interactive supports only one image"},
 		{"per-app flag before image", []string{"--exec=/testapp", ta}, "--exec must follow an image"},
@@ -226,6 +236,9 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 			r := e.failSaturn(tt.want, args...)
 			if n := strings.Count(strings.TrimSpace(r.Stderr), "\n"); n > 2 {
 				t.Errorf("error is %d lines, want a short one:\n%s", n+1, r.Stderr)
+			}
+			if strings.Contains(r.Stderr, e.Dir) {
+				t.Errorf("error names a path in saturn's data directory:\n%s", r.Stderr)
 			}
 			if dirs := podDirs(t, e); len(dirs) != 0 {
 				t.Errorf("pod dirs left: %q", dirs)

@@ -1,0 +1,203 @@
+package pod
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/stage2"
+)
+
+// CheckingImages wraps images so that rendering the tree of an app's
+// image also checks that the app can start from that tree, the way
+// stage1 and stage2 will look at it: executable (absolute, or a name on
+// the app's PATH), event handlers, user and group. stage0 passes it to
+// NewPlan so that a pod stage1 would refuse is refused before its
+// directory or any mount exists. Errors name the app, the image and
+// paths inside the image only, never the store's tree.
+func CheckingImages(pm *schema.PodManifest, images Images) Images {
+	return &checkingImages{Images: images, pm: pm}
+}
+
+type checkingImages struct {
+	Images
+	pm *schema.PodManifest
+}
+
+func (c *checkingImages) RenderTree(id string) (string, string, error) {
+	treeID, dir, err := c.Images.RenderTree(id)
+	if err != nil {
+		return treeID, dir, err
+	}
+	for i := range c.pm.Apps {
+		ra := &c.pm.Apps[i]
+		if ra.Image.ID.String() != id {
+			continue
+		}
+		if err := c.check(ra, filepath.Join(dir, treeRootfsDir)); err != nil {
+			return "", "", err
+		}
+	}
+	return treeID, dir, nil
+}
+
+func (c *checkingImages) check(ra *schema.RuntimeApp, rootfs string) error {
+	im, err := c.Images.Manifest(ra.Image.ID.String())
+	if err != nil {
+		return err
+	}
+	image := im.Name.String()
+	if ra.Image.Name != nil && !ra.Image.Name.Empty() {
+		image = ra.Image.Name.String()
+	}
+	app := ra.App
+	if app == nil {
+		app = im.App
+	}
+	return CheckApp(ra.Name.String(), image, app, rootfs)
+}
+
+// CheckApp checks that the app called name, from the image called image
+// whose rootfs is the host directory rootfs, has what it needs to start.
+func CheckApp(name, image string, app *types.App, rootfs string) error {
+	if app == nil || len(app.Exec) == 0 {
+		return fmt.Errorf("app %q: image %s gives no executable (use --exec)", name, image)
+	}
+	env := stage2.Environment(name, app, stage2.Options{})
+	if err := checkExec(rootfs, app.Exec[0], env); err != nil {
+		return fmt.Errorf("app %q: %s in image %s", name, err, image)
+	}
+	for _, eh := range app.EventHandlers {
+		if len(eh.Exec) == 0 {
+			return fmt.Errorf("app %q: %s handler has no executable", name, eh.Name)
+		}
+		if err := checkExec(rootfs, eh.Exec[0], env); err != nil {
+			return fmt.Errorf("app %q: %s handler: %s in image %s", name, eh.Name, err, image)
+		}
+	}
+	if err := checkIdentity(rootfs, "user", app.User, "/etc/passwd"); err != nil {
+		return fmt.Errorf("app %q: %s in image %s", name, err, image)
+	}
+	if err := checkIdentity(rootfs, "group", app.Group, "/etc/group"); err != nil {
+		return fmt.Errorf("app %q: %s in image %s", name, err, image)
+	}
+	for _, gid := range app.SupplementaryGIDs {
+		if gid < 0 {
+			return fmt.Errorf("app %q: supplementary gid %d is negative", name, gid)
+		}
+	}
+	return nil
+}
+
+// checkExec finds exe as stage2 will: an absolute path inside the rootfs
+// (symlinks resolved in it), or a bare name on the PATH of env.
+func checkExec(rootfs, exe string, env []string) error {
+	switch {
+	case path.IsAbs(exe):
+		full, err := stage2.ResolveIn(rootfs, exe)
+		if err != nil || !exists(full) {
+			return fmt.Errorf("executable %q not found", exe)
+		}
+		if !isExecutable(full) {
+			return fmt.Errorf("executable %q is not an executable file", exe)
+		}
+		return nil
+	case strings.Contains(exe, "/"):
+		return fmt.Errorf("executable %q is neither an absolute path nor a name to look up on PATH", exe)
+	}
+	searchPath := stage2.DefaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			searchPath = v
+		}
+	}
+	for _, dir := range strings.Split(searchPath, ":") {
+		if dir == "" {
+			continue
+		}
+		full, err := stage2.ResolveIn(rootfs, path.Join(dir, exe))
+		if err == nil && isExecutable(full) {
+			return nil
+		}
+	}
+	return fmt.Errorf("executable %q not found on PATH %s", exe, searchPath)
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+// checkIdentity checks an appc user or group field: a number is taken as
+// is, an absolute path must exist (its owner is used), a name must be in
+// the image's passwd or group database.
+func checkIdentity(rootfs, kind, v, db string) error {
+	if v == "" {
+		return fmt.Errorf("no %s given", kind)
+	}
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		if n == 1<<32-1 {
+			return fmt.Errorf("%s %s is not a valid id", kind, v)
+		}
+		return nil
+	}
+	if path.IsAbs(v) {
+		full, err := stage2.ResolveIn(rootfs, v)
+		if err != nil || !exists(full) {
+			return fmt.Errorf("%s %q: file not found", kind, v)
+		}
+		return nil
+	}
+	full, err := stage2.ResolveIn(rootfs, db)
+	if err != nil {
+		return fmt.Errorf("%s %q not found: no %s", kind, v, db)
+	}
+	f, err := os.Open(full)
+	if err != nil {
+		return fmt.Errorf("%s %q not found: no %s", kind, v, db)
+	}
+	defer f.Close()
+	_, ok, err := stage2.FindID(f, v)
+	if err != nil {
+		return fmt.Errorf("%s %q: %s: %v", kind, v, db, err)
+	}
+	if !ok {
+		return fmt.Errorf("%s %q not found", kind, v)
+	}
+	return nil
+}
+
+// CheckVolume refuses what the appc schema lets through but no stage1
+// can make: an empty volume's mode must be octal permission bits, its
+// uid and gid valid ids.
+func CheckVolume(v types.Volume) error {
+	if v.Kind != "empty" {
+		return nil
+	}
+	if v.Mode != nil {
+		m, err := strconv.ParseUint(*v.Mode, 8, 32)
+		if err != nil || m > 0o7777 {
+			return fmt.Errorf("volume %s: invalid mode %q (want octal permission bits, e.g. 0755)", v.Name, *v.Mode)
+		}
+	}
+	for _, id := range []struct {
+		name string
+		v    *int
+	}{{"uid", v.UID}, {"gid", v.GID}} {
+		if id.v != nil && (*id.v < 0 || *id.v >= 1<<32-1) {
+			return fmt.Errorf("volume %s: invalid %s %d", v.Name, id.name, *id.v)
+		}
+	}
+	return nil
+}

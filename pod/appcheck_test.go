@@ -1,0 +1,101 @@
+package pod
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/appc/spec/schema/types"
+)
+
+// checkedPlan is planFor through CheckingImages, as stage0 calls NewPlan.
+func checkedPlan(t *testing.T, f *fakeTrees, args ...string) error {
+	t.Helper()
+	o, _, err := parse(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range o.Apps.Apps {
+		a.ImageID = fakeID(1)
+	}
+	pm, err := Generate(o, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewPlan(pm, fakeID(100), CheckingImages(pm, f))
+	return err
+}
+
+func TestCheckingImages(t *testing.T) {
+	f := newFakeTrees(t)
+	ok := [][]string{
+		{"busybox"},
+		{"busybox", "--exec=sh"},  // on the default PATH, through a symlink
+		{"busybox", "--exec=env"}, // /usr/bin/env -> /bin/busybox, absolute link resolved in the image
+		{"busybox", "--exec=busybox", "--environment=PATH=/bin"},
+		{"busybox", "--exec=/usr/bin/env", "--user=tester", "--group=testers"},
+		{"busybox", "--user=1234", "--group=/etc/passwd"},
+	}
+	for _, args := range ok {
+		if err := checkedPlan(t, f, args...); err != nil {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+	bad := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"busybox", "--exec=/nonexistent"}, `app "busybox": executable "/nonexistent" not found in image example.com/busybox`},
+		{[]string{"busybox", "--exec=nope"}, `app "busybox": executable "nope" not found on PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin in image example.com/busybox`},
+		{[]string{"busybox", "--exec=env", "--environment=PATH=/bin"}, `executable "env" not found on PATH /bin in image`},
+		{[]string{"busybox", "--exec=bin/sh"}, `executable "bin/sh" is neither an absolute path nor a name`},
+		{[]string{"busybox", "--exec=/etc/passwd"}, `executable "/etc/passwd" is not an executable file`},
+		{[]string{"busybox", "--name=web", "--user=alice"}, `app "web": user "alice" not found in image example.com/busybox`},
+		{[]string{"busybox", "--group=wheel"}, `app "busybox": group "wheel" not found in image example.com/busybox`},
+		{[]string{"busybox", "--user=/no/such/file"}, `user "/no/such/file": file not found in image`},
+	}
+	for _, b := range bad {
+		err := checkedPlan(t, f, b.args...)
+		if err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%q: %v, want %q", b.args, err, b.want)
+			continue
+		}
+		if strings.Contains(err.Error(), f.root) {
+			t.Errorf("%q: error names the store's tree: %v", b.args, err)
+		}
+	}
+}
+
+func TestCheckVolume(t *testing.T) {
+	tests := []struct {
+		flag string
+		want string // "" when valid
+	}{
+		{"data,kind=empty", ""},
+		{"data,kind=empty,mode=0700,uid=1000,gid=1000", ""},
+		{"data,kind=empty,mode=1777", ""},
+		{"data,kind=host,source=/tmp", ""},
+		{"data,kind=empty,mode=999", `invalid mode "999"`},
+		{"data,kind=empty,mode=rwx", `invalid mode "rwx"`},
+		{"data,kind=empty,mode=17777", `invalid mode "17777"`},
+		{"data,kind=empty,uid=-1", "invalid uid -1"},
+		{"data,kind=empty,gid=-5", "invalid gid -5"},
+		{"data,kind=empty,uid=4294967295", "invalid uid 4294967295"},
+	}
+	for _, tt := range tests {
+		v, err := types.VolumeFromString(tt.flag)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.flag, err)
+		}
+		err = CheckVolume(*v)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.flag, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: %v, want %q", tt.flag, err, tt.want)
+		}
+	}
+	// The parser refuses them too, naming the flag.
+	if _, _, err := parse([]string{"--volume=data,kind=empty,mode=999", "busybox"}); err == nil || !strings.Contains(err.Error(), `invalid --volume "data,kind=empty,mode=999"`) {
+		t.Errorf("parser: %v", err)
+	}
+}
