@@ -184,6 +184,9 @@ func runStatus(g *globals, args []string, uuidFile, wait, waitReady, format stri
 		ctx, cancel := waitContext(dReady)
 		err := p.WaitReady(ctx)
 		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("timed out after %v waiting for pod %s to be ready", dReady, p.UUID)
+		}
 		if err != nil {
 			return err
 		}
@@ -192,6 +195,9 @@ func runStatus(g *globals, args []string, uuidFile, wait, waitReady, format stri
 		ctx, cancel := waitContext(dWait)
 		err := p.WaitFinished(ctx)
 		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("timed out after %v waiting for pod %s to exit", dWait, p.UUID)
+		}
 		if err != nil {
 			return err
 		}

@@ -140,11 +140,17 @@ type podJSON struct {
 	UserLabels      map[string]string `json:"user_labels,omitempty"`
 }
 
+// appJSON is an app in status JSON output, with the fields of rkt's API
+// app saturn knows: every app of a pod is created and started with it.
 type appJSON struct {
 	Name            string            `json:"name"`
 	State           string            `json:"state"`
+	CreatedAt       *int64            `json:"created_at,omitempty"`
+	StartedAt       *int64            `json:"started_at,omitempty"`
+	FinishedAt      *int64            `json:"finished_at,omitempty"`
 	ExitCode        *int              `json:"exit_code,omitempty"`
 	ImageID         string            `json:"image_id"`
+	Mounts          []pod.AppMount    `json:"mounts,omitempty"`
 	UserAnnotations map[string]string `json:"user_annotations,omitempty"`
 	UserLabels      map[string]string `json:"user_labels,omitempty"`
 }
@@ -172,12 +178,24 @@ func newPodJSON(p *pod.Pod) *podJSON {
 	for _, ra := range pm.Apps {
 		name := ra.Name.String()
 		j.AppNames = append(j.AppNames, name)
-		a := &appJSON{Name: name, State: appState(p, name), ImageID: ra.Image.ID.String()}
+		a := &appJSON{Name: name, State: appState(p, name), ImageID: ra.Image.ID.String(),
+			CreatedAt: j.CreatedAt, StartedAt: j.StartedAt}
 		if code, err := p.AppExitCode(name); err == nil {
 			a.ExitCode = &code
 		}
-		if ra.App != nil {
-			a.UserAnnotations, a.UserLabels = ra.App.UserAnnotations, ra.App.UserLabels
+		if t := p.AppFinishTime(name); !t.IsZero() {
+			n := t.UnixNano()
+			a.FinishedAt = &n
+		}
+		app := ra.App
+		if app == nil {
+			if im, err := p.AppImageManifest(name); err == nil {
+				app = im.App
+			}
+		}
+		a.Mounts = p.AppMounts(pm, &ra, app)
+		if app != nil {
+			a.UserAnnotations, a.UserLabels = app.UserAnnotations, app.UserLabels
 		}
 		j.Apps = append(j.Apps, a)
 	}

@@ -142,7 +142,7 @@ func TestListFormats(t *testing.T) {
 func TestStatusWaitAndStop(t *testing.T) {
 	e := newEnv(t)
 	ta := testimg.TestApp(t, testimg.Options{})
-	_, uuid := startPod(t, e, ta, "--exec=/testapp", "--", "wait-signal")
+	_, uuid := startPod(t, e, "--volume=data,kind=empty,mode=0700", ta, "--exec=/testapp", "--mount=volume=data,target=/data", "--", "wait-signal")
 
 	st := statusMap(e.mustSaturn("status", uuid))
 	if st["state"] != "running" || st["exited"] != "false" || st["pid"] == "" || st["pid"] == "-1" {
@@ -158,10 +158,14 @@ func TestStatusWaitAndStop(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.mustSaturn("status", "--format=json", uuid)), &js); err != nil || js.State != "running" || js.Pid <= 0 {
 		t.Errorf("status json = %+v, %v", js, err)
 	}
-	e.failSaturn("still running", "status", "--wait=200ms", uuid)
+	checkAppJSON(t, e, uuid, false)
+	r := e.failSaturn("timed out after 200ms waiting for pod "+uuid+" to exit", "status", "--wait=200ms", uuid)
+	if strings.Contains(r.Stderr, "deadline") {
+		t.Errorf("status --wait timeout leaks the context error:\n%s", r.Stderr)
+	}
 	e.failSaturn("stop it first", "rm", uuid)
 
-	r := e.saturn("enter", uuid, "/testapp", "hostname")
+	r = e.saturn("enter", uuid, "/testapp", "hostname")
 	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "rkt-"+uuid {
 		t.Errorf("enter hostname: %s", r)
 	}
@@ -179,6 +183,50 @@ func TestStatusWaitAndStop(t *testing.T) {
 	}
 	e.failSaturn("not running", "stop", uuid)
 	e.failSaturn("not running", "enter", uuid, "/testapp", "env")
+	checkAppJSON(t, e, uuid, true)
+}
+
+// checkAppJSON checks status --format=json's app entry of a pod started
+// by TestStatusWaitAndStop: rkt's API fields, as far as the pod has come.
+func checkAppJSON(t *testing.T, e *env, uuid string, exited bool) {
+	t.Helper()
+	var js struct {
+		Apps []struct {
+			Name       string `json:"name"`
+			State      string `json:"state"`
+			CreatedAt  *int64 `json:"created_at"`
+			StartedAt  *int64 `json:"started_at"`
+			FinishedAt *int64 `json:"finished_at"`
+			ExitCode   *int   `json:"exit_code"`
+			ImageID    string `json:"image_id"`
+			Mounts     []struct {
+				Name          string `json:"name"`
+				ContainerPath string `json:"container_path"`
+				HostPath      string `json:"host_path"`
+				ReadOnly      bool   `json:"read_only"`
+			} `json:"mounts"`
+		} `json:"apps"`
+	}
+	out := e.mustSaturn("status", "--format=json", uuid)
+	if err := json.Unmarshal([]byte(out), &js); err != nil || len(js.Apps) != 1 {
+		t.Fatalf("status json: %v\n%s", err, out)
+	}
+	a := js.Apps[0]
+	if a.Name != "testapp" || !strings.HasPrefix(a.ImageID, "sha512-") || a.CreatedAt == nil || a.StartedAt == nil || *a.StartedAt < *a.CreatedAt {
+		t.Errorf("app json lacks name, image, created or started: %s", out)
+	}
+	if exited != (a.FinishedAt != nil) || exited != (a.ExitCode != nil) || (exited && *a.FinishedAt < *a.StartedAt) {
+		t.Errorf("app json (exited %t) has finished_at %v, exit_code %v: %s", exited, a.FinishedAt, a.ExitCode, out)
+	}
+	if want := map[bool]string{false: "running", true: "exited"}[exited]; a.State != want {
+		t.Errorf("app state %q, want %q", a.State, want)
+	}
+	// An exited pod stays in run/ until gc.
+	shared := filepath.Join(e.Dir, "pods", "run", uuid, "sharedVolumes", "data")
+	if len(a.Mounts) != 1 || a.Mounts[0].Name != "data" || a.Mounts[0].ContainerPath != "/data" || a.Mounts[0].ReadOnly ||
+		a.Mounts[0].HostPath != shared {
+		t.Errorf("app mounts = %+v, want data on /data from %s", a.Mounts, shared)
+	}
 }
 
 func TestGCGracePeriod(t *testing.T) {
