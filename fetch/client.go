@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,7 +133,7 @@ func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 		return errors.New("stopped after 10 redirects")
 	}
 	if err := c.checkScheme(req.URL.String()); err != nil {
-		return fmt.Errorf("redirect from %s: %w", via[len(via)-1].URL, err)
+		return fmt.Errorf("redirect from %s: %w", Clip(via[len(via)-1].URL.String()), err)
 	}
 	c.addAuth(req)
 	return nil
@@ -168,7 +169,7 @@ func (c *Client) get(ctx context.Context, u string, hdr http.Header) (*http.Resp
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		return nil, fmt.Errorf("GET %s: %w", Clip(u), err)
 	}
 	for k, vs := range hdr {
 		req.Header[k] = vs
@@ -185,7 +186,12 @@ func (c *Client) get(ctx context.Context, u string, hdr http.Header) (*http.Resp
 		if isTLSFailure(err) {
 			return nil, &tlsError{url: u, err: err}
 		}
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		// url.Error repeats the URL; the message names it once, clipped.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("GET %s: %w", Clip(u), err)
 	}
 	c.debugf("http: GET %s: %s", u, resp.Status)
 	return resp, nil
@@ -193,5 +199,5 @@ func (c *Client) get(ctx context.Context, u string, hdr http.Header) (*http.Resp
 
 // statusError describes an unexpected HTTP status of a GET.
 func statusError(u string, resp *http.Response) error {
-	return fmt.Errorf("GET %s: server answered %s", u, resp.Status)
+	return fmt.Errorf("GET %s: server answered %s", Clip(u), resp.Status)
 }

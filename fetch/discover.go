@@ -37,7 +37,7 @@ const maxMetaPage = 1 << 20
 func ParseApp(ref string) (*discovery.App, error) {
 	app, err := discovery.NewAppFromString(ref)
 	if err != nil {
-		return nil, fmt.Errorf("image %q: %w", ref, err)
+		return nil, fmt.Errorf("image %q: %w", Clip(ref), err)
 	}
 	os, arch, err := types.ToAppcOSArch(runtime.GOOS, runtime.GOARCH, "")
 	if err != nil {
@@ -226,7 +226,7 @@ func (c *Client) DiscoverImage(ctx context.Context, app *discovery.App) (Endpoin
 		}
 		attempts = append(attempts, fmt.Sprintf("%s: no ac-discovery template matches %s", prefix, appString(app)))
 	}
-	return Endpoint{}, fmt.Errorf("discovery of %s failed: %s", appString(app), strings.Join(attempts, "; "))
+	return Endpoint{}, fmt.Errorf("discovery of %s failed: %s", Clip(appString(app)), joinAttempts(attempts))
 }
 
 // DiscoverKeys finds the ac-discovery-pubkeys URLs for an image name
@@ -250,5 +250,16 @@ func (c *Client) DiscoverKeys(ctx context.Context, prefix string) ([]string, err
 		}
 		attempts = append(attempts, p+": no ac-discovery-pubkeys meta tag")
 	}
-	return nil, fmt.Errorf("discovery of public keys for %s failed: %s", prefix, strings.Join(attempts, "; "))
+	return nil, fmt.Errorf("discovery of public keys for %s failed: %s", Clip(prefix), joinAttempts(attempts))
+}
+
+// maxAttempts is how many failed discovery attempts an error lists; a
+// name of many components would otherwise make an unbounded message.
+const maxAttempts = 3
+
+func joinAttempts(attempts []string) string {
+	if len(attempts) <= maxAttempts {
+		return strings.Join(attempts, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(attempts[:maxAttempts], "; "), len(attempts)-maxAttempts)
 }

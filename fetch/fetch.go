@@ -44,7 +44,7 @@ func ParsePullPolicy(s string) (PullPolicy, error) {
 	case "never":
 		return PullNever, nil
 	}
-	return 0, fmt.Errorf("invalid --pull-policy %q (valid: never, new, update)", s)
+	return 0, fmt.Errorf("invalid --pull-policy %q (valid: never, new, update)", Clip(s))
 }
 
 func (p PullPolicy) String() string {
@@ -165,7 +165,7 @@ func (f *Fetcher) fetchName(ctx context.Context, ref string) (string, error) {
 // discoverAndFetch finds app by appc discovery and fetches it; wantID,
 // when set, is the image id a pinned dependency requires.
 func (f *Fetcher) discoverAndFetch(ctx context.Context, app *discovery.App, wantID string) (string, error) {
-	f.logf("searching for app image %s", app.Name)
+	f.logf("searching for app image %s", Clip(app.Name.String()))
 	ep, err := f.Client.DiscoverImage(ctx, app)
 	if err != nil {
 		return "", err
@@ -199,7 +199,7 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 		f.debugf("cache: using the stored image without asking (pull policy %s)", f.Policy)
 		return rem.ImageID, nil
 	case rem != nil && rem.MaxAge > 0 && time.Since(rem.DownloadTime) < rem.MaxAge:
-		f.logf("using image from local store for %s (still fresh per Cache-Control)", aciURL)
+		f.logf("using image from local store for %s (still fresh per Cache-Control)", Clip(aciURL))
 		return rem.ImageID, nil
 	}
 	// Without a stored copy the signature comes first, so an image that
@@ -216,14 +216,14 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 		cache = &CacheState{ETag: rem.ETag}
 		f.debugf("cache: revalidating %s with ETag %q", aciURL, rem.ETag)
 	}
-	f.logf("remote fetching from URL %q", aciURL)
+	f.logf("remote fetching from URL %q", Clip(aciURL))
 	dl, err := f.Client.OpenImage(ctx, aciURL, cache)
 	if err != nil {
 		return "", err
 	}
 	defer dl.Close()
 	if dl.NotModified {
-		f.logf("image at %s not modified; using the stored image", aciURL)
+		f.logf("image at %s not modified; using the stored image", Clip(aciURL))
 		err := f.Store.PutRemote(store.Remote{URL: aciURL, ImageID: rem.ImageID, ETag: dl.ETag,
 			MaxAge: dl.MaxAge, DownloadTime: time.Now(), SignatureURL: rem.SignatureURL})
 		return rem.ImageID, err
@@ -265,7 +265,7 @@ func (f *Fetcher) signature(ctx context.Context, image, ascURL, sigFile string) 
 		}
 		return sig, nil
 	}
-	f.logf("downloading signature from %s", ascURL)
+	f.logf("downloading signature from %s", Clip(ascURL))
 	sig, err := f.Client.GetSmall(ctx, ascURL)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: signature verification needs its signature: %w (fetch unsigned images with --insecure-options=image)", Clip(image), err)
@@ -455,7 +455,7 @@ func (f *Fetcher) fetchDep(ctx context.Context, dep types.Dependency) (string, e
 		if findErr != nil {
 			return "", fmt.Errorf("%v, and %w", findErr, err)
 		}
-		return "", fmt.Errorf("dependency %s: %w", dep.ImageName, err)
+		return "", fmt.Errorf("dependency %s: %w", Clip(dep.ImageName.String()), err)
 	}
 	if pinned && id != dep.ImageID.String() {
 		return "", fmt.Errorf("discovered image %s, but the dependency requires %s", types.ShortHash(id), types.ShortHash(dep.ImageID.String()))

@@ -46,7 +46,7 @@ func (f *fetchFlags) policy() (string, error) {
 	case pullNever, pullNew, pullUpdate:
 		return f.pullPolicy, nil
 	}
-	return "", usagef("invalid --pull-policy %q (want never, new or update)", f.pullPolicy)
+	return "", usagef("invalid --pull-policy %q (want never, new or update)", fetch.Clip(f.pullPolicy))
 }
 
 // imageFetcher brings images into the store for fetch, run and prepare;

@@ -369,6 +369,10 @@ func TestImageListClipsLongNames(t *testing.T) {
 		{"image", "list", "--fields=" + huge},
 		{"fetch", "--pull-policy=never", huge},
 		{"image", "verify", "sha512-" + strings.Repeat("q", 5000)},
+		{"trust", "--skip-fingerprint-review", "--prefix=" + huge + "/", "/nonexistent.asc"},
+		{"trust", "--skip-fingerprint-review", "--prefix=example.com", "/" + strings.Repeat("k", 3000) + ".asc"},
+		{"--insecure-options=image", "fetch", "https://127.0.0.1:1/" + strings.Repeat("u", 5000) + ".aci"},
+		{"fetch", "--pull-policy=" + huge, "example.com/x"},
 	} {
 		r := e.saturn(args...)
 		if r.Code == 0 {
