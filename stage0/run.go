@@ -264,11 +264,32 @@ func podManifest(g *globals, st *store.Store, pa *podArgs) (*schema.PodManifest,
 	for _, app := range pa.prep.Apps.Apps {
 		id, err := f.fetchSigned(app.Image, app.Signature)
 		if err != nil {
-			return nil, err
+			return nil, discoveryError(app.Image, err)
 		}
 		app.ImageID = id
 	}
 	return pod.Generate(&pa.prep, st, os.Environ())
+}
+
+// discoveryError shortens the failed discovery of an image name that is
+// not in the store to one line with the first reason: the full name's
+// prefix is the one the user typed, the others are the walk up to the
+// host. Other errors pass unchanged.
+func discoveryError(ref string, err error) error {
+	msg := err.Error()
+	_, rest, ok := strings.Cut(msg, " failed: ")
+	if !ok || !strings.HasPrefix(msg, "discovery of ") {
+		return err
+	}
+	first, _, _ := strings.Cut(rest, "; ")
+	// net/http repeats the URL the reason already starts with.
+	const repeat = `: Get "`
+	if i := strings.Index(first, repeat); i >= 0 {
+		if j := strings.Index(first[i+len(repeat):], `": `); j >= 0 {
+			first = first[:i] + first[i+len(repeat)+j+1:]
+		}
+	}
+	return fmt.Errorf("image %q: not found in the store, and discovery failed: %s", ref, first)
 }
 
 func cleaner(g *globals, st *store.Store) *pod.Cleaner {

@@ -201,7 +201,7 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown image", []string{"example.com/no-such-image"}, "no-such-image"},
+		{"unknown image", []string{"example.com/no-such-image"}, `image "example.com/no-such-image": not found in the store, and discovery failed: `},
 		{"missing image file", []string{missing}, "missing.aci"},
 		{"duplicate app names", []string{ta, ta}, `two apps are named "testapp"`},
 		{"unknown volume kind", []string{"--volume=data,kind=nfs", ta}, "--volume"},
@@ -236,6 +236,9 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 			r := e.failSaturn(tt.want, args...)
 			if n := strings.Count(strings.TrimSpace(r.Stderr), "\n"); n > 2 {
 				t.Errorf("error is %d lines, want a short one:\n%s", n+1, r.Stderr)
+			}
+			if n := strings.Count(r.Stderr, "failed"); n > 1 {
+				t.Errorf("discovery failure told %d times:\n%s", n, r.Stderr)
 			}
 			if strings.Contains(r.Stderr, e.Dir) {
 				t.Errorf("error names a path in saturn's data directory:\n%s", r.Stderr)
