@@ -422,6 +422,17 @@ func TestRemoteTrustKeysFromHTTPS(t *testing.T) {
 	aci, sig := signed(t, g, fpr, testimg.Options{Name: name})
 	srv.publish(name, "1.0.0", aci, sig)
 
+	// Off unless asked for, and the help says so.
+	help := e.mustSaturn("fetch", "--help")
+	var line string
+	for _, l := range strings.Split(help, "\n") {
+		if strings.Contains(l, "--trust-keys-from-https") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "default false") {
+		t.Errorf("--trust-keys-from-https help does not give its default: %q", line)
+	}
 	// Without the flag and without a terminal to ask, nothing is trusted.
 	e.failSaturn("no keys are trusted", "fetch", name+":1.0.0")
 	if blobs := casBlobs(t, e); len(blobs) != 0 {
