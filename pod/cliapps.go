@@ -137,7 +137,8 @@ func (as *Apps) AddFlags(fs *pflag.FlagSet) {
 	app("cap-retain", "deprecated: use --caps-retain", setCapsRetain).Hidden = true
 	app("cap-remove", "deprecated: use --caps-remove", setCapsRemove).Hidden = true
 	app("seccomp", "seccomp filter override (e.g. mode=retain,errno=EPERM,chmod,chown)", setSeccomp)
-	app("oom-score-adj", "oom-score-adj isolator override for the preceding image", setOOM)
+	app("oom-score-adjust", "oom-score-adj isolator override for the preceding image (-1000 to 1000)", setOOM)
+	app("oom-score-adj", "deprecated: use --oom-score-adjust", setOOM).Hidden = true
 	app("stdin", "stdin mode of the preceding app: null, tty, stream", stdioSetter("stdin", func(a *App) *string { return &a.Stdin }, "null", "tty", "stream"))
 	app("stdout", "stdout mode of the preceding app: null, tty, stream, log", stdioSetter("stdout", func(a *App) *string { return &a.Stdout }, "null", "tty", "stream", "log"))
 	app("stderr", "stderr mode of the preceding app: null, tty, stream, log", stdioSetter("stderr", func(a *App) *string { return &a.Stderr }, "null", "tty", "stream", "log"))

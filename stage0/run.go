@@ -73,7 +73,9 @@ func parsePodArgs(g *globals, name string, args []string, runtime bool) (*podArg
 	if runtime {
 		pa.rt.AddFlags(fs)
 	}
-	fs.BoolVar(&pa.prep.Quiet, "quiet", false, "print only the UUID (prepare)")
+	if !runtime {
+		fs.BoolVar(&pa.prep.Quiet, "quiet", false, "print only the UUID")
+	}
 	help := fs.BoolP("help", "h", false, "show help for "+name)
 	if err := pa.prep.Apps.Parse(args, fs, true); err != nil {
 		return nil, usagef("%v", err)

@@ -485,3 +485,23 @@ func TestRunRelativeDataDir(t *testing.T) {
 		t.Errorf("run with --dir=%s: exit %d, want 7:\n%s", rel, code, out)
 	}
 }
+
+// run's help and flags are rkt's: --quiet belongs to prepare only, and the
+// oom isolator override is spelled --oom-score-adjust.
+func TestRunHelpFlags(t *testing.T) {
+	e := newEnv(t)
+	help := e.mustSaturn("run", "--help")
+	if strings.Contains(help, "--quiet") {
+		t.Errorf("run --help lists --quiet:\n%s", help)
+	}
+	if !strings.Contains(help, "--oom-score-adjust") || strings.Contains(help, "--oom-score-adj ") {
+		t.Errorf("run --help: want --oom-score-adjust only:\n%s", help)
+	}
+	if help := e.mustSaturn("prepare", "--help"); !strings.Contains(help, "--quiet") {
+		t.Errorf("prepare --help lacks --quiet:\n%s", help)
+	}
+	e.failSaturn("quiet", "run", "--quiet", "--insecure-options=image", testimg.TestApp(t, testimg.Options{}))
+	if len(podDirs(t, e)) != 0 {
+		t.Errorf("refused run left pods: %q", podDirs(t, e))
+	}
+}

@@ -1,0 +1,40 @@
+package pod
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+// rkt spells the flag --oom-score-adjust; --oom-score-adj stays as a
+// hidden alias for command lines written against earlier saturn.
+func TestOOMScoreAdjustFlag(t *testing.T) {
+	for _, tt := range []struct {
+		flag string
+		want int
+	}{
+		{"--oom-score-adjust=100", 100},
+		{"--oom-score-adj=-5", -5},
+	} {
+		o, _, err := parse([]string{"img", tt.flag})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.flag, err)
+		}
+		if adj := o.Apps.Apps[0].OOMScoreAdj; adj == nil || int(*adj) != tt.want {
+			t.Errorf("%s: oom score adjust %v, want %d", tt.flag, adj, tt.want)
+		}
+	}
+	if _, _, err := parse([]string{"img", "--oom-score-adjust=1001"}); err == nil {
+		t.Error("--oom-score-adjust=1001 accepted")
+	}
+	var o PrepareOptions
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.AddFlags(fs)
+	usage := fs.FlagUsages()
+	if !strings.Contains(usage, "--oom-score-adjust") || strings.Contains(usage, "--oom-score-adj ") {
+		t.Errorf("usage lists the wrong oom flags:\n%s", usage)
+	}
+}
