@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/saturn-pods/saturn/stage2"
 )
@@ -20,6 +21,12 @@ const (
 
 // exitStage1 is the exit code for failures of stage1 itself, as in rkt.
 const exitStage1 = 254
+
+// The main goroutine holds the main thread for the process's whole life:
+// the pod's PID 1 starts apps with stage2.Start, which leaves the thread
+// it forks from with the app's bounding set and has it ended, and the
+// main thread cannot end (see stage2.Start).
+func init() { runtime.LockOSThread() }
 
 func main() {
 	os.Exit(dispatch(filepath.Base(os.Args[0]), os.Args[1:]))

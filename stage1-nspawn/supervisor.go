@@ -247,26 +247,43 @@ func statusCode(ws unix.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// spawn starts the stage2 helper for spec with files as its fds 0, 1, 2
-// and returns its pid and a channel that gets its exit code.
+// spawn starts the process spec describes with files as its fds 0, 1, 2
+// and returns its pid and a channel that gets its exit code. The app is
+// forked straight from this process when stage2.Start can apply the
+// whole spec, else through the stage2 helper (this binary re-exec'ed),
+// which costs one more process start-up.
 func (s *supervisor) spawn(spec *stage2.Spec, files []uintptr, setsid bool) (int, chan int, error) {
-	arg, err := spec.Encode()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var pid int
+	var err error
+	if spec.Direct() {
+		pid, err = stage2.Start(spec, files, setsid)
+	} else {
+		pid, err = startHelper(spec, files, setsid)
+	}
 	if err != nil {
 		return 0, nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	ch := make(chan int, 1)
+	s.procs[pid] = ch
+	return pid, ch, nil
+}
+
+func startHelper(spec *stage2.Spec, files []uintptr, setsid bool) (int, error) {
+	arg, err := spec.Encode()
+	if err != nil {
+		return 0, err
+	}
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{stage2Name, arg}, &syscall.ProcAttr{
 		Env:   []string{},
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Setsid: setsid},
 	})
 	if err != nil {
-		return 0, nil, fmt.Errorf("start %s: %w", spec.Args[0], err)
+		return 0, fmt.Errorf("start %s: %w", spec.Args[0], err)
 	}
-	ch := make(chan int, 1)
-	s.procs[pid] = ch
-	return pid, ch, nil
+	return pid, nil
 }
 
 // spawnApp starts one process of app a, its output prefixed with

@@ -1,0 +1,131 @@
+package stage2
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Direct reports whether Start can apply everything s asks for. Resource
+// limits and oom_score_adj belong to the whole process and must be set
+// between fork and exec, which Go's fork cannot do; such a spec needs
+// the helper (Main) exec'ed in between.
+func (s *Spec) Direct() bool {
+	return len(s.Rlimits) == 0 && s.OOMScoreAdj == nil
+}
+
+// Start starts the process s describes as a child of the caller, without
+// a helper process in between, and returns its pid. files become the
+// child's descriptors 0, 1, 2…; with setsid the child leads a new
+// session. The caller reaps the child. s must be Direct.
+//
+// The bounding set and no_new_privs belong to a thread and are inherited
+// by a child forked from it; Go's fork (ForkExec) then applies chroot,
+// credentials, ambient capabilities and the working directory in the
+// child. Both settings are applied to a thread that does nothing but fork
+// the app: its goroutine exits without unlocking it, so the Go runtime
+// ends the thread instead of letting other goroutines run on it. The
+// main thread cannot end, so the caller's main goroutine must hold it
+// (runtime.LockOSThread in an init function): otherwise a spoiled main
+// thread would be parked for good, idle but showing the app's settings
+// in /proc/<pid>/status.
+func Start(s *Spec, files []uintptr, setsid bool) (int, error) {
+	if len(s.Args) == 0 {
+		return 0, fmt.Errorf("start: no command to run")
+	}
+	if !s.Direct() {
+		return 0, fmt.Errorf("start %s: resource limits and oom_score_adj need the stage2 helper", s.Args[0])
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		pid, err := forkApp(s, files, setsid)
+		done <- result{pid, err}
+	}()
+	r := <-done
+	return r.pid, r.err
+}
+
+// forkApp runs on a locked thread it may spoil (see Start).
+func forkApp(s *Spec, files []uintptr, setsid bool) (int, error) {
+	dir := s.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	prog, err := lookPathIn(s.Root, dir, s.Args[0], s.Env)
+	if err != nil {
+		return 0, err
+	}
+	if s.Bounding != nil {
+		last, err := lastCap()
+		if err != nil {
+			return 0, err
+		}
+		if err := limitBounding(s.Bounding, last); err != nil {
+			return 0, err
+		}
+	}
+	if s.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return 0, fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	sys := &syscall.SysProcAttr{
+		Chroot:     s.Root,
+		Setsid:     setsid,
+		Credential: &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: s.Groups},
+	}
+	for _, c := range s.Ambient {
+		sys.AmbientCaps = append(sys.AmbientCaps, uintptr(c))
+	}
+	pid, err := syscall.ForkExec(prog, s.Args, &syscall.ProcAttr{Dir: dir, Env: s.Env, Files: files, Sys: sys})
+	if err != nil {
+		return 0, fmt.Errorf("start %s (working directory %s): %w", s.Args[0], dir, err)
+	}
+	return pid, nil
+}
+
+// lookPathIn is lookPath as seen from inside root, before chroot: a name
+// without a slash is searched in the PATH of env (relative entries from
+// the working directory dir), symlinks resolved with root as "/". It
+// returns the path to exec after chroot.
+func lookPathIn(root, dir, name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	p := DefaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			p = v
+		}
+	}
+	for _, d := range strings.Split(p, ":") {
+		if d == "" {
+			continue
+		}
+		inRoot := path.Join(d, name)
+		host := path.Join(dir, inRoot)
+		if path.IsAbs(inRoot) {
+			host = inRoot
+		}
+		if root != "" {
+			var err error
+			if host, err = ResolveIn(root, host); err != nil {
+				continue
+			}
+		}
+		if st, err := os.Stat(host); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return inRoot, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in PATH %s", name, p)
+}
