@@ -278,7 +278,10 @@ func setupDNS(p *podRun, root string) error {
 		if err := makeTarget(target, false); err != nil {
 			return err
 		}
-		if err := bind(src, target, false, false); err != nil {
+		// The host's own file is bound read-only, as rkt does: an app
+		// must not rewrite the host's name resolution. stage0's copy is
+		// the pod's to change.
+		if err := bind(src, target, false, fl.mode == "host"); err != nil {
 			return err
 		}
 	}

@@ -297,3 +297,34 @@ func TestStage1DNSFromStage0(t *testing.T) {
 		t.Errorf("app printed %q, want %q\n%s", got, want, r)
 	}
 }
+
+// As rkt: --net=host alone leaves the image's /etc/resolv.conf (or none)
+// in place; --dns=host and --hosts-entry=host bind the host's files,
+// read-only, so an app cannot rewrite the host's name resolution.
+func TestStage1DNSWithHostNetwork(t *testing.T) {
+	e := newEnv(t)
+	withResolv := testimg.Busybox(t, testimg.Options{Name: "example.com/with-resolv", Files: map[string]string{"etc/resolv.conf": "nameserver 192.0.2.99\n"}})
+	bb := testimg.Busybox(t, testimg.Options{})
+	show := "cat /etc/resolv.conf 2>/dev/null || echo no-resolv.conf"
+	r, _ := s1Run(t, e, "--net=host", withResolv, "--exec=/bin/sh", "--", "-c", show)
+	if got := s1Lines(r.Stdout, "with-resolv"); r.Code != 0 || !slices.Equal(got, []string{"nameserver 192.0.2.99"}) {
+		t.Errorf("--net=host: app saw %q, want the image's resolv.conf\n%s", got, r)
+	}
+	r, _ = s1Run(t, e, "--net=host", bb, "--exec=/bin/sh", "--", "-c", show)
+	if got := s1Lines(r.Stdout, "busybox"); r.Code != 0 || !slices.Equal(got, []string{"no-resolv.conf"}) {
+		t.Errorf("--net=host, image without resolv.conf: app saw %q\n%s", got, r)
+	}
+
+	hostResolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The mount options (field 6 of mountinfo) say whether the bind is
+	// read-only without writing to the host's file.
+	opts := `for f in /etc/resolv.conf /etc/hosts; do grep " $f " /proc/self/mountinfo | cut -d" " -f6 | cut -d, -f1; done; cat /etc/resolv.conf`
+	r, _ = s1Run(t, e, "--net=host", "--dns=host", "--hosts-entry=host", withResolv, "--exec=/bin/sh", "--", "-c", opts)
+	want := append([]string{"ro", "ro"}, strings.Split(strings.TrimRight(string(hostResolv), "\n"), "\n")...)
+	if got := s1Lines(r.Stdout, "with-resolv"); r.Code != 0 || !slices.Equal(got, want) {
+		t.Errorf("--dns=host --hosts-entry=host: app saw %q, want %q\n%s", got, want, r)
+	}
+}
