@@ -182,7 +182,13 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
 		}
 	}
-	// Create the index once so read-only opens find a valid database.
+	// Create the index once so read-only opens find a valid database. A
+	// write transaction costs two fdatasyncs, so an index that exists is
+	// left alone: bbolt writes a new file whole under its exclusive lock
+	// before any reader's shared lock gets it.
+	if fi, err := os.Stat(s.dbPath); err == nil && fi.Size() > 0 {
+		return s, nil
+	}
 	if err := s.update(func(tx *bolt.Tx) error { return nil }); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
@@ -335,9 +341,19 @@ func (s *Store) MarkUsed(id string) error {
 	return s.markUsed([]string{id}, time.Now())
 }
 
+// usedResolution is how precisely last-used times are kept: a record
+// used less than this long ago is not rewritten, which spares most pod
+// starts a write transaction (two fdatasyncs). Image gc's grace periods
+// are hours.
+const usedResolution = time.Second
+
 func (s *Store) markUsed(ids []string, now time.Time) error {
+	stale, err := s.staleUse(ids, now)
+	if err != nil || len(stale) == 0 {
+		return err
+	}
 	return s.update(func(tx *bolt.Tx) error {
-		for _, id := range ids {
+		for _, id := range stale {
 			r, err := getImage(tx, id)
 			if err != nil {
 				return err
@@ -349,6 +365,25 @@ func (s *Store) markUsed(ids []string, now time.Time) error {
 		}
 		return nil
 	})
+}
+
+// staleUse returns the ids whose last use was recorded more than
+// usedResolution before now (or after it: a clock set back).
+func (s *Store) staleUse(ids []string, now time.Time) ([]string, error) {
+	var stale []string
+	err := s.view(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			r, err := getImage(tx, id)
+			if err != nil {
+				return err
+			}
+			if age := now.Sub(r.LastUsed); age < 0 || age >= usedResolution {
+				stale = append(stale, id)
+			}
+		}
+		return nil
+	})
+	return stale, err
 }
 
 // Remove deletes the image from the index and its blob from disk. Trees

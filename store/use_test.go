@@ -1,0 +1,58 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestMarkUsedKeepsRecentRecords(t *testing.T) {
+	s := openTestStore(t)
+	id := mustImport(t, s, testImage{name: "example.com/app"})
+	t0 := time.Now().Add(time.Hour)
+	steps := []struct {
+		at   time.Time
+		want time.Time
+	}{
+		{t0, t0},                         // older record: written
+		{t0.Add(usedResolution / 2), t0}, // recent: kept
+		{t0.Add(usedResolution), t0.Add(usedResolution)}, // old enough: written
+		{t0.Add(-time.Minute), t0.Add(-time.Minute)},     // clock set back: written
+	}
+	for i, st := range steps {
+		if err := s.markUsed([]string{id}, st.at); err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !info.LastUsed.Equal(st.want) {
+			t.Errorf("step %d: last used %v, want %v", i, info.LastUsed, st.want)
+		}
+	}
+	if err := s.markUsed([]string{"sha512-missing"}, t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("markUsed of a missing image: %v, want ErrNotFound", err)
+	}
+}
+
+func TestOpenLeavesAnExistingIndexAlone(t *testing.T) {
+	s := openTestStore(t)
+	mustImport(t, s, testImage{name: "example.com/app"})
+	before, err := os.Stat(s.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if _, err := Open(s.dir); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(s.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.ModTime().Equal(before.ModTime()) {
+		t.Error("Open wrote to an existing index")
+	}
+}
