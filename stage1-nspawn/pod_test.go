@@ -67,18 +67,21 @@ func TestAppEnvironment(t *testing.T) {
 	p := newPod(t, []testApp{{name: "envy", exec: []string{"/testapp", "env"}, image: func(a *types.App) {
 		a.Environment.Set("FOO", "bar baz")
 	}}})
+	// The app's HOME comes from its user, never from the caller's.
+	t.Setenv("HOME", "/host-home")
 	r := p.run(t, "--mds-token=secret")
 	if r.code != 0 {
 		t.Fatalf("code %d; stderr:\n%s", r.code, r.stderr)
 	}
 	env := appLines(r.stdout, "envy")
-	for _, want := range []string{"PATH=" + stage2.DefaultPath, "AC_APP_NAME=envy", "FOO=bar baz", "AC_METADATA_URL=http://169.254.169.255/secret"} {
+	for _, want := range []string{"PATH=" + stage2.DefaultPath, "AC_APP_NAME=envy", "FOO=bar baz", "AC_METADATA_URL=http://169.254.169.255/secret",
+		"HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/sh"} {
 		if !slices.Contains(env, want) {
 			t.Errorf("app environment lacks %q: %q", want, env)
 		}
 	}
 	for _, e := range env {
-		if strings.HasPrefix(e, "HOME=") || strings.HasPrefix(e, "RKT_LOCK_FD=") {
+		if e == "HOME=/host-home" || strings.HasPrefix(e, "RKT_LOCK_FD=") {
 			t.Errorf("host variable leaked into the app: %s", e)
 		}
 	}

@@ -63,7 +63,7 @@ func AppSpec(root, name string, app *types.App, args []string, o Options) (*Spec
 		Root: root,
 		Dir:  app.WorkingDirectory,
 		Args: args,
-		Env:  Environment(name, app, o),
+		Env:  withUserEnv(Environment(name, app, o), root, uid),
 		UID:  uid,
 		GID:  gid,
 	}

@@ -328,3 +328,40 @@ func TestStage1DNSWithHostNetwork(t *testing.T) {
 		t.Errorf("--dns=host --hosts-entry=host: app saw %q, want %q\n%s", got, want, r)
 	}
 }
+
+// Besides the ACE variables, apps get HOME, USER, LOGNAME and SHELL as
+// rkt's stage1 sets them, but for the app's own user (rkt used root's
+// whatever the user): from the image's /etc/passwd, unless the manifest
+// sets them.
+func TestStage1UserEnvironment(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	cmd := e.command(append(runBase(e, filepath.Join(t.TempDir(), "uuid")),
+		ta, "--exec=/testapp", "--user=tester", "--", "env", "---",
+		ta, "--name=root", "--exec=/testapp", "--", "env", "---",
+		ta, "--name=numeric", "--exec=/testapp", "--user=4242", "--", "env", "---",
+		ta, "--name=set", "--exec=/testapp", "--user=tester", "--environment=HOME=/data", "--", "env")...)
+	cmd.Env = append(os.Environ(), "HOME=/host-home", "USER=host-user")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	for app, want := range map[string][]string{
+		"testapp": {"HOME=/home/tester", "USER=tester", "LOGNAME=tester", "SHELL=/bin/sh"},
+		"root":    {"HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/sh"},
+		"numeric": {"HOME=/", "SHELL=/bin/sh"},
+		"set":     {"HOME=/data", "USER=tester"},
+	} {
+		env := appLines(string(out), app)
+		for _, w := range want {
+			if !slices.Contains(env, w) {
+				t.Errorf("app %s lacks %s: %q", app, w, env)
+			}
+		}
+		for _, kv := range env {
+			if kv == "HOME=/host-home" || kv == "USER=host-user" || (app == "numeric" && strings.HasPrefix(kv, "USER=")) {
+				t.Errorf("app %s has %s", app, kv)
+			}
+		}
+	}
+}
