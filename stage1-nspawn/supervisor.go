@@ -91,12 +91,6 @@ func (s *supervisor) run(sigs chan os.Signal) int {
 			s.reap()
 		}
 	}()
-	if ln, err := s.listenEnter(); err != nil {
-		fmt.Fprintf(os.Stderr, "stage1: warning: enter disabled: %v\n", err)
-	} else {
-		defer os.Remove(enterSocket)
-		defer ln.Close()
-	}
 	exits := make(chan appExit, len(s.plan.apps))
 	pids := map[*appPlan]int{}
 	res := &podResult{}
@@ -108,6 +102,15 @@ func (s *supervisor) run(sigs chan os.Signal) int {
 			break
 		}
 		pids[a] = pid
+	}
+	// The enter socket comes after the apps have started, while they
+	// run, rather than before: a pod's start is what users wait for, and
+	// enter is only promised once supervisor-status says ready.
+	if ln, err := s.listenEnter(); err != nil {
+		fmt.Fprintf(os.Stderr, "stage1: warning: enter disabled: %v\n", err)
+	} else {
+		defer os.Remove(enterSocket)
+		defer ln.Close()
 	}
 	if len(pids) == len(s.plan.apps) {
 		if err := writeFileAtomic(supervisorStatus, []byte("ready")); err != nil {
