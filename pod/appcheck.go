@@ -25,6 +25,16 @@ func CheckingImages(pm *schema.PodManifest, images Images) Images {
 	return &checkingImages{Images: images, pm: pm}
 }
 
+// CheckError is an app CheckingImages refused. NewPlan wraps it with the
+// image's id; errors.As finds it for a message that names only the app and
+// the image.
+type CheckError struct{ err error }
+
+func (e *CheckError) Error() string { return e.err.Error() }
+
+// Unwrap returns the refusal.
+func (e *CheckError) Unwrap() error { return e.err }
+
 type checkingImages struct {
 	Images
 	pm *schema.PodManifest
@@ -41,7 +51,7 @@ func (c *checkingImages) RenderTree(id string) (string, string, error) {
 			continue
 		}
 		if err := c.check(ra, filepath.Join(dir, treeRootfsDir)); err != nil {
-			return "", "", err
+			return "", "", &CheckError{err: err}
 		}
 	}
 	return treeID, dir, nil

@@ -1,6 +1,7 @@
 package pod
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -61,6 +62,10 @@ func TestCheckingImages(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), f.root) {
 			t.Errorf("%q: error names the store's tree: %v", b.args, err)
+		}
+		var refused *CheckError
+		if !errors.As(err, &refused) || !strings.HasPrefix(refused.Error(), `app "`) {
+			t.Errorf("%q: no CheckError starting with the app in %v", b.args, err)
 		}
 	}
 }

@@ -222,6 +222,10 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 	// CheckingImages checks each app against its tree as soon as it is
 	// rendered: a pod stage1 would refuse leaves nothing behind.
 	plan, err := pod.NewPlan(pm, s1, pod.CheckingImages(pm, st))
+	var refused *pod.CheckError
+	if errors.As(err, &refused) {
+		return nil, refused
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -166,9 +166,9 @@ func TestStage1BadInputRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{bb, "--exec=/bin/nonexistent"}, "/bin/nonexistent not found"},
-		{[]string{bb, "--user=ghost"}, `"ghost" not found in the image's /etc/passwd`},
-		{[]string{bb, "--group=ghosts"}, `"ghosts" not found in the image's /etc/group`},
+		{[]string{bb, "--exec=/bin/nonexistent"}, `saturn run: app "busybox": executable "/bin/nonexistent" not found in image example.com/busybox`},
+		{[]string{bb, "--user=ghost"}, `saturn run: app "busybox": user "ghost" not found in image example.com/busybox`},
+		{[]string{bb, "--group=ghosts"}, `saturn run: app "busybox": group "ghosts" not found in image example.com/busybox`},
 	} {
 		r, _ := s1Run(t, e, tc.args...)
 		if r.Code == 0 || !strings.Contains(r.Stderr, tc.want) || strings.Contains(r.Stdout, "busybox[") {
