@@ -203,6 +203,11 @@ func planApp(s1 string, pm *schema.PodManifest, ra *schema.RuntimeApp, f *runFla
 		return nil, fmt.Errorf("app %s: rootfs %s missing", name, root)
 	}
 	opts := stage2.Options{AllCaps: f.allCaps, MetadataURL: metadataURL(f.mdsToken)}
+	if f.interactive {
+		// The app is on the caller's terminal: it needs the caller's
+		// TERM, as rkt's apps get it from systemd-nspawn.
+		opts.Term = os.Getenv("TERM")
+	}
 	spec, err := stage2.AppSpec(root, name, a.app, a.app.Exec, opts)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,9 @@ type Options struct {
 	AllCaps bool
 	// MetadataURL becomes AC_METADATA_URL; empty leaves it unset.
 	MetadataURL string
+	// Term is TERM for an app on the caller's terminal (--interactive),
+	// unless its manifest sets one; empty leaves TERM unset.
+	Term string
 }
 
 // Environment returns the environment of the app called name: the ACE
@@ -35,6 +38,9 @@ func Environment(name string, app *types.App, o Options) []string {
 	}
 	for _, e := range app.Environment {
 		set(e.Name, e.Value)
+	}
+	if _, ok := vars["TERM"]; !ok && o.Term != "" {
+		set("TERM", o.Term)
 	}
 	set("AC_APP_NAME", name)
 	if o.MetadataURL != "" {

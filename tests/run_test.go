@@ -240,8 +240,8 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 			if n := strings.Count(r.Stderr, "failed"); n > 1 {
 				t.Errorf("discovery failure told %d times:\n%s", n, r.Stderr)
 			}
-			if strings.Contains(r.Stderr, e.Dir) {
-				t.Errorf("error names a path in saturn's data directory:\n%s", r.Stderr)
+			if strings.Contains(r.Stderr, e.Dir) || strings.Contains(r.Stderr, "sha512-") {
+				t.Errorf("error names a path in saturn's data directory or an image id:\n%s", r.Stderr)
 			}
 			if dirs := podDirs(t, e); len(dirs) != 0 {
 				t.Errorf("pod dirs left: %q", dirs)
@@ -329,10 +329,16 @@ func TestRunInteractiveAndHostname(t *testing.T) {
 	bb := testimg.Busybox(t, testimg.Options{})
 	uuidFile := filepath.Join(t.TempDir(), "uuid")
 	cmd := e.command(append(runBase(e, uuidFile), "--interactive", "--hostname=box", bb, "--exec=/bin/sh")...)
-	cmd.Stdin = strings.NewReader("echo typed-$(hostname)\nexit 6\n")
+	cmd.Stdin = strings.NewReader("echo typed-$(hostname) term-$TERM\nexit 6\n")
+	cmd.Env = append(os.Environ(), "TERM=saturn-test-term")
 	out, err := cmd.CombinedOutput()
-	if code := cmd.ProcessState.ExitCode(); code != 6 || !strings.Contains(string(out), "typed-box") {
-		t.Errorf("interactive pod: exit %d (%v), want 6 and the typed command's output:\n%s", code, err, out)
+	if code := cmd.ProcessState.ExitCode(); code != 6 || !strings.Contains(string(out), "typed-box term-saturn-test-term") {
+		t.Errorf("interactive pod: exit %d (%v), want 6 and the typed command's output with the caller's TERM:\n%s", code, err, out)
+	}
+	// Without a terminal an app gets no TERM, as in rkt.
+	r, _ := podRun(t, e, bb, "--exec=/bin/sh", "--", "-c", "echo term-${TERM:-unset}")
+	if got := appLines(r.Stdout, "busybox"); r.Code != 0 || !slices.Equal(got, []string{"term-unset"}) {
+		t.Errorf("non-interactive app: %q\n%s", got, r)
 	}
 }
 
