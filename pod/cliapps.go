@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
@@ -308,7 +309,9 @@ func setCPUShares(a *App, s string) error {
 	return nil
 }
 
-var capRe = regexp.MustCompile(`^CAP_[A-Z0-9_]+$`)
+// capRe is compiled on first use, not at package init, which every
+// saturn command (pod starts included) would pay for.
+var capRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^CAP_[A-Z0-9_]+$`) })
 
 func splitCaps(s string) ([]string, error) {
 	var caps []string
@@ -317,7 +320,7 @@ func splitCaps(s string) ([]string, error) {
 		if !strings.HasPrefix(c, "CAP_") {
 			c = "CAP_" + c
 		}
-		if !capRe.MatchString(c) {
+		if !capRe().MatchString(c) {
 			return nil, fmt.Errorf("invalid capability %q", c)
 		}
 		caps = append(caps, c)
@@ -351,7 +354,9 @@ func setCapsRemove(a *App, s string) error {
 	return nil
 }
 
-var syscallRe = regexp.MustCompile(`^-?@?[a-zA-Z0-9_/-]+$`)
+// syscallRe is compiled on first use, not at package init, which every
+// saturn command (pod starts included) would pay for.
+var syscallRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^-?@?[a-zA-Z0-9_/-]+$`) })
 
 // setSeccomp parses rkt's --seccomp: mode=retain|remove, an optional
 // errno=NAME and the syscalls (or @groups).
@@ -365,7 +370,7 @@ func setSeccomp(a *App, s string) error {
 			mode = strings.TrimPrefix(item, "mode=")
 		case strings.HasPrefix(item, "errno="):
 			errno = strings.TrimPrefix(item, "errno=")
-		case syscallRe.MatchString(item):
+		case syscallRe().MatchString(item):
 			calls = append(calls, item)
 		default:
 			return fmt.Errorf("invalid --seccomp entry %q", item)

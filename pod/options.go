@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/appc/spec/schema/types"
 	"github.com/spf13/pflag"
@@ -117,7 +118,9 @@ func (o *RuntimeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.HostsEntries, "hosts-entry", nil, "IP=HOSTNAME entry for the pod's /etc/hosts ('host': use the host's)")
 }
 
-var hostnameRe = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$`)
+// hostnameRe is compiled on first use, not at package init, which every
+// saturn command (pod starts included) would pay for.
+var hostnameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$`) })
 
 // Check validates the runtime flags. Only host, none and default
 // networking exist so far: named CNI networks are refused.
@@ -147,7 +150,7 @@ func (o *RuntimeOptions) Check() error {
 	default:
 		return fmt.Errorf("invalid --ipc %q (want auto, private or parent)", o.IPC)
 	}
-	if o.Hostname != "" && !hostnameRe.MatchString(o.Hostname) {
+	if o.Hostname != "" && !hostnameRe().MatchString(o.Hostname) {
 		return fmt.Errorf("invalid --hostname %q", o.Hostname)
 	}
 	if o.MDSRegister && o.NetMode() == "none" {
