@@ -456,6 +456,9 @@ func parseMount(s string) (schema.Mount, error) {
 	if !path.IsAbs(m.Path) {
 		return m, fmt.Errorf("invalid --mount %q: target must be an absolute path", s)
 	}
+	if path.Clean(m.Path) == "/" {
+		return m, fmt.Errorf("invalid --mount %q: a volume cannot replace the app's root", s)
+	}
 	return m, nil
 }
 

@@ -38,3 +38,12 @@ func TestOOMScoreAdjustFlag(t *testing.T) {
 		t.Errorf("usage lists the wrong oom flags:\n%s", usage)
 	}
 }
+
+func TestMountOnRootRefused(t *testing.T) {
+	for _, target := range []string{"/", "//", "/."} {
+		_, _, err := parse([]string{"--volume=data,kind=empty", "img", "--mount=volume=data,target=" + target})
+		if err == nil || !strings.Contains(err.Error(), "cannot replace the app's root") {
+			t.Errorf("target %q: %v", target, err)
+		}
+	}
+}

@@ -215,6 +215,7 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 		}})}, `app "handler": pre-start handler: executable "/bin/no-such-hook" not found in image example.com/handler`},
 		{"unknown user", []string{bb, "--user=nobody-here"}, `app "busybox": user "nobody-here" not found in image example.com/busybox`},
 		{"unknown group", []string{bb, "--group=nogroup-here"}, `app "busybox": group "nogroup-here" not found in image example.com/busybox`},
+		{"volume on the root", []string{"--volume=data,kind=empty", bb, "--mount=volume=data,target=/"}, "a volume cannot replace the app's root"},
 		{"empty volume mode", []string{"--volume=data,kind=empty,mode=999", bb, "--mount=volume=data,target=/data"}, `invalid mode "999"`},
 		{"empty volume uid", []string{"--volume=data,kind=empty,uid=-1", bb}, "invalid uid -1"},
 		{"empty volume gid", []string{"--volume=data,kind=empty,gid=4294967295", bb}, "invalid gid 4294967295"},
