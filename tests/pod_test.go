@@ -38,6 +38,7 @@ func TestPrepareAndRunPrepared(t *testing.T) {
 	if st["state"] != "prepared" || st["created"] == "" || st["pid"] != "" {
 		t.Errorf("prepared status = %v", st)
 	}
+	e.failSaturn("timed out after 100ms waiting for pod "+uuid+" to be ready", "status", "--wait-ready=100ms", uuid)
 	var pm struct {
 		Apps []struct{ Name string } `json:"apps"`
 	}
