@@ -22,7 +22,7 @@ import (
 // directory or any mount exists. Errors name the app, the image and
 // paths inside the image only, never the store's tree.
 func CheckingImages(pm *schema.PodManifest, images Images) Images {
-	return &checkingImages{Images: images, pm: pm}
+	return &checkingImages{Images: images, pm: pm, checked: map[int]bool{}}
 }
 
 // CheckError is an app CheckingImages refused. NewPlan wraps it with the
@@ -37,7 +37,8 @@ func (e *CheckError) Unwrap() error { return e.err }
 
 type checkingImages struct {
 	Images
-	pm *schema.PodManifest
+	pm      *schema.PodManifest
+	checked map[int]bool // apps (by index) checked already
 }
 
 func (c *checkingImages) RenderTree(id string) (string, string, error) {
@@ -47,12 +48,13 @@ func (c *checkingImages) RenderTree(id string) (string, string, error) {
 	}
 	for i := range c.pm.Apps {
 		ra := &c.pm.Apps[i]
-		if ra.Image.ID.String() != id {
+		if c.checked[i] || ra.Image.ID.String() != id {
 			continue
 		}
 		if err := c.check(ra, filepath.Join(dir, treeRootfsDir)); err != nil {
 			return "", "", &CheckError{err: err}
 		}
+		c.checked[i] = true
 	}
 	return treeID, dir, nil
 }

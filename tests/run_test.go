@@ -512,3 +512,16 @@ func TestRunHelpFlags(t *testing.T) {
 		t.Errorf("refused run left pods: %q", podDirs(t, e))
 	}
 }
+
+// An --exec without a slash runs from the app's PATH (or the ACE default
+// PATH), found through the image's symlinks, as stage0 checked it.
+func TestRunRelativeExec(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	r, _ := podRun(t, e, bb, "--exec=echo", "--", "from-default-path", "---",
+		bb, "--name=own-path", "--exec=echo", "--environment=PATH=/nowhere:/bin", "--", "from-own-path")
+	if r.Code != 0 || !slices.Equal(appLines(r.Stdout, "busybox"), []string{"from-default-path"}) ||
+		!slices.Equal(appLines(r.Stdout, "own-path"), []string{"from-own-path"}) {
+		t.Errorf("relative --exec: %s", r)
+	}
+}
