@@ -32,13 +32,18 @@ import (
 // store, so whoever could forge it could forge the hash as well.
 const treeStatFile = "stat"
 
-// defaultRacyWindow is how long before a record was taken an entry's ctime must
-// lie for the record to vouch for it. Timestamps come from a clock that
-// ticks in steps (up to 10ms), so a change made in the same tick as the
-// recorded stat may leave ctime unchanged; git calls such entries
-// "racily clean". A tree rendered a moment ago is racy as a whole and is
-// rehashed until it has aged past the window.
-const defaultRacyWindow = time.Second
+// defaultRacyWindow is how long before a record was taken an entry's
+// ctime must lie for the record to vouch for it. Timestamps come from a
+// clock that ticks in steps (at most 10ms), so a change made in the same
+// tick as the recorded stat may leave ctime unchanged; git calls such
+// entries "racily clean". A tree rendered a moment ago is racy as a
+// whole and is rehashed until it has aged past the window.
+const defaultRacyWindow = 100 * time.Millisecond
+
+// coarseRacyWindow replaces the window when no ctime in a record has a
+// sub-second part: the file system keeps whole seconds (or two, as FAT
+// does), and only a change two seconds later is sure to show.
+const coarseRacyWindow = 2 * time.Second
 
 // statIdent is what lstat says of one tree entry.
 type statIdent struct {
@@ -151,19 +156,25 @@ func readTreeStats(dir string, window time.Duration) (sum string, idents []statI
 	if _, err := fmt.Sscanf(sc.Text(), "saturn-tree-stat 1 %d %s", &taken, &sum); err != nil {
 		return "", nil, errStatsDiffer
 	}
-	limit := taken - window.Nanoseconds()
+	var newest int64
+	fine := false
 	for sc.Scan() {
 		id, err := parseStatLine(sc.Text())
 		if err != nil {
 			return "", nil, err
 		}
-		if id.ctime >= limit {
-			return "", nil, errStatsDiffer
-		}
+		newest = max(newest, id.ctime)
+		fine = fine || id.ctime%int64(time.Second) != 0
 		idents = append(idents, id)
 	}
 	if err := sc.Err(); err != nil {
 		return "", nil, err
+	}
+	if !fine {
+		window = max(window, coarseRacyWindow)
+	}
+	if newest >= taken-window.Nanoseconds() {
+		return "", nil, errStatsDiffer
 	}
 	return sum, idents, nil
 }

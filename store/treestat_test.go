@@ -2,8 +2,10 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -136,5 +138,40 @@ func TestTreeStatRecordRefreshedByFullCheck(t *testing.T) {
 	want, _ := readTreeHash(path)
 	if !statsMatch(path, want, s.racyWindow) {
 		t.Fatal("the check did not record the stats again")
+	}
+}
+
+func TestTreeStatRacyWindow(t *testing.T) {
+	const sec = int64(time.Second)
+	base := int64(1_700_000_000) * sec
+	tests := []struct {
+		name   string
+		ctimes []int64
+		taken  int64
+		ok     bool
+	}{
+		{"fine-grained, aged", []int64{base + 1, base + 5e6}, base + 5e6 + 2*defaultRacyWindow.Nanoseconds(), true},
+		{"fine-grained, racy", []int64{base + 1, base + 5e6}, base + 5e6 + defaultRacyWindow.Nanoseconds()/2, false},
+		{"whole seconds, past the fine window only", []int64{base, base + sec}, base + sec + sec, false},
+		{"whole seconds, aged", []int64{base, base + sec}, base + sec + 3*sec, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rec := fmt.Sprintf("saturn-tree-stat 1 %d sha512-x\n", tc.taken)
+			for i, c := range tc.ctimes {
+				rec += fmt.Sprintf("%d 1 100644 0 0 1 %d %d %s\n", i+1, c, c, strconv.Quote(fmt.Sprint("rootfs/f", i)))
+			}
+			if err := os.WriteFile(filepath.Join(dir, treeStatFile), []byte(rec), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sum, idents, err := readTreeStats(dir, defaultRacyWindow)
+			if ok := err == nil; ok != tc.ok {
+				t.Fatalf("readTreeStats: %v, want ok=%t", err, tc.ok)
+			}
+			if tc.ok && (sum != "sha512-x" || len(idents) != len(tc.ctimes)) {
+				t.Fatalf("read %q and %d entries", sum, len(idents))
+			}
+		})
 	}
 }
