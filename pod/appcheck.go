@@ -51,28 +51,24 @@ func (c *checkingImages) RenderTree(id string) (string, string, error) {
 		if c.checked[i] || ra.Image.ID.String() != id {
 			continue
 		}
-		if err := c.check(ra, filepath.Join(dir, treeRootfsDir)); err != nil {
+		im, err := c.Images.Manifest(id)
+		if err != nil {
+			return "", "", err
+		}
+		image := im.Name.String()
+		if ra.Image.Name != nil && !ra.Image.Name.Empty() {
+			image = ra.Image.Name.String()
+		}
+		app := ra.App
+		if app == nil {
+			app = im.App
+		}
+		if err := CheckApp(ra.Name.String(), image, app, filepath.Join(dir, treeRootfsDir)); err != nil {
 			return "", "", &CheckError{err: err}
 		}
 		c.checked[i] = true
 	}
 	return treeID, dir, nil
-}
-
-func (c *checkingImages) check(ra *schema.RuntimeApp, rootfs string) error {
-	im, err := c.Images.Manifest(ra.Image.ID.String())
-	if err != nil {
-		return err
-	}
-	image := im.Name.String()
-	if ra.Image.Name != nil && !ra.Image.Name.Empty() {
-		image = ra.Image.Name.String()
-	}
-	app := ra.App
-	if app == nil {
-		app = im.App
-	}
-	return CheckApp(ra.Name.String(), image, app, rootfs)
 }
 
 // CheckApp checks that the app called name, from the image called image
