@@ -2,6 +2,9 @@ package pod
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -102,5 +105,27 @@ func TestCheckVolume(t *testing.T) {
 	// The parser refuses them too, naming the flag.
 	if _, _, err := parse([]string{"--volume=data,kind=empty,mode=999", "busybox"}); err == nil || !strings.Contains(err.Error(), `invalid --volume "data,kind=empty,mode=999"`) {
 		t.Errorf("parser: %v", err)
+	}
+}
+
+// A hand-written pod manifest's empty volumes are checked like --volume's,
+// pod-wide and inline in an app's mount.
+func TestLoadManifestChecksVolumes(t *testing.T) {
+	imgs := fakeImages{fakeID(1): imageManifest(t, "example.com/busybox", busyApp)}
+	for _, tt := range []struct{ volumes, mounts, want string }{
+		{`[{"name":"data","kind":"empty","mode":"999","uid":0,"gid":0}]`, `[]`, `volume data: invalid mode "999"`},
+		{`[{"name":"data","kind":"empty","mode":"0755","uid":-3,"gid":0}]`, `[]`, "volume data: invalid uid -3"},
+		{`[{"name":"data","kind":"empty","mode":"0755","uid":0,"gid":0}]`,
+			`[{"volume":"data","path":"/d","appVolume":{"name":"data","kind":"empty","mode":"0755","uid":0,"gid":-1}}]`, "app one: volume data: invalid gid -1"},
+	} {
+		p := filepath.Join(t.TempDir(), "pod.json")
+		js := fmt.Sprintf(`{"acKind":"PodManifest","acVersion":"0.8.11","volumes":%s,"apps":[{"name":"one","image":{"id":%q},"mounts":%s}]}`,
+			tt.volumes, fakeID(1), tt.mounts)
+		if err := os.WriteFile(p, []byte(js), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadManifest(p, imgs); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s %s: %v, want %q", tt.volumes, tt.mounts, err, tt.want)
+		}
 	}
 }

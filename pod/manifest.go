@@ -238,6 +238,11 @@ func checkVolumes(pm *schema.PodManifest) error {
 	}
 	for _, ra := range pm.Apps {
 		for _, m := range ra.Mounts {
+			if m.AppVolume != nil {
+				if err := CheckVolume(*m.AppVolume); err != nil {
+					return fmt.Errorf("app %s: %w", ra.Name, err)
+				}
+			}
 			if !declared[m.Volume] {
 				return fmt.Errorf("app %s mounts volume %q, which no --volume declares", ra.Name, m.Volume)
 			}
