@@ -108,6 +108,7 @@ func (s *Store) gcImages(cutoff time.Time, res *GCResult) error {
 			if err := tx.Bucket(imagesBucket).Delete([]byte(info.ID)); err != nil {
 				return err
 			}
+			s.forgetManifest(info.ID)
 			if err := os.Remove(s.blobPath(info.ID)); err != nil && !os.IsNotExist(err) {
 				return fmt.Errorf("gc: remove blob %s: %w", info.ID, err)
 			}

@@ -75,6 +75,11 @@ type Store struct {
 
 	mu   sync.Mutex
 	held map[string]*fileLock // tree id -> shared lock, see RenderTree
+	// manifests caches stored manifests by image id for the Store's
+	// life. An id is the hash of the image, manifest included, so the
+	// bytes under an id never change; a pod start asks for the same few
+	// several times, and each index transaction opens the database.
+	manifests map[string][]byte
 }
 
 // ImportOptions describe where an imported image came from.
@@ -286,7 +291,27 @@ func (s *Store) blobPath(id string) string { return filepath.Join(s.blobDir, id)
 
 // Manifest returns the image manifest of the image with the full id.
 func (s *Store) Manifest(id string) (*schema.ImageManifest, error) {
-	var raw []byte
+	raw, err := s.manifestBytes(id)
+	if err != nil {
+		return nil, err
+	}
+	var m schema.ImageManifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("image %s: stored manifest: %w", id, err)
+	}
+	return &m, nil
+}
+
+// manifestBytes is the stored manifest of image id, from the cache or
+// the index. Callers get their own parse of it, so nothing they change
+// reaches the cache.
+func (s *Store) manifestBytes(id string) ([]byte, error) {
+	s.mu.Lock()
+	raw, ok := s.manifests[id]
+	s.mu.Unlock()
+	if ok {
+		return raw, nil
+	}
 	err := s.view(func(tx *bolt.Tx) error {
 		r, err := getImage(tx, id)
 		if err != nil {
@@ -298,11 +323,21 @@ func (s *Store) Manifest(id string) (*schema.ImageManifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m schema.ImageManifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("image %s: stored manifest: %w", id, err)
+	s.mu.Lock()
+	if s.manifests == nil {
+		s.manifests = map[string][]byte{}
 	}
-	return &m, nil
+	s.manifests[id] = raw
+	s.mu.Unlock()
+	return raw, nil
+}
+
+// forgetManifest drops a removed image's manifest from the cache, so
+// that this Store too finds it gone.
+func (s *Store) forgetManifest(id string) {
+	s.mu.Lock()
+	delete(s.manifests, id)
+	s.mu.Unlock()
 }
 
 // Info returns what the index knows about the image with the full id.
@@ -396,6 +431,7 @@ func (s *Store) Remove(id string) error {
 		if err := tx.Bucket(imagesBucket).Delete([]byte(id)); err != nil {
 			return err
 		}
+		s.forgetManifest(id)
 		// The blob goes inside the transaction so an import of the same
 		// image cannot slip in between index and file removal.
 		if err := os.Remove(s.blobPath(id)); err != nil && !os.IsNotExist(err) {

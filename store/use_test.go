@@ -56,3 +56,23 @@ func TestOpenLeavesAnExistingIndexAlone(t *testing.T) {
 		t.Error("Open wrote to an existing index")
 	}
 }
+
+func TestManifestCacheForgetsRemovedImages(t *testing.T) {
+	s := openTestStore(t)
+	id := mustImport(t, s, testImage{name: "example.com/app"})
+	m, err := s.Manifest(id)
+	if err != nil || m.Name != "example.com/app" {
+		t.Fatalf("Manifest = %v, %v", m, err)
+	}
+	// Callers get their own copy.
+	m.Name = "example.com/changed"
+	if again, err := s.Manifest(id); err != nil || again.Name != "example.com/app" {
+		t.Fatalf("second Manifest = %v, %v", again, err)
+	}
+	if err := s.Remove(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Manifest(id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Manifest of a removed image: %v, want ErrNotFound", err)
+	}
+}
