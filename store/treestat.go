@@ -26,10 +26,12 @@ import (
 // change made through the kernel: writing, truncating, chmod, chown,
 // renaming over, linking and even restoring an old mtime with utimes(2)
 // all set the inode's ctime to the current time, and userspace cannot
-// set ctime. Any difference, a missing record or a record older than the
-// tree's hash sends the check back to the full content hash, which then
-// records fresh stats. Like the hash file, the record lives in the tree
-// store, so whoever could forge it could forge the hash as well.
+// set ctime. Any difference, a missing or racy record, a record of
+// another hash or one more than a day old (see maxRecordAge: what no
+// system call did, like rotting blocks, shows only in content) sends the
+// check back to the full content hash, which then records fresh stats.
+// Like the hash file, the record lives in the tree store, so whoever
+// could forge it could forge the hash as well.
 const treeStatFile = "stat"
 
 // defaultRacyWindow is how long before a record was taken an entry's
@@ -44,6 +46,12 @@ const defaultRacyWindow = 100 * time.Millisecond
 // sub-second part: the file system keeps whole seconds (or two, as FAT
 // does), and only a change two seconds later is sure to show.
 const coarseRacyWindow = 2 * time.Second
+
+// maxRecordAge bounds how long a record vouches for a tree: stats cannot
+// show what no system call did (a disk returning rotten blocks, an
+// offline edit of the file system), so once a day a tree's content is
+// hashed again, as rkt did on every run.
+const maxRecordAge = 24 * time.Hour
 
 // statIdent is what lstat says of one tree entry.
 type statIdent struct {
@@ -141,8 +149,10 @@ var errStatsDiffer = errors.New("tree stats differ from the record")
 
 // readTreeStats reads the record in dir and returns the entries it holds
 // and the tree hash it was taken for. A record holding an entry changed
-// less than window before the record was taken is refused as a whole.
-func readTreeStats(dir string, window time.Duration) (sum string, idents []statIdent, err error) {
+// less than window before the record was taken is refused as a whole, and
+// so is a record taken more than maxRecordAge before now (or after now:
+// a clock set back).
+func readTreeStats(dir string, window time.Duration, now time.Time) (sum string, idents []statIdent, err error) {
 	data, err := os.ReadFile(filepath.Join(dir, treeStatFile))
 	if err != nil {
 		return "", nil, err
@@ -154,6 +164,9 @@ func readTreeStats(dir string, window time.Duration) (sum string, idents []statI
 	}
 	var taken int64
 	if _, err := fmt.Sscanf(sc.Text(), "saturn-tree-stat 1 %d %s", &taken, &sum); err != nil {
+		return "", nil, errStatsDiffer
+	}
+	if age := now.Sub(time.Unix(0, taken)); age < 0 || age > maxRecordAge {
 		return "", nil, errStatsDiffer
 	}
 	var newest int64
@@ -210,7 +223,7 @@ func parseStatLine(line string) (statIdent, error) {
 // want, still has exactly the entries and stats recorded after its last
 // full verification (see readTreeStats for window).
 func statsMatch(dir, want string, window time.Duration) bool {
-	sum, rec, err := readTreeStats(dir, window)
+	sum, rec, err := readTreeStats(dir, window, time.Now())
 	if err != nil || sum != want {
 		return false
 	}

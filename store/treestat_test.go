@@ -165,7 +165,7 @@ func TestTreeStatRacyWindow(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, treeStatFile), []byte(rec), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			sum, idents, err := readTreeStats(dir, defaultRacyWindow)
+			sum, idents, err := readTreeStats(dir, defaultRacyWindow, time.Unix(0, tc.taken).Add(time.Minute))
 			if ok := err == nil; ok != tc.ok {
 				t.Fatalf("readTreeStats: %v, want ok=%t", err, tc.ok)
 			}
@@ -173,5 +173,27 @@ func TestTreeStatRacyWindow(t *testing.T) {
 				t.Fatalf("read %q and %d entries", sum, len(idents))
 			}
 		})
+	}
+}
+
+func TestTreeStatRecordAge(t *testing.T) {
+	dir := t.TempDir()
+	ctime := int64(1_700_000_000_123_456_789)
+	taken := time.Unix(0, ctime).Add(time.Hour)
+	rec := fmt.Sprintf("saturn-tree-stat 1 %d sha512-x\n1 1 100644 0 0 1 %d %d \"rootfs/f\"\n", taken.UnixNano(), ctime, ctime)
+	if err := os.WriteFile(filepath.Join(dir, treeStatFile), []byte(rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		now time.Time
+		ok  bool
+	}{
+		{taken.Add(time.Hour), true},
+		{taken.Add(maxRecordAge + time.Minute), false},
+		{taken.Add(-time.Minute), false},
+	} {
+		if _, _, err := readTreeStats(dir, defaultRacyWindow, tc.now); (err == nil) != tc.ok {
+			t.Errorf("record read %v after it was taken: %v, want ok=%t", tc.now.Sub(taken), err, tc.ok)
+		}
 	}
 }
