@@ -365,7 +365,8 @@ func OverlaySupported(dir string) error {
 	return nil
 }
 
-// overlayProbeKey names the boot and the file system of dir.
+// overlayProbeKey names the boot and the file system (device and type)
+// of dir.
 func overlayProbeKey(dir string) (string, error) {
 	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
@@ -375,7 +376,13 @@ func overlayProbeKey(dir string) (string, error) {
 	if err := unix.Stat(dir, &st); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s %d\n", strings.TrimSpace(string(boot)), st.Dev), nil
+	// The device number alone could be handed to another file system
+	// mounted there later in the same boot; its type goes with it.
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s %d %x\n", strings.TrimSpace(string(boot)), st.Dev, fs.Type), nil
 }
 
 func probeOverlay(dir string) error {
