@@ -150,7 +150,9 @@ func (s *Store) CheckTree(treeID string) error {
 		return fmt.Errorf("tree %s: %w", treeID, ErrTreeDamaged)
 	}
 	// Best effort: without a record the next check hashes again.
-	writeTreeStats(path, want, taken, idents)
+	if boot, err := bootID(); err == nil {
+		writeTreeStats(path, want, boot, taken, idents)
+	}
 	return nil
 }
 

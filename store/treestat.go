@@ -27,9 +27,10 @@ import (
 // renaming over, linking and even restoring an old mtime with utimes(2)
 // all set the inode's ctime to the current time, and userspace cannot
 // set ctime. Any difference, a missing or racy record, a record of
-// another hash or one more than a day old (see maxRecordAge: what no
-// system call did, like rotting blocks, shows only in content) sends the
-// check back to the full content hash, which then records fresh stats.
+// another hash, of an earlier boot (bootIDFile) or more than a day old
+// (see maxRecordAge: what no system call did, like rotting blocks, shows
+// only in content) sends the check back to the full content hash, which
+// then records fresh stats.
 // Like the hash file, the record lives in the tree store, so whoever
 // could forge it could forge the hash as well.
 const treeStatFile = "stat"
@@ -52,6 +53,24 @@ const coarseRacyWindow = 2 * time.Second
 // offline edit of the file system), so once a day a tree's content is
 // hashed again, as rkt did on every run.
 const maxRecordAge = 24 * time.Hour
+
+// A record holds only within the boot it was taken in. A crash can leave
+// a block overwritten in place on disk while the journal never got the
+// inode's new ctime; after the reboot every tree is hashed again before
+// its first use.
+const bootIDFile = "/proc/sys/kernel/random/boot_id"
+
+func bootID() (string, error) {
+	b, err := os.ReadFile(bootIDFile)
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(string(b))
+	if id == "" || strings.ContainsAny(id, " \n") {
+		return "", fmt.Errorf("%s: unexpected %q", bootIDFile, b)
+	}
+	return id, nil
+}
 
 // statIdent is what lstat says of one tree entry.
 type statIdent struct {
@@ -112,12 +131,12 @@ func walkTreeStats(dir string, fn func(rel string, fi fs.FileInfo, st *syscall.S
 	return nil
 }
 
-// writeTreeStats records idents, taken at time taken before the content
-// hashed to sum was read, beside the tree in dir. The record only saves
-// work, so the caller may ignore a failure to write it.
-func writeTreeStats(dir, sum string, taken time.Time, idents []statIdent) error {
+// writeTreeStats records idents, taken in boot at time taken before the
+// content hashed to sum was read, beside the tree in dir. The record only
+// saves work, so the caller may ignore a failure to write it.
+func writeTreeStats(dir, sum, boot string, taken time.Time, idents []statIdent) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "saturn-tree-stat 1 %d %s\n", taken.UnixNano(), sum)
+	fmt.Fprintf(&b, "saturn-tree-stat 2 %d %s %s\n", taken.UnixNano(), boot, sum)
 	for _, id := range idents {
 		fmt.Fprintf(&b, "%d %d %o %d %d %d %d %d %s\n", id.ino, id.dev, id.mode, id.uid, id.gid,
 			id.size, id.mtime, id.ctime, strconv.Quote(id.rel))
@@ -150,9 +169,9 @@ var errStatsDiffer = errors.New("tree stats differ from the record")
 // readTreeStats reads the record in dir and returns the entries it holds
 // and the tree hash it was taken for. A record holding an entry changed
 // less than window before the record was taken is refused as a whole, and
-// so is a record taken more than maxRecordAge before now (or after now:
-// a clock set back).
-func readTreeStats(dir string, window time.Duration, now time.Time) (sum string, idents []statIdent, err error) {
+// so is a record taken in another boot than boot, or more than
+// maxRecordAge before now (or after now: a clock set back).
+func readTreeStats(dir string, window time.Duration, now time.Time, boot string) (sum string, idents []statIdent, err error) {
 	data, err := os.ReadFile(filepath.Join(dir, treeStatFile))
 	if err != nil {
 		return "", nil, err
@@ -163,7 +182,8 @@ func readTreeStats(dir string, window time.Duration, now time.Time) (sum string,
 		return "", nil, errStatsDiffer
 	}
 	var taken int64
-	if _, err := fmt.Sscanf(sc.Text(), "saturn-tree-stat 1 %d %s", &taken, &sum); err != nil {
+	var recBoot string
+	if _, err := fmt.Sscanf(sc.Text(), "saturn-tree-stat 2 %d %s %s", &taken, &recBoot, &sum); err != nil || recBoot != boot {
 		return "", nil, errStatsDiffer
 	}
 	if age := now.Sub(time.Unix(0, taken)); age < 0 || age > maxRecordAge {
@@ -223,7 +243,11 @@ func parseStatLine(line string) (statIdent, error) {
 // want, still has exactly the entries and stats recorded after its last
 // full verification (see readTreeStats for window).
 func statsMatch(dir, want string, window time.Duration) bool {
-	sum, rec, err := readTreeStats(dir, window, time.Now())
+	boot, err := bootID()
+	if err != nil {
+		return false
+	}
+	sum, rec, err := readTreeStats(dir, window, time.Now(), boot)
 	if err != nil || sum != want {
 		return false
 	}

@@ -100,7 +100,7 @@ func TestTreeStatRecordNotTrusted(t *testing.T) {
 		prep func(s *Store, path string) error
 	}{
 		{"garbage record", func(s *Store, path string) error {
-			return os.WriteFile(filepath.Join(path, treeStatFile), []byte("saturn-tree-stat 1 x\n1 2"), 0o644)
+			return os.WriteFile(filepath.Join(path, treeStatFile), []byte("saturn-tree-stat 2 x\n1 2"), 0o644)
 		}},
 		{"missing record", func(s *Store, path string) error {
 			return os.Remove(filepath.Join(path, treeStatFile))
@@ -158,14 +158,14 @@ func TestTreeStatRacyWindow(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			rec := fmt.Sprintf("saturn-tree-stat 1 %d sha512-x\n", tc.taken)
+			rec := fmt.Sprintf("saturn-tree-stat 2 %d boot-a sha512-x\n", tc.taken)
 			for i, c := range tc.ctimes {
 				rec += fmt.Sprintf("%d 1 100644 0 0 1 %d %d %s\n", i+1, c, c, strconv.Quote(fmt.Sprint("rootfs/f", i)))
 			}
 			if err := os.WriteFile(filepath.Join(dir, treeStatFile), []byte(rec), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			sum, idents, err := readTreeStats(dir, defaultRacyWindow, time.Unix(0, tc.taken).Add(time.Minute))
+			sum, idents, err := readTreeStats(dir, defaultRacyWindow, time.Unix(0, tc.taken).Add(time.Minute), "boot-a")
 			if ok := err == nil; ok != tc.ok {
 				t.Fatalf("readTreeStats: %v, want ok=%t", err, tc.ok)
 			}
@@ -176,24 +176,26 @@ func TestTreeStatRacyWindow(t *testing.T) {
 	}
 }
 
-func TestTreeStatRecordAge(t *testing.T) {
+func TestTreeStatRecordAgeAndBoot(t *testing.T) {
 	dir := t.TempDir()
 	ctime := int64(1_700_000_000_123_456_789)
 	taken := time.Unix(0, ctime).Add(time.Hour)
-	rec := fmt.Sprintf("saturn-tree-stat 1 %d sha512-x\n1 1 100644 0 0 1 %d %d \"rootfs/f\"\n", taken.UnixNano(), ctime, ctime)
+	rec := fmt.Sprintf("saturn-tree-stat 2 %d boot-a sha512-x\n1 1 100644 0 0 1 %d %d \"rootfs/f\"\n", taken.UnixNano(), ctime, ctime)
 	if err := os.WriteFile(filepath.Join(dir, treeStatFile), []byte(rec), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		now time.Time
-		ok  bool
+		now  time.Time
+		boot string
+		ok   bool
 	}{
-		{taken.Add(time.Hour), true},
-		{taken.Add(maxRecordAge + time.Minute), false},
-		{taken.Add(-time.Minute), false},
+		{taken.Add(time.Hour), "boot-a", true},
+		{taken.Add(time.Hour), "boot-b", false}, // taken before a reboot
+		{taken.Add(maxRecordAge + time.Minute), "boot-a", false},
+		{taken.Add(-time.Minute), "boot-a", false},
 	} {
-		if _, _, err := readTreeStats(dir, defaultRacyWindow, tc.now); (err == nil) != tc.ok {
-			t.Errorf("record read %v after it was taken: %v, want ok=%t", tc.now.Sub(taken), err, tc.ok)
+		if _, _, err := readTreeStats(dir, defaultRacyWindow, tc.now, tc.boot); (err == nil) != tc.ok {
+			t.Errorf("record read %v after it was taken, in %s: %v, want ok=%t", tc.now.Sub(taken), tc.boot, err, tc.ok)
 		}
 	}
 }
