@@ -16,6 +16,10 @@ for tool in hyperfine runc unshare; do
 	command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool not installed (./build.sh deps)" >&2; exit 1; }
 done
 
+# The data dir's file system matters: a pod start creates ~40 inodes (pod
+# dir, overlay upper/work, copy-ups) right after gc deleted as many, and a
+# journal-less ext4 scans past recently deleted inodes on each allocation
+# (find_inode_bit/recently_deleted), several ms per pod on such a disk.
 work=$(mktemp -d /tmp/saturn-bench.XXXXXX)
 data=$work/data
 sat=("$saturn_bin" "--dir=$data" "--insecure-options=image")
