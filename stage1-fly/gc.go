@@ -3,16 +3,19 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
 
 // gcMain releases what fly allocated for an exited pod: `gc [--debug]
-// <uuid>`, cwd the pod dir. The app's mounts live in its own mount
-// namespace and vanish with it; gc only removes mounts that reached the
-// host's namespace below the app rootfs anyway (a leak must not keep the
-// pod directory from being removed).
+// <uuid>`, cwd the pod dir. It waits for the exit watcher to finish, so
+// stage0 does not delete the pod while the status is being written. The
+// app's mounts live in its own mount namespace and vanish with it; gc
+// only removes mounts that reached the host's namespace below the app
+// rootfs anyway (a leak must not keep the pod directory from being
+// removed).
 func gcMain(args []string) int {
 	fs := pflag.NewFlagSet("gc", pflag.ContinueOnError)
 	fs.ParseErrorsAllowlist.UnknownFlags = true
@@ -32,6 +35,11 @@ func gc(debug bool) error {
 	dir, err := filepath.Abs(".")
 	if err != nil {
 		return err
+	}
+	// The exit watcher may still be writing the app's status; deleting
+	// the pod under it would race.
+	if err := waitWatcher(filepath.Join(dir, stage1Rootfs, "rkt"), 5*time.Second); err != nil {
+		logf("gc: %v", err)
 	}
 	points, err := hostMountPoints()
 	if err != nil {

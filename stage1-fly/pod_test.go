@@ -105,12 +105,20 @@ func newTestPod(t *testing.T, exec []string, edit func(*schema.PodManifest)) *te
 	if err := os.WriteFile(filepath.Join(dir, podManifestFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	p := &testPod{t: t, dir: dir}
 	t.Cleanup(func() {
+		// As stage0 does before deleting a pod that ran: gc waits for
+		// the exit watcher, which may still be writing the status.
+		if _, err := os.Stat(filepath.Join(dir, pidFile)); err == nil {
+			if out, err := p.entry("gc", testUUID).CombinedOutput(); err != nil {
+				t.Errorf("gc: %v: %s", err, out)
+			}
+		}
 		for _, m := range mountsBelow(mustMounts(t), dir) {
 			t.Errorf("mount left on the host: %s", m)
 		}
 	})
-	return &testPod{t: t, dir: dir}
+	return p
 }
 
 func copyTo(t *testing.T, src, dst string) {
@@ -153,7 +161,7 @@ func (p *testPod) run(args ...string) (stdout, stderr string, code, pid int) {
 }
 
 // status waits for the watcher's rkt/status file of the app.
-func (p *testPod) status() string {
+func (p *testPod) status(stderr ...*bytes.Buffer) string {
 	p.t.Helper()
 	path := filepath.Join(p.dir, stage1Rootfs, "rkt/status/app")
 	for i := 0; i < 200; i++ {
@@ -162,7 +170,7 @@ func (p *testPod) status() string {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	p.t.Fatalf("no status file %s", path)
+	p.t.Fatalf("no status file %s; stderr: %v", path, stderr)
 	return ""
 }
 
@@ -258,7 +266,7 @@ func TestRunSharedVolume(t *testing.T) {
 // then waits; it returns the command and the rest of its stdout.
 func startPod(t *testing.T, p *testPod) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
 	t.Helper()
-	cmd := p.entry("run", testUUID)
+	cmd := p.entry("run", "--debug", testUUID)
 	errOut := &bytes.Buffer{}
 	cmd.Stderr = errOut
 	pipe, err := cmd.StdoutPipe()
@@ -291,7 +299,7 @@ func TestRunSignal(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(string(rest), "got TERM") {
 		t.Fatalf("exit %d, output %q, stderr %s", code, rest, errOut)
 	}
-	if s := p.status(); s != "3" {
+	if s := p.status(errOut); s != "3" {
 		t.Errorf("status %q, want 3", s)
 	}
 }

@@ -11,11 +11,11 @@ package main
 // process before it execs the app, and hands both to the watcher: the
 // exit event is queued on the socket even if the app ends before the
 // watcher is scheduled, so run never waits for the watcher to start.
-// The pidfd tells the watcher when the whole process is gone: an exit
-// event of the thread group leader also fires when a multithreaded app
-// execs from another thread, so the last event before the pidfd fires
-// counts. If the connector is unavailable, the pod runs without an exit
-// status.
+// The pidfd tells the watcher when the whole process is gone; the kernel
+// sends the exit event just after. An exit event of the thread group
+// leader also comes when a multithreaded app execs from another thread,
+// but an exec event follows that one. If the connector is unavailable,
+// the pod runs without an exit status.
 
 import (
 	"encoding/binary"
@@ -23,8 +23,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,17 +44,23 @@ const (
 	cnIdxProc        = 1
 	cnValProc        = 1
 	procCnMcastListn = 1
+	procEventExec    = 0x00000002
 	procEventExit    = 0x80000000
 	cnMsgLen         = 20
 )
 
-// The watcher's inherited descriptors: the rkt/status directory, the
-// subscribed proc connector socket and the pidfd of the app.
+// The watcher's inherited descriptors: the stage1 rootfs's rkt directory,
+// the subscribed proc connector socket and the pidfd of the app.
 const (
 	watchDirFD   = 3
 	watchSockFD  = 4
 	watchPidfdFD = 5
 )
+
+// watcherPidFile, below the rkt directory, holds the watcher's pid so the
+// gc entrypoint can wait for it before stage0 deletes the pod: the status
+// file may be written just after the pod has become exited.
+const watcherPidFile = "fly-watcher"
 
 // watcher is the middle process of a watcher being started.
 type watcher struct{ spawn *exec.Cmd }
@@ -60,7 +70,7 @@ type watcher struct{ spawn *exec.Cmd }
 // needs no time to get ready, the subscription already is; wait only
 // reaps the middle process, so the start overlaps the mount setup.
 func startWatcher(p *flyPod, debug bool) (*watcher, error) {
-	dir, err := os.Open(p.rktDir() + "/status")
+	dir, err := os.Open(p.rktDir())
 	if err != nil {
 		return nil, err
 	}
@@ -103,12 +113,16 @@ func (w *watcher) wait() error {
 // of the app (an app waiting for all its children would wait for it).
 func watchSpawnMain(args []string) int {
 	cmd := exec.Command("/proc/self/exe", append([]string{watchArg}, args...)...)
-	cmd.ExtraFiles = []*os.File{os.NewFile(watchDirFD, "status"), os.NewFile(watchSockFD, "proc-connector"), os.NewFile(watchPidfdFD, "pidfd")}
+	cmd.ExtraFiles = []*os.File{os.NewFile(watchDirFD, "rkt"), os.NewFile(watchSockFD, "proc-connector"), os.NewFile(watchPidfdFD, "pidfd")}
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		logf("watcher: %v", err)
 		return exitFailure
+	}
+	// Written before run goes on to exec the app, so long before gc runs.
+	if err := writeAt(watchDirFD, watcherPidFile, strconv.Itoa(cmd.Process.Pid)); err != nil {
+		logf("watcher: %v", err)
 	}
 	return 0
 }
@@ -145,39 +159,58 @@ func watchMain(args []string) int {
 	return 0
 }
 
+// lateEventWait bounds how long the watcher waits, once the app is gone,
+// for its exit event: the kernel signals the pidfd (exit_notify) just
+// before it sends the connector event, so the event normally follows
+// within microseconds.
+const lateEventWait = 2 * time.Second
+
 // waitExit reads process events from the subscribed socket sock until
-// pidfd says pid is gone, and returns pid's exit status; ok is false when
-// no exit event of it arrived.
+// pidfd says pid is gone and its exit event has arrived, and returns
+// pid's exit status; ok is false when no exit event of it came.
 func waitExit(sock, pidfd, pid int) (code int, ok bool, err error) {
-	buf := make([]byte, 64*1024)
+	r := &eventReader{sock: sock, buf: make([]byte, 64*1024), st: exitState{pid: pid}}
 	fds := []unix.PollFd{{Fd: int32(sock), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
-	for {
-		if _, err := unix.Poll(fds, -1); err != nil {
-			if err == unix.EINTR {
-				continue
-			}
+	for fds[1].Revents == 0 {
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 			return 0, false, fmt.Errorf("poll: %w", err)
 		}
-		gone := fds[1].Revents != 0
-		// Once the process is gone its exit event is already queued:
-		// the kernel sends it before it signals the pidfd. Until then,
-		// read what poll said is there, without blocking.
-		for {
-			n, _, err := unix.Recvfrom(sock, buf, unix.MSG_DONTWAIT)
-			if err == unix.ENOBUFS {
-				// Events were dropped on a busy host; keep reading.
-				continue
-			}
-			if err != nil {
-				break
-			}
-			if c, found := exitEvent(buf[:n], pid); found {
-				code, ok = c, true
-			}
+		r.drain()
+	}
+	deadline := time.Now().Add(lateEventWait)
+	sockOnly := fds[:1]
+	for !r.st.exited {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
 		}
-		if gone {
-			return code, ok, nil
+		if _, err := unix.Poll(sockOnly, int(left.Milliseconds())+1); err != nil && err != unix.EINTR {
+			return 0, false, fmt.Errorf("poll: %w", err)
 		}
+		r.drain()
+	}
+	return r.st.code, r.st.exited, nil
+}
+
+// eventReader reads queued events into st.
+type eventReader struct {
+	sock int
+	buf  []byte
+	st   exitState
+}
+
+// drain reads every queued event without blocking.
+func (r *eventReader) drain() {
+	for {
+		n, _, err := unix.Recvfrom(r.sock, r.buf, unix.MSG_DONTWAIT)
+		if err == unix.ENOBUFS {
+			// Events were dropped on a busy host; keep reading.
+			continue
+		}
+		if err != nil {
+			return
+		}
+		r.st.apply(r.buf[:n])
 	}
 }
 
@@ -211,34 +244,43 @@ func listenProcEvents() (int, error) {
 	return sock, nil
 }
 
-// exitEvent finds, in a datagram of netlink messages, the exit event of
-// the thread group leader pid and returns its exit status as a shell
-// reports it (128+signal for a signal).
-func exitEvent(b []byte, pid int) (int, bool) {
+// exitState follows the events of one process, the thread group pid.
+type exitState struct {
+	pid    int
+	exited bool // an exit event of the leader came and no exec after it
+	code   int  // its exit status as a shell reports it (128+signal)
+}
+
+// apply reads a datagram of netlink messages. An exit event of the thread
+// group leader records the exit status; an exec event of the process after
+// it shows that "exit" was the old leader's, replaced when a multithreaded
+// process execs from another thread, and clears it.
+func (st *exitState) apply(b []byte) {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil {
-		return 0, false
+		return
 	}
-	code, found := 0, false
 	ne := binary.NativeEndian
 	for _, m := range msgs {
 		d := m.Data
-		// cn_msg, then proc_event: what, cpu, timestamp, then the exit
-		// event's pid, tgid, exit_code.
-		if len(d) < cnMsgLen+16+12 {
+		// cn_msg, then proc_event: what, cpu, timestamp, then the event:
+		// pid and tgid (exec and exit), exit_code (exit).
+		if len(d) < cnMsgLen+16+8 {
 			continue
 		}
 		ev := d[cnMsgLen:]
-		if ne.Uint32(ev[0:]) != procEventExit {
-			continue
-		}
 		evPid, evTgid := int(ne.Uint32(ev[16:])), int(ne.Uint32(ev[20:]))
-		if evPid != pid || evTgid != pid {
-			continue
+		switch ne.Uint32(ev[0:]) {
+		case procEventExec:
+			if evTgid == st.pid {
+				st.exited = false
+			}
+		case procEventExit:
+			if evPid == st.pid && evTgid == st.pid && len(ev) >= 28 {
+				st.exited, st.code = true, waitStatusCode(ne.Uint32(ev[24:]))
+			}
 		}
-		code, found = waitStatusCode(ne.Uint32(ev[24:])), true
 	}
-	return code, found
 }
 
 // waitStatusCode turns a kernel exit status into an exit code.
@@ -250,28 +292,82 @@ func waitStatusCode(ws uint32) int {
 	return w.ExitStatus()
 }
 
-// writeStatus writes the status file atomically below the directory fd;
+// writeStatus writes the app's status file below the rkt directory fd;
 // the fd stays valid however the pod directory is renamed meanwhile.
 func writeStatus(dirfd int, app string, code int) error {
-	tmp := "." + app + ".tmp"
+	if err := writeAt(dirfd, "status/"+app, strconv.Itoa(code)); err != nil {
+		return fmt.Errorf("write status of %s: %w", app, err)
+	}
+	return nil
+}
+
+// writeAt writes a file below dirfd through a temp file and a rename, so
+// readers never see it partly written.
+func writeAt(dirfd int, name, content string) error {
+	dir, base := path.Split(name)
+	tmp := dir + "." + base + ".tmp"
 	fd, err := unix.Openat(dirfd, tmp, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
 	if err != nil {
-		return fmt.Errorf("write status: %w", err)
+		return err
 	}
 	f := os.NewFile(uintptr(fd), tmp)
-	_, err = f.WriteString(strconv.Itoa(code))
-	if err == nil {
-		err = f.Sync()
-	}
+	_, err = f.WriteString(content)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = unix.Renameat(dirfd, tmp, dirfd, app)
+		err = unix.Renameat(dirfd, tmp, dirfd, name)
 	}
 	if err != nil {
 		unix.Unlinkat(dirfd, tmp, 0)
-		return fmt.Errorf("write status of %s: %w", app, err)
 	}
-	return nil
+	return err
+}
+
+// waitWatcher waits, at most timeout, for the exit watcher recorded below
+// rktDir to finish. A pid that is gone, or now names another process, has
+// nothing to wait for.
+func waitWatcher(rktDir string, timeout time.Duration) error {
+	b, err := os.ReadFile(filepath.Join(rktDir, watcherPidFile))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("invalid watcher pid %q", b)
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err == unix.ESRCH {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	// Checked after pidfd_open, so the pidfd surely names this process.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), "\x00"+watchArg+"\x00") {
+		return nil
+	}
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("exit watcher %d still runs after %s", pid, timeout)
+		}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait for exit watcher %d: %w", pid, err)
+		}
+		if n > 0 {
+			return nil
+		}
+	}
 }
