@@ -128,7 +128,7 @@ func watchSpawnMain(args []string) int {
 }
 
 // watchMain waits for process args[0] to exit and writes its exit status
-// to the file args[1] of the inherited status directory.
+// to status/<args[1]> below the inherited rkt directory.
 func watchMain(args []string) int {
 	// A unit stop or a terminal hangup signals the app's whole cgroup or
 	// session; the watcher outlives the app only by the moment it needs
