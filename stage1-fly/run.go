@@ -132,7 +132,7 @@ func planRun(f *runFlags) (*runPlan, error) {
 		return nil, fmt.Errorf("read host mounts: %w", err)
 	}
 	emptyDir := func(v types.Volume) string {
-		return filepath.Join(p.dir, stage1Rootfs, "mnt", v.Name.String())
+		return filepath.Join(p.dir, "sharedVolumes", v.Name.String())
 	}
 	mounts, err := planMounts(p, hostMounts, dns, emptyDir)
 	if err != nil {
