@@ -131,6 +131,10 @@ func TestLoadErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"invalid JSON", map[string]string{"paths.d/p.json": `{"rktKind":`}, "paths.d/p.json", "invalid JSON"},
+		{"empty file", map[string]string{"paths.d/p.json": ""}, "paths.d/p.json", "file is empty"},
+		{"blank file", map[string]string{"paths.d/p.json": " \n\t\n"}, "paths.d/p.json", "file is empty"},
+		{"key twice", map[string]string{"paths.d/p.json": `{"rktKind":"paths","rktVersion":"v1","data":"/a","data":"/b"}`}, "paths.d/p.json", `key "data" appears more than once`},
+		{"nested key twice", map[string]string{"auth.d/a.json": `{"rktKind":"auth","rktVersion":"v1","domains":["a"],"type":"basic","credentials":{"user":"u","password":"p","user":"v"}}`}, "auth.d/a.json", `key "credentials.user" appears more than once`},
 		{"not an object", map[string]string{"paths.d/p.json": `[1]`}, "paths.d/p.json", "invalid JSON"},
 		{"missing kind", map[string]string{"paths.d/p.json": `{"rktVersion":"v1","data":"/d"}`}, "paths.d/p.json", "rktKind is missing"},
 		{"missing version", map[string]string{"paths.d/p.json": `{"rktKind":"paths","data":"/d"}`}, "paths.d/p.json", "rktVersion is missing"},

@@ -62,9 +62,17 @@ func (l *layer) loadFile(path string, kinds []string) error {
 	if err != nil {
 		return err
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errors.New("file is empty")
+	}
 	var h header
 	if err := json.Unmarshal(data, &h); err != nil {
 		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	// encoding/json keeps the last of two equal keys; a file that says
+	// one thing twice is more likely an editing slip than a choice.
+	if err := checkDuplicateKeys(data); err != nil {
+		return err
 	}
 	kind, version, err := h.kindVersion()
 	if err != nil {
@@ -289,6 +297,54 @@ func (l *layer) loadDockerAuth(file string, data []byte) error {
 			return err
 		}
 		l.dockerAuth[r] = cred
+	}
+	return nil
+}
+
+// checkDuplicateKeys refuses an object, at any depth, that has the same
+// key twice. data is known to be valid JSON.
+func checkDuplicateKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	return walkValue(dec, "")
+}
+
+func walkValue(dec *json.Decoder, at string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return fmt.Errorf("invalid JSON: %w", err)
+			}
+			key, _ := kt.(string)
+			path := key
+			if at != "" {
+				path = at + "." + key
+			}
+			if seen[key] {
+				return fmt.Errorf("key %q appears more than once", path)
+			}
+			seen[key] = true
+			if err := walkValue(dec, path); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // the closing brace
+	case json.Delim('['):
+		for dec.More() {
+			if err := walkValue(dec, at); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // the closing bracket
+	}
+	if err != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
 	}
 	return nil
 }
