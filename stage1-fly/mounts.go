@@ -78,6 +78,11 @@ func planMounts(p *flyPod, hostMounts map[string]bool, dns dnsModes, emptyDir fu
 			}
 			m.Source = filepath.Clean(v.vol.Source)
 			m.Share = hostMounts[m.Source]
+			// A file can only be bound onto a file: the target is made one
+			// when the image lacks it.
+			if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
+				m.File = true
+			}
 			m.Recursive = v.vol.Recursive != nil && *v.vol.Recursive
 		case "empty":
 			m.Source = emptyDir(v.vol)

@@ -241,6 +241,27 @@ func TestRunVolumes(t *testing.T) {
 	}
 }
 
+// TestRunFileVolume binds a host file onto a path the image lacks: the
+// mount point must be created as a file, and writes must reach the host.
+func TestRunFileVolume(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "conf")
+	if err := os.WriteFile(src, []byte("from host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestPod(t, []string{"/bin/sh", "-c", "cat /etc/app/conf && echo more >>/etc/app/conf"}, func(pm *schema.PodManifest) {
+		pm.Volumes = []types.Volume{{Name: "conf", Kind: "host", Source: src}}
+		pm.Apps[0].Mounts = []schema.Mount{{Volume: "conf", Path: "/etc/app/conf"}}
+	})
+	out, errOut, code, _ := p.run()
+	if code != 0 || out != "from host\n" {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	b, err := os.ReadFile(src)
+	if err != nil || string(b) != "from host\nmore\n" {
+		t.Errorf("write through the file volume: %q, %v", b, err)
+	}
+}
+
 // TestRunSharedVolume checks rkt fly's propagation: a mount the app makes
 // below a volume whose source is a host mount point appears on the host.
 func TestRunSharedVolume(t *testing.T) {
