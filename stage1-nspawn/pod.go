@@ -31,6 +31,8 @@ func podMain(args []string) int {
 	// not be lost.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
+	// Taken first, so the fd is close-on-exec before anything can start.
+	notifier := openPodNotifier()
 	f, err := parseRunFlags(args)
 	if err != nil {
 		return fail(err)
@@ -47,7 +49,9 @@ func podMain(args []string) int {
 	if err := p.setup(); err != nil {
 		return fail(err)
 	}
-	return newSupervisor(f, plan).run(sigs)
+	sv := newSupervisor(f, plan)
+	sv.notify = notifier
+	return sv.run(sigs)
 }
 
 func (p *podRun) setup() error {

@@ -85,11 +85,17 @@ func startPod(podDir string, f *runFlags, args []string) int {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = withoutEnv(os.Environ(), "RKT_LOCK_FD")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL}
+	relay, err := prepareNotify(cmd)
+	if err != nil {
+		return fail(err)
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
 	if err := cmd.Start(); err != nil {
+		relay.abort()
 		return fail(fmt.Errorf("start pod: %w", err))
 	}
+	relay.start()
 	if err := writeFileAtomic(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n")); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -108,6 +114,7 @@ func startPod(podDir string, f *runFlags, args []string) int {
 			}
 			cmd.Process.Signal(s)
 		case err := <-done:
+			relay.wait()
 			return exitCode(err)
 		}
 	}

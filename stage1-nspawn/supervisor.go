@@ -35,8 +35,9 @@ const (
 // through spawn, and one reaper collects every exit, including orphans
 // re-parented to it.
 type supervisor struct {
-	flags *runFlags
-	plan  *podPlan
+	flags  *runFlags
+	plan   *podPlan
+	notify *podNotifier // systemd's readiness relay, nil when not under Type=notify
 
 	mu    sync.Mutex
 	procs map[int]chan int // pid -> exit code, for processes it started
@@ -116,6 +117,7 @@ func (s *supervisor) run(sigs chan os.Signal) int {
 		if err := writeFileAtomic(supervisorStatus, []byte("ready")); err != nil {
 			fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 		}
+		s.notify.send(notifyReady)
 	}
 	s.superviseApps(pids, exits, sigs, res)
 	s.finish()
@@ -186,6 +188,7 @@ func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, si
 			}
 			if !stopping {
 				requested = sig.(unix.Signal)
+				s.notify.send(notifyStopping)
 			}
 			stop(sig.(unix.Signal))
 		case <-kill:
