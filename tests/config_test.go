@@ -72,6 +72,8 @@ func TestConfigMalformedFile(t *testing.T) {
 		{"stage1.d/relative.json", `{"rktKind":"stage1","rktVersion":"v1","location":"stage1.aci"}`, "absolute path or a URL"},
 		{"paths.d/kind.json", `{"rktKind":"stage1","rktVersion":"v1","location":"/s.aci"}`, `kind "stage1" does not belong in paths.d`},
 		{"auth.d/v2.json", `{"rktKind":"auth","rktVersion":"v2"}`, `unsupported version "v2"`},
+		{"paths.d/empty.json", "", "file is empty"},
+		{"paths.d/twice.json", `{"rktKind":"paths","rktVersion":"v1","data":"/a","data":"/b"}`, `key "data" appears more than once`},
 		{"auth.d/nopass.json", `{"rktKind":"auth","rktVersion":"v1","domains":["a.com"],"type":"basic","credentials":{"user":"u"}}`, `non-empty "password"`},
 	} {
 		t.Run(tc.rel, func(t *testing.T) {
