@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/hashicorp/go-multierror"
 
 	"golang.org/x/sys/unix"
 )
@@ -164,26 +167,60 @@ func (c *Cleaner) Discard(p *Pod) error {
 
 // remove runs stage1 gc for pods that ran, unmounts everything under the
 // pod and deletes it. p's exclusive lock is held and released at the end.
-// Nothing is deleted while a mount remains: a host volume bind-mounted
-// inside would be emptied.
+// A failed step does not stop the ones after it, except that nothing is
+// deleted while a mount remains: a host volume bind-mounted inside would
+// be emptied. Every failure is reported, one line each. A failed stage1
+// gc alone, with the pod deleted after all, is only warned about, as rkt
+// does: there is nothing left to retry it on.
 func (c *Cleaner) remove(p *Pod) error {
 	defer p.Close()
+	var gcErr error
 	if p.phase == dirExitedGarbage {
-		if err := c.stage1GC(p); err != nil {
-			c.logErr("saturn: stage1 gc of pod %s: %v\n", p.UUID, err)
+		if gcErr = c.stage1GC(p); gcErr != nil {
+			gcErr = fmt.Errorf("pod %s: stage1 gc: %w", p.UUID, gcErr)
 		}
 	}
-	dir := p.Path()
-	if err := UnmountAll(dir); err != nil {
-		return fmt.Errorf("pod %s: %w", p.UUID, err)
+	errs := removeDir(p.UUID, p.Path())
+	if errs == nil {
+		if gcErr != nil {
+			c.logErr("saturn: warning: %v\n", gcErr)
+		}
+		return nil
 	}
-	if left, err := MountsUnder(dir); err != nil || len(left) > 0 {
-		return fmt.Errorf("pod %s: mounts remain under %s (%v), not deleting", p.UUID, dir, left)
+	if gcErr != nil {
+		errs = multierror.Append(&multierror.Error{ErrorFormat: oneLineEach}, gcErr, errs)
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("remove pod %s: %w", p.UUID, err)
+	return errs
+}
+
+// removeDir unmounts everything under the pod directory dir and deletes
+// it, unless a mount remains. It returns every failure.
+func removeDir(uuid, dir string) error {
+	errs := &multierror.Error{ErrorFormat: oneLineEach}
+	// Each failure of UnmountAll names its mount point, under dir.
+	errs = multierror.Append(errs, UnmountAll(dir))
+	left, err := MountsUnder(dir)
+	switch {
+	case err != nil:
+		errs = multierror.Append(errs, fmt.Errorf("pod %s: %w, not deleting", uuid, err))
+	case len(left) > 0:
+		errs = multierror.Append(errs, fmt.Errorf("pod %s: mounts remain under %s (%v), not deleting", uuid, dir, left))
+	default:
+		if err := os.RemoveAll(dir); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("remove pod %s: %w", uuid, err))
+		}
 	}
-	return nil
+	return errs.ErrorOrNil()
+}
+
+// oneLineEach formats collected failures one per line, each already
+// naming what it is about, so callers print them as they print one error.
+func oneLineEach(errs []error) string {
+	lines := make([]string, len(errs))
+	for i, err := range errs {
+		lines[i] = err.Error()
+	}
+	return strings.Join(lines, "\n")
 }
 
 // stage1GC runs the pod's stage1 gc entrypoint, remounting stage1's

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 )
 
@@ -76,15 +77,16 @@ func UnmountAll(dir string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	// One mount that will not go is no reason to leave the others.
+	errs := &multierror.Error{ErrorFormat: oneLineEach}
 	for _, mp := range mps {
 		err := unix.Unmount(mp, 0)
 		if errors.Is(err, unix.EBUSY) {
 			err = unix.Unmount(mp, unix.MNT_DETACH)
 		}
 		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
+			errs = multierror.Append(errs, fmt.Errorf("unmount %s: %w", mp, err))
 		}
 	}
-	return errors.Join(errs...)
+	return errs.ErrorOrNil()
 }
