@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -139,5 +140,25 @@ func (p *podNotifier) send(msg string) {
 	}
 	if _, err := p.f.WriteString(msg + "\n"); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: warning: notify %s: %v\n", msg, err)
+	}
+}
+
+// annSupportsNotify is the appc annotation by which an image says its app
+// speaks sd_notify itself.
+const annSupportsNotify = "appc.io/executor/supports-systemd-notify"
+
+// warnNotifyApps names the apps whose image declares they speak sd_notify:
+// rkt let such an app decide when the pod is ready, saturn reports the pod
+// ready once every app has started and never hands NOTIFY_SOCKET to an
+// app, so the user should know the app's own readiness is not waited for.
+func warnNotifyApps(s1 string, p *podPlan) {
+	for _, a := range p.apps {
+		im, err := readImageManifest(filepath.Join(s1, a.rel, "manifest"))
+		if err != nil {
+			continue
+		}
+		if v, _ := im.Annotations.Get(annSupportsNotify); v == "true" {
+			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: %s is not supported; the pod is ready once its apps have started\n", a.name, annSupportsNotify)
+		}
 	}
 }

@@ -27,8 +27,12 @@ func runMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := loadPlan(podDir, f, true); err != nil {
+	plan, err := loadPlan(podDir, f, true)
+	if err != nil {
 		return fail(err)
+	}
+	if os.Getenv("NOTIFY_SOCKET") != "" {
+		warnNotifyApps(filepath.Join(podDir, "stage1", "rootfs"), plan)
 	}
 	if err := keepFDsFromChildren(); err != nil {
 		return fail(err)

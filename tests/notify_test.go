@@ -55,7 +55,8 @@ func waitFile(t *testing.T, path string) string {
 // TestRunNotifyReadyStopping runs a pod as a Type=notify unit would: READY=1
 // must come only once the apps have started (after the pre-start handler
 // finished), STOPPING=1 when saturn stop asks it to end, and neither the
-// app nor its handler may see NOTIFY_SOCKET.
+// app nor its handler may see NOTIFY_SOCKET, even though its image says it
+// speaks sd_notify: saturn warns that it does not wait for such an app.
 func TestRunNotifyReadyStopping(t *testing.T) {
 	e := newEnv(t)
 	conn, sock := notifyListener(t)
@@ -65,6 +66,7 @@ func TestRunNotifyReadyStopping(t *testing.T) {
 	bb := testimg.Busybox(t, testimg.Options{
 		Exec: []string{"/bin/sh", "-c", "env > /vol/app-env; exec sleep 600"},
 		Modify: func(m *schema.ImageManifest) {
+			m.Annotations.Set("appc.io/executor/supports-systemd-notify", "true")
 			m.App.EventHandlers = []types.EventHandler{{
 				Name: "pre-start",
 				Exec: []string{"/bin/sh", "-c", "sleep 1; env > /vol/pre-start-env"},
@@ -115,6 +117,9 @@ func TestRunNotifyReadyStopping(t *testing.T) {
 		exited = true
 		if err != nil {
 			t.Fatalf("saturn run after stop: %v\n%s", err, out.String())
+		}
+		if !strings.Contains(out.String(), "supports-systemd-notify is not supported") {
+			t.Errorf("no warning about the app's supports-systemd-notify:\n%s", out.String())
 		}
 	case <-time.After(time.Minute):
 		t.Fatalf("saturn run still running a minute after stop\n%s", out.String())
