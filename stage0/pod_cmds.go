@@ -205,6 +205,7 @@ func runStatus(g *globals, args []string, uuidFile, wait, waitReady, format stri
 	if err := p.Refresh(); err != nil {
 		return err
 	}
+	waitExitStatus(p, 2*time.Second)
 	if format != "" {
 		return printJSON(g.Stdout, newPodJSON(p), format == "json-pretty")
 	}

@@ -40,23 +40,66 @@ func (e *env) flyRun(args ...string) (result, string) {
 	return r, strings.TrimSpace(string(uuid))
 }
 
-// appStatus polls `saturn status` until it shows the app's exit status:
-// with no supervisor, fly's exit watcher writes it just after the app
-// (saturn run's process) is gone, so it may lag saturn run's return.
+// appStatus returns the app's exit status as one `saturn status` shows it.
+// With no supervisor, fly's exit watcher writes it just after the app
+// (saturn run's process) is gone; status waits for the watcher, so it is
+// there as soon as saturn run has returned.
 func (e *env) appStatus(uuid, app string) string {
 	e.t.Helper()
-	var out string
-	for i := 0; i < 200; i++ {
-		out = e.mustSaturn("status", uuid)
-		for _, l := range strings.Split(out, "\n") {
-			if v, ok := strings.CutPrefix(l, "app-"+app+"="); ok {
-				return v
-			}
+	out := e.mustSaturn("status", uuid)
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "app-"+app+"="); ok {
+			return v
 		}
-		time.Sleep(25 * time.Millisecond)
 	}
-	e.t.Fatalf("status of %s never showed the exit status of app %s:\n%s", uuid, app, out)
+	e.t.Fatalf("status of %s does not show the exit status of app %s:\n%s", uuid, app, out)
 	return ""
+}
+
+// TestFlyStatusWaitsForWatcher holds stage1-fly's exit watcher stopped
+// while the app exits, so the pod counts as exited before its exit status
+// is written, as can happen by chance just after saturn run returns.
+// status must wait for the watcher rather than print no exit status.
+func TestFlyStatusWaitsForWatcher(t *testing.T) {
+	e := newEnv(t)
+	cmd, out, uuid := startFly(t, e)
+	b, err := os.ReadFile(filepath.Join(e.Dir, "pods", "run", uuid, "stage1", "rootfs", "rkt", "fly-watcher"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watcher, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("watcher pid %q: %v", b, err)
+	}
+	if err := syscall.Kill(watcher, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resume := func() { syscall.Kill(watcher, syscall.SIGCONT) }
+	t.Cleanup(resume)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(out)
+	cmd.Wait()
+	if e.mustSaturn("list", "--no-legend") == "" {
+		t.Fatal("the pod is gone")
+	}
+	status := e.command("status", uuid)
+	var stdout bytes.Buffer
+	status.Stdout = &stdout
+	if err := status.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Let status find the pod exited without a status before the
+	// watcher may write it.
+	time.Sleep(300 * time.Millisecond)
+	resume()
+	if err := status.Wait(); err != nil {
+		t.Fatalf("status: %v\n%s", err, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "state=exited\n") || !strings.Contains(stdout.String(), "app-busybox=3\n") {
+		t.Errorf("status while the exit watcher was stopped:\n%s", stdout.String())
+	}
 }
 
 func nsLink(t testing.TB, kind string) string {
