@@ -46,6 +46,12 @@ func TestLoadKinds(t *testing.T) {
 		},
 		want: Config{Paths: Paths{Data: "/d", Stage1Images: "/s"}},
 	}, {
+		// rkt accepts a docker location; the file must load unchanged even
+		// though saturn refuses the scheme only when the stage1 is used.
+		name:  "stage1 docker location of an rkt file",
+		files: map[string]string{"stage1.d/s.json": `{"rktKind":"stage1","rktVersion":"v1","location":"docker://example.com/stage1"}`},
+		want:  Config{Stage1: Stage1{Location: "docker://example.com/stage1"}},
+	}, {
 		name:  "saturnKind synonym",
 		files: map[string]string{"paths.d/p.json": `{"saturnKind":"paths","saturnVersion":"v1","data":"/d"}`},
 		want:  Config{Paths: Paths{Data: "/d"}},

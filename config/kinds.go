@@ -179,7 +179,9 @@ func (l *layer) loadStage1(file string, data []byte) error {
 	return nil
 }
 
-// checkLocation accepts an absolute path or a file, http or https URL.
+// checkLocation accepts an absolute path or a file, http, https or docker
+// URL: the schemes rkt's stage1 kind accepts, so rkt's files load. Using a
+// docker location is refused when the stage1 is chosen.
 func checkLocation(loc string) error {
 	if filepath.IsAbs(loc) {
 		return nil
@@ -189,7 +191,7 @@ func checkLocation(loc string) error {
 		return fmt.Errorf("stage1 \"location\" must be an absolute path or a URL, got %q", loc)
 	}
 	switch u.Scheme {
-	case "file", "http", "https":
+	case "file", "http", "https", "docker":
 		return nil
 	}
 	return fmt.Errorf("stage1 \"location\" has unsupported URL scheme %q", u.Scheme)

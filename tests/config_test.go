@@ -204,3 +204,20 @@ func TestConfigPathsStage1Images(t *testing.T) {
 	// stage1-nspawn.aci: the error names the missing file.
 	e.failSaturn(filepath.Join(dir, "stage1-nspawn.aci"), "run", "--insecure-options=image", img)
 }
+
+// TestConfigDockerStage1Location loads an rkt stage1 file whose location
+// is a docker URL: the rest of saturn works, and only a run that would use
+// that stage1 fails, saying why.
+func TestConfigDockerStage1Location(t *testing.T) {
+	e := newEnv(t)
+	writeConfig(t, e.LocalConfig, "stage1.d/docker.json", `{"rktKind":"stage1","rktVersion":"v1","location":"docker://example.com/stage1"}`)
+	if out := e.mustSaturn("config"); !strings.Contains(out, `"location": "docker://example.com/stage1"`) {
+		t.Errorf("config does not show the docker location:\n%s", out)
+	}
+	e.mustSaturn("image", "list")
+	img := pidNSImage(t)
+	e.failSaturn(`unsupported URL scheme "docker"`, "run", "--insecure-options=image", img)
+	if !e.runsOnFly(img, "--stage1-from-dir=stage1-fly.aci") {
+		t.Error("a stage1 flag did not override the configured docker location")
+	}
+}
