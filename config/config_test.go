@@ -286,9 +286,9 @@ func TestEntriesMaskSecrets(t *testing.T) {
 	if strings.Contains(s, "secret") {
 		t.Errorf("secrets leak into %s", s)
 	}
-	want := `[{"rktVersion":"v1","rktKind":"auth","domains":["a.com"],"type":"basic","credentials":{"password":"******","user":"me"}},` +
+	want := `[{"rktVersion":"v1","rktKind":"auth","domains":["a.com"],"type":"basic","credentials":{"user":"me","password":"******"}},` +
 		`{"rktVersion":"v1","rktKind":"auth","domains":["b.com"],"type":"oauth","credentials":{"token":"******"}},` +
-		`{"rktVersion":"v1","rktKind":"dockerAuth","registries":["q.io"],"credentials":{"password":"******","user":"du"}},` +
+		`{"rktVersion":"v1","rktKind":"dockerAuth","registries":["q.io"],"credentials":{"user":"du","password":"******"}},` +
 		`{"rktVersion":"v1","rktKind":"paths","data":"/d"},` +
 		`{"rktVersion":"v1","rktKind":"stage1","location":"/s1.aci"}]`
 	if s != want {

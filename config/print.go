@@ -11,17 +11,25 @@ const Mask = "******"
 // is rkt's: version and kind first.
 type (
 	authEntry struct {
-		RktVersion  string            `json:"rktVersion"`
-		RktKind     string            `json:"rktKind"`
-		Domains     []string          `json:"domains"`
-		Type        string            `json:"type"`
-		Credentials map[string]string `json:"credentials"`
+		RktVersion  string   `json:"rktVersion"`
+		RktKind     string   `json:"rktKind"`
+		Domains     []string `json:"domains"`
+		Type        string   `json:"type"`
+		Credentials any      `json:"credentials"`
 	}
 	dockerAuthEntry struct {
-		RktVersion  string            `json:"rktVersion"`
-		RktKind     string            `json:"rktKind"`
-		Registries  []string          `json:"registries"`
-		Credentials map[string]string `json:"credentials"`
+		RktVersion  string      `json:"rktVersion"`
+		RktKind     string      `json:"rktKind"`
+		Registries  []string    `json:"registries"`
+		Credentials userAndPass `json:"credentials"`
+	}
+	// userAndPass and token keep rkt's key order in the credentials.
+	userAndPass struct {
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
+	token struct {
+		Token string `json:"token"`
 	}
 	pathsEntry struct {
 		RktVersion   string `json:"rktVersion"`
@@ -47,16 +55,16 @@ func (c *Config) Entries() []any {
 		cred := c.Auth[d]
 		e := authEntry{RktVersion: version1, RktKind: kindAuth, Domains: []string{d}, Type: cred.Type}
 		if cred.Type == authBasic {
-			e.Credentials = map[string]string{"user": cred.User, "password": Mask}
+			e.Credentials = userAndPass{cred.User, Mask}
 		} else {
-			e.Credentials = map[string]string{"token": Mask}
+			e.Credentials = token{Mask}
 		}
 		out = append(out, e)
 	}
 	for _, r := range sortedKeys(c.DockerAuth) {
 		out = append(out, dockerAuthEntry{
 			RktVersion: version1, RktKind: kindDockerAuth, Registries: []string{r},
-			Credentials: map[string]string{"user": c.DockerAuth[r].User, "password": Mask},
+			Credentials: userAndPass{c.DockerAuth[r].User, Mask},
 		})
 	}
 	if c.Paths != (Paths{}) {
