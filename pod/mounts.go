@@ -1,73 +1,19 @@
 package pod
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/mountinfo"
 )
 
 // MountsUnder lists the mount points at or below dir in this process's
-// mount namespace, deepest first.
+// mount namespace, in an order that unmounts cleanly.
 func MountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("read mountinfo: %w", err)
-	}
-	defer f.Close()
-	dir = filepath.Clean(dir)
-	var mps []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			mps = append(mps, mp)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read mountinfo: %w", err)
-	}
-	// Later mounts may stack on earlier ones at the same point, so keep
-	// mountinfo order reversed within equal depth.
-	for i, j := 0, len(mps)-1; i < j; i, j = i+1, j-1 {
-		mps[i], mps[j] = mps[j], mps[i]
-	}
-	sort.SliceStable(mps, func(i, j int) bool {
-		return strings.Count(mps[i], "/") > strings.Count(mps[j], "/")
-	})
-	return mps, nil
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for space...) the
-// kernel uses in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return mountinfo.Under(dir)
 }
 
 // UnmountAll unmounts everything mounted at or below dir, deepest first.

@@ -432,15 +432,6 @@ func TestRemoveUnmounts(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	tests := map[string]string{`/a\040b`: "/a b", `/plain`: "/plain", `/tab\011x`: "/tab\tx", `/end\`: `/end\`, `/bad\9xx`: `/bad\9xx`}
-	for in, want := range tests {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestGCZeroGraceOnePass: with no grace period a pod is marked and
 // deleted by the same pass (marking itself sets the ctime gc measures).
 func TestGCZeroGraceOnePass(t *testing.T) {

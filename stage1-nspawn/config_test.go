@@ -68,17 +68,3 @@ func TestParseRunFlags(t *testing.T) {
 		}
 	}
 }
-
-func TestUnescapeMountPath(t *testing.T) {
-	for in, want := range map[string]string{
-		`/a\040b`:   "/a b",
-		`/plain`:    "/plain",
-		`/tab\011x`: "/tab\tx",
-		`/end\04`:   `/end\04`,
-		`/back\\`:   `/back\\`,
-	} {
-		if got := unescapeMountPath(in); got != want {
-			t.Errorf("unescapeMountPath(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

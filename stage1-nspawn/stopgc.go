@@ -1,18 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/appc/spec/schema"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/mountinfo"
 )
 
 // stopMain is the stop entrypoint ([--force] <uuid>, cwd the pod
@@ -87,43 +87,17 @@ func stage1Mounts(podDir string) ([]string, error) {
 			keep[filepath.Join(s1, "opt", "stage2", a.Name.String(), "rootfs")] = true
 		}
 	}
-	f, err := os.Open("/proc/self/mountinfo")
+	all, err := mountinfo.Under(s1)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
+	for _, mp := range all {
+		if !keep[mp] {
+			out = append(out, mp)
 		}
-		mp := unescapeMountPath(fields[4])
-		if keep[mp] || !strings.HasPrefix(mp, s1+"/") {
-			continue
-		}
-		out = append(out, mp)
 	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out, sc.Err()
-}
-
-// unescapeMountPath undoes the octal escapes of mountinfo (\040 for a
-// space and so on).
-func unescapeMountPath(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return out, nil
 }
 
 // loadPlanManifestOnly reads the pod manifest from the current (pod)
