@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/saturn-pods/saturn/mountinfo"
 	"github.com/saturn-pods/saturn/tests/testimg"
 )
 
@@ -89,19 +89,16 @@ func (e *env) cleanup(root string) {
 	}
 }
 
-// mountsUnder lists mount points below dir, from /proc/self/mountinfo.
+// mountsUnder lists mount points below dir, deepest first.
 func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
+	mps, err := mountinfo.Under(dir)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			out = append(out, fields[4])
+	for _, mp := range mps {
+		if mp != dir {
+			out = append(out, mp)
 		}
 	}
 	return out
