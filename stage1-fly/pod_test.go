@@ -449,6 +449,75 @@ func TestRunDNSHost(t *testing.T) {
 // RKT_LOCK_FD stays held while the app runs (the pod is running) and is
 // released as soon as the app is gone (the pod has exited): the exit
 // watcher must not hold it.
+// TestStopLeftovers: an app that exits leaving a background child behind
+// leaves the pod locked, so running; stop must reach that child (rkt
+// #3295), and only it: another open of the pod directory is spared.
+func TestStopLeftovers(t *testing.T) {
+	p := newTestPod(t, []string{"/bin/sh", "-c", "sleep 1000 & echo $!"}, nil)
+	lock, err := os.Open(p.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	bystander := exec.Command("sleep", "1000")
+	bystander.ExtraFiles = []*os.File{mustOpen(t, p.dir)}
+	if err := bystander.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		bystander.Process.Kill()
+		bystander.Wait()
+	})
+	cmd := p.entry("run", testUUID)
+	cmd.ExtraFiles = []*os.File{lock}
+	cmd.Env = append(os.Environ(), "RKT_LOCK_FD=3")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	cmd.Wait()
+	child, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("app said %q", line)
+	}
+	t.Cleanup(func() { unix.Kill(child, unix.SIGKILL) })
+	probe := mustOpen(t, p.dir)
+	if err := unix.Flock(int(probe.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		t.Fatal("the pod lock is free although the app's child holds it")
+	}
+	if out, err := p.entry("stop", testUUID).CombinedOutput(); err != nil {
+		t.Fatalf("stop: %v: %s", err, out)
+	}
+	locked := true
+	for i := 0; i < 200 && locked; i++ {
+		locked = unix.Flock(int(probe.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil
+		time.Sleep(10 * time.Millisecond)
+	}
+	if locked {
+		t.Error("the app's child still holds the pod lock after stop")
+	}
+	if err := unix.Kill(bystander.Process.Pid, 0); err != nil {
+		t.Errorf("stop signalled a process that only had the pod directory open: %v", err)
+	}
+}
+
+func mustOpen(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 func TestRunKeepsPodLock(t *testing.T) {
 	p := newTestPod(t, []string{"/bin/sh", "-c", "echo ready; read line; exit 4"}, nil)
 	lock, err := os.Open(p.dir)

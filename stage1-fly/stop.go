@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -12,7 +13,8 @@ import (
 
 // stopMain signals the app: `stop [--force] <uuid>`, cwd the pod dir.
 // With no supervisor, the app is the pod; SIGTERM lets it end itself,
-// --force kills it.
+// --force kills it. Once the app is gone, what it left holding the pod
+// lock is signalled instead.
 func stopMain(args []string) int {
 	fs := pflag.NewFlagSet("stop", pflag.ContinueOnError)
 	fs.ParseErrorsAllowlist.UnknownFlags = true
@@ -41,8 +43,60 @@ func stop(force bool) error {
 	if force {
 		sig = unix.SIGKILL
 	}
-	if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
+	err = unix.Kill(pid, sig)
+	if err == unix.ESRCH {
+		// The app is gone but the pod still counts as running: processes
+		// it left behind hold the pod lock it inherited. They are the pod
+		// now (rkt fly falls back to the app's process group for this).
+		return signalLockHolders(sig)
+	}
+	if err != nil {
 		return fmt.Errorf("signal %d: %w", pid, err)
 	}
 	return nil
+}
+
+// signalLockHolders signals every process holding the pod directory's
+// lock through a descriptor inherited from the app: /proc/PID/fdinfo
+// lists a lock only on the open file that holds it, so processes that
+// merely opened the pod directory (stage0 itself) are left alone.
+func signalLockHolders(sig unix.Signal) error {
+	dir, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	procs, err := filepath.Glob("/proc/[0-9]*/fd")
+	if err != nil {
+		return err
+	}
+	self := os.Getpid()
+	for _, fdDir := range procs {
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(fdDir)))
+		if pid == self || !holdsLock(fdDir, dir) {
+			continue
+		}
+		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("signal %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// holdsLock reports whether one of the descriptors in fdDir names dir
+// and carries a lock.
+func holdsLock(fdDir, dir string) bool {
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err != nil || target != dir {
+			continue
+		}
+		info, err := os.ReadFile(filepath.Join(filepath.Dir(fdDir), "fdinfo", fd.Name()))
+		if err == nil && strings.Contains(string(info), "\nlock:") {
+			return true
+		}
+	}
+	return false
 }
