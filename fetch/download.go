@@ -162,7 +162,9 @@ func maxAge(h http.Header) time.Duration {
 		case strings.HasPrefix(d, "max-age="):
 			n, err := strconv.ParseInt(strings.Trim(d[len("max-age="):], `"`), 10, 64)
 			if err == nil && n > 0 {
-				age = time.Duration(n) * time.Second
+				// RFC 9111 caps delta-seconds at 2^31; it also keeps
+				// the Duration from overflowing into a negative age.
+				age = time.Duration(min(n, 1<<31)) * time.Second
 			}
 		}
 	}
