@@ -344,9 +344,17 @@ func LoadManifest(path string, images ImageManifests) (*schema.PodManifest, erro
 	if len(pm.Apps) == 0 {
 		return nil, fmt.Errorf("pod manifest %s has no apps", path)
 	}
+	// The schema's own check takes a manifest without acVersion, which
+	// then cannot be written into the pod.
+	if pm.ACVersion.Empty() {
+		return nil, fmt.Errorf("pod manifest %s has no acVersion", path)
+	}
 	seen := map[types.ACName]bool{}
 	for i := range pm.Apps {
 		ra := &pm.Apps[i]
+		if ra.Name.Empty() {
+			return nil, fmt.Errorf("pod manifest %s: app %d has no name", path, i+1)
+		}
 		if seen[ra.Name] {
 			return nil, fmt.Errorf("pod manifest %s: two apps are named %q", path, ra.Name)
 		}
@@ -364,6 +372,9 @@ func LoadManifest(path string, images ImageManifests) (*schema.PodManifest, erro
 	}
 	if err := checkVolumes(&pm); err != nil {
 		return nil, err
+	}
+	if _, err := roundTrip(&pm); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &pm, nil
 }
