@@ -37,7 +37,15 @@ const maxMetaPage = 1 << 20
 func ParseApp(ref string) (*discovery.App, error) {
 	app, err := discovery.NewAppFromString(ref)
 	if err != nil {
-		return nil, fmt.Errorf("image %q: %w", Clip(ref), err)
+		// appc's message quotes the reference raw, newlines and all.
+		return nil, fmt.Errorf("image %q: %s", Clip(ref), strings.Join(strings.Fields(err.Error()), " "))
+	}
+	// An empty value ("app,os=", "app:") would match no image anywhere
+	// and render an empty path segment in discovery templates.
+	for k, v := range app.Labels {
+		if v == "" {
+			return nil, fmt.Errorf("image %q: label %s has no value", Clip(ref), k)
+		}
 	}
 	os, arch, err := types.ToAppcOSArch(runtime.GOOS, runtime.GOARCH, "")
 	if err != nil {
