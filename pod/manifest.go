@@ -329,6 +329,18 @@ func roundTrip(pm *schema.PodManifest) (*schema.PodManifest, error) {
 	return &back, nil
 }
 
+// unmarshalManifest decodes a manifest written by hand. appc's isolator
+// decoder (v0.8.11) dereferences a missing "value" and panics; a user's
+// file must get an error instead.
+func unmarshalManifest(b []byte, pm *schema.PodManifest) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("appc's decoder failed (an isolator without a value?): %v", r)
+		}
+	}()
+	return json.Unmarshal(b, pm)
+}
+
 // LoadManifest reads a hand-written pod manifest (--pod-manifest) and
 // checks what stage0 can: valid schema, unique app names, an image id and
 // an app section (in the pod or the image) for every app.
@@ -338,7 +350,7 @@ func LoadManifest(path string, images ImageManifests) (*schema.PodManifest, erro
 		return nil, fmt.Errorf("read pod manifest: %w", err)
 	}
 	var pm schema.PodManifest
-	if err := json.Unmarshal(b, &pm); err != nil {
+	if err := unmarshalManifest(b, &pm); err != nil {
 		return nil, fmt.Errorf("pod manifest %s: %w", path, err)
 	}
 	if len(pm.Apps) == 0 {
