@@ -197,7 +197,7 @@ func ParseManifest(data []byte) (*schema.ImageManifest, error) {
 		return nil, fmt.Errorf("invalid image manifest: %w", err)
 	}
 	im := new(schema.ImageManifest)
-	if err := im.UnmarshalJSON(data); err != nil {
+	if err := unmarshalImageManifest(im, data); err != nil {
 		return nil, fmt.Errorf("invalid image manifest: %s", strings.Join(strings.Fields(err.Error()), " "))
 	}
 	// appc's decoder lets a few invalid values through (a label without a
@@ -207,6 +207,18 @@ func ParseManifest(data []byte) (*schema.ImageManifest, error) {
 		return nil, fmt.Errorf("invalid image manifest: %w", err)
 	}
 	return im, nil
+}
+
+// unmarshalImageManifest decodes an image manifest from the network.
+// appc's isolator decoder (v0.8.11) dereferences a missing "value" and
+// panics; a downloaded image must get an error instead.
+func unmarshalImageManifest(im *schema.ImageManifest, data []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("appc's decoder failed (an isolator without a value?): %v", r)
+		}
+	}()
+	return im.UnmarshalJSON(data)
 }
 
 // EntryName returns the clean form of an archive entry name ("./rootfs/a/"
