@@ -24,7 +24,8 @@ func (s *Store) Resolve(ref string) (string, error) {
 	}
 	app, err := discovery.NewAppFromString(ref)
 	if err != nil {
-		return "", fmt.Errorf("image reference %q: %w", clip(ref), err)
+		// appc's message quotes the reference raw, newlines and all.
+		return "", fmt.Errorf("image reference %q: %s", clip(ref), strings.Join(strings.Fields(err.Error()), " "))
 	}
 	labels := make(map[string]string, len(app.Labels))
 	for k, v := range app.Labels {
