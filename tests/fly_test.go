@@ -460,3 +460,31 @@ func TestFlyImageMountPoints(t *testing.T) {
 		t.Errorf("write to the data mount point: %q %v", b, err)
 	}
 }
+
+// TestFlyStopLeftovers: the app exits leaving a daemonized child, which
+// keeps the pod running; saturn stop must end that child so the pod can
+// be removed (rkt #3295).
+func TestFlyStopLeftovers(t *testing.T) {
+	e := newEnv(t)
+	r, uuid := e.flyRun(flyImage(t, "sleep 1000 >/dev/null 2>&1 & echo $!"))
+	child, err := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	if r.Code != 0 || err != nil {
+		t.Fatalf("run: %s", r)
+	}
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+	if out := e.mustSaturn("status", uuid); !strings.Contains(out, "state=running\n") {
+		t.Fatalf("the pod with a leftover child is not running:\n%s", out)
+	}
+	e.mustSaturn("stop", uuid)
+	out := ""
+	for i := 0; i < 200; i++ {
+		if out = e.mustSaturn("status", uuid); strings.Contains(out, "state=exited\n") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(out, "state=exited\n") {
+		t.Fatalf("pod still not exited after stop:\n%s", out)
+	}
+	e.mustSaturn("rm", uuid)
+}
