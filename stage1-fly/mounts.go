@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/mountinfo"
 	"github.com/saturn-pods/saturn/stage2"
 )
 
@@ -177,40 +177,15 @@ func appVolumes(p *flyPod) ([]appVolume, error) {
 // hostMountPoints returns the mount points of the calling process's
 // mount namespace.
 func hostMountPoints() (map[string]bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mps, err := mountinfo.Points()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	points := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		points[unescapeMountPath(fields[4])] = true
+	points := make(map[string]bool, len(mps))
+	for _, mp := range mps {
+		points[mp] = true
 	}
-	return points, sc.Err()
-}
-
-// unescapeMountPath undoes mountinfo's octal escapes (\040 for space...).
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return points, nil
 }
 
 // mountsBelow returns the mount points strictly below dir, deepest first.

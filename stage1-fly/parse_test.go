@@ -308,16 +308,6 @@ func TestExitState(t *testing.T) {
 }
 
 func TestMountHelpers(t *testing.T) {
-	for in, want := range map[string]string{
-		`/plain`:            "/plain",
-		`/with\040space`:    "/with space",
-		`/tab\011and\134bs`: "/tab\tand\\bs",
-		`/short\04`:         `/short\04`,
-	} {
-		if got := unescapeMountPath(in); got != want {
-			t.Errorf("unescapeMountPath(%q) = %q, want %q", in, got, want)
-		}
-	}
 	points := map[string]bool{"/": true, "/a": true, "/a/b": true, "/a/b/c": true, "/ab": true}
 	if got := mountsBelow(points, "/a"); !reflect.DeepEqual(got, []string{"/a/b/c", "/a/b"}) {
 		t.Errorf("mountsBelow = %v", got)
