@@ -125,3 +125,37 @@ func FuzzMaxAge(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBestEndpoint picks an endpoint out of an arbitrary discovery page.
+// The pick is the rendering of a usable ac-discovery tag for the app, and
+// no usable tag substitutes more labels than the picked one.
+func FuzzBestEndpoint(f *testing.F) {
+	f.Fuzz(func(t *testing.T, page []byte, ref string) {
+		app, err := ParseApp(ref)
+		if err != nil {
+			return
+		}
+		metas := parseMeta(strings.NewReader(string(page)))
+		ep, found := bestEndpoint(metas, app)
+		most, picked := -1, -1
+		for _, m := range metas {
+			if m.name != "ac-discovery" || !strings.HasPrefix(app.Name.String(), m.prefix) {
+				continue
+			}
+			u, n, ok := render(m.uri, app)
+			if !ok || !strings.Contains(u, "{ext}") {
+				continue
+			}
+			most = max(most, n)
+			if strings.ReplaceAll(u, "{ext}", "aci") == ep.ACI {
+				picked = max(picked, n)
+			}
+		}
+		if found != (most >= 0) {
+			t.Fatalf("found=%v, but %d labels is the best usable tag", found, most)
+		}
+		if found && picked != most {
+			t.Fatalf("picked %q substituting %d labels; a tag substitutes %d", ep.ACI, picked, most)
+		}
+	})
+}
