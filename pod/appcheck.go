@@ -14,20 +14,8 @@ import (
 	"github.com/saturn-pods/saturn/stage2"
 )
 
-// CheckingImages wraps images so that rendering the tree of an app's
-// image also checks that the app can start from that tree, the way
-// stage1 and stage2 will look at it: executable (absolute, or a name on
-// the app's PATH), event handlers, user and group. stage0 passes it to
-// NewPlan so that a pod stage1 would refuse is refused before its
-// directory or any mount exists. Errors name the app, the image and
-// paths inside the image only, never the store's tree.
-func CheckingImages(pm *schema.PodManifest, images Images) Images {
-	return &checkingImages{Images: images, pm: pm, checked: map[int]bool{}}
-}
-
-// CheckError is an app CheckingImages refused. NewPlan wraps it with the
-// image's id; errors.As finds it for a message that names only the app and
-// the image.
+// CheckError is an app NewPlan refused; its message names only the app,
+// the image and paths inside the image.
 type CheckError struct{ err error }
 
 func (e *CheckError) Error() string { return e.err.Error() }
@@ -35,40 +23,22 @@ func (e *CheckError) Error() string { return e.err.Error() }
 // Unwrap returns the refusal.
 func (e *CheckError) Unwrap() error { return e.err }
 
-type checkingImages struct {
-	Images
-	pm      *schema.PodManifest
-	checked map[int]bool // apps (by index) checked already
-}
-
-func (c *checkingImages) RenderTree(id string) (string, string, error) {
-	treeID, dir, err := c.Images.RenderTree(id)
-	if err != nil {
-		return treeID, dir, err
+// checkRuntimeApp checks the app ra of a pod manifest against its
+// rendered tree t. Errors name the app, the image and paths inside the
+// image only, never the store's tree.
+func checkRuntimeApp(ra *schema.RuntimeApp, t Tree) error {
+	image := t.Manifest.Name.String()
+	if ra.Image.Name != nil && !ra.Image.Name.Empty() {
+		image = ra.Image.Name.String()
 	}
-	for i := range c.pm.Apps {
-		ra := &c.pm.Apps[i]
-		if c.checked[i] || ra.Image.ID.String() != id {
-			continue
-		}
-		im, err := c.Images.Manifest(id)
-		if err != nil {
-			return "", "", err
-		}
-		image := im.Name.String()
-		if ra.Image.Name != nil && !ra.Image.Name.Empty() {
-			image = ra.Image.Name.String()
-		}
-		app := ra.App
-		if app == nil {
-			app = im.App
-		}
-		if err := CheckApp(ra.Name.String(), image, app, filepath.Join(dir, treeRootfsDir)); err != nil {
-			return "", "", &CheckError{err: err}
-		}
-		c.checked[i] = true
+	app := ra.App
+	if app == nil {
+		app = t.Manifest.App
 	}
-	return treeID, dir, nil
+	if err := CheckApp(ra.Name.String(), image, app, filepath.Join(t.Path, treeRootfsDir)); err != nil {
+		return &CheckError{err: err}
+	}
+	return nil
 }
 
 // CheckApp checks that the app called name, from the image called image

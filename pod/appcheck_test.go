@@ -11,7 +11,7 @@ import (
 	"github.com/appc/spec/schema/types"
 )
 
-// checkedPlan is planFor through CheckingImages, as stage0 calls NewPlan.
+// checkedPlan is planFor with the images given as stage0 gives them.
 func checkedPlan(t *testing.T, f *fakeTrees, args ...string) error {
 	t.Helper()
 	o, _, err := parse(args)
@@ -25,11 +25,11 @@ func checkedPlan(t *testing.T, f *fakeTrees, args ...string) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = NewPlan(pm, fakeID(100), CheckingImages(pm, f))
+	_, err = NewPlan(pm, fakeID(100), f)
 	return err
 }
 
-func TestCheckingImages(t *testing.T) {
+func TestNewPlanChecksApps(t *testing.T) {
 	f := newFakeTrees(t)
 	ok := [][]string{
 		{"busybox"},

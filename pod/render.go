@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/appc/spec/schema"
-	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,9 +55,10 @@ type Plan struct {
 	Apps     []Tree
 }
 
-// NewPlan renders the trees of stage1 and of every app and checks what is
-// cheap to check before a pod directory exists: that each app's
-// executable and user and group are in its image.
+// NewPlan renders the trees of stage1 and of every app and checks each app
+// against its tree as soon as it is rendered, the way stage1 and stage2
+// will look at it (CheckApp), so a pod stage1 would refuse is refused
+// before its directory or any mount exists. A refusal is a *CheckError.
 func NewPlan(pm *schema.PodManifest, stage1ID string, images Images) (*Plan, error) {
 	s1, err := renderTree(stage1ID, images)
 	if err != nil {
@@ -70,11 +70,7 @@ func NewPlan(pm *schema.PodManifest, stage1ID string, images Images) (*Plan, err
 		if err != nil {
 			return nil, fmt.Errorf("app %s: %w", ra.Name, err)
 		}
-		app := ra.App
-		if app == nil {
-			app = t.Manifest.App
-		}
-		if err := checkApp(ra.Name.String(), app, filepath.Join(t.Path, treeRootfsDir)); err != nil {
+		if err := checkRuntimeApp(&ra, t); err != nil {
 			return nil, err
 		}
 		plan.Apps = append(plan.Apps, t)
@@ -95,99 +91,6 @@ func renderTree(id string, images Images) (Tree, error) {
 		return Tree{}, fmt.Errorf("tree path %q holds ',' or ':', which overlayfs options cannot carry", path)
 	}
 	return Tree{ImageID: id, TreeID: treeID, Path: path, Manifest: im}, nil
-}
-
-// checkApp makes sure the app's absolute executable exists in its rootfs
-// and that user and group names are in its /etc/passwd and /etc/group.
-func checkApp(name string, app *types.App, rootfs string) error {
-	if app == nil || len(app.Exec) == 0 {
-		return fmt.Errorf("app %s has no executable (give --exec)", name)
-	}
-	if exe := app.Exec[0]; filepath.IsAbs(exe) {
-		p, err := resolveInRoot(rootfs, exe)
-		if err != nil {
-			return fmt.Errorf("app %s: executable %s not found in image: %v", name, exe, err)
-		}
-		fi, err := os.Stat(p)
-		if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
-			return fmt.Errorf("app %s: %s in the image is not an executable file", name, exe)
-		}
-	}
-	if err := checkID(name, "user", app.User, rootfs, "/etc/passwd"); err != nil {
-		return err
-	}
-	return checkID(name, "group", app.Group, rootfs, "/etc/group")
-}
-
-// checkID checks a user or group given by name; numbers and file paths
-// (rkt's "take the owner of this file") are stage1's to resolve.
-func checkID(app, kind, id, rootfs, db string) error {
-	if id == "" || isNumber(id) || strings.HasPrefix(id, "/") {
-		return nil
-	}
-	p, err := resolveInRoot(rootfs, db)
-	if err != nil {
-		return fmt.Errorf("app %s: %s %q: image has no %s", app, kind, id, db)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return fmt.Errorf("app %s: %s %q: %v", app, kind, id, err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if n, _, ok := strings.Cut(line, ":"); ok && n == id {
-			return nil
-		}
-	}
-	return fmt.Errorf("app %s: %s %q not found in the image's %s", app, kind, id, db)
-}
-
-func isNumber(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// resolveInRoot follows p component by component inside root, treating
-// absolute symlinks as relative to root, so an image's links never lead
-// to the host's files.
-func resolveInRoot(root, p string) (string, error) {
-	parts := strings.Split(strings.TrimPrefix(filepath.Clean("/"+p), "/"), "/")
-	cur := "/"
-	for links := 0; len(parts) > 0; {
-		part := parts[0]
-		parts = parts[1:]
-		if part == "" || part == "." {
-			continue
-		}
-		if part == ".." {
-			cur = filepath.Dir(cur)
-			continue
-		}
-		next := filepath.Join(cur, part)
-		fi, err := os.Lstat(filepath.Join(root, next))
-		if err != nil {
-			return "", err
-		}
-		if fi.Mode()&os.ModeSymlink == 0 {
-			cur = next
-			continue
-		}
-		if links++; links > 40 {
-			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
-		}
-		target, err := os.Readlink(filepath.Join(root, next))
-		if err != nil {
-			return "", err
-		}
-		if filepath.IsAbs(target) {
-			cur = "/"
-		}
-		parts = append(strings.Split(strings.TrimPrefix(target, "/"), "/"), parts...)
-	}
-	return filepath.Join(root, cur), nil
 }
 
 // Lay writes the prepared pod into its directory: pod manifest, stage1

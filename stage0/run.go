@@ -219,9 +219,9 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 		return nil, err
 	}
 	g.debugf("pod manifest with %d apps (%v)", len(pm.Apps), time.Since(start))
-	// CheckingImages checks each app against its tree as soon as it is
-	// rendered: a pod stage1 would refuse leaves nothing behind.
-	plan, err := pod.NewPlan(pm, s1, pod.CheckingImages(pm, st))
+	// NewPlan checks each app against its tree as soon as it is rendered:
+	// a pod stage1 would refuse leaves nothing behind.
+	plan, err := pod.NewPlan(pm, s1, st)
 	var refused *pod.CheckError
 	if errors.As(err, &refused) {
 		return nil, refused
