@@ -15,6 +15,21 @@ import (
 	"github.com/saturn-pods/saturn/store"
 )
 
+// withImage opens the store, resolves ref to one image and calls fn with
+// both; the store is closed when fn returns.
+func withImage(g *globals, ref string, fn func(st *store.Store, id string) error) error {
+	st, err := openStore(g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id, err := resolveImage(g, st, ref)
+	if err != nil {
+		return err
+	}
+	return fn(st, id)
+}
+
 func imageCatManifestCommand() *command {
 	pretty := true
 	return &command{
@@ -28,30 +43,23 @@ func imageCatManifestCommand() *command {
 			if len(args) != 1 {
 				return usagef("image cat-manifest needs exactly one image")
 			}
-			st, err := openStore(g)
-			if err != nil {
+			return withImage(g, args[0], func(st *store.Store, id string) error {
+				m, err := st.Manifest(id)
+				if err != nil {
+					return err
+				}
+				var data []byte
+				if pretty {
+					data, err = json.MarshalIndent(m, "", "\t")
+				} else {
+					data, err = json.Marshal(m)
+				}
+				if err != nil {
+					return fmt.Errorf("image %s: %w", shortID(id), err)
+				}
+				_, err = fmt.Fprintln(g.Stdout, string(data))
 				return err
-			}
-			defer st.Close()
-			id, err := resolveImage(g, st, args[0])
-			if err != nil {
-				return err
-			}
-			m, err := st.Manifest(id)
-			if err != nil {
-				return err
-			}
-			var data []byte
-			if pretty {
-				data, err = json.MarshalIndent(m, "", "\t")
-			} else {
-				data, err = json.Marshal(m)
-			}
-			if err != nil {
-				return fmt.Errorf("image %s: %w", shortID(id), err)
-			}
-			_, err = fmt.Fprintln(g.Stdout, string(data))
-			return err
+			})
 		},
 	}
 }
@@ -69,16 +77,9 @@ func imageExportCommand() *command {
 			if len(args) != 2 {
 				return usagef("image export needs an image and an output file")
 			}
-			st, err := openStore(g)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			id, err := resolveImage(g, st, args[0])
-			if err != nil {
-				return err
-			}
-			return exportImage(st, id, args[1], overwrite)
+			return withImage(g, args[0], func(st *store.Store, id string) error {
+				return exportImage(st, id, args[1], overwrite)
+			})
 		},
 	}
 }
@@ -145,16 +146,9 @@ func imageExtractCommand(verb, short string) *command {
 			if len(args) != 2 {
 				return usagef("image %s needs an image and an output directory", verb)
 			}
-			st, err := openStore(g)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			id, err := resolveImage(g, st, args[0])
-			if err != nil {
-				return err
-			}
-			return writeImageDir(st, id, args[1], verb == "render", rootfsOnly, overwrite)
+			return withImage(g, args[0], func(st *store.Store, id string) error {
+				return writeImageDir(st, id, args[1], verb == "render", rootfsOnly, overwrite)
+			})
 		},
 	}
 }
