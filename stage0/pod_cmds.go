@@ -86,6 +86,7 @@ func podCommands(g *globals) []*command {
 			if err != nil {
 				return err
 			}
+			defer st.Close()
 			c := cleaner(g, st)
 			c.Stdout = g.Stdout
 			return c.GC(g.Dir, pod.GCOptions{GracePeriod: grace, ExpirePrepared: expire, MarkOnly: markOnly})
@@ -323,6 +324,7 @@ func runRm(g *globals, args []string, uuidFile string) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	c := cleaner(g, st)
 	var failed bool
 	for _, u := range uuids {
