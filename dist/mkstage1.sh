@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# mkstage1.sh NAME ENTRY: builds $BUILD/stage1-images/NAME.aci from the Go
+# package ./NAME: the static binary as /ENTRY, with the other rkt stage1
+# entrypoints (/enter, /gc, /stop) symlinked to it (the binary picks its
+# role by the name it runs as), the directories stage0 and the stage1 ABI
+# expect, and a manifest carrying the entrypoint and interface-version
+# annotations. Both stage1s are built by it so their images cannot drift
+# apart in layout.
+set -euo pipefail
+: "${BUILD:?BUILD must name the build directory}"
+name=${1:?stage1 name}
+entry=${2:?run entrypoint file name}
+root=$(cd "$(dirname "$0")/.." && pwd)
+export CGO_ENABLED=0
+read -r -a goflags <<<"${GOFLAGS_BUILD:--trimpath}"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+rootfs=$work/rootfs
+mkdir -p "$BUILD/stage1-images" "$rootfs/rkt/status" "$rootfs/rkt/env" "$rootfs/opt/stage2" \
+	"$rootfs/etc" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" "$rootfs/tmp"
+chmod 1777 "$rootfs/tmp"
+(cd "$root" && go build "${goflags[@]}" -o "$rootfs/$entry" "./$name")
+for e in enter gc stop; do
+	ln -s "$entry" "$rootfs/$e"
+done
+
+version=$(cd "$root" && git describe --always --dirty 2>/dev/null || echo 0)
+cat >"$work/manifest" <<JSON
+{
+  "acKind": "ImageManifest",
+  "acVersion": "0.8.11",
+  "name": "saturn-pods.org/$name",
+  "labels": [
+    {"name": "version", "value": "0.0.0+${version}"},
+    {"name": "os", "value": "linux"},
+    {"name": "arch", "value": "$(cd "$root" && go env GOARCH)"}
+  ],
+  "annotations": [
+    {"name": "coreos.com/rkt/stage1/run", "value": "/$entry"},
+    {"name": "coreos.com/rkt/stage1/enter", "value": "/enter"},
+    {"name": "coreos.com/rkt/stage1/gc", "value": "/gc"},
+    {"name": "coreos.com/rkt/stage1/stop", "value": "/stop"},
+    {"name": "coreos.com/rkt/stage1/interface-version", "value": "4"}
+  ]
+}
+JSON
+
+out=$BUILD/stage1-images/$name.aci
+if [[ -x $BUILD/bin/mkaci ]]; then
+	"$BUILD/bin/mkaci" --overwrite "$work" "$out"
+else
+	(cd "$root" && go tool actool build --overwrite "$work" "$out")
+fi
+echo "built $out"
