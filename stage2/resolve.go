@@ -12,8 +12,8 @@ const maxSymlinks = 40
 
 // ResolveIn returns the host path of p as seen by a process chrooted into
 // root: symlinks are followed with root as "/", and ".." never climbs out
-// of root. Components past the first missing one are joined as they are,
-// so the result is usable for creating a path too.
+// of root. Missing components count as directories to be made, so the
+// result is usable for creating a path too, and is always inside root.
 func ResolveIn(root, p string) (string, error) {
 	rest := strings.Split(filepath.Clean("/"+p), "/")
 	cur := "/"
@@ -31,7 +31,12 @@ func ResolveIn(root, p string) (string, error) {
 		next := filepath.Join(cur, c)
 		st, err := os.Lstat(filepath.Join(root, next))
 		if os.IsNotExist(err) {
-			return filepath.Join(root, next, filepath.Join(rest...)), nil
+			// A missing component is taken as a directory to be made. The
+			// rest is still walked one component at a time: joining it
+			// as it is would let a ".." from a symlink target climb out
+			// of root (nope/../../../etc/x).
+			cur = next
+			continue
 		}
 		if err != nil {
 			return "", err

@@ -68,6 +68,8 @@ func TestResolveIn(t *testing.T) {
 		"usr/bin/up":  "../..",
 		"loop":        "loop",
 		"etc/dangles": "/nowhere/file",
+		"work":        "nope/../../../../../../etc/cron.d/x",
+		"late":        "nope/../escape/shadow",
 	}
 	for l, target := range links {
 		if err := os.Symlink(target, filepath.Join(root, l)); err != nil {
@@ -86,6 +88,11 @@ func TestResolveIn(t *testing.T) {
 		{"/usr/bin/up/etc", "etc", false},
 		{"/etc/dangles", "nowhere/file", false},
 		{"/new/dir/x", "new/dir/x", false},
+		// A ".." past a missing component must not climb out of root.
+		{"/work", "etc/cron.d/x", false},
+		{"/work/y", "etc/cron.d/x/y", false},
+		{"/late", "etc/shadow", false},
+		{"/missing/../../../etc/passwd", "etc/passwd", false},
 		{"/loop/x", "", true},
 	}
 	for _, tc := range tests {
