@@ -71,6 +71,9 @@ func (s *supervisor) serveEnter(c *net.UnixConn) {
 }
 
 func (s *supervisor) enter(c *net.UnixConn) (int, error) {
+	if err := checkEnterPeer(c); err != nil {
+		return exitStage1, err
+	}
 	buf := make([]byte, 1<<20)
 	oob := make([]byte, unix.CmsgSpace(3*4))
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
@@ -161,7 +164,40 @@ func (s *supervisor) enterSpec(req enterRequest) (*stage2.Spec, error) {
 	if err := stage2.CheckExec(app.spec.Root, req.Args, env); err != nil {
 		return nil, fmt.Errorf("app %s: %w", app.name, err)
 	}
-	return &stage2.Spec{Root: app.spec.Root, Dir: "/", Args: req.Args, Env: env}, nil
+	// The command gets the app's capability bounding set and
+	// no_new_privs, never the supervisor's full set: entering must not
+	// give more power than the app has (rkt's enter did: CVE-2019-10144).
+	return &stage2.Spec{
+		Root: app.spec.Root, Dir: "/", Args: req.Args, Env: env,
+		Bounding: app.spec.Bounding, NoNewPrivs: app.spec.NoNewPrivs,
+	}, nil
+}
+
+// checkEnterPeer lets only callers from outside the pod use the enter
+// socket. An app that escapes its chroot inside the pod (root apps keep
+// CAP_SYS_CHROOT) can reach /rkt/enter.sock; a process of the pod has a
+// pid in the pod's PID namespace, while the kernel reports pid 0 for a
+// peer whose PID namespace is outside it, such as the host's enter
+// entrypoint.
+func checkEnterPeer(c *net.UnixConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("enter socket: %w", err)
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return fmt.Errorf("enter socket: %w", err)
+	}
+	if credErr != nil {
+		return fmt.Errorf("enter socket: peer credentials: %w", credErr)
+	}
+	if cred.Pid != 0 {
+		return fmt.Errorf("enter refused: caller pid %d is inside the pod", cred.Pid)
+	}
+	return nil
 }
 
 // enterMain is the enter entrypoint: --pid=PID --appname=NAME -- cmd...,

@@ -263,6 +263,12 @@ func TestStage1EnterAndStop(t *testing.T) {
 	if r.Code != 9 {
 		t.Errorf("enter exit 9: %s", r)
 	}
+	// The entered command is bounded like the app, never given the
+	// supervisor's (pid 1's) full capability set.
+	r = e.saturn("enter", bg.uuid, "/testapp", "cat", "/proc/self/status", "/proc/1/status")
+	if bnd := capBndLines(r.Stdout); r.Code != 0 || len(bnd) != 2 || bnd[0] == bnd[1] {
+		t.Errorf("entered command's CapBnd %q, want one narrower than pid 1's\n%s", bnd, r)
+	}
 	e.mustSaturn("stop", bg.uuid)
 	if code := bg.wait(t); code != 0 {
 		t.Errorf("pod exited %d after a graceful stop, want 0:\n%s", code, bg.out)
@@ -364,4 +370,15 @@ func TestStage1UserEnvironment(t *testing.T) {
 			}
 		}
 	}
+}
+
+// capBndLines returns the CapBnd lines of /proc/<pid>/status texts.
+func capBndLines(status string) []string {
+	var out []string
+	for _, l := range strings.Split(status, "\n") {
+		if strings.HasPrefix(l, "CapBnd:") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
