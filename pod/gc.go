@@ -226,14 +226,20 @@ func oneLineEach(errs []error) string {
 // stage1GC runs the pod's stage1 gc entrypoint, remounting stage1's
 // overlay first if it is gone.
 func (c *Cleaner) stage1GC(p *Pod) error {
-	entry, ok, err := p.Entrypoint(EntrypointGC)
+	inPod, ok, err := p.Entrypoint(EntrypointGC)
 	if err != nil || !ok {
 		return err
 	}
-	if _, err := os.Stat(entry); err != nil && p.UsesOverlay() && c.Locate != nil {
+	// The gc entrypoint may read what stage1 left in its rootfs, so that
+	// is mounted again; the binary itself comes from stage1's tree.
+	if _, err := os.Stat(inPod); err != nil && p.UsesOverlay() && c.Locate != nil {
 		if err := mountStage1(p, c.Locate); err != nil {
 			return err
 		}
+	}
+	entry, _, err := p.HostEntrypoint(EntrypointGC, c.Locate)
+	if err != nil {
+		return err
 	}
 	var args []string
 	if c.Debug {

@@ -311,3 +311,27 @@ func TestToPreparedNeedsTheLock(t *testing.T) {
 		t.Fatal("ToPrepared without the lock succeeded")
 	}
 }
+
+// TestHostEntrypointComesFromTheTree: an entrypoint stage0 runs on the
+// host is the stage1 tree's binary, not the pod's copy, which an escaped
+// app could have replaced.
+func TestHostEntrypointComesFromTheTree(t *testing.T) {
+	p, f, _ := layPod(t, false)
+	inPod := filepath.Join(p.Stage1RootfsPath(), "init")
+	if err := os.WriteFile(inPod, []byte("#!/bin/sh\necho replaced\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entry, ok, err := p.HostEntrypoint(EntrypointRun, f.locate)
+	if err != nil || !ok {
+		t.Fatalf("HostEntrypoint: %q, %v, %v", entry, ok, err)
+	}
+	if !strings.HasPrefix(entry, f.root+"/") {
+		t.Errorf("HostEntrypoint = %q, want a path in the stage1 tree under %s", entry, f.root)
+	}
+	if b, err := os.ReadFile(entry); err != nil || strings.Contains(string(b), "replaced") {
+		t.Errorf("entrypoint %s is the replaced copy (%v)", entry, err)
+	}
+	if entry, _, _ := p.HostEntrypoint(EntrypointRun, nil); entry != inPod {
+		t.Errorf("without trees HostEntrypoint = %q, want the pod's %q", entry, inPod)
+	}
+}

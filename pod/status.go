@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/saturn-pods/saturn/stage2"
 )
 
 // Stage1 entrypoint annotations and the interface version annotation.
@@ -42,6 +44,49 @@ func (p *Pod) Entrypoint(name string) (path string, ok bool, err error) {
 		return "", false, nil
 	}
 	return filepath.Join(p.Stage1RootfsPath(), filepath.Clean("/"+v)), true, nil
+}
+
+// HostEntrypoint is Entrypoint for an entrypoint stage0 runs on the host
+// once the pod may have run (enter, stop, gc): the binary in stage1's
+// rendered tree, which the pod cannot write, rather than the one in the
+// pod's stage1 rootfs, which an app that escaped its chroot could have
+// replaced to have the host run it as root. It falls back to the pod's own
+// copy when the tree is unknown or gone, or when the host would not
+// resolve the entrypoint's symlinks inside the tree.
+func (p *Pod) HostEntrypoint(name string, locate TreeLocator) (string, bool, error) {
+	entry, ok, err := p.Entrypoint(name)
+	if err != nil || !ok || locate == nil {
+		return entry, ok, err
+	}
+	treeID, err := readTrimmed(filepath.Join(p.Path(), fileStage1TreeID))
+	if err != nil {
+		return entry, ok, nil
+	}
+	tree, err := locate(treeID)
+	if err != nil {
+		return entry, ok, nil
+	}
+	rootfs := filepath.Join(tree, treeRootfsDir)
+	rel, err := filepath.Rel(p.Stage1RootfsPath(), entry)
+	if err != nil {
+		return entry, ok, nil
+	}
+	safe := filepath.Join(rootfs, rel)
+	// The kernel resolves symlinks of the exec'ed path against the host's
+	// root; use the tree's copy only when that lands where a resolution
+	// confined to the tree does, on a regular file.
+	inTree, err := stage2.ResolveIn(rootfs, "/"+rel)
+	if err != nil {
+		return entry, ok, nil
+	}
+	host, err := filepath.EvalSymlinks(safe)
+	if err != nil || host != inTree {
+		return entry, ok, nil
+	}
+	if fi, err := os.Stat(host); err != nil || !fi.Mode().IsRegular() {
+		return entry, ok, nil
+	}
+	return safe, true, nil
 }
 
 // InterfaceVersion is the pod's stage1 ABI version; versions newer than

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/pod"
+	"github.com/saturn-pods/saturn/store"
 )
 
 // podCommands are the pod commands: run, prepare, run-prepared, list,
@@ -287,7 +288,7 @@ func stopPod(g *globals, p *pod.Pod, force bool) error {
 	if !p.Running() {
 		return fmt.Errorf("pod %s is not running (%s)", p.UUID, p.State())
 	}
-	entry, ok, err := p.Entrypoint(pod.EntrypointStop)
+	entry, ok, err := p.HostEntrypoint(pod.EntrypointStop, hostTrees(g))
 	if err != nil {
 		return err
 	}
@@ -419,7 +420,7 @@ func enterPod(g *globals, p *pod.Pod, app string, cmd []string) error {
 	case pm.Apps.Get(types.ACName(app)) == nil:
 		return fmt.Errorf("pod %s has no app %q", p.UUID, app)
 	}
-	entry, ok, err := p.Entrypoint(pod.EntrypointEnter)
+	entry, ok, err := p.HostEntrypoint(pod.EntrypointEnter, hostTrees(g))
 	if err != nil {
 		return err
 	}
@@ -440,4 +441,10 @@ func enterPod(g *globals, p *pod.Pod, app string, cmd []string) error {
 		return fmt.Errorf("exec stage1 enter %s: %w", entry, err)
 	}
 	return nil
+}
+
+// hostTrees locates stage1 trees in the store without opening it, for
+// entrypoints stage0 runs on the host.
+func hostTrees(g *globals) pod.TreeLocator {
+	return func(treeID string) (string, error) { return store.TreePathIn(g.Dir, treeID), nil }
 }

@@ -36,6 +36,10 @@ var ErrTreeDamaged = errors.New("rendered tree damaged")
 // <path>/rootfs.
 func (s *Store) TreePath(treeID string) string { return filepath.Join(s.treeDir, treeID) }
 
+// TreePathIn is where the store in the data directory dir keeps the tree
+// treeID, for callers that need the path without opening the store.
+func TreePathIn(dir, treeID string) string { return filepath.Join(dir, "tree", treeID) }
+
 // RenderTree renders the image with the full id and all its dependencies
 // into one tree (path/manifest, path/rootfs) and returns its tree id and
 // path. A tree is rendered once per image+dependencies; later calls check
