@@ -53,7 +53,7 @@ cmd_deps() {
 	fi
 	go mod download
 	if ! command -v staticcheck >/dev/null && [[ ! -x $BUILD/tools/staticcheck ]]; then
-		GOBIN=$BUILD/tools go install honnef.co/go/tools/cmd/staticcheck@latest
+		GOBIN=$BUILD/tools go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	fi
 }
 
