@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/saturn-pods/saturn/clip"
 )
 
 // ClientOptions configure the HTTP client of every fetch.
@@ -133,7 +135,7 @@ func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 		return errors.New("stopped after 10 redirects")
 	}
 	if err := c.checkScheme(req.URL.String()); err != nil {
-		return fmt.Errorf("redirect from %s: %w", Clip(via[len(via)-1].URL.String()), err)
+		return fmt.Errorf("redirect from %s: %w", clip.String(via[len(via)-1].URL.String()), err)
 	}
 	c.addAuth(req)
 	return nil
@@ -148,9 +150,9 @@ func (c *Client) checkScheme(u string) error {
 		if c.opts.AllowHTTP {
 			return nil
 		}
-		return fmt.Errorf("refusing plain http URL %s (allow it with %s)", Clip(u), c.httpFlag())
+		return fmt.Errorf("refusing plain http URL %s (allow it with %s)", clip.String(u), c.httpFlag())
 	}
-	return fmt.Errorf("unsupported URL %s: only https:// (and http:// with %s)", Clip(u), c.httpFlag())
+	return fmt.Errorf("unsupported URL %s: only https:// (and http:// with %s)", clip.String(u), c.httpFlag())
 }
 
 func (c *Client) addAuth(req *http.Request) {
@@ -169,7 +171,7 @@ func (c *Client) get(ctx context.Context, u string, hdr http.Header) (*http.Resp
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", Clip(u), err)
+		return nil, fmt.Errorf("GET %s: %w", clip.String(u), err)
 	}
 	for k, vs := range hdr {
 		req.Header[k] = vs
@@ -191,7 +193,7 @@ func (c *Client) get(ctx context.Context, u string, hdr http.Header) (*http.Resp
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("GET %s: %w", Clip(u), err)
+		return nil, fmt.Errorf("GET %s: %w", clip.String(u), err)
 	}
 	c.debugf("http: GET %s: %s", u, resp.Status)
 	return resp, nil
@@ -199,5 +201,5 @@ func (c *Client) get(ctx context.Context, u string, hdr http.Header) (*http.Resp
 
 // statusError describes an unexpected HTTP status of a GET.
 func statusError(u string, resp *http.Response) error {
-	return fmt.Errorf("GET %s: server answered %s", Clip(u), resp.Status)
+	return fmt.Errorf("GET %s: server answered %s", clip.String(u), resp.Status)
 }

@@ -7,30 +7,15 @@ import (
 	"strings"
 
 	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/clip"
 )
-
-// maxEcho is how many characters of a user-supplied value (a reference,
-// path or URL) messages repeat; a longer value is shortened in the middle
-// so both its start and its end stay recognisable.
-const maxEcho = 80
-
-// Clip shortens s to about maxEcho characters with "…" in the middle, so
-// that no message or table echoes unbounded input.
-func Clip(s string) string {
-	r := []rune(s)
-	if len(r) <= maxEcho {
-		return s
-	}
-	head := maxEcho * 2 / 3
-	tail := maxEcho - head - 1
-	return string(r[:head]) + "…" + string(r[len(r)-tail:])
-}
 
 // clipPathError shortens the path an *os.PathError repeats.
 func clipPathError(err error) error {
 	var pe *os.PathError
-	if errors.As(err, &pe) && len(pe.Path) > maxEcho {
-		return &os.PathError{Op: pe.Op, Path: Clip(pe.Path), Err: pe.Err}
+	if errors.As(err, &pe) && len(pe.Path) > clip.Max {
+		return &os.PathError{Op: pe.Op, Path: clip.String(pe.Path), Err: pe.Err}
 	}
 	return err
 }
@@ -45,5 +30,5 @@ func depString(dep types.Dependency) string {
 	if dep.ImageID != nil && !dep.ImageID.Empty() {
 		fmt.Fprintf(&b, " (%s)", types.ShortHash(dep.ImageID.String()))
 	}
-	return Clip(b.String())
+	return clip.String(b.String())
 }

@@ -13,8 +13,11 @@ import (
 
 	"github.com/appc/spec/discovery"
 	"github.com/appc/spec/schema/types"
+
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"github.com/saturn-pods/saturn/clip"
 )
 
 // The appc discovery package (v0.8.11) does the walk up the name itself
@@ -38,13 +41,13 @@ func ParseApp(ref string) (*discovery.App, error) {
 	app, err := discovery.NewAppFromString(ref)
 	if err != nil {
 		// appc's message quotes the reference raw, newlines and all.
-		return nil, fmt.Errorf("image %q: %s", Clip(ref), strings.Join(strings.Fields(err.Error()), " "))
+		return nil, fmt.Errorf("image %q: %s", clip.String(ref), strings.Join(strings.Fields(err.Error()), " "))
 	}
 	// An empty value ("app,os=", "app:") would match no image anywhere
 	// and render an empty path segment in discovery templates.
 	for k, v := range app.Labels {
 		if v == "" {
-			return nil, fmt.Errorf("image %q: label %s has no value", Clip(ref), k)
+			return nil, fmt.Errorf("image %q: label %s has no value", clip.String(ref), k)
 		}
 	}
 	os, arch, err := types.ToAppcOSArch(runtime.GOOS, runtime.GOARCH, "")
@@ -234,7 +237,7 @@ func (c *Client) DiscoverImage(ctx context.Context, app *discovery.App) (Endpoin
 		}
 		attempts = append(attempts, fmt.Sprintf("%s: no ac-discovery template matches %s", prefix, appString(app)))
 	}
-	return Endpoint{}, fmt.Errorf("discovery of %s failed: %s", Clip(appString(app)), joinAttempts(attempts))
+	return Endpoint{}, fmt.Errorf("discovery of %s failed: %s", clip.String(appString(app)), joinAttempts(attempts))
 }
 
 // DiscoverKeys finds the ac-discovery-pubkeys URLs for an image name
@@ -258,7 +261,7 @@ func (c *Client) DiscoverKeys(ctx context.Context, prefix string) ([]string, err
 		}
 		attempts = append(attempts, p+": no ac-discovery-pubkeys meta tag")
 	}
-	return nil, fmt.Errorf("discovery of public keys for %s failed: %s", Clip(prefix), joinAttempts(attempts))
+	return nil, fmt.Errorf("discovery of public keys for %s failed: %s", clip.String(prefix), joinAttempts(attempts))
 }
 
 // maxAttempts is how many failed discovery attempts an error lists; a

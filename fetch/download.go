@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/saturn-pods/saturn/clip"
 )
 
 // attempts is how often a request is tried before giving up, and how many
@@ -76,10 +78,10 @@ func (c *Client) GetSmall(ctx context.Context, u string) ([]byte, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxSmallFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", Clip(u), err)
+		return nil, fmt.Errorf("GET %s: %w", clip.String(u), err)
 	}
 	if len(data) > maxSmallFile {
-		return nil, fmt.Errorf("GET %s: larger than %d bytes", Clip(u), maxSmallFile)
+		return nil, fmt.Errorf("GET %s: larger than %d bytes", clip.String(u), maxSmallFile)
 	}
 	return data, nil
 }
@@ -138,7 +140,7 @@ func (c *Client) OpenImage(ctx context.Context, u string, cache *CacheState) (*D
 	case http.StatusNotModified:
 		resp.Body.Close()
 		if cache == nil || cache.ETag == "" {
-			return nil, fmt.Errorf("GET %s: 304 Not Modified to an unconditional request", Clip(u))
+			return nil, fmt.Errorf("GET %s: 304 Not Modified to an unconditional request", clip.String(u))
 		}
 		d.NotModified = true
 		if d.ETag == "" {
@@ -196,7 +198,7 @@ func (d *Download) Read(p []byte) (int, error) {
 // resume reopens the download at the current offset after cause broke it.
 func (d *Download) resume(cause error) error {
 	if !d.ranges || d.resumes >= attempts || d.ctx.Err() != nil {
-		return fmt.Errorf("download %s: %w", Clip(d.url), cause)
+		return fmt.Errorf("download %s: %w", clip.String(d.url), cause)
 	}
 	d.resumes++
 	d.body.Close()
@@ -208,12 +210,12 @@ func (d *Download) resume(cause error) error {
 	time.Sleep(retryDelay(d.resumes))
 	resp, err := d.c.getRetry(d.ctx, d.url, hdr)
 	if err != nil {
-		return fmt.Errorf("download %s: resume after %v: %w", Clip(d.url), cause, err)
+		return fmt.Errorf("download %s: resume after %v: %w", clip.String(d.url), cause, err)
 	}
 	if resp.StatusCode != http.StatusPartialContent ||
 		!strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", d.off)) {
 		resp.Body.Close()
-		return fmt.Errorf("download %s: broke off (%v) and the server cannot resume it (%s)", Clip(d.url), cause, resp.Status)
+		return fmt.Errorf("download %s: broke off (%v) and the server cannot resume it (%s)", clip.String(d.url), cause, resp.Status)
 	}
 	d.body = resp.Body
 	return nil

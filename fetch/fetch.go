@@ -15,6 +15,7 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 
+	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/store"
 	"github.com/saturn-pods/saturn/trust"
 )
@@ -44,7 +45,7 @@ func ParsePullPolicy(s string) (PullPolicy, error) {
 	case "never":
 		return PullNever, nil
 	}
-	return 0, fmt.Errorf("invalid --pull-policy %q (valid: never, new, update)", Clip(s))
+	return 0, fmt.Errorf("invalid --pull-policy %q (valid: never, new, update)", clip.String(s))
 }
 
 func (p PullPolicy) String() string {
@@ -105,7 +106,7 @@ func (f *Fetcher) Fetch(ctx context.Context, ref, sigFile string) (string, error
 		// An image whose dependencies cannot be had is no use; leave the
 		// store as it was.
 		f.removeIfNew(id, start)
-		return "", fmt.Errorf("image %s: %w", Clip(ref), err)
+		return "", fmt.Errorf("image %s: %w", clip.String(ref), err)
 	}
 	return id, nil
 }
@@ -113,23 +114,23 @@ func (f *Fetcher) Fetch(ctx context.Context, ref, sigFile string) (string, error
 func (f *Fetcher) fetchTop(ctx context.Context, ref, sigFile string) (string, error) {
 	switch {
 	case strings.HasPrefix(ref, "sha512-"):
-		f.debugf("fetch: %s is an image id: looking in the store only", Clip(ref))
+		f.debugf("fetch: %s is an image id: looking in the store only", clip.String(ref))
 		return f.Store.Resolve(ref)
 	case strings.HasPrefix(ref, "docker://"):
-		return "", fmt.Errorf("image %s: docker:// images are not supported", Clip(ref))
+		return "", fmt.Errorf("image %s: docker:// images are not supported", clip.String(ref))
 	case strings.HasPrefix(ref, "http://"), strings.HasPrefix(ref, "https://"):
-		f.debugf("fetch: %s is a URL (pull policy %s)", Clip(ref), f.Policy)
+		f.debugf("fetch: %s is a URL (pull policy %s)", clip.String(ref), f.Policy)
 		return f.fetchRemote(ctx, ref, ref+".asc", sigFile, nil, "")
 	case strings.HasPrefix(ref, "file://"):
 		return f.fetchFile(strings.TrimPrefix(ref, "file://"), sigFile)
 	case strings.Contains(ref, "://"):
-		return "", fmt.Errorf("image %s: unsupported URL scheme", Clip(ref))
+		return "", fmt.Errorf("image %s: unsupported URL scheme", clip.String(ref))
 	}
 	// As rkt: a file named like the image wins over discovery.
 	if fi, err := os.Stat(ref); err == nil && !fi.IsDir() || looksLikePath(ref) {
 		return f.fetchFile(ref, sigFile)
 	}
-	f.debugf("fetch: %s is an image name (pull policy %s)", Clip(ref), f.Policy)
+	f.debugf("fetch: %s is an image name (pull policy %s)", clip.String(ref), f.Policy)
 	return f.fetchName(ctx, ref)
 }
 
@@ -148,16 +149,16 @@ func (f *Fetcher) fetchName(ctx context.Context, ref string) (string, error) {
 	if f.Policy != PullUpdate {
 		id, err := f.Store.Resolve(ref)
 		if err == nil {
-			f.debugf("fetch: %s found in the store as %s; not asking the network (pull policy %s)", Clip(ref), id, f.Policy)
+			f.debugf("fetch: %s found in the store as %s; not asking the network (pull policy %s)", clip.String(ref), id, f.Policy)
 			return id, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return "", err
 		}
 		if f.Policy == PullNever {
-			return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", Clip(ref))
+			return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", clip.String(ref))
 		}
-		f.debugf("fetch: %s not in the store; discovering it", Clip(ref))
+		f.debugf("fetch: %s not in the store; discovering it", clip.String(ref))
 	}
 	return f.discoverAndFetch(ctx, app, "")
 }
@@ -165,7 +166,7 @@ func (f *Fetcher) fetchName(ctx context.Context, ref string) (string, error) {
 // discoverAndFetch finds app by appc discovery and fetches it; wantID,
 // when set, is the image id a pinned dependency requires.
 func (f *Fetcher) discoverAndFetch(ctx context.Context, app *discovery.App, wantID string) (string, error) {
-	f.logf("searching for app image %s", Clip(app.Name.String()))
+	f.logf("searching for app image %s", clip.String(app.Name.String()))
 	ep, err := f.Client.DiscoverImage(ctx, app)
 	if err != nil {
 		return "", err
@@ -194,12 +195,12 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 	}
 	switch {
 	case f.Policy == PullNever && rem == nil:
-		return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", Clip(aciURL))
+		return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", clip.String(aciURL))
 	case f.Policy == PullNever, f.Policy == PullNew && rem != nil:
 		f.debugf("cache: using the stored image without asking (pull policy %s)", f.Policy)
 		return rem.ImageID, nil
 	case rem != nil && rem.MaxAge > 0 && time.Since(rem.DownloadTime) < rem.MaxAge:
-		f.logf("using image from local store for %s (still fresh per Cache-Control)", Clip(aciURL))
+		f.logf("using image from local store for %s (still fresh per Cache-Control)", clip.String(aciURL))
 		return rem.ImageID, nil
 	}
 	// Without a stored copy the signature comes first, so an image that
@@ -216,14 +217,14 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 		cache = &CacheState{ETag: rem.ETag}
 		f.debugf("cache: revalidating %s with ETag %q", aciURL, rem.ETag)
 	}
-	f.logf("remote fetching from URL %q", Clip(aciURL))
+	f.logf("remote fetching from URL %q", clip.String(aciURL))
 	dl, err := f.Client.OpenImage(ctx, aciURL, cache)
 	if err != nil {
 		return "", err
 	}
 	defer dl.Close()
 	if dl.NotModified {
-		f.logf("image at %s not modified; using the stored image", Clip(aciURL))
+		f.logf("image at %s not modified; using the stored image", clip.String(aciURL))
 		err := f.Store.PutRemote(store.Remote{URL: aciURL, ImageID: rem.ImageID, ETag: dl.ETag,
 			MaxAge: dl.MaxAge, DownloadTime: time.Now(), SignatureURL: rem.SignatureURL})
 		return rem.ImageID, err
@@ -258,20 +259,20 @@ func (f *Fetcher) signature(ctx context.Context, image, ascURL, sigFile string) 
 		f.debugf("signature: reading %s", sigFile)
 		sig, err := os.ReadFile(sigFile)
 		if err != nil {
-			return nil, fmt.Errorf("image %s: signature verification needs its signature: %w", Clip(image), err)
+			return nil, fmt.Errorf("image %s: signature verification needs its signature: %w", clip.String(image), err)
 		}
 		if err := trust.CheckSignatureFile(sig); err != nil {
-			return nil, fmt.Errorf("image %s: signature file %s %w", Clip(image), Clip(sigFile), err)
+			return nil, fmt.Errorf("image %s: signature file %s %w", clip.String(image), clip.String(sigFile), err)
 		}
 		return sig, nil
 	}
-	f.logf("downloading signature from %s", Clip(ascURL))
+	f.logf("downloading signature from %s", clip.String(ascURL))
 	sig, err := f.Client.GetSmall(ctx, ascURL)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: signature verification needs its signature: %w (fetch unsigned images with --insecure-options=image)", Clip(image), err)
+		return nil, fmt.Errorf("image %s: signature verification needs its signature: %w (fetch unsigned images with --insecure-options=image)", clip.String(image), err)
 	}
 	if err := trust.CheckSignatureFile(sig); err != nil {
-		return nil, fmt.Errorf("image %s: signature %s %w", Clip(image), Clip(ascURL), err)
+		return nil, fmt.Errorf("image %s: signature %s %w", clip.String(image), clip.String(ascURL), err)
 	}
 	return sig, nil
 }
@@ -300,13 +301,13 @@ func (f *Fetcher) fetchFile(path, sigFile string) (string, error) {
 		return "", fmt.Errorf("image file: %w", clipPathError(err))
 	}
 	if fi.IsDir() {
-		return "", fmt.Errorf("image file %s is a directory, not an ACI file", Clip(path))
+		return "", fmt.Errorf("image file %s is a directory, not an ACI file", clip.String(path))
 	}
 	f.debugf("fetch: importing the local file %s", abs)
 	if !f.InsecureImage && sigFile == "" {
 		sigFile = path + ".asc"
 		if _, err := os.Stat(sigFile); err != nil {
-			return "", fmt.Errorf("image %s: signature verification needs its signature, and %s does not exist; give one with --signature or fetch unsigned images with --insecure-options=image", Clip(path), Clip(sigFile))
+			return "", fmt.Errorf("image %s: signature verification needs its signature, and %s does not exist; give one with --signature or fetch unsigned images with --insecure-options=image", clip.String(path), clip.String(sigFile))
 		}
 	}
 	sig, err := f.signature(context.Background(), path, "", sigFile)
@@ -333,7 +334,7 @@ func (f *Fetcher) importStream(src string, r io.Reader, size int64, sig []byte, 
 	if sig == nil {
 		id, err := f.Store.Import(r, opts)
 		if err != nil {
-			return "", fmt.Errorf("image %s: %w", Clip(src), err)
+			return "", fmt.Errorf("image %s: %w", clip.String(src), err)
 		}
 		return id, nil
 	}
@@ -356,7 +357,7 @@ func (f *Fetcher) importStream(src string, r io.Reader, size int64, sig []byte, 
 			// The signature's own message names the image.
 			return "", v.final
 		}
-		return "", fmt.Errorf("image %s: %w", Clip(src), err)
+		return "", fmt.Errorf("image %s: %w", clip.String(src), err)
 	}
 	f.logf("signature verified:")
 	for _, uid := range v.Signer.UserIDs {
@@ -381,7 +382,7 @@ func (f *Fetcher) removeIfNew(id string, start time.Time) {
 func checkLabels(m *schema.ImageManifest, app *discovery.App) error {
 	var problems []string
 	if m.Name != app.Name {
-		problems = append(problems, fmt.Sprintf("name %s", Clip(m.Name.String())))
+		problems = append(problems, fmt.Sprintf("name %s", clip.String(m.Name.String())))
 	}
 	keys := make([]string, 0, len(app.Labels))
 	for k := range app.Labels {
@@ -395,11 +396,11 @@ func checkLabels(m *schema.ImageManifest, app *discovery.App) error {
 			continue
 		}
 		if got != want {
-			problems = append(problems, fmt.Sprintf("label %s=%q (want %q)", k, Clip(got), Clip(want)))
+			problems = append(problems, fmt.Sprintf("label %s=%q (want %q)", k, clip.String(got), clip.String(want)))
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("image discovered as %s has %s", Clip(appString(app)), strings.Join(problems, ", "))
+		return fmt.Errorf("image discovered as %s has %s", clip.String(appString(app)), strings.Join(problems, ", "))
 	}
 	return nil
 }
@@ -455,7 +456,7 @@ func (f *Fetcher) fetchDep(ctx context.Context, dep types.Dependency) (string, e
 		if findErr != nil {
 			return "", fmt.Errorf("%v, and %w", findErr, err)
 		}
-		return "", fmt.Errorf("dependency %s: %w", Clip(dep.ImageName.String()), err)
+		return "", fmt.Errorf("dependency %s: %w", clip.String(dep.ImageName.String()), err)
 	}
 	if pinned && id != dep.ImageID.String() {
 		return "", fmt.Errorf("discovered image %s, but the dependency requires %s", types.ShortHash(id), types.ShortHash(dep.ImageID.String()))

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/saturn-pods/saturn/clip"
 )
 
 // tlsError is a request that failed in the TLS handshake: the server's
@@ -22,9 +24,9 @@ const plainHTTPAnswer = "server gave HTTP response to HTTPS client"
 
 func (e *tlsError) Error() string {
 	if strings.Contains(e.err.Error(), plainHTTPAnswer) {
-		return fmt.Sprintf("GET %s: TLS handshake failed: the server answered in plain HTTP; use an http:// URL (allowed with --insecure-options=http) or fix the server", Clip(e.url))
+		return fmt.Sprintf("GET %s: TLS handshake failed: the server answered in plain HTTP; use an http:// URL (allowed with --insecure-options=http) or fix the server", clip.String(e.url))
 	}
-	return fmt.Sprintf("GET %s: TLS handshake failed: %v", Clip(e.url), e.err)
+	return fmt.Sprintf("GET %s: TLS handshake failed: %v", clip.String(e.url), e.err)
 }
 
 func (e *tlsError) Unwrap() error { return e.err }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/fetch"
 	"github.com/saturn-pods/saturn/store"
 )
@@ -46,7 +47,7 @@ func (f *fetchFlags) policy() (string, error) {
 	case pullNever, pullNew, pullUpdate:
 		return f.pullPolicy, nil
 	}
-	return "", usagef("invalid --pull-policy %q (want never, new or update)", fetch.Clip(f.pullPolicy))
+	return "", usagef("invalid --pull-policy %q (want never, new or update)", clip.String(f.pullPolicy))
 }
 
 // imageFetcher brings images into the store for fetch, run and prepare;

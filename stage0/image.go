@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/saturn-pods/saturn/fetch"
+	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/store"
 )
 
@@ -94,10 +94,10 @@ func runImageList(g *globals, f *imageListFlags) error {
 		return err
 	}
 	if f.order != "asc" && f.order != "desc" {
-		return usagef("invalid --order %q (want asc or desc)", fetch.Clip(f.order))
+		return usagef("invalid --order %q (want asc or desc)", clip.String(f.order))
 	}
 	if f.format != "" && f.format != "json" && f.format != "json-pretty" {
-		return usagef("invalid --format %q (want json or json-pretty)", fetch.Clip(f.format))
+		return usagef("invalid --format %q (want json or json-pretty)", clip.String(f.format))
 	}
 	st, err := openStore(g)
 	if err != nil {
@@ -121,7 +121,7 @@ func parseImageFields(s, flag string) ([]string, error) {
 	for _, f := range strings.Split(s, ",") {
 		f = strings.ToLower(strings.TrimSpace(f))
 		if _, ok := imageListHeaders[f]; !ok {
-			return nil, usagef("%s: unknown field %q (valid: %s)", flag, fetch.Clip(f), defaultImageFields)
+			return nil, usagef("%s: unknown field %q (valid: %s)", flag, clip.String(f), defaultImageFields)
 		}
 		if seen[f] {
 			return nil, usagef("%s: duplicated field %q", flag, f)
@@ -250,7 +250,7 @@ func imageField(in store.ImageInfo, f string, full bool, now time.Time) string {
 		}
 		// A manifest's name and version are the publisher's input, of
 		// any length; the table shows them clipped.
-		return fetch.Clip(imageDisplayName(in))
+		return clip.String(imageDisplayName(in))
 	case "importtime":
 		return formatTime(in.ImportTime, full, now)
 	case "lastused":
@@ -376,7 +376,7 @@ func removeImage(g *globals, st *store.Store, ref string) error {
 	if err != nil {
 		return err
 	}
-	g.debugf("image rm: %s is %s (%s)", fetch.Clip(ref), id, fetch.Clip(info.Name))
+	g.debugf("image rm: %s is %s (%s)", clip.String(ref), id, clip.String(info.Name))
 	if err := st.Remove(id); err != nil {
 		return err
 	}

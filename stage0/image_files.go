@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/saturn-pods/saturn/aci"
-	"github.com/saturn-pods/saturn/fetch"
+	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/store"
 )
 
@@ -90,10 +90,10 @@ func imageExportCommand() *command {
 func exportImage(st *store.Store, id, out string, overwrite bool) error {
 	if fi, err := os.Lstat(out); err == nil {
 		if !overwrite {
-			return fmt.Errorf("%s: %w", fetch.Clip(out), errExists)
+			return fmt.Errorf("%s: %w", clip.String(out), errExists)
 		}
 		if fi.IsDir() {
-			return fmt.Errorf("export %s to %s: a directory is in the way", shortID(id), fetch.Clip(out))
+			return fmt.Errorf("export %s to %s: a directory is in the way", shortID(id), clip.String(out))
 		}
 	}
 	rc, err := st.OpenTar(id)
@@ -102,7 +102,7 @@ func exportImage(st *store.Store, id, out string, overwrite bool) error {
 	}
 	defer rc.Close()
 	fail := func(err error) error {
-		return fmt.Errorf("export %s to %s: %w", shortID(id), fetch.Clip(out), withoutPath(err))
+		return fmt.Errorf("export %s to %s: %w", shortID(id), clip.String(out), withoutPath(err))
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".saturn-export-*")
 	if err != nil {
@@ -158,14 +158,14 @@ func imageExtractCommand(verb, short string) *command {
 // leaves no half-written output.
 func writeImageDir(st *store.Store, id, out string, render, rootfsOnly, overwrite bool) error {
 	if abs, err := filepath.Abs(out); err != nil || abs == "/" {
-		return fmt.Errorf("output directory %q: refusing to replace /", fetch.Clip(out))
+		return fmt.Errorf("output directory %q: refusing to replace /", clip.String(out))
 	}
 	if _, err := os.Lstat(out); err == nil && !overwrite {
-		return fmt.Errorf("%s: %w", fetch.Clip(out), errExists)
+		return fmt.Errorf("%s: %w", clip.String(out), errExists)
 	}
 	// Errors name out, not the temp dir beside it.
 	fail := func(err error) error {
-		return fmt.Errorf("image %s to %s: %w", shortID(id), fetch.Clip(out), withoutPath(err))
+		return fmt.Errorf("image %s to %s: %w", shortID(id), clip.String(out), withoutPath(err))
 	}
 	parent := filepath.Dir(filepath.Clean(out))
 	tmp, err := os.MkdirTemp(parent, ".saturn-image-*")

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/saturn-pods/saturn/aci"
-	"github.com/saturn-pods/saturn/fetch"
+	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/store"
 )
 
@@ -27,7 +27,7 @@ func openStore(g *globals) (*store.Store, error) {
 func resolveImage(g *globals, s *store.Store, ref string) (string, error) {
 	id, err := resolveRef(s, ref)
 	if err == nil {
-		g.debugf("image: %s is %s", fetch.Clip(ref), id)
+		g.debugf("image: %s is %s", clip.String(ref), id)
 	}
 	return id, err
 }
@@ -42,7 +42,7 @@ func resolveRef(s *store.Store, ref string) (string, error) {
 			return "", err
 		}
 		if _, err := s.Info(id); err != nil {
-			return "", fmt.Errorf("image file %s (%s) is not in the store; fetch it first", fetch.Clip(path), shortID(id))
+			return "", fmt.Errorf("image file %s (%s) is not in the store; fetch it first", clip.String(path), shortID(id))
 		}
 		return id, nil
 	}
@@ -69,17 +69,17 @@ func localACIPath(ref string) (string, bool) {
 func fileImageID(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("image file %s: %w", fetch.Clip(path), withoutPath(err))
+		return "", fmt.Errorf("image file %s: %w", clip.String(path), withoutPath(err))
 	}
 	defer f.Close()
 	plain, _, err := aci.Decompress(f)
 	if err != nil {
-		return "", fmt.Errorf("image file %s: %w", fetch.Clip(path), err)
+		return "", fmt.Errorf("image file %s: %w", clip.String(path), err)
 	}
 	defer plain.Close()
 	id, err := aci.ImageID(plain)
 	if err != nil {
-		return "", fmt.Errorf("image file %s: %w", fetch.Clip(path), err)
+		return "", fmt.Errorf("image file %s: %w", clip.String(path), err)
 	}
 	return id, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/fetch"
 	"github.com/saturn-pods/saturn/store"
 	"github.com/saturn-pods/saturn/trust"
@@ -182,12 +183,12 @@ func trustLocation(g *globals, ts *trust.Store, client *fetch.Client, tf *trustF
 	}
 	keys, err := trust.ParseKeys(data)
 	if err != nil {
-		return fmt.Errorf("key %s: %w", fetch.Clip(loc), err)
+		return fmt.Errorf("key %s: %w", clip.String(loc), err)
 	}
 	for _, k := range keys {
 		g.debugf("trust: %s holds key %s", loc, k.Describe())
 		if err := trust.CheckKey(k); err != nil {
-			return fmt.Errorf("key %s: %w", fetch.Clip(loc), err)
+			return fmt.Errorf("key %s: %w", clip.String(loc), err)
 		}
 		trust.PrintReview(g.Stderr, prefix, loc, k)
 		if ok, err := ts.Trusted(prefix, k); err != nil {
@@ -222,20 +223,20 @@ func trustLocation(g *globals, ts *trust.Store, client *fetch.Client, tf *trustF
 func readKeyLocation(client *fetch.Client, root bool, loc string) ([]byte, error) {
 	if strings.HasPrefix(loc, "https://") || strings.HasPrefix(loc, "http://") {
 		if root {
-			return nil, usagef("--root keys must be local files, not %s", fetch.Clip(loc))
+			return nil, usagef("--root keys must be local files, not %s", clip.String(loc))
 		}
 		data, err := client.GetSmall(context.Background(), loc)
 		if err != nil {
-			return nil, fmt.Errorf("key %s: %w", fetch.Clip(loc), err)
+			return nil, fmt.Errorf("key %s: %w", clip.String(loc), err)
 		}
 		return data, nil
 	}
 	data, err := os.ReadFile(strings.TrimPrefix(loc, "file://"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("key file %s does not exist", fetch.Clip(loc))
+			return nil, fmt.Errorf("key file %s does not exist", clip.String(loc))
 		}
-		return nil, fmt.Errorf("key file %s: %w", fetch.Clip(loc), withoutPath(err))
+		return nil, fmt.Errorf("key file %s: %w", clip.String(loc), withoutPath(err))
 	}
 	return data, nil
 }

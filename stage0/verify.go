@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/saturn-pods/saturn/aci"
-	"github.com/saturn-pods/saturn/fetch"
+	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/store"
 	"github.com/saturn-pods/saturn/trust"
 )
@@ -88,7 +88,7 @@ func verifyImages(g *globals, st *store.Store, ids []string) error {
 		if r.refused {
 			refused++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", shortID(id), fetch.Clip(name), r.status, r.signature)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", shortID(id), clip.String(name), r.status, r.signature)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -8,7 +8,10 @@ import (
 
 	"github.com/appc/spec/discovery"
 	"github.com/appc/spec/schema/types"
+
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/saturn-pods/saturn/clip"
 )
 
 // idPrefix is how every image id starts (appc: sha512 of the plain tar).
@@ -25,7 +28,7 @@ func (s *Store) Resolve(ref string) (string, error) {
 	app, err := discovery.NewAppFromString(ref)
 	if err != nil {
 		// appc's message quotes the reference raw, newlines and all.
-		return "", fmt.Errorf("image reference %q: %s", clip(ref), strings.Join(strings.Fields(err.Error()), " "))
+		return "", fmt.Errorf("image reference %q: %s", clip.String(ref), strings.Join(strings.Fields(err.Error()), " "))
 	}
 	labels := make(map[string]string, len(app.Labels))
 	for k, v := range app.Labels {
@@ -33,7 +36,7 @@ func (s *Store) Resolve(ref string) (string, error) {
 	}
 	id, err := s.findByName(string(app.Name), labels)
 	if err != nil {
-		return "", fmt.Errorf("image %q: %w", clip(ref), err)
+		return "", fmt.Errorf("image %q: %w", clip.String(ref), err)
 	}
 	return id, nil
 }
@@ -41,7 +44,7 @@ func (s *Store) Resolve(ref string) (string, error) {
 func (s *Store) resolvePrefix(ref string) (string, error) {
 	hexPart := ref[len(idPrefix):]
 	if hexPart == "" || strings.Trim(hexPart, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("image id %q: not a sha512- id (lower-case hex expected)", clip(ref))
+		return "", fmt.Errorf("image id %q: not a sha512- id (lower-case hex expected)", clip.String(ref))
 	}
 	var matches []string
 	err := s.view(func(tx *bolt.Tx) error {
@@ -61,11 +64,11 @@ func (s *Store) resolvePrefix(ref string) (string, error) {
 	}
 	switch len(matches) {
 	case 0:
-		return "", fmt.Errorf("image %s: %w", clip(ref), ErrNotFound)
+		return "", fmt.Errorf("image %s: %w", clip.String(ref), ErrNotFound)
 	case 1:
 		return matches[0], nil
 	}
-	return "", fmt.Errorf("image id %s is ambiguous: %d images match (%s, %s, …); give more digits", clip(ref), len(matches), types.ShortHash(matches[0]), types.ShortHash(matches[1]))
+	return "", fmt.Errorf("image id %s is ambiguous: %d images match (%s, %s, …); give more digits", clip.String(ref), len(matches), types.ShortHash(matches[0]), types.ShortHash(matches[1]))
 }
 
 // findByName returns the newest image named name whose labels include
@@ -135,7 +138,7 @@ func findDependencyTx(tx *bolt.Tx, dep types.Dependency) (string, error) {
 			return "", fmt.Errorf("dependency %s: %w; fetch it first", desc, err)
 		}
 		if r.Name != string(dep.ImageName) {
-			return "", fmt.Errorf("dependency %s: image %s is named %s", desc, types.ShortHash(id), clip(r.Name))
+			return "", fmt.Errorf("dependency %s: image %s is named %s", desc, types.ShortHash(id), clip.String(r.Name))
 		}
 		return id, nil
 	}
@@ -160,7 +163,7 @@ func depString(dep types.Dependency) string {
 	if dep.ImageID != nil && !dep.ImageID.Empty() {
 		fmt.Fprintf(&b, " (%s)", types.ShortHash(dep.ImageID.String()))
 	}
-	return clip(b.String())
+	return clip.String(b.String())
 }
 
 func sortByImport(infos []ImageInfo) {
@@ -170,18 +173,4 @@ func sortByImport(infos []ImageInfo) {
 		}
 		return infos[i].ID < infos[j].ID
 	})
-}
-
-// maxEcho is how much of a user's reference an error repeats.
-const maxEcho = 80
-
-// clip shortens s to about maxEcho characters with "…" in the middle, so
-// errors never echo unbounded input.
-func clip(s string) string {
-	r := []rune(s)
-	if len(r) <= maxEcho {
-		return s
-	}
-	head := maxEcho * 2 / 3
-	return string(r[:head]) + "…" + string(r[len(r)-(maxEcho-head-1):])
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/clip"
 )
 
 // Store is the trust store of one saturn configuration: keys added by
@@ -52,7 +54,7 @@ func keysDir(config string) string { return filepath.Join(config, "trustedkeys")
 func CleanPrefix(prefix string) (string, error) {
 	name, err := cleanName(strings.TrimSuffix(prefix, "/"))
 	if err != nil {
-		return "", fmt.Errorf("invalid prefix %q: %w", clip(prefix), err)
+		return "", fmt.Errorf("invalid prefix %q: %w", clip.String(prefix), err)
 	}
 	return name, nil
 }
@@ -268,7 +270,7 @@ func prefixesOf(name string) []string {
 func (s *Store) Keyring(name string) (openpgp.EntityList, error) {
 	clean, err := cleanName(name)
 	if err != nil {
-		return nil, fmt.Errorf("invalid image name %q: %w", clip(name), err)
+		return nil, fmt.Errorf("invalid image name %q: %w", clip.String(name), err)
 	}
 	dirs := []string{dirFor(s.SystemConfig, ""), dirFor(s.LocalConfig, "")}
 	for _, p := range prefixesOf(clean) {
@@ -298,18 +300,4 @@ func (s *Store) Keyring(name string) (openpgp.EntityList, error) {
 		el = append(el, trusted[fp].entity)
 	}
 	return el, nil
-}
-
-// maxEcho is how much of a prefix or name an error repeats.
-const maxEcho = 80
-
-// clip shortens s to about maxEcho characters with "…" in the middle, so
-// errors never echo unbounded input.
-func clip(s string) string {
-	r := []rune(s)
-	if len(r) <= maxEcho {
-		return s
-	}
-	head := maxEcho * 2 / 3
-	return string(r[:head]) + "…" + string(r[len(r)-(maxEcho-head-1):])
 }
