@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/appc/spec/schema/types"
@@ -127,5 +128,65 @@ func TestLoadManifestChecksVolumes(t *testing.T) {
 		if _, err := LoadManifest(p, imgs); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s %s: %v, want %q", tt.volumes, tt.mounts, err, tt.want)
 		}
+	}
+}
+
+// countingTrees counts RenderTree calls per image and fails the images
+// in bad.
+type countingTrees struct {
+	*fakeTrees
+	mu    sync.Mutex
+	calls map[string]int
+	bad   map[string]bool
+}
+
+func (c *countingTrees) RenderTree(id string) (string, string, error) {
+	c.mu.Lock()
+	c.calls[id]++
+	c.mu.Unlock()
+	if c.bad[id] {
+		return "", "", fmt.Errorf("tree of %s broken", id)
+	}
+	return c.fakeTrees.RenderTree(id)
+}
+
+func TestNewPlanRendersEachImageOnce(t *testing.T) {
+	f := newFakeTrees(t)
+	o, _, err := parse([]string{"busybox", "--name=a", "busybox", "--name=b", "busybox", "--name=c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range o.Apps.Apps {
+		a.ImageID = fakeID(1)
+	}
+	pm, err := Generate(o, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &countingTrees{fakeTrees: f, calls: map[string]int{}}
+	plan, err := NewPlan(pm, fakeID(100), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Apps) != 3 || plan.Stage1.ImageID != fakeID(100) {
+		t.Fatalf("plan: stage1 %s, %d apps", plan.Stage1.ImageID, len(plan.Apps))
+	}
+	for i, app := range plan.Apps {
+		if app.ImageID != fakeID(1) || app.TreeID != plan.Apps[0].TreeID {
+			t.Errorf("app %d: tree %+v", i, app)
+		}
+	}
+	if c.calls[fakeID(1)] != 1 || c.calls[fakeID(100)] != 1 {
+		t.Errorf("renders per image: %v, want one each", c.calls)
+	}
+
+	// Failures are reported in order, stage1 first, whatever finished first.
+	c = &countingTrees{fakeTrees: f, calls: map[string]int{}, bad: map[string]bool{fakeID(100): true, fakeID(1): true}}
+	if _, err := NewPlan(pm, fakeID(100), c); err == nil || !strings.HasPrefix(err.Error(), "stage1: render "+fakeID(100)+": tree of") {
+		t.Errorf("both broken: %v, want stage1's error", err)
+	}
+	c = &countingTrees{fakeTrees: f, calls: map[string]int{}, bad: map[string]bool{fakeID(1): true}}
+	if _, err := NewPlan(pm, fakeID(100), c); err == nil || !strings.HasPrefix(err.Error(), "app a: render "+fakeID(1)+": tree of") {
+		t.Errorf("app image broken: %v, want the first app's error", err)
 	}
 }

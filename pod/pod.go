@@ -412,6 +412,31 @@ func writePodFile(path string, data []byte, perm os.FileMode) error {
 	return writeViaTemp(path, data, perm, false)
 }
 
+// writeNewPodFile creates a small file of a pod being prepared in one
+// write, without the temp file and rename of writePodFile: only the pod's
+// own preparing process and stage1 read these files, never while they are
+// being written. It refuses to replace an existing file.
+func writeNewPodFile(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if len(data) > 0 {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		// The umask must not narrow what stage1 and the pod commands read.
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
 func writeViaTemp(path string, data []byte, perm os.FileMode, sync bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/appc/spec/schema"
@@ -56,26 +57,64 @@ type Plan struct {
 }
 
 // NewPlan renders the trees of stage1 and of every app and checks each app
-// against its tree as soon as it is rendered, the way stage1 and stage2
-// will look at it (CheckApp), so a pod stage1 would refuse is refused
-// before its directory or any mount exists. A refusal is a *CheckError.
+// against its tree (CheckApp), the way stage1 and stage2 will look at
+// it, so a pod stage1 would refuse is refused before its directory or
+// any mount exists. A refusal is a *CheckError.
+//
+// The trees are rendered (or, when already there, verified) at the same
+// time: verifying is mostly waiting for the file system, and each image
+// is looked at once however many apps use it. Errors are reported in
+// manifest order, stage1 first, as if done one after the other.
 func NewPlan(pm *schema.PodManifest, stage1ID string, images Images) (*Plan, error) {
-	s1, err := renderTree(stage1ID, images)
-	if err != nil {
-		return nil, fmt.Errorf("stage1: %w", err)
-	}
-	plan := &Plan{Manifest: pm, Stage1: s1}
+	ids := []string{stage1ID}
 	for _, ra := range pm.Apps {
-		t, err := renderTree(ra.Image.ID.String(), images)
-		if err != nil {
-			return nil, fmt.Errorf("app %s: %w", ra.Name, err)
+		ids = append(ids, ra.Image.ID.String())
+	}
+	trees := renderTrees(ids, images)
+	s1 := trees[stage1ID]
+	if s1.err != nil {
+		return nil, fmt.Errorf("stage1: %w", s1.err)
+	}
+	plan := &Plan{Manifest: pm, Stage1: s1.tree}
+	for _, ra := range pm.Apps {
+		t := trees[ra.Image.ID.String()]
+		if t.err != nil {
+			return nil, fmt.Errorf("app %s: %w", ra.Name, t.err)
 		}
-		if err := checkRuntimeApp(&ra, t); err != nil {
+		if err := checkRuntimeApp(&ra, t.tree); err != nil {
 			return nil, err
 		}
-		plan.Apps = append(plan.Apps, t)
+		plan.Apps = append(plan.Apps, t.tree)
 	}
 	return plan, nil
+}
+
+type renderResult struct {
+	tree Tree
+	err  error
+}
+
+// renderTrees renders every distinct image of ids concurrently. An image
+// is rendered by one goroutine only: two holders of the shared tree lock
+// in one process could each wait for the other to let go when the tree
+// needs re-rendering.
+func renderTrees(ids []string, images Images) map[string]*renderResult {
+	out := map[string]*renderResult{}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		if _, ok := out[id]; ok {
+			continue
+		}
+		r := &renderResult{}
+		out[id] = r
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.tree, r.err = renderTree(id, images)
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 func renderTree(id string, images Images) (Tree, error) {
@@ -106,7 +145,7 @@ func Lay(p *Pod, plan *Plan, overlay bool) error {
 	if err := copyFile(filepath.Join(s1.Path, imageManifestFile), filepath.Join(dir, stage1Dir, imageManifestFile)); err != nil {
 		return err
 	}
-	if err := writePodFile(filepath.Join(dir, fileStage1TreeID), []byte(s1.TreeID), defaultPodFileMode); err != nil {
+	if err := writeNewPodFile(filepath.Join(dir, fileStage1TreeID), []byte(s1.TreeID), defaultPodFileMode); err != nil {
 		return err
 	}
 	if overlay {
@@ -129,11 +168,11 @@ func Lay(p *Pod, plan *Plan, overlay bool) error {
 		return err
 	}
 	if overlay {
-		if err := writePodFile(filepath.Join(dir, fileOverlayMarker), nil, defaultPodFileMode); err != nil {
+		if err := writeNewPodFile(filepath.Join(dir, fileOverlayMarker), nil, defaultPodFileMode); err != nil {
 			return err
 		}
 	}
-	return writePodFile(filepath.Join(dir, fileCreated), nil, defaultPodFileMode)
+	return writeNewPodFile(filepath.Join(dir, fileCreated), nil, defaultPodFileMode)
 }
 
 func layApp(dir, name string, t Tree, overlay bool) error {
@@ -141,7 +180,7 @@ func layApp(dir, name string, t Tree, overlay bool) error {
 	if err := os.MkdirAll(info, 0o755); err != nil {
 		return err
 	}
-	if err := writePodFile(filepath.Join(info, treeIDFile), []byte(t.TreeID), defaultPodFileMode); err != nil {
+	if err := writeNewPodFile(filepath.Join(info, treeIDFile), []byte(t.TreeID), defaultPodFileMode); err != nil {
 		return err
 	}
 	if err := copyFile(filepath.Join(t.Path, imageManifestFile), filepath.Join(info, imageManifestFile)); err != nil {
@@ -191,13 +230,31 @@ func Mount(p *Pod, locate TreeLocator) error {
 	if err != nil {
 		return err
 	}
-	root := filepath.Join(dir, stage1RootfsRel)
-	if err := mountOverlay(locate, s1, root, filepath.Join(dir, dirOverlay, s1, "upper"), filepath.Join(dir, dirOverlay, s1, "work")); err != nil {
-		return fmt.Errorf("stage1: %w", err)
-	}
 	pm, err := p.Manifest()
 	if err != nil {
 		return err
+	}
+	root := filepath.Join(dir, stage1RootfsRel)
+	s1Upper := filepath.Join(dir, dirOverlay, s1, "upper")
+	s1Tree, err := locate(s1)
+	if err != nil {
+		return fmt.Errorf("stage1: tree %s: %w", s1, err)
+	}
+	// Each app's directory in stage1's rootfs is made in the upper
+	// directory before the overlay is mounted: made through the mounted
+	// overlay, its parents would each be copied up first, which costs
+	// more than the directories themselves. It is the same tree either
+	// way.
+	preMade := makeStage2Parents(filepath.Join(s1Tree, treeRootfsDir), s1Upper) == nil
+	for _, ra := range pm.Apps {
+		if preMade {
+			if err := makeAppDir(dir, filepath.Join(s1Upper, stage2Rel), ra.Name.String()); err != nil {
+				return err
+			}
+		}
+	}
+	if err := mountOverlay(locate, s1, root, s1Upper, filepath.Join(dir, dirOverlay, s1, "work")); err != nil {
+		return fmt.Errorf("stage1: %w", err)
 	}
 	for _, ra := range pm.Apps {
 		name := ra.Name.String()
@@ -207,11 +264,10 @@ func Mount(p *Pod, locate TreeLocator) error {
 			return err
 		}
 		appDir := filepath.Join(root, stage2Rel, name)
-		if err := os.MkdirAll(filepath.Join(appDir, treeRootfsDir), 0o755); err != nil {
-			return err
-		}
-		if err := copyFile(filepath.Join(info, imageManifestFile), filepath.Join(appDir, imageManifestFile)); err != nil {
-			return err
+		if !preMade {
+			if err := makeAppDir(dir, filepath.Join(root, stage2Rel), name); err != nil {
+				return err
+			}
 		}
 		up := filepath.Join(dir, dirOverlay, treeID, "upper", name)
 		work := filepath.Join(dir, dirOverlay, treeID, "work", name)
@@ -220,6 +276,52 @@ func Mount(p *Pod, locate TreeLocator) error {
 		}
 	}
 	return nil
+}
+
+// makeStage2Parents makes opt/ and opt/stage2/ in the upper directory of
+// stage1's overlay with the owner and mode they have in stage1's tree
+// (0755 root where the tree lacks them). Where the tree has something
+// else than a directory there, it fails and leaves the upper directory
+// as it was, so the caller goes through the mounted overlay instead.
+func makeStage2Parents(lower, upper string) error {
+	rel := ""
+	for _, name := range strings.Split(stage2Rel, "/") {
+		rel = filepath.Join(rel, name)
+		mode, uid, gid := uint32(0o755), 0, 0
+		var st unix.Stat_t
+		err := unix.Lstat(filepath.Join(lower, rel), &st)
+		switch {
+		case err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR:
+			return fmt.Errorf("%s in stage1's tree is not a directory", rel)
+		case err == nil:
+			mode, uid, gid = st.Mode&0o7777, int(st.Uid), int(st.Gid)
+		case !os.IsNotExist(err):
+			return err
+		}
+		path := filepath.Join(upper, rel)
+		if err := unix.Mkdir(path, 0o700); err == unix.EEXIST {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if err := unix.Lchown(path, uid, gid); err != nil {
+			return err
+		}
+		if err := unix.Chmod(path, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// makeAppDir makes stage2/<app>/rootfs (the app's mount point) under
+// stage2 and puts the app's image manifest beside it.
+func makeAppDir(podDir, stage2, name string) error {
+	appDir := filepath.Join(stage2, name)
+	if err := os.MkdirAll(filepath.Join(appDir, treeRootfsDir), 0o755); err != nil {
+		return err
+	}
+	return copyFile(filepath.Join(podDir, dirAppsInfo, name, imageManifestFile), filepath.Join(appDir, imageManifestFile))
 }
 
 func mountOverlay(locate TreeLocator, treeID, target, upper, work string) error {

@@ -335,3 +335,45 @@ func TestHostEntrypointComesFromTheTree(t *testing.T) {
 		t.Errorf("without trees HostEntrypoint = %q, want the pod's %q", entry, inPod)
 	}
 }
+
+func TestMakeStage2Parents(t *testing.T) {
+	lower, upper := t.TempDir(), t.TempDir()
+	if err := os.Mkdir(filepath.Join(lower, "opt"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(lower, "opt"), 1234, 4321); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(lower, "opt"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := makeStage2Parents(lower, upper); err != nil {
+		t.Fatal(err)
+	}
+	for rel, want := range map[string][3]int{"opt": {0o711, 1234, 4321}, "opt/stage2": {0o755, 0, 0}} {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(upper, rel), &st); err != nil {
+			t.Fatal(err)
+		}
+		got := [3]int{int(st.Mode & 0o7777), int(st.Uid), int(st.Gid)}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR || got != want {
+			t.Errorf("%s: mode %o owner %d:%d, want a directory %o %d:%d", rel, got[0], got[1], got[2], want[0], want[1], want[2])
+		}
+	}
+	// Made again (run-prepared after a failed start): nothing changes.
+	if err := makeStage2Parents(lower, upper); err != nil {
+		t.Fatal(err)
+	}
+
+	// A tree whose opt is not a directory: refused, upper untouched.
+	lower2, upper2 := t.TempDir(), t.TempDir()
+	if err := os.Symlink("/elsewhere", filepath.Join(lower2, "opt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := makeStage2Parents(lower2, upper2); err == nil {
+		t.Error("opt as a symlink: accepted")
+	}
+	if ents, _ := os.ReadDir(upper2); len(ents) != 0 {
+		t.Errorf("upper after refusal: %v", ents)
+	}
+}
