@@ -30,10 +30,11 @@ need_root() {
 #   util-linux                  unshare, the benchmark floor
 #   runc                        benchmark peer
 #   hyperfine                   benchmark timing
+#   e2fsprogs                   benchmarks run on a fresh journaled ext4 (tests/bench/lib)
 #   xz-utils bzip2              tests make ACIs with every compression
 #   curl ca-certificates        fetch benchmark peer
 DEB_PACKAGES=(busybox-static gnupg iptables containernetworking-plugins iproute2 util-linux
-	xz-utils bzip2 curl ca-certificates runc hyperfine)
+	xz-utils bzip2 curl ca-certificates runc hyperfine e2fsprogs)
 
 cmd_deps() {
 	need_root deps

@@ -16,15 +16,17 @@ for tool in hyperfine runc unshare; do
 	command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool not installed (./build.sh deps)" >&2; exit 1; }
 done
 
-# The data dir's file system matters: a pod start creates ~40 inodes (pod
-# dir, overlay upper/work, copy-ups) right after gc deleted as many, and a
-# journal-less ext4 scans past recently deleted inodes on each allocation
-# (find_inode_bit/recently_deleted), several ms per pod on such a disk.
+# Every peer works in one fresh journaled ext4 (lib/benchfs.sh says why
+# not in /tmp).
+. "$(dirname "$(readlink -f "$0")")/lib/benchfs.sh"
 work=$(mktemp -d /tmp/saturn-bench.XXXXXX)
-data=$work/data
+fs=$work/fs
+mount_bench_fs "$fs"
+data=$fs/data
 sat=("$saturn_bin" "--dir=$data" "--insecure-options=image")
 cleanup() {
 	"${sat[@]}" gc --grace-period=0s >/dev/null 2>&1 || true
+	umount_bench_fs "$fs"
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -34,16 +36,16 @@ id=$("${sat[@]}" fetch "$image" 2>/dev/null)
 "${sat[@]}" run --net=none "$id" --exec=/bin/true >/dev/null 2>&1
 
 # The same rootfs for the peers.
-mkdir -p "$work/bundle/rootfs"
-tar -xf "$image" -C "$work/bundle" rootfs
-(cd "$work/bundle" && runc spec)
-sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"\/bin\/true"/' "$work/bundle/config.json"
-grep -q '"/bin/true"' "$work/bundle/config.json" || { echo "bench/run.sh: could not set runc's args" >&2; exit 1; }
+mkdir -p "$fs/bundle/rootfs"
+tar -xf "$image" -C "$fs/bundle" rootfs
+(cd "$fs/bundle" && runc spec)
+sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"\/bin\/true"/' "$fs/bundle/config.json"
+grep -q '"/bin/true"' "$fs/bundle/config.json" || { echo "bench/run.sh: could not set runc's args" >&2; exit 1; }
 
 csv=$work/times.csv
 saturn_cmd="${sat[*]} run --net=none $id --exec=/bin/true"
-runc_cmd="runc --root $work/runc-state run --bundle $work/bundle saturn-bench-$$"
-unshare_cmd="unshare --fork --pid --mount --ipc --uts --net chroot $work/bundle/rootfs /bin/true"
+runc_cmd="runc --root $fs/runc-state run --bundle $fs/bundle saturn-bench-$$"
+unshare_cmd="unshare --fork --pid --mount --ipc --uts --net chroot $fs/bundle/rootfs /bin/true"
 # No shell around the commands (-N): the floor is a few milliseconds.
 # Exited pods are garbage-collected before each saturn run, untimed, so
 # their mounts do not pile up during the benchmark.
