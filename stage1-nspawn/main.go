@@ -2,6 +2,14 @@
 // serves every entrypoint of the stage1 ABI, picked by the name it is run
 // as: run (also "init"), enter, stop and gc, plus two names it only gives
 // itself when it re-execs: the pod's PID 1 and the stage2 helper.
+//
+// Every process of this binary lives for milliseconds to the length of one
+// pod, so the runtime does not start its goroutine that re-reads the
+// cgroup CPU limit every second (updatemaxprocs). containermaxprocs=0 is
+// not set: in Go 1.26 the runtime reads the cgroup files at start-up
+// whatever its value, so it would only change GOMAXPROCS under a quota.
+//
+//go:debug updatemaxprocs=0
 package main
 
 import (

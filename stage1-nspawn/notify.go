@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -40,23 +39,21 @@ type notifyRelay struct {
 	done chan struct{}
 }
 
-// prepareNotify sets cmd (the pod's PID 1) up to report readiness when
-// this process was started with NOTIFY_SOCKET. NOTIFY_SOCKET itself never
-// goes further than this process. It returns nil when there is no one to
-// notify.
-func prepareNotify(cmd *exec.Cmd) (*notifyRelay, error) {
-	cmd.Env = withoutEnv(withoutEnv(cmd.Env, "NOTIFY_SOCKET"), notifyFDEnv)
+// prepareNotify sets the pod's PID 1 up to report readiness when this
+// process was started with NOTIFY_SOCKET: it returns the relay, whose
+// pod end (w) becomes PID 1's fd 3, and env, PID 1's environment, which
+// names that fd. NOTIFY_SOCKET itself never goes further than this
+// process. The relay is nil when there is no one to notify.
+func prepareNotify(env []string) (*notifyRelay, []string, error) {
+	env = withoutEnv(withoutEnv(env, "NOTIFY_SOCKET"), notifyFDEnv)
 	if os.Getenv("NOTIFY_SOCKET") == "" {
-		return nil, nil
+		return nil, env, nil
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("notify pipe: %w", err)
+		return nil, nil, fmt.Errorf("notify pipe: %w", err)
 	}
-	fd := 3 + len(cmd.ExtraFiles)
-	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
-	cmd.Env = append(cmd.Env, notifyFDEnv+"="+strconv.Itoa(fd))
-	return &notifyRelay{r: r, w: w, done: make(chan struct{})}, nil
+	return &notifyRelay{r: r, w: w, done: make(chan struct{})}, append(env, notifyFDEnv+"=3"), nil
 }
 
 // start closes this process's copy of the pod's end, so the relay sees

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -76,7 +74,9 @@ func startPod(podDir string, f *runFlags, args []string) int {
 	// Namespaces are created by clone(2) of a freshly exec'ed copy of this
 	// binary, never by unshare on one of this process's threads. The
 	// thread is locked because Pdeathsig fires when the parent *thread*
-	// exits.
+	// exits. syscall.ForkExec rather than os/exec: os/exec probes for
+	// pidfd support with a throw-away child and waits through a pidfd,
+	// which costs every pod start a process and a few threads' work.
 	runtime.LockOSThread()
 	// The pod's PID 1 shows up as "init" (the binary's name in the stage1
 	// image) rather than "exe".
@@ -84,29 +84,34 @@ func startPod(podDir string, f *runFlags, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	cmd := exec.Command(self, args...)
-	cmd.Args[0] = podInitName
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = withoutEnv(os.Environ(), "RKT_LOCK_FD")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL}
-	relay, err := prepareNotify(cmd)
+	env := withoutEnv(os.Environ(), "RKT_LOCK_FD")
+	relay, env, err := prepareNotify(env)
 	if err != nil {
 		return fail(err)
 	}
+	files := []uintptr{0, 1, 2}
+	if relay != nil {
+		files = append(files, relay.w.Fd())
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
-	if err := cmd.Start(); err != nil {
+	pid, err := syscall.ForkExec(self, append([]string{podInitName}, args...), &syscall.ProcAttr{
+		Env:   env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL},
+	})
+	if err != nil {
 		relay.abort()
 		return fail(fmt.Errorf("start pod: %w", err))
 	}
 	relay.start()
-	if err := writeFileAtomic(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n")); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
+	done := make(chan unix.WaitStatus, 1)
+	go func() { done <- waitPID(pid) }()
+	if err := writeFileAtomic(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(pid)+"\n")); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		<-done
 		return fail(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	for {
 		select {
 		case s := <-sigs:
@@ -116,27 +121,24 @@ func startPod(podDir string, f *runFlags, args []string) int {
 				// app's to handle, not a request to stop the pod.
 				continue
 			}
-			cmd.Process.Signal(s)
-		case err := <-done:
+			unix.Kill(pid, s.(unix.Signal))
+		case ws := <-done:
 			relay.wait()
-			return exitCode(err)
+			return statusCode(ws)
 		}
 	}
 }
 
-func exitCode(err error) int {
-	if err == nil {
-		return 0
+// waitPID waits for the pod's PID 1 to exit. This process has no other
+// children, so nothing else can reap it.
+func waitPID(pid int) unix.WaitStatus {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			return ws
+		}
 	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return fail(err)
-	}
-	ws := ee.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
 }
 
 func withoutEnv(env []string, key string) []string {
