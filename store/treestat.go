@@ -8,9 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -242,56 +243,75 @@ func parseStatLine(line string) (statIdent, error) {
 // statsMatch reports whether the tree in dir, whose recorded hash is
 // want, still has exactly the entries and stats recorded after its last
 // full verification (see readTreeStats for window).
+//
+// It lstats the recorded entries by name and reads no directory: a
+// directory whose own stats (mtime and ctime) are unchanged still holds
+// exactly the names it held, since creating, removing or renaming an
+// entry sets both. A name whose path now runs through something else
+// (a directory swapped for a symlink) fails on that directory's own
+// record. The lstats are spread over a few goroutines: they are
+// independent, and a busybox-like tree has hundreds.
 func statsMatch(dir, want string, window time.Duration) bool {
 	boot, err := bootID()
 	if err != nil {
 		return false
 	}
 	sum, rec, err := readTreeStats(dir, window, time.Now(), boot)
-	if err != nil || sum != want {
+	if err != nil || sum != want || !coversTree(rec) {
 		return false
 	}
-	i := 0
-	match := func(rel string, st *unix.Stat_t) bool {
-		if i >= len(rec) || !rec[i].same(identOfUnix(rel, st)) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	parts := statWorkers(len(rec))
+	ok := make([]bool, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok[p] = statsMatchAt(fd, rec[p*len(rec)/parts:(p+1)*len(rec)/parts])
+		}()
+	}
+	wg.Wait()
+	for _, o := range ok {
+		if !o {
 			return false
 		}
-		i++
-		return true
 	}
-	for _, top := range []string{"manifest", "rootfs"} {
-		if !walkStatsAt(unix.AT_FDCWD, filepath.Join(dir, top), top, match) {
-			return false
-		}
-	}
-	return i == len(rec)
+	return true
 }
 
-// walkStatsAt is the quick check's walk: the same entries in the same
-// order as walkTreeStats (pre-order, names sorted), but every lstat is
-// an fstatat relative to an open directory, which spares the kernel a
-// lookup of the whole path per entry. It stops when match says no.
-func walkStatsAt(dirfd int, name, rel string, match func(rel string, st *unix.Stat_t) bool) bool {
+// coversTree reports whether a record holds the two roots of a tree,
+// manifest and rootfs, first and in the order a walk visits them, so
+// that every entry of the tree is under a recorded directory.
+func coversTree(rec []statIdent) bool {
+	if len(rec) < 2 || rec[0].rel != "manifest" || rec[1].rel != "rootfs" {
+		return false
+	}
+	for _, r := range rec[2:] {
+		if !strings.HasPrefix(r.rel, "rootfs/") || strings.Contains(r.rel, "/../") || strings.HasSuffix(r.rel, "/..") {
+			return false
+		}
+	}
+	return true
+}
+
+// statWorkers is how many goroutines check n entries: one for a small
+// tree, where starting more costs more than it saves.
+func statWorkers(n int) int {
+	if n < 128 {
+		return 1
+	}
+	return min(runtime.GOMAXPROCS(0), 4)
+}
+
+func statsMatchAt(dirfd int, rec []statIdent) bool {
 	var st unix.Stat_t
-	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || !match(rel, &st) {
-		return false
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return true
-	}
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	d := os.NewFile(uintptr(fd), rel)
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return false
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if !walkStatsAt(fd, n, rel+"/"+n, match) {
+	for _, r := range rec {
+		if err := unix.Fstatat(dirfd, r.rel, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || !r.same(identOfUnix(r.rel, &st)) {
 			return false
 		}
 	}

@@ -69,6 +69,36 @@ func TestTreeStatsVouchOnlyForUnchangedTrees(t *testing.T) {
 		{"owner", func(root string) error { return os.Lchown(filepath.Join(root, "a"), 7, 7) }},
 		{"new file", func(root string) error { return os.WriteFile(filepath.Join(root, "c"), nil, 0o644) }},
 		{"removed file", func(root string) error { return os.Remove(filepath.Join(root, "dir", "b")) }},
+		{"new file in a subdirectory", func(root string) error { return os.WriteFile(filepath.Join(root, "dir", "c"), nil, 0o644) }},
+		{"new directory holding a file", func(root string) error {
+			if err := os.Mkdir(filepath.Join(root, "new"), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(root, "new", "x"), nil, 0o644)
+		}},
+		{"entries swapped by rename", func(root string) error {
+			a, b := filepath.Join(root, "a"), filepath.Join(root, "dir", "b")
+			if err := os.Rename(a, a+".tmp"); err != nil {
+				return err
+			}
+			if err := os.Rename(b, a); err != nil {
+				return err
+			}
+			return os.Rename(a+".tmp", b)
+		}},
+		{"directory swapped for a symlink to a copy holding the same inodes", func(root string) error {
+			d := filepath.Join(root, "dir")
+			if err := os.Mkdir(d+".copy", 0o755); err != nil {
+				return err
+			}
+			if err := os.Link(filepath.Join(d, "b"), filepath.Join(d+".copy", "b")); err != nil {
+				return err
+			}
+			if err := os.Rename(d, filepath.Join(root, "..", "moved-away")); err != nil {
+				return err
+			}
+			return os.Symlink("dir.copy", d)
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,6 +226,63 @@ func TestTreeStatRecordAgeAndBoot(t *testing.T) {
 	} {
 		if _, _, err := readTreeStats(dir, defaultRacyWindow, tc.now, tc.boot); (err == nil) != tc.ok {
 			t.Errorf("record read %v after it was taken, in %s: %v, want ok=%t", tc.now.Sub(taken), tc.boot, err, tc.ok)
+		}
+	}
+}
+
+func TestTreeStatRecordMustCoverTheTree(t *testing.T) {
+	rec := func(rels ...string) []statIdent {
+		var out []statIdent
+		for _, r := range rels {
+			out = append(out, statIdent{rel: r})
+		}
+		return out
+	}
+	tests := []struct {
+		rec  []statIdent
+		want bool
+	}{
+		{rec("manifest", "rootfs", "rootfs/bin", "rootfs/bin/sh"), true},
+		{rec("manifest", "rootfs"), true},
+		{rec("rootfs", "manifest"), false},
+		{rec("manifest"), false},
+		{rec("manifest", "rootfs", "etc/passwd"), false},
+		{rec("manifest", "rootfs", "rootfs/../../outside"), false},
+		{rec("manifest", "rootfs", "rootfs/bin/.."), false},
+		{nil, false},
+	}
+	for _, tc := range tests {
+		if got := coversTree(tc.rec); got != tc.want {
+			t.Errorf("coversTree(%v) = %v, want %v", tc.rec, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkStatsMatch checks a tree shaped like a busybox image (one
+// directory of 400 entries) the way every pod start does.
+func BenchmarkStatsMatch(b *testing.B) {
+	t := &testing.T{}
+	s := openTestStore(t)
+	s.racyWindow = 20 * time.Millisecond
+	files := map[string]string{}
+	for i := range 400 {
+		files[fmt.Sprintf("bin/applet%03d", i)] = "x"
+	}
+	id := mustImport(t, s, testImage{name: "example.com/wide", files: files})
+	treeID, path, err := s.RenderTree(id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	time.Sleep(3 * s.racyWindow)
+	if err := s.CheckTree(treeID); err != nil {
+		b.Fatal(err)
+	}
+	want, _ := readTreeHash(path)
+	b.ResetTimer()
+	for range b.N {
+		if !statsMatch(path, want, s.racyWindow) {
+			b.Fatal("no match")
 		}
 	}
 }
