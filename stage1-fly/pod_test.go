@@ -433,6 +433,55 @@ func TestRunRefuses(t *testing.T) {
 	}
 }
 
+// TestRunRefusedNoStatus: the exit watcher starts before run reads the
+// pod, but a pod run refuses has no app whose status it could record, so
+// it must end without writing one.
+func TestRunRefusedNoStatus(t *testing.T) {
+	p := newTestPod(t, []string{"/no/such/binary"}, nil)
+	out, err := p.entry("run", testUUID).CombinedOutput()
+	if err == nil {
+		t.Fatalf("run of a missing executable succeeded: %s", out)
+	}
+	rkt := filepath.Join(p.dir, stage1Rootfs, "rkt")
+	waitFile(t, filepath.Join(rkt, watcherPidFile))
+	if err := waitWatcher(rkt, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(rkt, "status/app")); err == nil {
+		t.Error("a refused pod has an exit status")
+	}
+}
+
+// TestRunSetupFailureStatus: once run has accepted the pod, a failure to
+// set it up is the app's exit as far as the pod goes: the watcher records
+// stage1's exit code as the app's status.
+func TestRunSetupFailureStatus(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "gone")
+	p := newTestPod(t, []string{"/bin/true"}, func(pm *schema.PodManifest) {
+		pm.Volumes = []types.Volume{{Name: "v", Kind: "host", Source: missing}}
+		pm.Apps[0].Mounts = []schema.Mount{{Volume: "v", Path: "/v"}}
+	})
+	_, errOut, code, _ := p.run()
+	if code != exitFailure || !strings.Contains(errOut, "gone") {
+		t.Fatalf("exit %d, want %d; stderr: %s", code, exitFailure, errOut)
+	}
+	if s := p.status(); s != strconv.Itoa(exitFailure) {
+		t.Errorf("status %q, want %d", s, exitFailure)
+	}
+}
+
+// waitFile waits (5 s at most) for path to exist.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear", path)
+}
+
 func TestRunDNSHost(t *testing.T) {
 	hosts, err := os.ReadFile("/etc/hosts")
 	if err != nil {

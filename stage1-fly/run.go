@@ -100,11 +100,26 @@ type runPlan struct {
 // stage0 was started as becomes the app's: its exit code is saturn run's
 // and signals sent to saturn run reach the app without forwarding.
 func run(f *runFlags) error {
+	lockFD, err := lockFD()
+	if err != nil {
+		return err
+	}
+	if lockFD >= 0 {
+		// The watcher must not inherit the pod lock; the app must.
+		unix.CloseOnExec(lockFD)
+	}
+	// Started first, so that its start overlaps the planning and mounts
+	// below instead of delaying the app's exec. Without the watcher only
+	// rkt/status is missing; the pod runs.
+	w, err := startWatcher(filepath.Join(stage1Rootfs, "rkt"), f.debug)
+	if err != nil {
+		logf("run: no exit status will be recorded: %v", err)
+	}
 	plan, err := planRun(f)
 	if err != nil {
 		return err
 	}
-	return launch(plan, f.debug)
+	return launch(plan, w, lockFD, f.debug)
 }
 
 // planRun reads the pod and checks everything that can be refused (user,
@@ -141,9 +156,10 @@ func planRun(f *runFlags) (*runPlan, error) {
 	return &runPlan{pod: p, spec: spec, mounts: mounts, hostMounts: hostMounts, dns: dns}, nil
 }
 
-// launch writes the pod's runtime files, starts the exit watcher, sets up
-// the mount namespace and execs the app.
-func launch(plan *runPlan, debug bool) error {
+// launch writes the pod's runtime files, names the app to the exit
+// watcher w (nil when it could not start), sets up the mount namespace
+// and execs the app, passing it the pod lock lockFD (-1 for none).
+func launch(plan *runPlan, w *watcher, lockFD int, debug bool) error {
 	p := plan.pod
 	if err := prepareRktDir(p, plan.spec.Env); err != nil {
 		return err
@@ -153,19 +169,11 @@ func launch(plan *runPlan, debug bool) error {
 			return err
 		}
 	}
-	lockFD, err := lockFD()
-	if err != nil {
-		return err
-	}
-	if lockFD >= 0 {
-		// The watcher must not inherit the pod lock; the app must.
-		unix.CloseOnExec(lockFD)
-	}
-	// Without the watcher only rkt/status is missing; the pod runs. If
-	// setup fails from here on, the watcher records stage1's exit code.
-	w, err := startWatcher(p, debug)
-	if err != nil {
-		logf("run: no exit status will be recorded: %v", err)
+	// If setup fails from here on, the watcher records stage1's exit code.
+	if w != nil {
+		if err := w.named(p.appName()); err != nil {
+			logf("run: no exit status will be recorded: %v", err)
+		}
 	}
 	if err := setupMountNamespace(p, plan.mounts, plan.hostMounts); err != nil {
 		return err

@@ -8,9 +8,13 @@ package main
 // kernel's process events connector (PROC_EVENT_EXIT carries the exit
 // status of any process, not only of children) and writes rkt/status.
 // run itself subscribes to the connector and opens a pidfd of its own
-// process before it execs the app, and hands both to the watcher: the
-// exit event is queued on the socket even if the app ends before the
-// watcher is scheduled, so run never waits for the watcher to start.
+// process as its first step, and hands both to the watcher: the exit
+// event is queued on the socket even if the app ends before the watcher
+// is scheduled, so run never waits for the watcher to start, and the
+// watcher's start (two exec'ed processes) overlaps run's planning and
+// mounts instead of delaying the app. run names the app to the watcher
+// through a pipe once the pod is accepted; a run that ends before that
+// (a refused pod) leaves nothing to record.
 // The pidfd tells the watcher when the whole process is gone; the kernel
 // sends the exit event just after. An exit event of the thread group
 // leader also comes when a multithreaded app execs from another thread,
@@ -21,7 +25,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path"
 	"path/filepath"
@@ -50,11 +53,15 @@ const (
 )
 
 // The watcher's inherited descriptors: the stage1 rootfs's rkt directory,
-// the subscribed proc connector socket and the pidfd of the app.
+// the subscribed proc connector socket, the pidfd of the app and the read
+// end of the pipe run names the app through. 0, 1 and 2 are /dev/null
+// (stderr is run's with --debug), so the watcher never holds the caller's
+// terminal or pipes open after the app is gone.
 const (
 	watchDirFD   = 3
 	watchSockFD  = 4
 	watchPidfdFD = 5
+	watchNameFD  = 6
 )
 
 // watcherPidFile, below the rkt directory, holds the watcher's pid so the
@@ -62,48 +69,107 @@ const (
 // file may be written just after the pod has become exited.
 const watcherPidFile = "fly-watcher"
 
-// watcher is the middle process of a watcher being started.
-type watcher struct{ spawn *exec.Cmd }
+// watcher is an exit watcher being started: the middle process of its
+// double fork, and the pipe run names the app through.
+type watcher struct {
+	spawnPid int
+	name     *os.File // write end of the name pipe
+}
 
 // startWatcher subscribes to the exit of this process (and so of the app
-// that replaces it) and starts the watcher that records it. The watcher
-// needs no time to get ready, the subscription already is; wait only
-// reaps the middle process, so the start overlaps the mount setup.
-func startWatcher(p *flyPod, debug bool) (*watcher, error) {
-	dir, err := os.Open(p.rktDir())
-	if err != nil {
+// that replaces it) and starts the watcher that records it below rktDir.
+// The watcher needs no time to get ready, the subscription already is;
+// run calls this first, so the watcher starts while run plans and mounts.
+// It uses syscall.ForkExec rather than os/exec: no pidfd probe, no
+// descriptor bookkeeping, nothing run does not need.
+func startWatcher(rktDir string, debug bool) (*watcher, error) {
+	if err := os.MkdirAll(rktDir, 0o755); err != nil {
 		return nil, err
 	}
-	defer dir.Close()
+	dir, err := unix.Open(rktDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", rktDir, err)
+	}
+	defer unix.Close(dir)
 	sock, err := listenProcEvents()
 	if err != nil {
 		return nil, err
 	}
-	sockFile := os.NewFile(uintptr(sock), "proc-connector")
-	defer sockFile.Close()
+	defer unix.Close(sock)
+	// pidfd_open sets close-on-exec: the app must not inherit it.
 	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
 	if err != nil {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
-	unix.CloseOnExec(pidfd)
-	pidfdFile := os.NewFile(uintptr(pidfd), "pidfd")
-	defer pidfdFile.Close()
-	cmd := exec.Command("/proc/self/exe", watchSpawnArg, strconv.Itoa(os.Getpid()), p.appName())
-	cmd.ExtraFiles = []*os.File{dir, sockFile, pidfdFile}
-	if debug {
-		cmd.Stderr = os.Stderr
+	defer unix.Close(pidfd)
+	var pipe [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("name pipe: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	defer unix.Close(pipe[0])
+	// The watcher reads the name only once the app is gone, when nothing
+	// can write any more; non-blocking all the same, so it never hangs.
+	if err := unix.SetNonblock(pipe[0], true); err != nil {
+		unix.Close(pipe[1])
+		return nil, fmt.Errorf("name pipe: %w", err)
+	}
+	name := os.NewFile(uintptr(pipe[1]), "watcher-name")
+	pid, err := spawnMiddle(dir, sock, pidfd, pipe[0], debug)
+	if err != nil {
+		name.Close()
 		return nil, fmt.Errorf("start exit watcher: %w", err)
 	}
-	return &watcher{spawn: cmd}, nil
+	return &watcher{spawnPid: pid, name: name}, nil
+}
+
+// spawnMiddle starts the middle process of the watcher's double fork
+// with the watcher's descriptors.
+func spawnMiddle(dir, sock, pidfd, name int, debug bool) (int, error) {
+	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(null)
+	stderr := null
+	if debug {
+		stderr = unix.Stderr
+	}
+	args := []string{"/proc/self/exe", watchSpawnArg, strconv.Itoa(os.Getpid())}
+	return syscall.ForkExec(args[0], args, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{uintptr(null), uintptr(null), uintptr(stderr), uintptr(dir), uintptr(sock), uintptr(pidfd), uintptr(name)},
+	})
+}
+
+// named tells the watcher which app's status to write. From here on a
+// run that fails is recorded as that app's exit with stage1's code.
+func (w *watcher) named(app string) error {
+	_, err := w.name.WriteString(app)
+	if cerr := w.name.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("name the app to the exit watcher: %w", err)
+	}
+	return nil
 }
 
 // wait reaps the middle process before exec, so it never lingers as a
-// zombie child of the app.
+// zombie child of the app. It has usually long exited by then.
 func (w *watcher) wait() error {
-	if err := w.spawn.Wait(); err != nil {
-		return fmt.Errorf("start exit watcher: %w", err)
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(w.spawnPid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("start exit watcher: %w", err)
+		}
+		break
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		return fmt.Errorf("start exit watcher: middle process ended with status %#x", uint32(ws))
 	}
 	return nil
 }
@@ -112,30 +178,33 @@ func (w *watcher) wait() error {
 // watcher in a session of its own and exits, so the watcher is no child
 // of the app (an app waiting for all its children would wait for it).
 func watchSpawnMain(args []string) int {
-	cmd := exec.Command("/proc/self/exe", append([]string{watchArg}, args...)...)
-	cmd.ExtraFiles = []*os.File{os.NewFile(watchDirFD, "rkt"), os.NewFile(watchSockFD, "proc-connector"), os.NewFile(watchPidfdFD, "pidfd")}
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	argv := append([]string{"/proc/self/exe", watchArg}, args...)
+	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{0, 1, 2, watchDirFD, watchSockFD, watchPidfdFD, watchNameFD},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
 		logf("watcher: %v", err)
 		return exitFailure
 	}
 	// Written before run goes on to exec the app, so long before gc runs.
-	if err := writeAt(watchDirFD, watcherPidFile, strconv.Itoa(cmd.Process.Pid)); err != nil {
+	if err := writeAt(watchDirFD, watcherPidFile, strconv.Itoa(pid)); err != nil {
 		logf("watcher: %v", err)
 	}
 	return 0
 }
 
 // watchMain waits for process args[0] to exit and writes its exit status
-// to status/<args[1]> below the inherited rkt directory.
+// to status/<app> below the inherited rkt directory, where run named the
+// app through the inherited pipe.
 func watchMain(args []string) int {
 	// A unit stop or a terminal hangup signals the app's whole cgroup or
 	// session; the watcher outlives the app only by the moment it needs
 	// to record the exit, so it lets such signals pass.
 	signal.Ignore(unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
-	if len(args) != 2 {
-		logf("watcher: expected PID and app name")
+	if len(args) != 1 {
+		logf("watcher: expected PID")
 		return exitFailure
 	}
 	pid, err := strconv.Atoi(args[0])
@@ -148,15 +217,52 @@ func watchMain(args []string) int {
 		logf("watcher: %v", err)
 		return exitFailure
 	}
+	app, err := readAppName(watchNameFD)
+	if err != nil {
+		logf("watcher: %v", err)
+		return exitFailure
+	}
+	if app == "" {
+		// run ended before it accepted the pod: there is no app.
+		return 0
+	}
 	if !ok {
 		logf("watcher: missed the exit of pid %d", pid)
 		return exitFailure
 	}
-	if err := writeStatus(watchDirFD, args[1], status); err != nil {
+	if err := writeStatus(watchDirFD, app, status); err != nil {
 		logf("watcher: %v", err)
 		return exitFailure
 	}
 	return 0
+}
+
+// readAppName reads what run wrote to the name pipe: the app's name, or
+// nothing when run ended before naming it. It is called once run's
+// process is gone, so everything written is there.
+func readAppName(fd int) (string, error) {
+	var b []byte
+	buf := make([]byte, 512)
+	for {
+		n, err := unix.Read(fd, buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			// A writer is left (none should be): take what came.
+		case err != nil:
+			return "", fmt.Errorf("read app name: %w", err)
+		case n > 0:
+			b = append(b, buf[:n]...)
+			continue
+		}
+		break
+	}
+	name := string(b)
+	if strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+		return "", fmt.Errorf("invalid app name %q", name)
+	}
+	return name, nil
 }
 
 // lateEventWait bounds how long the watcher waits, once the app is gone,
