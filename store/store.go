@@ -378,9 +378,10 @@ func (s *Store) MarkUsed(id string) error {
 
 // usedResolution is how precisely last-used times are kept: a record
 // used less than this long ago is not rewritten, which spares most pod
-// starts a write transaction (two fdatasyncs). Image gc's grace periods
-// are hours.
-const usedResolution = time.Second
+// starts a write transaction (two fdatasyncs, tens of milliseconds on a
+// slow disk). Image gc's grace periods are hours, and image list shows
+// last use in minutes.
+const usedResolution = time.Minute
 
 func (s *Store) markUsed(ids []string, now time.Time) error {
 	stale, err := s.staleUse(ids, now)
