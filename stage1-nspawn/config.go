@@ -1,18 +1,15 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/appc/spec/schema"
-	"github.com/appc/spec/schema/types"
 	"github.com/spf13/pflag"
 
-	"github.com/saturn-pods/saturn/stage2"
+	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
 // runFlags are the arguments stage0 passes to the run entrypoint
@@ -57,11 +54,11 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	if fs.NArg() != 1 {
 		return nil, fmt.Errorf("expected one pod UUID argument, got %d", fs.NArg())
 	}
-	u, err := types.NewUUID(fs.Arg(0))
+	u, err := parseUUID(fs.Arg(0))
 	if err != nil {
 		return nil, fmt.Errorf("bad pod UUID %q: %w", fs.Arg(0), err)
 	}
-	f.uuid = u.String()
+	f.uuid = u
 	if f.hostname == "" {
 		f.hostname = "rkt-" + f.uuid
 	}
@@ -126,14 +123,14 @@ func parseDNSConfMode(v string) (resolv, hosts string, err error) {
 // appPlan is one app of the pod, checked and ready to set up.
 type appPlan struct {
 	name string
-	ra   *schema.RuntimeApp
-	app  *types.App
+	ra   *runtimeApp
+	app  *app
 	// rel is the app directory relative to the stage1 rootfs.
 	rel    string
 	mounts []mountPlan
 	// spec runs the app's exec; its Root is set for the supervisor's view
 	// (after pivot_root).
-	spec *stage2.Spec
+	spec *launch.Spec
 }
 
 // mountPlan is one volume mounted into an app.
@@ -144,13 +141,13 @@ type mountPlan struct {
 	source    string // host path for kind host
 	readOnly  bool
 	recursive bool
-	vol       types.Volume
+	vol       volume
 }
 
 // podPlan is the pod manifest after every check that can be made before
 // anything starts.
 type podPlan struct {
-	manifest *schema.PodManifest
+	manifest *podManifest
 	apps     []*appPlan
 }
 
@@ -159,13 +156,9 @@ type podPlan struct {
 // Warnings go to stderr only when warn is set, so a pod's two loads (run
 // entrypoint, then PID 1) print them once.
 func loadPlan(podDir string, f *runFlags, warn bool) (*podPlan, error) {
-	b, err := os.ReadFile(filepath.Join(podDir, "pod"))
+	pm, err := readPodManifest(filepath.Join(podDir, "pod"))
 	if err != nil {
-		return nil, fmt.Errorf("read pod manifest: %w", err)
-	}
-	pm := &schema.PodManifest{}
-	if err := json.Unmarshal(b, pm); err != nil {
-		return nil, fmt.Errorf("pod manifest: %w", err)
+		return nil, err
 	}
 	if len(pm.Apps) == 0 {
 		return nil, errors.New("pod manifest has no apps")
@@ -185,8 +178,8 @@ func loadPlan(podDir string, f *runFlags, warn bool) (*podPlan, error) {
 	return p, nil
 }
 
-func planApp(s1 string, pm *schema.PodManifest, ra *schema.RuntimeApp, f *runFlags, warn bool) (*appPlan, error) {
-	name := ra.Name.String()
+func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags, warn bool) (*appPlan, error) {
+	name := ra.Name
 	a := &appPlan{name: name, ra: ra, app: ra.App, rel: filepath.Join("opt", "stage2", name)}
 	if a.app == nil {
 		im, err := readImageManifest(filepath.Join(s1, a.rel, "manifest"))
@@ -202,24 +195,28 @@ func planApp(s1 string, pm *schema.PodManifest, ra *schema.RuntimeApp, f *runFla
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("app %s: rootfs %s missing", name, root)
 	}
-	opts := stage2.Options{AllCaps: f.allCaps, MetadataURL: metadataURL(f.mdsToken)}
+	opts := launch.Options{AllCaps: f.allCaps, MetadataURL: metadataURL(f.mdsToken)}
 	if f.interactive {
 		// The app is on the caller's terminal: it needs the caller's
 		// TERM, as rkt's apps get it from systemd-nspawn.
 		opts.Term = os.Getenv("TERM")
 	}
-	spec, err := stage2.AppSpec(root, name, a.app, a.app.Exec, opts)
+	la, err := a.app.launchApp()
+	if err != nil {
+		return nil, fmt.Errorf("app %s: %w", name, err)
+	}
+	spec, err := launch.AppSpec(root, name, la, a.app.Exec, opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := stage2.CheckExec(root, spec.Args, spec.Env); err != nil {
+	if err := launch.CheckExec(root, spec.Args, spec.Env); err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
 	for _, eh := range a.app.EventHandlers {
 		if eh.Name != "pre-start" && eh.Name != "post-stop" {
 			return nil, fmt.Errorf("app %s: unknown event handler %q", name, eh.Name)
 		}
-		if err := stage2.CheckExec(root, eh.Exec, spec.Env); err != nil {
+		if err := launch.CheckExec(root, eh.Exec, spec.Env); err != nil {
 			return nil, fmt.Errorf("app %s: %s handler: %w", name, eh.Name, err)
 		}
 	}
@@ -234,18 +231,6 @@ func planApp(s1 string, pm *schema.PodManifest, ra *schema.RuntimeApp, f *runFla
 	return a, nil
 }
 
-func readImageManifest(path string) (*schema.ImageManifest, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read image manifest: %w", err)
-	}
-	im := &schema.ImageManifest{}
-	if err := json.Unmarshal(b, im); err != nil {
-		return nil, fmt.Errorf("image manifest: %w", err)
-	}
-	return im, nil
-}
-
 // metadataURL is what apps get as AC_METADATA_URL with --mds-token.
 func metadataURL(token string) string {
 	if token == "" {
@@ -257,15 +242,15 @@ func metadataURL(token string) string {
 // planMounts pairs the app's mounts with volumes. An image mount point
 // that no mount covers takes the pod volume of the same name, or, like
 // rkt, an implicit empty volume shared by every app that names it.
-func planMounts(name string, pm *schema.PodManifest, ra *schema.RuntimeApp, app *types.App, warn bool) ([]mountPlan, error) {
-	vols := map[string]types.Volume{}
+func planMounts(name string, pm *podManifest, ra *runtimeApp, app *app, warn bool) ([]mountPlan, error) {
+	vols := map[string]volume{}
 	for _, v := range pm.Volumes {
-		vols[v.Name.String()] = v
+		vols[v.Name] = v
 	}
 	var out []mountPlan
 	covered := map[string]bool{}
 	for _, m := range ra.Mounts {
-		v, ok := vols[m.Volume.String()]
+		v, ok := vols[m.Volume]
 		if m.AppVolume != nil {
 			v, ok = *m.AppVolume, true
 		}
@@ -275,7 +260,7 @@ func planMounts(name string, pm *schema.PodManifest, ra *schema.RuntimeApp, app 
 		target := m.Path
 		for _, mp := range app.MountPoints {
 			// Older manifests name the mount point instead of a path.
-			if mp.Name.String() == m.Path {
+			if mp.Name == m.Path {
 				target = mp.Path
 			}
 		}
@@ -290,13 +275,13 @@ func planMounts(name string, pm *schema.PodManifest, ra *schema.RuntimeApp, app 
 		if covered[filepath.Clean(mp.Path)] {
 			continue
 		}
-		v, ok := vols[mp.Name.String()]
+		v, ok := vols[mp.Name]
 		if !ok && warn {
 			fmt.Fprintf(os.Stderr, "stage1: warning: no volume for mount point %q of app %s, using an empty volume\n", mp.Name, name)
 		}
 		if !ok {
 			mode, uid, gid := "0755", 0, 0
-			v = types.Volume{Name: mp.Name, Kind: "empty", Mode: &mode, UID: &uid, GID: &gid}
+			v = volume{Name: mp.Name, Kind: "empty", Mode: &mode, UID: &uid, GID: &gid}
 		}
 		m, err := mountFor(name, v, mp.Path, app)
 		if err != nil {
@@ -317,11 +302,11 @@ func planMounts(name string, pm *schema.PodManifest, ra *schema.RuntimeApp, app 
 	return out, nil
 }
 
-func mountFor(name string, v types.Volume, target string, app *types.App) (mountPlan, error) {
+func mountFor(name string, v volume, target string, app *app) (mountPlan, error) {
 	if !filepath.IsAbs(target) {
 		return mountPlan{}, fmt.Errorf("app %s: mount path %q is not absolute", name, target)
 	}
-	m := mountPlan{volume: v.Name.String(), target: filepath.Clean(target), kind: v.Kind, source: v.Source, recursive: true, vol: v}
+	m := mountPlan{volume: v.Name, target: filepath.Clean(target), kind: v.Kind, source: v.Source, recursive: true, vol: v}
 	for _, mp := range app.MountPoints {
 		if filepath.Clean(mp.Path) == m.target {
 			m.readOnly = mp.ReadOnly
@@ -367,14 +352,14 @@ func checkHostSource(src string) error {
 
 // enforcedIsolators are the isolators stage1-nspawn applies; appc lets an
 // executor ignore others but asks it to say so.
-var enforcedIsolators = map[types.ACIdentifier]bool{
-	types.LinuxCapabilitiesRetainSetName: true,
-	types.LinuxCapabilitiesRevokeSetName: true,
-	types.LinuxNoNewPrivilegesName:       true,
-	types.LinuxOOMScoreAdjName:           true,
+var enforcedIsolators = map[string]bool{
+	launch.IsolatorRetainCaps:  true,
+	launch.IsolatorRemoveCaps:  true,
+	launch.IsolatorNoNewPrivs:  true,
+	launch.IsolatorOOMScoreAdj: true,
 }
 
-func warnIgnoredIsolators(app string, isolators types.Isolators) {
+func warnIgnoredIsolators(app string, isolators []appIsolator) {
 	for _, iso := range isolators {
 		if !enforcedIsolators[iso.Name] {
 			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: isolator %s is not enforced by stage1-nspawn\n", app, iso.Name)

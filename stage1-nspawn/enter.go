@@ -22,7 +22,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
-	"github.com/saturn-pods/saturn/stage2"
+	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
 // enterRequest is the first message on the enter socket; it carries the
@@ -143,7 +143,7 @@ func receivedFDs(oob []byte) ([]int, error) {
 
 // enterSpec runs the command as root in the app's rootfs with the app's
 // environment (rkt/env/<app>), as rkt enter does.
-func (s *supervisor) enterSpec(req enterRequest) (*stage2.Spec, error) {
+func (s *supervisor) enterSpec(req enterRequest) (*launch.Spec, error) {
 	var app *appPlan
 	for _, a := range s.plan.apps {
 		if a.name == req.App {
@@ -161,13 +161,13 @@ func (s *supervisor) enterSpec(req enterRequest) (*stage2.Spec, error) {
 		return nil, fmt.Errorf("app %s has not started: %w", app.name, err)
 	}
 	env := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if err := stage2.CheckExec(app.spec.Root, req.Args, env); err != nil {
+	if err := launch.CheckExec(app.spec.Root, req.Args, env); err != nil {
 		return nil, fmt.Errorf("app %s: %w", app.name, err)
 	}
 	// The command gets the app's capability bounding set and
 	// no_new_privs, never the supervisor's full set: entering must not
 	// give more power than the app has (rkt's enter did: CVE-2019-10144).
-	return &stage2.Spec{
+	return &launch.Spec{
 		Root: app.spec.Root, Dir: "/", Args: req.Args, Env: env,
 		Bounding: app.spec.Bounding, NoNewPrivs: app.spec.NoNewPrivs,
 	}, nil
@@ -241,7 +241,7 @@ func enterAppName(name string) (string, error) {
 	if len(p.Apps) != 1 {
 		return "", fmt.Errorf("enter: the pod has %d apps, pick one with --appname", len(p.Apps))
 	}
-	return p.Apps[0].Name.String(), nil
+	return p.Apps[0].Name, nil
 }
 
 func requestEnter(app string, cmd []string) (int, error) {

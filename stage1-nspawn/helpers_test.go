@@ -116,8 +116,10 @@ func newPod(t *testing.T, apps []testApp, volumes ...types.Volume) *testPod {
 			t.Fatal(err)
 		}
 		copyBin(t, testAppBin, filepath.Join(dir, "rootfs", "testapp"))
-		im, err := readImageManifest(filepath.Join(dir, "manifest"))
-		if err != nil {
+		im := &schema.ImageManifest{}
+		if b, err := os.ReadFile(filepath.Join(dir, "manifest")); err != nil {
+			t.Fatal(err)
+		} else if err := json.Unmarshal(b, im); err != nil {
 			t.Fatal(err)
 		}
 		ra := schema.RuntimeApp{

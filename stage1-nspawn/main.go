@@ -18,7 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/saturn-pods/saturn/stage2"
+	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
 // Names this binary re-execs itself under.
@@ -31,9 +31,9 @@ const (
 const exitStage1 = 254
 
 // The main goroutine holds the main thread for the process's whole life:
-// the pod's PID 1 starts apps with stage2.Start, which leaves the thread
+// the pod's PID 1 starts apps with launch.Start, which leaves the thread
 // it forks from with the app's bounding set and has it ended, and the
-// main thread cannot end (see stage2.Start).
+// main thread cannot end (see launch.Start).
 func init() { runtime.LockOSThread() }
 
 func main() {
@@ -53,7 +53,7 @@ func dispatch(name string, args []string) int {
 	case podInitName:
 		return podMain(args)
 	case stage2Name:
-		return stage2.Main(args)
+		return launch.Main(args)
 	}
 	fmt.Fprintf(os.Stderr, "stage1: unknown entrypoint %q\n", name)
 	return exitStage1

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/saturn-pods/saturn/stage2"
+	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
 func mount(src, target, fstype string, flags uintptr, data string) error {
@@ -193,7 +193,7 @@ func setupAppFS(p *podRun, a *appPlan, root string) error {
 // mkdirIn creates p inside root (symlinks resolved inside root) and
 // returns its host path.
 func mkdirIn(root, p string) (string, error) {
-	full, err := stage2.ResolveIn(root, p)
+	full, err := launch.ResolveIn(root, p)
 	if err != nil {
 		return "", err
 	}
@@ -215,7 +215,7 @@ func mountVolume(p *podRun, root string, m mountPlan) error {
 	if err != nil {
 		return err
 	}
-	target, err := stage2.ResolveIn(root, m.target)
+	target, err := launch.ResolveIn(root, m.target)
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func makeTarget(target string, dir bool) error {
 func setupDNS(p *podRun, root string) error {
 	files := []struct{ name, mode string }{{"hosts", p.flags.hostsMode}, {"resolv.conf", p.flags.resolvMode}}
 	for _, fl := range files {
-		target, err := stage2.ResolveIn(root, "/etc/"+fl.name)
+		target, err := launch.ResolveIn(root, "/etc/"+fl.name)
 		if err != nil {
 			return err
 		}

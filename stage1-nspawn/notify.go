@@ -154,7 +154,7 @@ func warnNotifyApps(s1 string, p *podPlan) {
 		if err != nil {
 			continue
 		}
-		if v, _ := im.Annotations.Get(annSupportsNotify); v == "true" {
+		if v, _ := im.annotation(annSupportsNotify); v == "true" {
 			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: %s is not supported; the pod is ready once its apps have started\n", a.name, annSupportsNotify)
 		}
 	}

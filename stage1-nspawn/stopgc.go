@@ -1,14 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/appc/spec/schema"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
@@ -84,7 +82,7 @@ func stage1Mounts(podDir string) ([]string, error) {
 	keep := map[string]bool{s1: true}
 	if pm, err := loadPlanManifestOnly(); err == nil {
 		for _, a := range pm.Apps {
-			keep[filepath.Join(s1, "opt", "stage2", a.Name.String(), "rootfs")] = true
+			keep[filepath.Join(s1, "opt", "stage2", a.Name, "rootfs")] = true
 		}
 	}
 	all, err := mountinfo.Under(s1)
@@ -102,14 +100,6 @@ func stage1Mounts(podDir string) ([]string, error) {
 
 // loadPlanManifestOnly reads the pod manifest from the current (pod)
 // directory.
-func loadPlanManifestOnly() (*schema.PodManifest, error) {
-	b, err := os.ReadFile("pod")
-	if err != nil {
-		return nil, fmt.Errorf("read pod manifest: %w", err)
-	}
-	pm := &schema.PodManifest{}
-	if err := json.Unmarshal(b, pm); err != nil {
-		return nil, fmt.Errorf("pod manifest: %w", err)
-	}
-	return pm, nil
+func loadPlanManifestOnly() (*podManifest, error) {
+	return readPodManifest("pod")
 }

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/saturn-pods/saturn/stage2"
+	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
 // stopTimeout is how long apps get between SIGTERM and SIGKILL when the
@@ -255,16 +255,16 @@ func statusCode(ws unix.WaitStatus) int {
 
 // spawn starts the process spec describes with files as its fds 0, 1, 2
 // and returns its pid and a channel that gets its exit code. The app is
-// forked straight from this process when stage2.Start can apply the
+// forked straight from this process when launch.Start can apply the
 // whole spec, else through the stage2 helper (this binary re-exec'ed),
 // which costs one more process start-up.
-func (s *supervisor) spawn(spec *stage2.Spec, files []uintptr, setsid bool) (int, chan int, error) {
+func (s *supervisor) spawn(spec *launch.Spec, files []uintptr, setsid bool) (int, chan int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var pid int
 	var err error
 	if spec.Direct() {
-		pid, err = stage2.Start(spec, files, setsid)
+		pid, err = launch.Start(spec, files, setsid)
 	} else {
 		pid, err = startHelper(spec, files, setsid)
 	}
@@ -276,7 +276,7 @@ func (s *supervisor) spawn(spec *stage2.Spec, files []uintptr, setsid bool) (int
 	return pid, ch, nil
 }
 
-func startHelper(spec *stage2.Spec, files []uintptr, setsid bool) (int, error) {
+func startHelper(spec *launch.Spec, files []uintptr, setsid bool) (int, error) {
 	arg, err := spec.Encode()
 	if err != nil {
 		return 0, err
@@ -295,7 +295,7 @@ func startHelper(spec *stage2.Spec, files []uintptr, setsid bool) (int, error) {
 // spawnApp starts one process of app a, its output prefixed with
 // "<app>[<pid>]: " line by line, or passed straight through with
 // --interactive.
-func (s *supervisor) spawnApp(a *appPlan, spec *stage2.Spec) (int, chan int, error) {
+func (s *supervisor) spawnApp(a *appPlan, spec *launch.Spec) (int, chan int, error) {
 	if s.flags.interactive {
 		return s.spawn(spec, []uintptr{0, 1, 2}, false)
 	}

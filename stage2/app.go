@@ -1,147 +1,87 @@
 package stage2
 
 import (
-	"fmt"
-	"os"
-	"path"
-	"strings"
+	"io"
 
 	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/stage2/launch"
 )
+
+// The appc-free half of this package lives in package launch; these
+// names keep the API every stage1 and stage0 use.
 
 // DefaultPath is the PATH the ACE spec gives every app unless its
 // manifest sets one.
-const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+const DefaultPath = launch.DefaultPath
 
 // Options are the pod-wide settings that shape an app's Spec.
-type Options struct {
-	// AllCaps keeps every capability (--disable-capabilities-restriction).
-	AllCaps bool
-	// MetadataURL becomes AC_METADATA_URL; empty leaves it unset.
-	MetadataURL string
-	// Term is TERM for an app on the caller's terminal (--interactive),
-	// unless its manifest sets one; empty leaves TERM unset.
-	Term string
-}
+type Options = launch.Options
+
+// Spec is everything needed to start one process of an app.
+type Spec = launch.Spec
+
+// Rlimit is one resource limit applied before exec.
+type Rlimit = launch.Rlimit
+
+// Cap is a Linux capability number.
+type Cap = launch.Cap
+
+// DefaultCaps is the bounding set appc gives an app without capability
+// isolators.
+var DefaultCaps = launch.DefaultCaps
 
 // Environment returns the environment of the app called name: the ACE
 // defaults, then the manifest's variables (which may override PATH), then
 // AC_APP_NAME and AC_METADATA_URL, which the app cannot override.
 func Environment(name string, app *types.App, o Options) []string {
-	vars := map[string]string{"PATH": DefaultPath, "container": "saturn"}
-	order := []string{"PATH", "container"}
-	set := func(k, v string) {
-		if _, ok := vars[k]; !ok {
-			order = append(order, k)
-		}
-		vars[k] = v
-	}
-	for _, e := range app.Environment {
-		set(e.Name, e.Value)
-	}
-	if _, ok := vars["TERM"]; !ok && o.Term != "" {
-		set("TERM", o.Term)
-	}
-	set("AC_APP_NAME", name)
-	if o.MetadataURL != "" {
-		set("AC_METADATA_URL", o.MetadataURL)
-	}
-	env := make([]string, len(order))
-	for i, k := range order {
-		env[i] = k + "=" + vars[k]
-	}
-	return env
+	return launch.Environment(name, envVars(app.Environment), o)
 }
 
 // AppSpec builds the Spec that runs args for the app named name whose
 // rootfs is root, with identity, capabilities and working directory from
 // its manifest. User and group names are looked up in root.
 func AppSpec(root, name string, app *types.App, args []string, o Options) (*Spec, error) {
-	uid, err := LookupUser(root, app.User)
-	if err != nil {
-		return nil, fmt.Errorf("app %s: user: %w", name, err)
-	}
-	gid, err := LookupGroup(root, app.Group)
-	if err != nil {
-		return nil, fmt.Errorf("app %s: group: %w", name, err)
-	}
-	s := &Spec{
-		Root: root,
-		Dir:  app.WorkingDirectory,
-		Args: args,
-		Env:  withUserEnv(Environment(name, app, o), root, uid),
-		UID:  uid,
-		GID:  gid,
-	}
-	for _, g := range app.SupplementaryGIDs {
-		if g < 0 {
-			return nil, fmt.Errorf("app %s: bad supplementary gid %d", name, g)
-		}
-		s.Groups = append(s.Groups, uint32(g))
-	}
-	if err := applyIsolators(s, app.Isolators, o); err != nil {
-		return nil, fmt.Errorf("app %s: %w", name, err)
-	}
-	return s, nil
+	return launch.AppSpec(root, name, LaunchApp(app), args, o)
 }
 
-func applyIsolators(s *Spec, isolators types.Isolators, o Options) error {
-	bounding := append([]Cap(nil), DefaultCaps...)
-	var retain []Cap
-	for _, iso := range isolators {
+// LaunchApp is app as package launch takes it: the fields that decide
+// how its processes start, and the isolators launch applies.
+func LaunchApp(app *types.App) *launch.App {
+	a := &launch.App{
+		User:              app.User,
+		Group:             app.Group,
+		SupplementaryGIDs: app.SupplementaryGIDs,
+		WorkingDirectory:  app.WorkingDirectory,
+		Environment:       envVars(app.Environment),
+	}
+	for _, iso := range app.Isolators {
 		switch v := iso.Value().(type) {
 		case *types.LinuxCapabilitiesRetainSet:
-			caps, err := parseCaps(v.Set())
-			if err != nil {
-				return err
-			}
-			retain = append(retain, caps...)
-			bounding = retain
+			a.Isolators = append(a.Isolators, launch.Isolator{Name: launch.IsolatorRetainCaps, Caps: capNames(v.Set())})
 		case *types.LinuxCapabilitiesRevokeSet:
-			caps, err := parseCaps(v.Set())
-			if err != nil {
-				return err
-			}
-			bounding = without(bounding, caps)
+			a.Isolators = append(a.Isolators, launch.Isolator{Name: launch.IsolatorRemoveCaps, Caps: capNames(v.Set())})
 		case *types.LinuxNoNewPrivileges:
-			s.NoNewPrivs = bool(*v)
+			a.Isolators = append(a.Isolators, launch.Isolator{Name: launch.IsolatorNoNewPrivs, On: bool(*v)})
 		case *types.LinuxOOMScoreAdj:
-			adj := int(*v)
-			s.OOMScoreAdj = &adj
+			a.Isolators = append(a.Isolators, launch.Isolator{Name: launch.IsolatorOOMScoreAdj, Adj: int(*v)})
 		}
 	}
-	if o.AllCaps {
-		return nil
-	}
-	s.Bounding = bounding
-	if s.UID != 0 {
-		s.Ambient = retain
-	}
-	return nil
+	return a
 }
 
-func parseCaps(names []types.LinuxCapability) ([]Cap, error) {
-	caps := make([]Cap, 0, len(names))
-	for _, n := range names {
-		c, err := ParseCap(string(n))
-		if err != nil {
-			return nil, err
-		}
-		caps = append(caps, c)
+func envVars(env types.Environment) []launch.EnvVar {
+	out := make([]launch.EnvVar, len(env))
+	for i, e := range env {
+		out[i] = launch.EnvVar{Name: e.Name, Value: e.Value}
 	}
-	return caps, nil
+	return out
 }
 
-func without(set, drop []Cap) []Cap {
-	var out []Cap
-	for _, c := range set {
-		keep := true
-		for _, d := range drop {
-			keep = keep && c != d
-		}
-		if keep {
-			out = append(out, c)
-		}
+func capNames(set []types.LinuxCapability) []string {
+	out := make([]string, len(set))
+	for i, c := range set {
+		out[i] = string(c)
 	}
 	return out
 }
@@ -149,35 +89,35 @@ func without(set, drop []Cap) []Cap {
 // CheckExec reports whether the command a process of the app would run
 // exists in root as an executable file, so a pod with a missing binary
 // is refused before anything starts.
-func CheckExec(root string, args, env []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("empty exec")
-	}
-	cands := []string{args[0]}
-	if !strings.Contains(args[0], "/") {
-		cands = nil
-		p := DefaultPath
-		for _, kv := range env {
-			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-				p = v
-			}
-		}
-		for _, d := range strings.Split(p, ":") {
-			if d != "" {
-				cands = append(cands, path.Join(d, args[0]))
-			}
-		}
-	} else if !path.IsAbs(args[0]) {
-		return fmt.Errorf("executable %q: path must be absolute", args[0])
-	}
-	for _, c := range cands {
-		full, err := ResolveIn(root, c)
-		if err != nil {
-			continue
-		}
-		if st, err := os.Stat(full); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return nil
-		}
-	}
-	return fmt.Errorf("executable %q not found in the image", args[0])
-}
+func CheckExec(root string, args, env []string) error { return launch.CheckExec(root, args, env) }
+
+// ParseCap turns a capability name ("CAP_NET_ADMIN", case-insensitive,
+// "CAP_" optional) into its number.
+func ParseCap(name string) (Cap, error) { return launch.ParseCap(name) }
+
+// ResolveIn returns the host path of p as seen by a process chrooted into
+// root (see launch.ResolveIn).
+func ResolveIn(root, p string) (string, error) { return launch.ResolveIn(root, p) }
+
+// LookupUser resolves an appc "user" field against the app's rootfs (see
+// launch.LookupUser).
+func LookupUser(root, user string) (uint32, error) { return launch.LookupUser(root, user) }
+
+// LookupGroup resolves an appc "group" field against the app's rootfs
+// (see launch.LookupGroup).
+func LookupGroup(root, group string) (uint32, error) { return launch.LookupGroup(root, group) }
+
+// FindID scans a passwd(5) or group(5) database for name and returns the
+// id in its third field.
+func FindID(r io.Reader, name string) (uint32, bool, error) { return launch.FindID(r, name) }
+
+// Main is the body of the stage2 helper (see launch.Main).
+func Main(args []string) int { return launch.Main(args) }
+
+// Exec applies s to the calling process and execs the app (see
+// launch.Exec). It returns only on failure.
+func Exec(s *Spec) error { return launch.Exec(s) }
+
+// Start starts the process s describes as a child of the caller, without
+// a helper process in between, and returns its pid (see launch.Start).
+func Start(s *Spec, files []uintptr, setsid bool) (int, error) { return launch.Start(s, files, setsid) }

@@ -5,4 +5,7 @@
 // capability sets, groups, uid/gid, no_new_privs, working directory) and
 // execs the app. Every stage1 uses it, so apps start the same way whatever
 // isolates them.
+//
+// The work itself is done by package stage2/launch, which does not import
+// the appc schema; this package is that API over appc's types.
 package stage2

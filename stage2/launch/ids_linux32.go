@@ -1,6 +1,6 @@
 //go:build 386 || arm
 
-package stage2
+package launch
 
 import "golang.org/x/sys/unix"
 
