@@ -100,7 +100,8 @@ func (s *supervisor) enter(c *net.UnixConn) (int, error) {
 	if err != nil {
 		return exitStage1, err
 	}
-	pid, ch, err := s.spawn(spec, []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])}, true)
+	ch := make(chan int, 1)
+	pid, err := s.spawn(spec, []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])}, true, func(code int) { ch <- code })
 	if err != nil {
 		return exitStage1, err
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -105,33 +106,69 @@ func startPod(podDir string, f *runFlags, args []string) int {
 		return fail(fmt.Errorf("start pod: %w", err))
 	}
 	relay.start()
-	done := make(chan unix.WaitStatus, 1)
-	go func() { done <- waitPID(pid) }()
 	if err := writeFileAtomic(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(pid)+"\n")); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
-		<-done
+		reapPID(pid)
 		return fail(err)
 	}
+	fwd := &forwarder{pid: pid, interactive: f.interactive}
+	go fwd.run(sigs)
+	// This (main) thread waits for PID 1 itself: its exit wakes it
+	// straight from wait, with no goroutine to hand the news over.
+	waitExited(pid)
+	fwd.stop()
+	ws := reapPID(pid)
+	relay.wait()
+	return statusCode(ws)
+}
+
+// forwarder passes the stop signals the run entrypoint gets on to the
+// pod's PID 1 until it has exited. It holds mu while it signals, and stop
+// takes mu before PID 1 is reaped, so a signal never reaches a process
+// that reused the pid.
+type forwarder struct {
+	pid         int
+	interactive bool
+
+	mu     sync.Mutex
+	exited bool
+}
+
+func (fw *forwarder) run(sigs <-chan os.Signal) {
+	for s := range sigs {
+		if fw.interactive && (s == unix.SIGINT || s == unix.SIGQUIT) {
+			// The app shares the terminal's foreground process group
+			// and got Ctrl-C or Ctrl-\ itself; it is the app's to
+			// handle, not a request to stop the pod.
+			continue
+		}
+		fw.mu.Lock()
+		if !fw.exited {
+			unix.Kill(fw.pid, s.(unix.Signal))
+		}
+		fw.mu.Unlock()
+	}
+}
+
+func (fw *forwarder) stop() {
+	fw.mu.Lock()
+	fw.exited = true
+	fw.mu.Unlock()
+}
+
+// waitExited returns once pid has exited, leaving it unreaped.
+func waitExited(pid int) {
+	var info unix.Siginfo
 	for {
-		select {
-		case s := <-sigs:
-			if f.interactive && (s == unix.SIGINT || s == unix.SIGQUIT) {
-				// The app shares the terminal's foreground process
-				// group and got Ctrl-C or Ctrl-\ itself; it is the
-				// app's to handle, not a request to stop the pod.
-				continue
-			}
-			unix.Kill(pid, s.(unix.Signal))
-		case ws := <-done:
-			relay.wait()
-			return statusCode(ws)
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return
 		}
 	}
 }
 
-// waitPID waits for the pod's PID 1 to exit. This process has no other
-// children, so nothing else can reap it.
-func waitPID(pid int) unix.WaitStatus {
+// reapPID reaps pid, this process's only child, and returns how it ended.
+func reapPID(pid int) unix.WaitStatus {
 	var ws unix.WaitStatus
 	for {
 		_, err := unix.Wait4(pid, &ws, 0, nil)

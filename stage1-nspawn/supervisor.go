@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,7 +39,10 @@ type supervisor struct {
 	notify *podNotifier // systemd's readiness relay, nil when not under Type=notify
 
 	mu    sync.Mutex
-	procs map[int]chan int // pid -> exit code, for processes it started
+	procs map[int]func(code int) // pid -> what to tell of its exit, for processes it started
+	// kick wakes the reaper when a child exists again after wait4 found
+	// none.
+	kick chan struct{}
 
 	stdout, stderr *lineWriter
 	logs           sync.WaitGroup
@@ -68,7 +70,8 @@ func newSupervisor(f *runFlags, p *podPlan) *supervisor {
 	return &supervisor{
 		flags:  f,
 		plan:   p,
-		procs:  map[int]chan int{},
+		procs:  map[int]func(int){},
+		kick:   make(chan struct{}, 1),
 		stdout: &lineWriter{w: os.Stdout},
 		stderr: &lineWriter{w: os.Stderr},
 	}
@@ -85,13 +88,7 @@ func (s *supervisor) debugf(format string, a ...any) {
 // SIGQUIT the pod received, caught since PID 1 started: the kernel drops
 // signals PID 1 has no handler for.
 func (s *supervisor) run(sigs chan os.Signal) int {
-	chld := make(chan os.Signal, 1)
-	signal.Notify(chld, unix.SIGCHLD)
-	go func() {
-		for range chld {
-			s.reap()
-		}
-	}()
+	go s.reap()
 	exits := make(chan appExit, len(s.plan.apps))
 	pids := map[*appPlan]int{}
 	res := &podResult{}
@@ -225,24 +222,29 @@ func (s *supervisor) finish() {
 	}
 }
 
-// reap collects every exited child. It holds mu, like spawn, so a child
-// is always registered before its exit can be collected.
+// reap collects every exited child, orphans included, for the process's
+// whole life. It blocks in wait4 rather than waiting for SIGCHLD, so an
+// exit reaches whoever waits for it with one thread woken instead of
+// passing through the signal handler, os/signal's goroutine and a reaper
+// goroutine. It takes mu after each wait4, like spawn, so a child is
+// always registered before its exit is looked up.
 func (s *supervisor) reap() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for {
 		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if err == unix.EINTR {
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.ECHILD {
+			<-s.kick
 			continue
 		}
 		if err != nil || pid <= 0 {
-			return
+			continue
 		}
-		if ch, ok := s.procs[pid]; ok {
-			ch <- statusCode(ws)
+		s.mu.Lock()
+		if exited, ok := s.procs[pid]; ok {
 			delete(s.procs, pid)
+			exited(statusCode(ws))
 		}
+		s.mu.Unlock()
 	}
 }
 
@@ -254,11 +256,12 @@ func statusCode(ws unix.WaitStatus) int {
 }
 
 // spawn starts the process spec describes with files as its fds 0, 1, 2
-// and returns its pid and a channel that gets its exit code. The app is
+// and returns its pid; the reaper calls exited with its exit code, under
+// mu, so exited must not block. The app is
 // forked straight from this process when launch.Start can apply the
 // whole spec, else through the stage2 helper (this binary re-exec'ed),
 // which costs one more process start-up.
-func (s *supervisor) spawn(spec *launch.Spec, files []uintptr, setsid bool) (int, chan int, error) {
+func (s *supervisor) spawn(spec *launch.Spec, files []uintptr, setsid bool, exited func(code int)) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var pid int
@@ -269,11 +272,14 @@ func (s *supervisor) spawn(spec *launch.Spec, files []uintptr, setsid bool) (int
 		pid, err = startHelper(spec, files, setsid)
 	}
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
-	ch := make(chan int, 1)
-	s.procs[pid] = ch
-	return pid, ch, nil
+	s.procs[pid] = exited
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return pid, nil
 }
 
 func startHelper(spec *launch.Spec, files []uintptr, setsid bool) (int, error) {
@@ -295,38 +301,38 @@ func startHelper(spec *launch.Spec, files []uintptr, setsid bool) (int, error) {
 // spawnApp starts one process of app a, its output prefixed with
 // "<app>[<pid>]: " line by line, or passed straight through with
 // --interactive.
-func (s *supervisor) spawnApp(a *appPlan, spec *launch.Spec) (int, chan int, error) {
+func (s *supervisor) spawnApp(a *appPlan, spec *launch.Spec, exited func(code int)) (int, error) {
 	if s.flags.interactive {
-		return s.spawn(spec, []uintptr{0, 1, 2}, false)
+		return s.spawn(spec, []uintptr{0, 1, 2}, false, exited)
 	}
 	null, err := os.Open("/dev/null")
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	defer null.Close()
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		return 0, nil, err
+		return 0, err
 	}
-	pid, ch, err := s.spawn(spec, []uintptr{null.Fd(), outW.Fd(), errW.Fd()}, true)
+	pid, err := s.spawn(spec, []uintptr{null.Fd(), outW.Fd(), errW.Fd()}, true, exited)
 	outW.Close()
 	errW.Close()
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return 0, nil, err
+		return 0, err
 	}
 	prefix := fmt.Sprintf("%s[%d]: ", a.name, pid)
 	s.logs.Add(2)
 	go s.pump(outR, s.stdout, prefix)
 	go s.pump(errR, s.stderr, prefix)
-	return pid, ch, nil
+	return pid, nil
 }
 
 func (s *supervisor) pump(r *os.File, w *lineWriter, prefix string) {
@@ -360,12 +366,12 @@ func (s *supervisor) startApp(a *appPlan, exits chan<- appExit) (int, int, error
 	if code := s.runHandlers(a, "pre-start"); code != 0 {
 		return 0, code, fmt.Errorf("pre-start handler failed with %d", code)
 	}
-	pid, ch, err := s.spawnApp(a, a.spec)
+	// exits has room for every app, and each app exits once.
+	pid, err := s.spawnApp(a, a.spec, func(code int) { exits <- appExit{app: a, code: code} })
 	if err != nil {
 		return 0, exitStage1, err
 	}
 	s.debugf("app %s started as pid %d", a.name, pid)
-	go func() { exits <- appExit{app: a, code: <-ch} }()
 	return pid, 0, nil
 }
 
@@ -378,7 +384,8 @@ func (s *supervisor) runHandlers(a *appPlan, name string) int {
 		}
 		spec := *a.spec
 		spec.Args = eh.Exec
-		_, ch, err := s.spawnApp(a, &spec)
+		ch := make(chan int, 1)
+		_, err := s.spawnApp(a, &spec, func(code int) { ch <- code })
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "stage1: app %s: %s: %v\n", a.name, name, err)
 			return exitStage1
