@@ -73,15 +73,46 @@ func mountSys(target string) error {
 	return mount("sysfs", target, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 }
 
-// devNodes are the host device nodes bound into the pod's /dev.
-var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
+// devNode is a character device of the pod's /dev, with the numbers it
+// has on every Linux host (Documentation/admin-guide/devices.txt).
+type devNode struct {
+	name         string
+	major, minor uint32
+}
+
+var devNodes = []devNode{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+// makeDevNode makes n in dev with mknod on the pod's /dev tmpfs: a
+// fraction of the cost of a bind mount, and one mount less for the pod's
+// mount namespace to tear down. Where mknod is refused (no CAP_MKNOD, as
+// in a user namespace) the host's node is bound instead. Either way the
+// node is crw-rw-rw-, as on the host.
+func makeDevNode(dev string, n devNode) error {
+	target := filepath.Join(dev, n.name)
+	err := unix.Mknod(target, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor)))
+	if err == unix.EPERM {
+		return bindNode("/dev/"+n.name, target)
+	}
+	if err != nil {
+		return fmt.Errorf("mknod %s: %w", target, err)
+	}
+	// The mode given to mknod is cut by the umask, which PID 1 keeps for
+	// the apps it starts.
+	if err := unix.Chmod(target, 0o666); err != nil {
+		return fmt.Errorf("chmod %s: %w", target, err)
+	}
+	return nil
+}
 
 func setupDev(dev string) error {
 	if err := mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
 		return err
 	}
 	for _, n := range devNodes {
-		if err := bindNode("/dev/"+n, filepath.Join(dev, n)); err != nil {
+		if err := makeDevNode(dev, n); err != nil {
 			return err
 		}
 	}
