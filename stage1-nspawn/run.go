@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -193,23 +194,34 @@ func withoutEnv(env []string, key string) []string {
 // renamed into place, so a reader never sees half of it. There is no
 // fsync: these files describe running processes, which a crash of the
 // host ends anyway, and syncing them would cost the pod's start time.
+// Raw system calls rather than os.CreateTemp and os.Rename: an os.File
+// tries to register with the poller (three fcntls and an epoll_ctl for a
+// regular file) and os.Rename stats the target first, twice the calls of
+// the write itself, four files per pod start.
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.FormatUint(rand.Uint64(), 36))
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o644)
+	for b := data; err == nil && len(b) > 0; {
+		var n int
+		if n, err = unix.Write(fd, b); err == nil {
+			b = b[n:]
+		}
 	}
-	if cerr := tmp.Close(); err == nil {
+	if err == nil {
+		// The mode must not depend on the umask.
+		err = unix.Fchmod(fd, 0o644)
+	}
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = unix.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		unix.Unlink(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
