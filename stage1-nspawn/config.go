@@ -153,9 +153,9 @@ type podPlan struct {
 
 // loadPlan reads and checks the pod in podDir: a pod stage1 cannot run
 // is refused here, before any namespace or mount exists.
-// Warnings go to stderr only when warn is set, so a pod's two loads (run
-// entrypoint, then PID 1) print them once.
-func loadPlan(podDir string, f *runFlags, warn bool) (*podPlan, error) {
+// Only the run entrypoint loads it: PID 1 gets the checked plan from it
+// (planwire.go).
+func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
 	pm, err := readPodManifest(filepath.Join(podDir, "pod"))
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func loadPlan(podDir string, f *runFlags, warn bool) (*podPlan, error) {
 	p := &podPlan{manifest: pm}
 	s1 := filepath.Join(podDir, "stage1", "rootfs")
 	for i := range pm.Apps {
-		a, err := planApp(s1, pm, &pm.Apps[i], f, warn)
+		a, err := planApp(s1, pm, &pm.Apps[i], f)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +178,7 @@ func loadPlan(podDir string, f *runFlags, warn bool) (*podPlan, error) {
 	return p, nil
 }
 
-func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags, warn bool) (*appPlan, error) {
+func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags) (*appPlan, error) {
 	name := ra.Name
 	a := &appPlan{name: name, ra: ra, app: ra.App, rel: filepath.Join("opt", "stage2", name)}
 	if a.app == nil {
@@ -222,12 +222,10 @@ func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags, warn bool)
 	}
 	spec.Root = "/" + filepath.Join(a.rel, "rootfs")
 	a.spec = spec
-	if a.mounts, err = planMounts(name, pm, ra, a.app, warn); err != nil {
+	if a.mounts, err = planMounts(name, pm, ra, a.app); err != nil {
 		return nil, err
 	}
-	if warn {
-		warnIgnoredIsolators(name, a.app.Isolators)
-	}
+	warnIgnoredIsolators(name, a.app.Isolators)
 	return a, nil
 }
 
@@ -242,7 +240,7 @@ func metadataURL(token string) string {
 // planMounts pairs the app's mounts with volumes. An image mount point
 // that no mount covers takes the pod volume of the same name, or, like
 // rkt, an implicit empty volume shared by every app that names it.
-func planMounts(name string, pm *podManifest, ra *runtimeApp, app *app, warn bool) ([]mountPlan, error) {
+func planMounts(name string, pm *podManifest, ra *runtimeApp, app *app) ([]mountPlan, error) {
 	vols := map[string]volume{}
 	for _, v := range pm.Volumes {
 		vols[v.Name] = v
@@ -276,7 +274,7 @@ func planMounts(name string, pm *podManifest, ra *runtimeApp, app *app, warn boo
 			continue
 		}
 		v, ok := vols[mp.Name]
-		if !ok && warn {
+		if !ok {
 			fmt.Fprintf(os.Stderr, "stage1: warning: no volume for mount point %q of app %s, using an empty volume\n", mp.Name, name)
 		}
 		if !ok {

@@ -41,7 +41,7 @@ func podMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	plan, err := loadPlan(podDir, f, false)
+	plan, err := readPlanFD()
 	if err != nil {
 		return fail(err)
 	}

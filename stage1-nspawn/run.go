@@ -27,7 +27,7 @@ func runMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	plan, err := loadPlan(podDir, f, true)
+	plan, err := loadPlan(podDir, f)
 	if err != nil {
 		return fail(err)
 	}
@@ -37,7 +37,7 @@ func runMain(args []string) int {
 	if err := keepFDsFromChildren(); err != nil {
 		return fail(err)
 	}
-	return startPod(podDir, f, args)
+	return startPod(podDir, f, plan, args)
 }
 
 // keepFDsFromChildren marks every inherited fd above stderr close-on-exec:
@@ -72,7 +72,7 @@ func cloneFlags(f *runFlags) uintptr {
 	return fl
 }
 
-func startPod(podDir string, f *runFlags, args []string) int {
+func startPod(podDir string, f *runFlags, plan *podPlan, args []string) int {
 	// Namespaces are created by clone(2) of a freshly exec'ed copy of this
 	// binary, never by unshare on one of this process's threads. The
 	// thread is locked because Pdeathsig fires when the parent *thread*
@@ -91,10 +91,17 @@ func startPod(podDir string, f *runFlags, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	planFD, err := planMemfd(plan)
+	if err != nil {
+		relay.abort()
+		return fail(err)
+	}
 	files := []uintptr{0, 1, 2}
 	if relay != nil {
 		files = append(files, relay.w.Fd())
 	}
+	env = append(env, planFDEnv+"="+strconv.Itoa(len(files)))
+	files = append(files, uintptr(planFD))
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
 	pid, err := syscall.ForkExec(self, append([]string{podInitName}, args...), &syscall.ProcAttr{
@@ -102,6 +109,7 @@ func startPod(podDir string, f *runFlags, args []string) int {
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL},
 	})
+	unix.Close(planFD)
 	if err != nil {
 		relay.abort()
 		return fail(fmt.Errorf("start pod: %w", err))
