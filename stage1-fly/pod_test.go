@@ -470,6 +470,25 @@ func TestRunSetupFailureStatus(t *testing.T) {
 	}
 }
 
+// TestRunNotAPod: run started in a directory that holds no pod must fail
+// without creating anything there, the exit watcher's files included.
+func TestRunNotAPod(t *testing.T) {
+	run := filepath.Join(t.TempDir(), "run")
+	if err := os.Symlink(flyBinary(t), run); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(run, testUUID)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil || cmd.ProcessState.ExitCode() != exitFailure {
+		t.Fatalf("run outside a pod: %v: %s", err, out)
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Errorf("run left %v in a directory without a pod (%v)", ents, err)
+	}
+}
+
 // waitFile waits (5 s at most) for path to exist.
 func waitFile(t *testing.T, path string) {
 	t.Helper()

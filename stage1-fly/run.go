@@ -108,6 +108,10 @@ func run(f *runFlags) error {
 		// The watcher must not inherit the pod lock; the app must.
 		unix.CloseOnExec(lockFD)
 	}
+	// A directory without a pod manifest is no pod: leave it untouched.
+	if _, err := os.Stat(podManifestFile); err != nil {
+		return fmt.Errorf("pod manifest: %w", err)
+	}
 	// Started first, so that its start overlaps the planning and mounts
 	// below instead of delaying the app's exec. Without the watcher only
 	// rkt/status is missing; the pod runs.
