@@ -85,16 +85,21 @@ var devNodes = []devNode{
 	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 }
 
+// nullConsole is the pod's /dev/console when it has no terminal: a null
+// device.
+var nullConsole = devNode{"console", 1, 3}
+
 // makeDevNode makes n in dev with mknod on the pod's /dev tmpfs: a
 // fraction of the cost of a bind mount, and one mount less for the pod's
-// mount namespace to tear down. Where mknod is refused (no CAP_MKNOD, as
-// in a user namespace) the host's node is bound instead. Either way the
-// node is crw-rw-rw-, as on the host.
-func makeDevNode(dev string, n devNode) error {
+// mount namespace (and each app's copy of /dev) to tear down. Where mknod
+// is refused (no CAP_MKNOD, as in a user namespace) the host's node
+// hostNode is bound instead. Either way the node is crw-rw-rw-, as on the
+// host.
+func makeDevNode(dev string, n devNode, hostNode string) error {
 	target := filepath.Join(dev, n.name)
 	err := unix.Mknod(target, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor)))
 	if err == unix.EPERM {
-		return bindNode("/dev/"+n.name, target)
+		return bindNode(hostNode, target)
 	}
 	if err != nil {
 		return fmt.Errorf("mknod %s: %w", target, err)
@@ -112,11 +117,11 @@ func setupDev(dev string) error {
 		return err
 	}
 	for _, n := range devNodes {
-		if err := makeDevNode(dev, n); err != nil {
+		if err := makeDevNode(dev, n, "/dev/"+n.name); err != nil {
 			return err
 		}
 	}
-	if err := bindNode(consoleSource(), filepath.Join(dev, "console")); err != nil {
+	if err := makeConsole(dev); err != nil {
 		return err
 	}
 	pts := filepath.Join(dev, "pts")
@@ -145,16 +150,16 @@ func setupDev(dev string) error {
 	return nil
 }
 
-// consoleSource is what the pod sees as /dev/console: the terminal the
-// pod was started on, or /dev/null when there is none (the host's own
+// makeConsole gives the pod its /dev/console: the terminal the pod was
+// started on, or a null device when there is none (the host's own
 // console is never handed to a pod).
-func consoleSource() string {
+func makeConsole(dev string) error {
 	if _, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
 		if p, err := os.Readlink("/proc/self/fd/0"); err == nil && filepath.IsAbs(p) {
-			return p
+			return bindNode(p, filepath.Join(dev, "console"))
 		}
 	}
-	return "/dev/null"
+	return makeDevNode(dev, nullConsole, "/dev/null")
 }
 
 func bindNode(src, target string) error {

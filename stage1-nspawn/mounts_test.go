@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,6 +29,27 @@ func devTmpfs(t *testing.T) string {
 	return dev
 }
 
+// withoutTerminal runs f with /dev/null as fd 0, as when the pod is not
+// started from a terminal.
+func withoutTerminal(t *testing.T, f func()) {
+	t.Helper()
+	saved, err := unix.Dup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(saved)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if err := unix.Dup2(int(null.Fd()), 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Dup2(saved, 0)
+	f()
+}
+
 // checkNode checks that path is the character device n, crw-rw-rw-.
 func checkNode(t *testing.T, path string, n devNode) {
 	t.Helper()
@@ -49,11 +71,17 @@ func TestDevNodesMknod(t *testing.T) {
 	old := unix.Umask(0o077)
 	defer unix.Umask(old)
 	for _, n := range devNodes {
-		if err := makeDevNode(dev, n); err != nil {
+		if err := makeDevNode(dev, n, "/dev/"+n.name); err != nil {
 			t.Fatal(err)
 		}
 		checkNode(t, filepath.Join(dev, n.name), n)
 	}
+	withoutTerminal(t, func() {
+		if err := makeConsole(dev); err != nil {
+			t.Fatal(err)
+		}
+	})
+	checkNode(t, filepath.Join(dev, "console"), nullConsole)
 	// The numbers are those of the host's nodes.
 	for _, n := range devNodes {
 		var host, pod unix.Stat_t
@@ -93,43 +121,49 @@ func TestDevNodesMknod(t *testing.T) {
 // instead.
 func TestDevNodesBindFallback(t *testing.T) {
 	dev := devTmpfs(t)
-	done := make(chan error, 1)
-	go func() {
-		// Capabilities belong to the thread: this one drops CAP_MKNOD
-		// and is never unlocked, so it ends with the goroutine and no
-		// other code runs without the capability.
-		runtime.LockOSThread()
-		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-		var data [2]unix.CapUserData
-		if err := unix.Capget(&hdr, &data[0]); err != nil {
-			done <- err
-			return
-		}
-		data[0].Effective &^= 1 << unix.CAP_MKNOD
-		if err := unix.Capset(&hdr, &data[0]); err != nil {
-			done <- err
-			return
-		}
-		if err := unix.Mknod(filepath.Join(dev, "probe"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != unix.EPERM {
-			done <- err
-			return
-		}
-		for _, n := range devNodes {
-			if err := makeDevNode(dev, n); err != nil {
+	var err error
+	withoutTerminal(t, func() {
+		done := make(chan error, 1)
+		go func() {
+			// Capabilities belong to the thread: this one drops CAP_MKNOD
+			// and is never unlocked, so it ends with the goroutine and no
+			// other code runs without the capability.
+			runtime.LockOSThread()
+			hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+			var data [2]unix.CapUserData
+			if err := unix.Capget(&hdr, &data[0]); err != nil {
 				done <- err
 				return
 			}
-		}
-		done <- nil
-	}()
-	if err := <-done; err != nil {
+			data[0].Effective &^= 1 << unix.CAP_MKNOD
+			if err := unix.Capset(&hdr, &data[0]); err != nil {
+				done <- err
+				return
+			}
+			if err := unix.Mknod(filepath.Join(dev, "probe"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != unix.EPERM {
+				done <- fmt.Errorf("mknod without CAP_MKNOD: %v, want EPERM", err)
+				return
+			}
+			for _, n := range devNodes {
+				if err := makeDevNode(dev, n, "/dev/"+n.name); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- makeConsole(dev)
+		}()
+		err = <-done
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	mounts, err := mountinfo.Under(dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range devNodes {
+	// The console without a terminal is the host's null, never its
+	// console.
+	for _, n := range append(slices.Clone(devNodes), nullConsole) {
 		p := filepath.Join(dev, n.name)
 		checkNode(t, p, n)
 		if !slices.Contains(mounts, p) {
