@@ -40,11 +40,11 @@ type enterMessage struct {
 	Error  string `json:"error,omitempty"`
 }
 
-func (s *supervisor) listenEnter() (*net.UnixListener, error) {
+func (s *supervisor) listenEnter() error {
 	os.Remove(enterSocket)
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: enterSocket, Net: "unixpacket"})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ln.SetUnlinkOnClose(false)
 	go func() {
@@ -56,7 +56,7 @@ func (s *supervisor) listenEnter() (*net.UnixListener, error) {
 			go s.serveEnter(c)
 		}
 	}()
-	return ln, nil
+	return nil
 }
 
 func (s *supervisor) serveEnter(c *net.UnixConn) {

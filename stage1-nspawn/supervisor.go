@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,7 @@ type supervisor struct {
 
 	stdout, stderr *lineWriter
 	logs           sync.WaitGroup
+	pumping        atomic.Int32 // log pumps not yet done
 }
 
 // lineWriter serializes whole lines from several apps onto one stream.
@@ -104,11 +106,13 @@ func (s *supervisor) run(sigs chan os.Signal) int {
 	// The enter socket comes after the apps have started, while they
 	// run, rather than before: a pod's start is what users wait for, and
 	// enter is only promised once supervisor-status says ready.
-	if ln, err := s.listenEnter(); err != nil {
+	// The listener is left to the process's exit to close: closing it
+	// first would only wake its accept goroutine on the way out. The
+	// socket file goes, so enter finds no pod that is not there.
+	if err := s.listenEnter(); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: warning: enter disabled: %v\n", err)
 	} else {
 		defer os.Remove(enterSocket)
-		defer ln.Close()
 	}
 	if len(pids) == len(s.plan.apps) {
 		if err := writeFileAtomic(supervisorStatus, []byte("ready")); err != nil {
@@ -211,6 +215,11 @@ func (s *supervisor) signalApps(pids map[*appPlan]int, sig unix.Signal) {
 // exits.
 func (s *supervisor) finish() {
 	unix.Kill(-1, unix.SIGKILL)
+	if s.pumping.Load() == 0 {
+		// The usual end: the apps' pipes closed when they exited and
+		// every line is out; no need for a goroutine and a timer.
+		return
+	}
 	done := make(chan struct{})
 	go func() {
 		s.logs.Wait()
@@ -330,6 +339,7 @@ func (s *supervisor) spawnApp(a *appPlan, spec *launch.Spec, exited func(code in
 	}
 	prefix := fmt.Sprintf("%s[%d]: ", a.name, pid)
 	s.logs.Add(2)
+	s.pumping.Add(2)
 	go s.pump(outR, s.stdout, prefix)
 	go s.pump(errR, s.stderr, prefix)
 	return pid, nil
@@ -337,6 +347,7 @@ func (s *supervisor) spawnApp(a *appPlan, spec *launch.Spec, exited func(code in
 
 func (s *supervisor) pump(r *os.File, w *lineWriter, prefix string) {
 	defer s.logs.Done()
+	defer s.pumping.Add(-1)
 	defer r.Close()
 	br := bufio.NewReader(r)
 	for {
