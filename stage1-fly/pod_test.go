@@ -442,8 +442,12 @@ func TestRunRefusedNoStatus(t *testing.T) {
 	if err == nil {
 		t.Fatalf("run of a missing executable succeeded: %s", out)
 	}
+	// run reaps the watcher's middle process before it fails, so the
+	// watcher's pid file is there for gc at once.
 	rkt := filepath.Join(p.dir, stage1Rootfs, "rkt")
-	waitFile(t, filepath.Join(rkt, watcherPidFile))
+	if _, err := os.Stat(filepath.Join(rkt, watcherPidFile)); err != nil {
+		t.Fatal(err)
+	}
 	if err := waitWatcher(rkt, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -487,18 +491,6 @@ func TestRunNotAPod(t *testing.T) {
 	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
 		t.Errorf("run left %v in a directory without a pod (%v)", ents, err)
 	}
-}
-
-// waitFile waits (5 s at most) for path to exist.
-func waitFile(t *testing.T, path string) {
-	t.Helper()
-	for i := 0; i < 200; i++ {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("%s did not appear", path)
 }
 
 func TestRunDNSHost(t *testing.T) {

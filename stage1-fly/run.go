@@ -118,6 +118,8 @@ func run(f *runFlags) error {
 	w, err := startWatcher(filepath.Join(stage1Rootfs, "rkt"), f.debug)
 	if err != nil {
 		logf("run: no exit status will be recorded: %v", err)
+	} else {
+		defer w.release() // only if run fails: the app's exec does not return
 	}
 	plan, err := planRun(f)
 	if err != nil {

@@ -74,6 +74,7 @@ const watcherPidFile = "fly-watcher"
 type watcher struct {
 	spawnPid int
 	name     *os.File // write end of the name pipe
+	reaped   bool     // wait has run
 }
 
 // startWatcher subscribes to the exit of this process (and so of the app
@@ -154,9 +155,20 @@ func (w *watcher) named(app string) error {
 	return nil
 }
 
+// release is for a run that fails: it reaps the middle process too, so
+// the watcher's pid file is written before the pod can count as exited
+// and gc looks for it. A watcher not named by then writes no status.
+func (w *watcher) release() {
+	w.name.Close()
+	if !w.reaped {
+		w.wait()
+	}
+}
+
 // wait reaps the middle process before exec, so it never lingers as a
 // zombie child of the app. It has usually long exited by then.
 func (w *watcher) wait() error {
+	w.reaped = true
 	var ws unix.WaitStatus
 	for {
 		_, err := unix.Wait4(w.spawnPid, &ws, 0, nil)
