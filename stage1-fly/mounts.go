@@ -56,9 +56,9 @@ func parseDNSModes(s string) (dnsModes, error) {
 
 // planMounts lists the app's mounts in order: /dev, /proc and /sys of the
 // host (recursive: they need their submounts), a fresh /tmp, the volumes
-// and the DNS files. hostMounts is the set of host mount points; emptyDir
-// is where an empty volume's directory is created.
-func planMounts(p *flyPod, hostMounts map[string]bool, dns dnsModes, emptyDir func(types.Volume) string) ([]flyMount, error) {
+// and the DNS files. isMount says whether a host path is a mount point;
+// emptyDir is where an empty volume's directory is created.
+func planMounts(p *flyPod, isMount func(string) bool, dns dnsModes, emptyDir func(types.Volume) string) ([]flyMount, error) {
 	ms := []flyMount{
 		{Source: "/dev", Target: "/dev", Recursive: true},
 		{Source: "/proc", Target: "/proc", Recursive: true},
@@ -77,7 +77,7 @@ func planMounts(p *flyPod, hostMounts map[string]bool, dns dnsModes, emptyDir fu
 				return nil, fmt.Errorf("volume %s: source %q is not an absolute path", v.vol.Name, v.vol.Source)
 			}
 			m.Source = filepath.Clean(v.vol.Source)
-			m.Share = hostMounts[m.Source]
+			m.Share = isMount(m.Source)
 			// A file can only be bound onto a file: the target is made one
 			// when the image lacks it.
 			if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
@@ -186,6 +186,66 @@ func hostMountPoints() (map[string]bool, error) {
 		points[mp] = true
 	}
 	return points, nil
+}
+
+// hostMounts answers run's questions about the host's mount points. It
+// asks statx about each path rather than reading the whole mount table,
+// whose size grows with every mount on the host (each running pod has
+// two or more); the table is read, once, only where a path alone cannot
+// tell: for the mount that holds a path, or on kernels before 5.8, whose
+// statx does not report mount roots.
+type hostMounts struct {
+	points map[string]bool // the mount table, once read
+}
+
+// isMount reports whether path is a mount point. A path that does not
+// exist, or is a symlink, is none.
+func (h *hostMounts) isMount(path string) bool {
+	if h.points == nil {
+		var stx unix.Statx_t
+		err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, 0, &stx)
+		if err != nil && err != unix.ENOSYS {
+			return false
+		}
+		if err == nil && stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+			return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
+		}
+		if err := h.load(); err != nil {
+			return false
+		}
+	}
+	return h.points[path]
+}
+
+// mountOf returns the mount point that holds path: the longest mount
+// point that is path or one of its parents.
+func (h *hostMounts) mountOf(path string) (string, error) {
+	if err := h.load(); err != nil {
+		return "", err
+	}
+	return mountOf(path, h.points), nil
+}
+
+func (h *hostMounts) load() error {
+	if h.points != nil {
+		return nil
+	}
+	points, err := hostMountPoints()
+	if err != nil {
+		return fmt.Errorf("read host mounts: %w", err)
+	}
+	h.points = points
+	return nil
+}
+
+// mountOf returns the mount point in mounts that holds path: the longest
+// one that is path or one of its parents.
+func mountOf(path string, mounts map[string]bool) string {
+	for p := path; ; p = filepath.Dir(p) {
+		if mounts[p] || p == "/" {
+			return p
+		}
+	}
 }
 
 // mountsBelow returns the mount points strictly below dir, deepest first.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -214,7 +216,8 @@ func TestAppVolumesAndPlan(t *testing.T) {
 				App:      &types.App{MountPoints: tc.mps},
 			}
 			hostMounts := map[string]bool{"/": true, "/srv/data": true}
-			got, err := planMounts(p, hostMounts, tc.dns, func(v types.Volume) string { return "/empty/" + v.Name.String() })
+			isMount := func(path string) bool { return hostMounts[path] }
+			got, err := planMounts(p, isMount, tc.dns, func(v types.Volume) string { return "/empty/" + v.Name.String() })
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want %q", err, tc.wantErr)
@@ -247,7 +250,7 @@ func TestPlanEmptyVolume(t *testing.T) {
 		app:      &schema.RuntimeApp{Name: "app", Mounts: []schema.Mount{{Volume: "scratch", Path: "/s"}}},
 		App:      &types.App{},
 	}
-	got, err := planMounts(p, nil, dnsModes{"default", "default"}, func(v types.Volume) string { return "/empty/" + v.Name.String() })
+	got, err := planMounts(p, func(string) bool { return false }, dnsModes{"default", "default"}, func(v types.Volume) string { return "/empty/" + v.Name.String() })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,5 +319,42 @@ func TestMountHelpers(t *testing.T) {
 		if got := mountOf(path, points); got != want {
 			t.Errorf("mountOf(%s) = %s, want %s", path, got, want)
 		}
+	}
+}
+
+// TestHostMounts checks that statx's answer agrees with the mount table
+// for every mount point of this namespace and for paths that are none.
+func TestHostMounts(t *testing.T) {
+	table, err := hostMountPoints()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hostMounts{}
+	for mp := range table {
+		if fi, err := os.Lstat(mp); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			continue // hidden under a later mount, or not reachable by its path
+		}
+		if !h.isMount(mp) {
+			t.Errorf("isMount(%s) = false for a mount point", mp)
+		}
+	}
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("/", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, filepath.Join(dir, "missing"), link} {
+		if table[p] {
+			continue
+		}
+		if h.isMount(p) {
+			t.Errorf("isMount(%s) = true for no mount point", p)
+		}
+	}
+	if h.points != nil {
+		t.Error("the mount table was read although statx could tell")
+	}
+	if got, err := h.mountOf(filepath.Join(dir, "missing")); err != nil || got != mountOf(filepath.Join(dir, "missing"), table) {
+		t.Errorf("mountOf = %q, %v", got, err)
 	}
 }

@@ -89,11 +89,11 @@ func runMain(args []string) int {
 
 // runPlan is everything run decided before it changes anything.
 type runPlan struct {
-	pod        *flyPod
-	spec       *stage2.Spec
-	mounts     []flyMount
-	hostMounts map[string]bool
-	dns        dnsModes
+	pod    *flyPod
+	spec   *stage2.Spec
+	mounts []flyMount
+	host   *hostMounts
+	dns    dnsModes
 }
 
 // run prepares the app and execs it in place of this process, so the pid
@@ -148,18 +148,15 @@ func planRun(f *runFlags) (*runPlan, error) {
 	if err := stage2.CheckExec(rootfs, spec.Args, spec.Env); err != nil {
 		return nil, fmt.Errorf("app %s: %w", p.appName(), err)
 	}
-	hostMounts, err := hostMountPoints()
-	if err != nil {
-		return nil, fmt.Errorf("read host mounts: %w", err)
-	}
+	host := &hostMounts{}
 	emptyDir := func(v types.Volume) string {
 		return filepath.Join(p.dir, "sharedVolumes", v.Name.String())
 	}
-	mounts, err := planMounts(p, hostMounts, dns, emptyDir)
+	mounts, err := planMounts(p, host.isMount, dns, emptyDir)
 	if err != nil {
 		return nil, err
 	}
-	return &runPlan{pod: p, spec: spec, mounts: mounts, hostMounts: hostMounts, dns: dns}, nil
+	return &runPlan{pod: p, spec: spec, mounts: mounts, host: host, dns: dns}, nil
 }
 
 // launch writes the pod's runtime files, names the app to the exit
@@ -181,7 +178,7 @@ func launch(plan *runPlan, w *watcher, lockFD int, debug bool) error {
 			logf("run: no exit status will be recorded: %v", err)
 		}
 	}
-	if err := setupMountNamespace(p, plan.mounts, plan.hostMounts); err != nil {
+	if err := setupMountNamespace(p, plan.mounts, plan.host); err != nil {
 		return err
 	}
 	if err := writeFileAtomic(filepath.Join(p.dir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -254,7 +251,7 @@ func prepareRktDir(p *flyPod, env []string) error {
 // rootfs. unshare(CLONE_NEWNS) changes only the calling thread; main is
 // locked to the thread group leader (see init), and the app is exec'ed
 // from this same thread, so the app starts inside the new namespace.
-func setupMountNamespace(p *flyPod, mounts []flyMount, hostMounts map[string]bool) error {
+func setupMountNamespace(p *flyPod, mounts []flyMount, host *hostMounts) error {
 	// As rkt fly does, a volume source that is a host mount point is made
 	// shared in the host namespace first: the app's bind of it is then a
 	// peer, and mounts the app makes below it reach the host.
@@ -268,7 +265,7 @@ func setupMountNamespace(p *flyPod, mounts []flyMount, hostMounts map[string]boo
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("unshare mount namespace: %w", err)
 	}
-	if err := isolateRootfs(p.rootfs(), hostMounts); err != nil {
+	if err := isolateRootfs(p.rootfs(), host); err != nil {
 		return err
 	}
 	rootfs := p.rootfs()
@@ -297,9 +294,12 @@ func setupMountNamespace(p *flyPod, mounts []flyMount, hostMounts map[string]boo
 // sources elsewhere stay peers of the host's. A rootfs that is no mount
 // of its own (a copy, not an overlay) is first bind-mounted onto itself,
 // with the mount that holds it made a slave so the bind stays private.
-func isolateRootfs(rootfs string, hostMounts map[string]bool) error {
-	if !hostMounts[rootfs] {
-		parent := mountOf(rootfs, hostMounts)
+func isolateRootfs(rootfs string, host *hostMounts) error {
+	if !host.isMount(rootfs) {
+		parent, err := host.mountOf(rootfs)
+		if err != nil {
+			return err
+		}
 		if err := unix.Mount("", parent, "", unix.MS_SLAVE, ""); err != nil {
 			return fmt.Errorf("make %s a slave mount: %w", parent, err)
 		}
@@ -311,16 +311,6 @@ func isolateRootfs(rootfs string, hostMounts map[string]bool) error {
 		return fmt.Errorf("make %s a slave mount: %w", rootfs, err)
 	}
 	return nil
-}
-
-// mountOf returns the mount point that holds path: the longest mount
-// point that is path or one of its parents.
-func mountOf(path string, mounts map[string]bool) string {
-	for p := path; ; p = filepath.Dir(p) {
-		if mounts[p] || p == "/" {
-			return p
-		}
-	}
 }
 
 // ensureHosts gives an app without /etc/hosts a minimal one, as rkt fly
