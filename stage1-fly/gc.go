@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage1-fly/flywatch"
 )
 
 // gcMain releases what fly allocated for an exited pod: `gc [--debug]
@@ -38,7 +40,7 @@ func gc(debug bool) error {
 	}
 	// The exit watcher may still be writing the app's status; deleting
 	// the pod under it would race.
-	if err := waitWatcher(filepath.Join(dir, stage1Rootfs, "rkt"), 5*time.Second); err != nil {
+	if err := flywatch.WaitGone(filepath.Join(dir, stage1Rootfs, "rkt"), 5*time.Second); err != nil {
 		logf("gc: %v", err)
 	}
 	points, err := hostMountPoints()

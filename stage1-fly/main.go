@@ -10,6 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	// Imported for its side effect too: its init runs the exit
+	// watcher's processes (the binary re-executed), before the heavier
+	// packages below are initialized.
+	_ "github.com/saturn-pods/saturn/stage1-fly/flywatch"
 )
 
 // The stage1 ABI's exit code for a failure of stage1 itself.
@@ -29,14 +34,6 @@ func main() {
 }
 
 func dispatch(args []string) int {
-	if len(args) > 1 {
-		switch args[1] {
-		case watchSpawnArg:
-			return watchSpawnMain(args[2:])
-		case watchArg:
-			return watchMain(args[2:])
-		}
-	}
 	name := filepath.Base(args[0])
 	switch name {
 	case "run":

@@ -21,6 +21,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/stage1-fly/flywatch"
 	"github.com/saturn-pods/saturn/tests/testimg"
 )
 
@@ -28,12 +29,10 @@ const testUUID = "6f1f3a4e-1e8a-4f3b-9a53-0c3b6c1a2b7d"
 
 // TestMain lets the test binary double as the stage1-fly binary: the
 // pods' entrypoints are symlinks to it named run, enter, gc and stop, and
-// the exit watcher re-executes it, so the tests run exactly the code
-// under test without a separate build.
+// the exit watcher re-executes it (package flywatch's init takes that
+// over, as in the real binary), so the tests run exactly the code under
+// test without a separate build.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && (os.Args[1] == watchArg || os.Args[1] == watchSpawnArg) {
-		os.Exit(dispatch(os.Args))
-	}
 	switch filepath.Base(os.Args[0]) {
 	case "run", "enter", "gc", "stop":
 		os.Exit(dispatch(os.Args))
@@ -445,10 +444,10 @@ func TestRunRefusedNoStatus(t *testing.T) {
 	// run reaps the watcher's middle process before it fails, so the
 	// watcher's pid file is there for gc at once.
 	rkt := filepath.Join(p.dir, stage1Rootfs, "rkt")
-	if _, err := os.Stat(filepath.Join(rkt, watcherPidFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(rkt, flywatch.PidFile)); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitWatcher(rkt, 5*time.Second); err != nil {
+	if err := flywatch.WaitGone(rkt, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(rkt, "status/app")); err == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/stage1-fly/flywatch"
 	"github.com/saturn-pods/saturn/stage2"
 )
 
@@ -115,11 +116,11 @@ func run(f *runFlags) error {
 	// Started first, so that its start overlaps the planning and mounts
 	// below instead of delaying the app's exec. Without the watcher only
 	// rkt/status is missing; the pod runs.
-	w, err := startWatcher(filepath.Join(stage1Rootfs, "rkt"), f.debug)
+	w, err := flywatch.Start(filepath.Join(stage1Rootfs, "rkt"), f.debug)
 	if err != nil {
 		logf("run: no exit status will be recorded: %v", err)
 	} else {
-		defer w.release() // only if run fails: the app's exec does not return
+		defer w.Release() // only if run fails: the app's exec does not return
 	}
 	plan, err := planRun(f)
 	if err != nil {
@@ -162,7 +163,7 @@ func planRun(f *runFlags) (*runPlan, error) {
 // launch writes the pod's runtime files, names the app to the exit
 // watcher w (nil when it could not start), sets up the mount namespace
 // and execs the app, passing it the pod lock lockFD (-1 for none).
-func launch(plan *runPlan, w *watcher, lockFD int, debug bool) error {
+func launch(plan *runPlan, w *flywatch.Watcher, lockFD int, debug bool) error {
 	p := plan.pod
 	if err := prepareRktDir(p, plan.spec.Env); err != nil {
 		return err
@@ -174,7 +175,7 @@ func launch(plan *runPlan, w *watcher, lockFD int, debug bool) error {
 	}
 	// If setup fails from here on, the watcher records stage1's exit code.
 	if w != nil {
-		if err := w.named(p.appName()); err != nil {
+		if err := w.Named(p.appName()); err != nil {
 			logf("run: no exit status will be recorded: %v", err)
 		}
 	}
@@ -194,7 +195,7 @@ func launch(plan *runPlan, w *watcher, lockFD int, debug bool) error {
 		}
 	}
 	if w != nil {
-		if err := w.wait(); err != nil {
+		if err := w.Wait(); err != nil {
 			logf("run: no exit status will be recorded: %v", err)
 		}
 	}

@@ -1,5 +1,5 @@
-package main
-
+// Package flywatch records the exit status of a stage1-fly app.
+//
 // The app replaces the stage1 process, so no stage1 code is left to wait
 // for it and write rkt/status/<app>; only the app's parent (the shell or
 // systemd that started saturn run) learns its exit code. To still record
@@ -20,6 +20,14 @@ package main
 // leader also comes when a multithreaded app execs from another thread,
 // but an exec event follows that one. If the connector is unavailable,
 // the pod runs without an exit status.
+//
+// The watcher's two processes are the stage1 binary re-executed with a
+// hidden first argument, and this package's init runs them: it is
+// initialized before the stage1 binary's heavier dependencies (the appc
+// schema, net, regexp, math/big…), so neither process pays for
+// initializing what it never uses (about 0.5 ms of CPU per start). Keep
+// its imports few for that reason.
+package flywatch
 
 import (
 	"encoding/binary"
@@ -27,7 +35,6 @@ import (
 	"os"
 	"os/signal"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,10 +44,35 @@ import (
 )
 
 // Hidden first arguments that select the watcher modes of the binary.
+// stage0 (flystatus.go) recognizes a watcher by watchArg in its cmdline.
 const (
-	watchSpawnArg = "--fly-watch-spawn"
-	watchArg      = "--fly-watch"
+	spawnArg = "--fly-watch-spawn"
+	watchArg = "--fly-watch"
 )
+
+// exitFailure is the stage1 ABI's exit code for a failure of stage1.
+const exitFailure = 254
+
+// init runs the watcher's processes: the stage1 binary re-executed with
+// spawnArg or watchArg. Doing it here rather than from main skips the
+// initialization of every package the stage1 binary imports that this
+// one does not depend on, which is most of a start's cost.
+func init() {
+	if len(os.Args) < 2 {
+		return
+	}
+	switch os.Args[1] {
+	case spawnArg:
+		os.Exit(spawnMain(os.Args[2:]))
+	case watchArg:
+		os.Exit(watchMain(os.Args[2:]))
+	}
+}
+
+// logf prints a message of the watcher's processes to stderr.
+func logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "stage1-fly: "+format+"\n", a...)
+}
 
 // Proc connector constants (linux/connector.h, linux/cn_proc.h).
 const (
@@ -64,26 +96,27 @@ const (
 	watchNameFD  = 6
 )
 
-// watcherPidFile, below the rkt directory, holds the watcher's pid so the
+// PidFile, below the rkt directory, holds the watcher's pid so the
 // gc entrypoint can wait for it before stage0 deletes the pod: the status
 // file may be written just after the pod has become exited.
-const watcherPidFile = "fly-watcher"
+const PidFile = "fly-watcher"
 
-// watcher is an exit watcher being started: the middle process of its
+// Watcher is an exit watcher being started: the middle process of its
 // double fork, and the pipe run names the app through.
-type watcher struct {
+type Watcher struct {
 	spawnPid int
 	name     *os.File // write end of the name pipe
 	reaped   bool     // wait has run
 }
 
-// startWatcher subscribes to the exit of this process (and so of the app
-// that replaces it) and starts the watcher that records it below rktDir.
+// Start subscribes to the exit of this process (and so of the app that
+// replaces it) and starts the watcher that records it below rktDir, the
+// stage1 rootfs's rkt directory.
 // The watcher needs no time to get ready, the subscription already is;
 // run calls this first, so the watcher starts while run plans and mounts.
 // It uses syscall.ForkExec rather than os/exec: no pidfd probe, no
 // descriptor bookkeeping, nothing run does not need.
-func startWatcher(rktDir string, debug bool) (*watcher, error) {
+func Start(rktDir string, debug bool) (*Watcher, error) {
 	if err := os.MkdirAll(rktDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -120,7 +153,7 @@ func startWatcher(rktDir string, debug bool) (*watcher, error) {
 		name.Close()
 		return nil, fmt.Errorf("start exit watcher: %w", err)
 	}
-	return &watcher{spawnPid: pid, name: name}, nil
+	return &Watcher{spawnPid: pid, name: name}, nil
 }
 
 // spawnMiddle starts the middle process of the watcher's double fork
@@ -135,16 +168,16 @@ func spawnMiddle(dir, sock, pidfd, name int, debug bool) (int, error) {
 	if debug {
 		stderr = unix.Stderr
 	}
-	args := []string{"/proc/self/exe", watchSpawnArg, strconv.Itoa(os.Getpid())}
+	args := []string{"/proc/self/exe", spawnArg, strconv.Itoa(os.Getpid())}
 	return syscall.ForkExec(args[0], args, &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{uintptr(null), uintptr(null), uintptr(stderr), uintptr(dir), uintptr(sock), uintptr(pidfd), uintptr(name)},
 	})
 }
 
-// named tells the watcher which app's status to write. From here on a
+// Named tells the watcher which app's status to write. From here on a
 // run that fails is recorded as that app's exit with stage1's code.
-func (w *watcher) named(app string) error {
+func (w *Watcher) Named(app string) error {
 	_, err := w.name.WriteString(app)
 	if cerr := w.name.Close(); err == nil {
 		err = cerr
@@ -155,19 +188,19 @@ func (w *watcher) named(app string) error {
 	return nil
 }
 
-// release is for a run that fails: it reaps the middle process too, so
+// Release is for a run that fails: it reaps the middle process too, so
 // the watcher's pid file is written before the pod can count as exited
 // and gc looks for it. A watcher not named by then writes no status.
-func (w *watcher) release() {
+func (w *Watcher) Release() {
 	w.name.Close()
 	if !w.reaped {
-		w.wait()
+		w.Wait()
 	}
 }
 
-// wait reaps the middle process before exec, so it never lingers as a
+// Wait reaps the middle process before exec, so it never lingers as a
 // zombie child of the app. It has usually long exited by then.
-func (w *watcher) wait() error {
+func (w *Watcher) Wait() error {
 	w.reaped = true
 	var ws unix.WaitStatus
 	for {
@@ -186,10 +219,10 @@ func (w *watcher) wait() error {
 	return nil
 }
 
-// watchSpawnMain is the middle process of the double fork: it starts the
+// spawnMain is the middle process of the double fork: it starts the
 // watcher in a session of its own and exits, so the watcher is no child
 // of the app (an app waiting for all its children would wait for it).
-func watchSpawnMain(args []string) int {
+func spawnMain(args []string) int {
 	argv := append([]string{"/proc/self/exe", watchArg}, args...)
 	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
 		Env:   os.Environ(),
@@ -201,7 +234,7 @@ func watchSpawnMain(args []string) int {
 		return exitFailure
 	}
 	// Written before run goes on to exec the app, so long before gc runs.
-	if err := writeAt(watchDirFD, watcherPidFile, strconv.Itoa(pid)); err != nil {
+	if err := writeAt(watchDirFD, PidFile, strconv.Itoa(pid)); err != nil {
 		logf("watcher: %v", err)
 	}
 	return 0
@@ -442,11 +475,11 @@ func writeAt(dirfd int, name, content string) error {
 	return err
 }
 
-// waitWatcher waits, at most timeout, for the exit watcher recorded below
+// WaitGone waits, at most timeout, for the exit watcher recorded below
 // rktDir to finish. A pid that is gone, or now names another process, has
 // nothing to wait for.
-func waitWatcher(rktDir string, timeout time.Duration) error {
-	b, err := os.ReadFile(filepath.Join(rktDir, watcherPidFile))
+func WaitGone(rktDir string, timeout time.Duration) error {
+	b, err := os.ReadFile(path.Join(rktDir, PidFile))
 	if os.IsNotExist(err) {
 		return nil
 	}
