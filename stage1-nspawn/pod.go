@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -26,11 +25,10 @@ type podRun struct {
 // pod's filesystem, pivots into the stage1 rootfs and runs the
 // supervisor.
 func podMain(args []string) int {
-	// Catch stop signals before anything else: PID 1 of a namespace
-	// ignores signals it has no handler for, and a stop during setup must
-	// not be lost.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
+	// Catch stop signals before the setup: PID 1 of a namespace ignores
+	// signals it has no handler for, and a stop during setup must not be
+	// lost.
+	sigs, caught := catchStopSignals()
 	// Taken first, so the fd is close-on-exec before anything can start.
 	notifier := openPodNotifier()
 	f, err := parseRunFlags(args)
@@ -45,6 +43,7 @@ func podMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	caught()
 	p := &podRun{flags: f, plan: plan, podDir: podDir, s1: filepath.Join(podDir, "stage1", "rootfs"), volumes: map[string]string{}}
 	if err := p.setup(); err != nil {
 		return fail(err)

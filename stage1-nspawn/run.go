@@ -19,6 +19,9 @@ import (
 // PID 1 in fresh namespaces, forwards signals to it and exits with its
 // exit code.
 func runMain(args []string) int {
+	// Caught from here on, while the pod is checked; caught for sure
+	// before PID 1 exists.
+	sigs, caught := catchStopSignals()
 	f, err := parseRunFlags(args)
 	if err != nil {
 		return fail(err)
@@ -37,7 +40,25 @@ func runMain(args []string) int {
 	if err := keepFDsFromChildren(); err != nil {
 		return fail(err)
 	}
-	return startPod(podDir, f, plan, args)
+	caught()
+	return startPod(podDir, f, plan, args, sigs)
+}
+
+// catchStopSignals starts catching the signals a pod's processes pass
+// on (SIGTERM, SIGINT, SIGHUP, SIGQUIT) and returns the channel they come
+// on and a function that returns once they are caught. signal.Notify
+// costs ~0.4 ms here: for each signal a round trip with the runtime's
+// signal-mask thread, which it first starts. The caller does its own
+// work meanwhile and waits before the point from which no signal may be
+// missed.
+func catchStopSignals() (<-chan os.Signal, func()) {
+	sigs := make(chan os.Signal, 4)
+	done := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
+		close(done)
+	}()
+	return sigs, func() { <-done }
 }
 
 // keepFDsFromChildren marks every inherited fd above stderr close-on-exec:
@@ -72,7 +93,7 @@ func cloneFlags(f *runFlags) uintptr {
 	return fl
 }
 
-func startPod(podDir string, f *runFlags, plan *podPlan, args []string) int {
+func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-chan os.Signal) int {
 	// Namespaces are created by clone(2) of a freshly exec'ed copy of this
 	// binary, never by unshare on one of this process's threads. The
 	// thread is locked because Pdeathsig fires when the parent *thread*
@@ -102,8 +123,6 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string) int {
 	}
 	env = append(env, planFDEnv+"="+strconv.Itoa(len(files)))
 	files = append(files, uintptr(planFD))
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
 	pid, err := syscall.ForkExec(self, append([]string{podInitName}, args...), &syscall.ProcAttr{
 		Env:   env,
 		Files: files,

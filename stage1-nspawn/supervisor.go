@@ -89,7 +89,7 @@ func (s *supervisor) debugf(format string, a ...any) {
 // the pod's exit code. sigs carries the SIGTERM, SIGINT, SIGHUP and
 // SIGQUIT the pod received, caught since PID 1 started: the kernel drops
 // signals PID 1 has no handler for.
-func (s *supervisor) run(sigs chan os.Signal) int {
+func (s *supervisor) run(sigs <-chan os.Signal) int {
 	go s.reap()
 	exits := make(chan appExit, len(s.plan.apps))
 	pids := map[*appPlan]int{}
@@ -146,7 +146,7 @@ func (r *podResult) record(a *appPlan, code int) {
 // superviseApps waits for the started apps until every one has exited.
 // An app failing, SIGTERM or SIGINT stops the others: SIGTERM (or the
 // SIGINT received) first, SIGKILL after stopTimeout.
-func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, sigs chan os.Signal, res *podResult) {
+func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, sigs <-chan os.Signal, res *podResult) {
 	var kill <-chan time.Time
 	stopping := false
 	var requested unix.Signal // the signal of a requested stop, if any
