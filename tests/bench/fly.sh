@@ -21,16 +21,22 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 ROOT=$(dirname "$(readlink -f "$0")")/../..
 go=$(command -v go || echo /usr/local/go/bin/go)
+# saturn's data and the image rootfs (so chroot's too) live in one fresh
+# journaled ext4, as in run.sh (lib/benchfs.sh says why not in /var/tmp).
+. "$(dirname "$(readlink -f "$0")")/lib/benchfs.sh"
 work=$(mktemp -d /var/tmp/saturn-bench-fly.XXXXXX)
-sat() { "$SATURN" --dir="$work/data" --local-config="$work/config" --system-config="$work/config" "$@"; }
+fs=$work/fs
+sat() { "$SATURN" --dir="$fs/data" --local-config="$work/config" --system-config="$work/config" "$@"; }
 cleanup() {
 	sat gc --grace-period=0s >/dev/null 2>&1 || true
+	umount_bench_fs "$fs"
 	rm -rf "$work"
 }
 trap cleanup EXIT
+mount_bench_fs "$fs"
 
 # A busybox image built the way the tests build theirs.
-img=$work/image
+img=$fs/image
 mkdir -p "$img/rootfs/bin"
 cp /bin/busybox "$img/rootfs/bin/busybox"
 ln -s busybox "$img/rootfs/bin/true"
