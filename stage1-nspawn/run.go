@@ -40,8 +40,7 @@ func runMain(args []string) int {
 	if err := keepFDsFromChildren(); err != nil {
 		return fail(err)
 	}
-	caught()
-	return startPod(podDir, f, plan, args, sigs)
+	return startPod(podDir, f, plan, args, sigs, caught)
 }
 
 // catchStopSignals starts catching the signals a pod's processes pass
@@ -93,7 +92,9 @@ func cloneFlags(f *runFlags) uintptr {
 	return fl
 }
 
-func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-chan os.Signal) int {
+// startPod starts PID 1 once caught says the stop signals, which arrive on
+// sigs, are caught.
+func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-chan os.Signal, caught func()) int {
 	// Namespaces are created by clone(2) of a freshly exec'ed copy of this
 	// binary, never by unshare on one of this process's threads. The
 	// thread is locked because Pdeathsig fires when the parent *thread*
@@ -123,6 +124,7 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	}
 	env = append(env, planFDEnv+"="+strconv.Itoa(len(files)))
 	files = append(files, uintptr(planFD))
+	caught()
 	pid, err := syscall.ForkExec(self, append([]string{podInitName}, args...), &syscall.ProcAttr{
 		Env:   env,
 		Files: files,
