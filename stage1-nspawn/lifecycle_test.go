@@ -161,3 +161,47 @@ func TestPodDiesWithRunEntrypoint(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A SIGTERM sent as soon as the pid file exists (what stop does, without
+// its start-up) stops the pod gracefully: PID 1 catches the stop signals
+// before the pid file is written, instead of dying of one while it
+// starts.
+func TestStopRightAfterPidFile(t *testing.T) {
+	p := newPod(t, []testApp{{name: "main", exec: []string{"/testapp", "wait-signal"}}})
+	pidFile := filepath.Join(p.dir, "pid")
+	for i := 0; i < 10; i++ {
+		os.Remove(pidFile)
+		cmd := p.entry("init", "--net=none", p.uuid)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var b []byte
+		for {
+			var err error
+			if b, err = os.ReadFile(pidFile); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Kill(pid, unix.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				t.Fatalf("run %d: pod stopped right after its pid file appeared exited with %d (%v), want 0", i, code, err)
+			}
+		case <-time.After(10 * time.Second):
+			// Killing the run entrypoint kills PID 1 (Pdeathsig).
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("run %d: the SIGTERM sent right after the pid file appeared was lost", i)
+		}
+	}
+}

@@ -25,12 +25,16 @@ type podRun struct {
 // pod's filesystem, pivots into the stage1 rootfs and runs the
 // supervisor.
 func podMain(args []string) int {
-	// Catch stop signals before the setup: PID 1 of a namespace ignores
-	// signals it has no handler for, and a stop during setup must not be
-	// lost.
+	// Stop signals are caught while the pod is set up. Until then the
+	// run entrypoint neither writes the pid file nor forwards signals
+	// (see tellCaught): PID 1 would die of a stop instead of stopping its
+	// apps, and a stop during setup must not be lost.
 	sigs, caught := catchStopSignals()
-	// Taken first, so the fd is close-on-exec before anything can start.
+	// Taken first, so the fds are close-on-exec before anything can start.
 	notifier := openPodNotifier()
+	if err := tellCaught(caught); err != nil {
+		return fail(err)
+	}
 	f, err := parseRunFlags(args)
 	if err != nil {
 		return fail(err)
@@ -43,11 +47,11 @@ func podMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	caught()
 	p := &podRun{flags: f, plan: plan, podDir: podDir, s1: filepath.Join(podDir, "stage1", "rootfs"), volumes: map[string]string{}}
 	if err := p.setup(); err != nil {
 		return fail(err)
 	}
+	caught()
 	sv := newSupervisor(f, plan)
 	sv.notify = notifier
 	return sv.run(sigs)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -41,23 +40,6 @@ func runMain(args []string) int {
 		return fail(err)
 	}
 	return startPod(podDir, f, plan, args, sigs, caught)
-}
-
-// catchStopSignals starts catching the signals a pod's processes pass
-// on (SIGTERM, SIGINT, SIGHUP, SIGQUIT) and returns the channel they come
-// on and a function that returns once they are caught. signal.Notify
-// costs ~0.4 ms here: for each signal a round trip with the runtime's
-// signal-mask thread, which it first starts. The caller does its own
-// work meanwhile and waits before the point from which no signal may be
-// missed.
-func catchStopSignals() (<-chan os.Signal, func()) {
-	sigs := make(chan os.Signal, 4)
-	done := make(chan struct{})
-	go func() {
-		signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
-		close(done)
-	}()
-	return sigs, func() { <-done }
 }
 
 // keepFDsFromChildren marks every inherited fd above stderr close-on-exec:
@@ -124,6 +106,14 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	}
 	env = append(env, planFDEnv+"="+strconv.Itoa(len(files)))
 	files = append(files, uintptr(planFD))
+	var caughtPipe [2]int
+	if err := unix.Pipe2(caughtPipe[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(planFD)
+		relay.abort()
+		return fail(fmt.Errorf("signal pipe: %w", err))
+	}
+	env = append(env, caughtFDEnv+"="+strconv.Itoa(len(files)))
+	files = append(files, uintptr(caughtPipe[1]))
 	caught()
 	pid, err := syscall.ForkExec(self, append([]string{podInitName}, args...), &syscall.ProcAttr{
 		Env:   env,
@@ -131,11 +121,17 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 		Sys:   &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL},
 	})
 	unix.Close(planFD)
+	unix.Close(caughtPipe[1])
 	if err != nil {
+		unix.Close(caughtPipe[0])
 		relay.abort()
 		return fail(fmt.Errorf("start pod: %w", err))
 	}
 	relay.start()
+	// The pod may be signalled, by stop through the pid file or by the
+	// forwarder, only once PID 1 catches the stop signals: until then
+	// PID 1 would die of one rather than stop its apps.
+	waitCaught(caughtPipe[0])
 	if err := writeFileAtomic(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(pid)+"\n")); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		reapPID(pid)
