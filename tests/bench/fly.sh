@@ -35,9 +35,13 @@ cleanup() {
 trap cleanup EXIT
 mount_bench_fs "$fs"
 
-# A busybox image built the way the tests build theirs.
+# A busybox image built the way the tests build theirs, with the
+# directories an ordinary image has for what a pod mounts (fly binds
+# /dev, /proc, /sys and a /tmp; DNS files go to /etc), as
+# build/images/busybox.aci has them.
 img=$fs/image
-mkdir -p "$img/rootfs/bin"
+mkdir -p "$img/rootfs/bin" "$img"/rootfs/{dev,proc,sys,etc,tmp}
+chmod 1777 "$img/rootfs/tmp"
 cp /bin/busybox "$img/rootfs/bin/busybox"
 ln -s busybox "$img/rootfs/bin/true"
 ln -s busybox "$img/rootfs/bin/sh"
