@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -141,14 +142,32 @@ func TestStartLeavesCallerAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, task := range tasks {
-		b, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "status"))
-		if err != nil {
-			continue // the thread ended meanwhile
-		}
-		st := string(b)
-		if strings.Contains(st, "NoNewPrivs:\t1") || !strings.Contains(st, full) {
+		if st, spoiled := spoiledThread(task.Name(), full); spoiled {
 			t.Errorf("thread %s kept the app's settings:\n%s", task.Name(), st)
 		}
+	}
+}
+
+// spoiledThread reports whether thread tid of this process has the app's
+// settings (no_new_privs, or a bounding set other than full) and keeps
+// them: the thread that forked an app may still be on its way out right
+// after Start returns, so a spoiled thread counts only if it is still
+// there a second later.
+func spoiledThread(tid, full string) (string, bool) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", tid, "status"))
+		if err != nil {
+			return "", false // the thread ended
+		}
+		st := string(b)
+		if !strings.Contains(st, "NoNewPrivs:\t1") && strings.Contains(st, full) {
+			return "", false
+		}
+		if time.Now().After(deadline) {
+			return st, true
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
