@@ -42,22 +42,33 @@ tar -xf "$image" -C "$fs/bundle" rootfs
 sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"\/bin\/true"/' "$fs/bundle/config.json"
 grep -q '"/bin/true"' "$fs/bundle/config.json" || { echo "bench/run.sh: could not set runc's args" >&2; exit 1; }
 
+# The floor of saturn's process structure: three Go process starts
+# (stage0, stage1's run entrypoint, the pod's PID 1) around the same
+# namespaces and chroot, with goexec (tests/bench/goexec), a static Go
+# program that only execs its arguments.
+root=$(dirname "$(readlink -f "$0")")/../..
+go=$(command -v go || echo /usr/local/go/bin/go)
+CGO_ENABLED=0 "$go" build -C "$root" -trimpath -ldflags=-s -o "$work/goexec" ./tests/bench/goexec
+ge=$work/goexec
+
 csv=$work/times.csv
 saturn_cmd="${sat[*]} run --net=none $id --exec=/bin/true"
 runc_cmd="runc --root $fs/runc-state run --bundle $fs/bundle saturn-bench-$$"
 unshare_cmd="unshare --fork --pid --mount --ipc --uts --net chroot $fs/bundle/rootfs /bin/true"
+floor_cmd="$ge $ge $(command -v unshare) --fork --pid --mount --ipc --uts --net $ge $(command -v chroot) $fs/bundle/rootfs /bin/true"
 # No shell around the commands (-N): the floor is a few milliseconds.
 # Exited pods are garbage-collected before each saturn run, untimed, so
 # their mounts do not pile up during the benchmark.
 hyperfine -N --style none --warmup 3 --runs "$RUNS" --export-csv "$csv" \
-	--prepare "${sat[*]} gc --grace-period=0s" --prepare true --prepare true \
-	-n saturn "$saturn_cmd" -n runc "$runc_cmd" -n unshare "$unshare_cmd" >/dev/null
+	--prepare "${sat[*]} gc --grace-period=0s" --prepare true --prepare true --prepare true \
+	-n saturn "$saturn_cmd" -n runc "$runc_cmd" -n unshare "$unshare_cmd" -n floor "$floor_cmd" >/dev/null
 
 mean() { awk -F, -v n="$1" '$1 == n { printf "%.2f", $2 * 1000 }' "$csv"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-s=$(mean saturn) r=$(mean runc) u=$(mean unshare)
+s=$(mean saturn) r=$(mean runc) u=$(mean unshare) fl=$(mean floor)
 echo "bench run /bin/true: saturn ${s}ms runc ${r}ms unshare ${u}ms;" \
-	"saturn/unshare $(ratio "$s" "$u")x (goal <= 3x), saturn/runc $(ratio "$s" "$r")x (goal <= 0.4x)"
+	"saturn/unshare $(ratio "$s" "$u")x (goal <= 3x), saturn/runc $(ratio "$s" "$r")x (goal <= 0.4x);" \
+	"floor of three Go exec hops around unshare: ${fl}ms ($(ratio "$fl" "$u")x)"
 
 # stage1-nspawn alone, to show how the time splits between stage0 and
 # stage1: its run entrypoint re-run in the directory of a pod that has

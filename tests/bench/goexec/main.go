@@ -1,7 +1,9 @@
-// Command goexec is the floor of a Go process start for tests/bench/fly.sh:
-// a static Go program that does nothing but exec its arguments, so
+// Command goexec is the floor of a Go process start for tests/bench: a
+// static Go program that does nothing but exec its arguments, so
 // "goexec goexec chroot ROOTFS /bin/true" costs what two Go exec hops
-// (stage0, then stage1-fly's run entrypoint) cost before any real work.
+// (stage0, then stage1-fly's run entrypoint) cost before any real work
+// (fly.sh), and three hops around unshare what stage0, stage1's run
+// entrypoint and the pod's PID 1 cost (run.sh).
 // It imports only os and syscall so that no package init adds to it.
 package main
 
