@@ -9,11 +9,20 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 )
 
 // checkedPlan is planFor with the images given as stage0 gives them.
 func checkedPlan(t *testing.T, f *fakeTrees, args ...string) error {
+	t.Helper()
+	_, err := NewPlan(generated(t, f, args...), fakeID(100), f)
+	return err
+}
+
+// generated is the pod manifest stage0 generates for args, every app
+// of image 1.
+func generated(t *testing.T, f *fakeTrees, args ...string) *schema.PodManifest {
 	t.Helper()
 	o, _, err := parse(args)
 	if err != nil {
@@ -26,8 +35,7 @@ func checkedPlan(t *testing.T, f *fakeTrees, args ...string) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = NewPlan(pm, fakeID(100), f)
-	return err
+	return pm
 }
 
 func TestNewPlanChecksApps(t *testing.T) {
@@ -152,17 +160,7 @@ func (c *countingTrees) RenderTree(id string) (string, string, error) {
 
 func TestNewPlanRendersEachImageOnce(t *testing.T) {
 	f := newFakeTrees(t)
-	o, _, err := parse([]string{"busybox", "--name=a", "busybox", "--name=b", "busybox", "--name=c"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range o.Apps.Apps {
-		a.ImageID = fakeID(1)
-	}
-	pm, err := Generate(o, f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pm := generated(t, f, "busybox", "--name=a", "busybox", "--name=b", "busybox", "--name=c")
 	c := &countingTrees{fakeTrees: f, calls: map[string]int{}}
 	plan, err := NewPlan(pm, fakeID(100), c)
 	if err != nil {
