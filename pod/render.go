@@ -334,7 +334,10 @@ func mountOverlay(locate TreeLocator, treeID, target, upper, work string) error 
 		return fmt.Errorf("tree %s: %w", treeID, err)
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
-	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+	// nodev: an app keeps CAP_MKNOD (appc's default set) and saturn has
+	// no device cgroup, so a node it makes in its rootfs, or in the
+	// stage1 rootfs, must not open a device of the host.
+	if err := unix.Mount("overlay", target, "overlay", unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("mount overlay on %s: %w", target, err)
 	}
 	return nil

@@ -221,6 +221,33 @@ func TestLayOverlayAndMount(t *testing.T) {
 	}
 }
 
+// Apps keep CAP_MKNOD: a device node made in a rootfs overlay (the
+// stage1's or an app's) must not open. The node made here has
+// /dev/null's numbers, so a failing test touches no disk.
+func TestOverlayMountsAreNodev(t *testing.T) {
+	p, f, data := layPod(t, true)
+	if err := OverlaySupported(data); err != nil {
+		t.Fatalf("overlayfs unavailable on the test machine: %v", err)
+	}
+	if err := Mount(p, f.locate); err != nil {
+		t.Fatal(err)
+	}
+	dir := p.Path()
+	for _, rootfs := range []string{"stage1/rootfs", "stage1/rootfs/opt/stage2/busybox/rootfs", "stage1/rootfs/opt/stage2/second/rootfs"} {
+		node := filepath.Join(dir, rootfs, "null")
+		if err := unix.Mknod(node, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+			t.Fatalf("mknod in %s: %v", rootfs, err)
+		}
+		fd, err := unix.Open(node, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+			t.Errorf("a device node made in %s opens", rootfs)
+		} else if err != unix.EACCES {
+			t.Errorf("open a device node made in %s: %v, want EACCES", rootfs, err)
+		}
+	}
+}
+
 func TestCopyTreeKeepsMetadata(t *testing.T) {
 	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "copy")
 	os.MkdirAll(filepath.Join(src, "dir"), 0o700)
