@@ -21,9 +21,10 @@ func mount(src, target, fstype string, flags uintptr, data string) error {
 	return nil
 }
 
-// bind bind-mounts src on target, recursively if rec, then makes it
-// read-only if ro (a bind mount takes no flags of its own on creation).
-func bind(src, target string, rec, ro bool) error {
+// bind bind-mounts src on target, recursively if rec, then sets the
+// mount attributes attr (unix.MOUNT_ATTR_*) on it, and on every mount
+// below it if rec: a bind mount takes no flags of its own on creation.
+func bind(src, target string, rec bool, attr uint64) error {
 	fl := uintptr(unix.MS_BIND)
 	if rec {
 		fl |= unix.MS_REC
@@ -31,24 +32,31 @@ func bind(src, target string, rec, ro bool) error {
 	if err := mount(src, target, "", fl, ""); err != nil {
 		return err
 	}
-	if !ro {
+	if attr == 0 {
 		return nil
 	}
-	return makeReadOnly(target, rec)
+	return setAttr(target, rec, attr)
 }
 
-// makeReadOnly makes the mount at target (and, if rec, every mount below
-// it) read-only without touching the mounts' other flags.
-func makeReadOnly(target string, rec bool) error {
+// setAttr sets the mount attributes attr on the mount at target (and, if
+// rec, every mount below it) without touching the mounts' other flags.
+func setAttr(target string, rec bool, attr uint64) error {
 	fl := uint(unix.AT_NO_AUTOMOUNT)
 	if rec {
 		fl |= unix.AT_RECURSIVE
 	}
-	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-	if err := unix.MountSetattr(unix.AT_FDCWD, target, fl, attr); err != nil {
-		return fmt.Errorf("make %s read-only: %w", target, err)
+	if err := unix.MountSetattr(unix.AT_FDCWD, target, fl, &unix.MountAttr{Attr_set: attr}); err != nil {
+		return fmt.Errorf("set mount attributes %#x on %s: %w", attr, target, err)
 	}
 	return nil
+}
+
+// roAttr is the attribute that makes a mount read-only when ro.
+func roAttr(ro bool) uint64 {
+	if ro {
+		return unix.MOUNT_ATTR_RDONLY
+	}
+	return 0
 }
 
 // setupStage1FS gives the stage1 rootfs s1 its own /proc, read-only /sys
@@ -73,51 +81,21 @@ func mountSys(target string) error {
 	return mount("sysfs", target, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 }
 
-// devNode is a character device of the pod's /dev, with the numbers it
-// has on every Linux host (Documentation/admin-guide/devices.txt).
-type devNode struct {
-	name         string
-	major, minor uint32
-}
+// devNodes are the host's device nodes bound into the pod's /dev.
+var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
-var devNodes = []devNode{
-	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
-	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
-}
-
-// nullConsole is the pod's /dev/console when it has no terminal: a null
-// device.
-var nullConsole = devNode{"console", 1, 3}
-
-// makeDevNode makes n in dev with mknod on the pod's /dev tmpfs: a
-// fraction of the cost of a bind mount, and one mount less for the pod's
-// mount namespace (and each app's copy of /dev) to tear down. Where mknod
-// is refused (no CAP_MKNOD, as in a user namespace) the host's node
-// hostNode is bound instead. Either way the node is crw-rw-rw-, as on the
-// host.
-func makeDevNode(dev string, n devNode, hostNode string) error {
-	target := filepath.Join(dev, n.name)
-	err := unix.Mknod(target, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor)))
-	if err == unix.EPERM {
-		return bindNode(hostNode, target)
-	}
-	if err != nil {
-		return fmt.Errorf("mknod %s: %w", target, err)
-	}
-	// The mode given to mknod is cut by the umask, which PID 1 keeps for
-	// the apps it starts.
-	if err := unix.Chmod(target, 0o666); err != nil {
-		return fmt.Errorf("chmod %s: %w", target, err)
-	}
-	return nil
-}
-
+// setupDev mounts the pod's /dev: a nodev tmpfs, because apps keep
+// CAP_MKNOD (appc's default set) and saturn has no device cgroup, so a
+// node an app makes there must not open a device of the host. The
+// pod's own nodes are therefore bind mounts of the host's: each is a
+// mount of its own, with the host /dev's flags, and works on the nodev
+// tmpfs (a node made there with mknod would not).
 func setupDev(dev string) error {
-	if err := mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+	if err := mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
 		return err
 	}
 	for _, n := range devNodes {
-		if err := makeDevNode(dev, n, "/dev/"+n.name); err != nil {
+		if err := bindNode("/dev/"+n, filepath.Join(dev, n)); err != nil {
 			return err
 		}
 	}
@@ -151,15 +129,19 @@ func setupDev(dev string) error {
 }
 
 // makeConsole gives the pod its /dev/console: the terminal the pod was
-// started on, or a null device when there is none (the host's own
+// started on, or the host's /dev/null when there is none (the host's own
 // console is never handed to a pod).
 func makeConsole(dev string) error {
+	return bindNode(consoleSource(), filepath.Join(dev, "console"))
+}
+
+func consoleSource() string {
 	if _, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
 		if p, err := os.Readlink("/proc/self/fd/0"); err == nil && filepath.IsAbs(p) {
-			return bindNode(p, filepath.Join(dev, "console"))
+			return p
 		}
 	}
-	return makeDevNode(dev, nullConsole, "/dev/null")
+	return "/dev/null"
 }
 
 func bindNode(src, target string) error {
@@ -168,7 +150,7 @@ func bindNode(src, target string) error {
 		return err
 	}
 	f.Close()
-	return bind(src, target, false, false)
+	return bind(src, target, false, 0)
 }
 
 // setupAppFS prepares the app's rootfs (host path root): its own /proc,
@@ -177,7 +159,7 @@ func bindNode(src, target string) error {
 func setupAppFS(p *podRun, a *appPlan, root string) error {
 	if a.ra.ReadOnlyRootFS {
 		// The rootfs must be a mount of its own to be made read-only.
-		if err := bind(root, root, true, false); err != nil {
+		if err := bind(root, root, true, 0); err != nil {
 			return err
 		}
 	}
@@ -204,7 +186,7 @@ func setupAppFS(p *podRun, a *appPlan, root string) error {
 	if err != nil {
 		return err
 	}
-	if err := bind(filepath.Join(p.s1, "dev"), dev, true, false); err != nil {
+	if err := bind(filepath.Join(p.s1, "dev"), dev, true, 0); err != nil {
 		return err
 	}
 	for _, m := range a.mounts {
@@ -221,7 +203,7 @@ func setupAppFS(p *podRun, a *appPlan, root string) error {
 		}
 	}
 	if a.ra.ReadOnlyRootFS {
-		return makeReadOnly(root, false)
+		return setAttr(root, false, unix.MOUNT_ATTR_RDONLY)
 	}
 	return nil
 }
@@ -240,12 +222,18 @@ func mkdirIn(root, p string) (string, error) {
 }
 
 func mountVolume(p *podRun, root string, m mountPlan) error {
-	src := m.source
+	src, attr := m.source, roAttr(m.readOnly)
 	if m.kind == "empty" {
 		var err error
 		if src, err = p.emptyVolume(m); err != nil {
 			return err
 		}
+		// An empty volume is a directory on the host's file system,
+		// where an app's device node would open. rkt bound it plain
+		// (its device cgroup stopped such nodes) and so without nosuid,
+		// which stays. A host volume is the user's choice and is
+		// bound as given.
+		attr |= unix.MOUNT_ATTR_NODEV
 	}
 	st, err := os.Stat(src)
 	if err != nil {
@@ -258,7 +246,7 @@ func mountVolume(p *podRun, root string, m mountPlan) error {
 	if err := makeTarget(target, st.IsDir()); err != nil {
 		return err
 	}
-	return bind(src, target, m.recursive, m.readOnly)
+	return bind(src, target, m.recursive, attr)
 }
 
 // makeTarget creates a mount target of the right type: a directory for a
@@ -317,7 +305,7 @@ func setupDNS(p *podRun, root string) error {
 		// The host's own file is bound read-only, as rkt does: an app
 		// must not rewrite the host's name resolution. stage0's copy is
 		// the pod's to change.
-		if err := bind(src, target, false, fl.mode == "host"); err != nil {
+		if err := bind(src, target, false, roAttr(fl.mode == "host")); err != nil {
 			return err
 		}
 	}
@@ -352,7 +340,7 @@ func restrictProc(proc string) error {
 		if _, err := os.Lstat(full); err != nil {
 			continue
 		}
-		if err := bind(full, full, true, true); err != nil {
+		if err := bind(full, full, true, unix.MOUNT_ATTR_RDONLY); err != nil {
 			return err
 		}
 	}
@@ -361,7 +349,7 @@ func restrictProc(proc string) error {
 		if _, err := os.Lstat(full); err != nil {
 			continue
 		}
-		if err := bind("/dev/null", full, false, true); err != nil {
+		if err := bind("/dev/null", full, false, unix.MOUNT_ATTR_RDONLY); err != nil {
 			return err
 		}
 	}

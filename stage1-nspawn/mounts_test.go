@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -13,161 +12,170 @@ import (
 	"github.com/saturn-pods/saturn/mountinfo"
 )
 
-// devTmpfs mounts a tmpfs like the pod's /dev on a temporary directory
-// and removes it, and anything mounted below it, when the test ends.
-func devTmpfs(t *testing.T) string {
-	t.Helper()
-	dev := t.TempDir()
-	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID, "mode=755"); err != nil {
-		t.Fatalf("mount tmpfs (the test needs root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dev, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dev, err)
-		}
-	})
-	return dev
-}
-
-// withoutTerminal runs f with /dev/null as fd 0, as when the pod is not
-// started from a terminal.
-func withoutTerminal(t *testing.T, f func()) {
+// withStdin runs f with in as fd 0, as when the pod is started with it.
+func withStdin(t *testing.T, in *os.File, f func()) {
 	t.Helper()
 	saved, err := unix.Dup(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(saved)
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer null.Close()
-	if err := unix.Dup2(int(null.Fd()), 0); err != nil {
+	if err := unix.Dup2(int(in.Fd()), 0); err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Dup2(saved, 0)
 	f()
 }
 
-// checkNode checks that path is the character device n, crw-rw-rw-.
-func checkNode(t *testing.T, path string, n devNode) {
+// withoutTerminal runs f with /dev/null as fd 0, as when the pod is not
+// started from a terminal.
+func withoutTerminal(t *testing.T, f func()) {
 	t.Helper()
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Mode&0o7777 != 0o666 {
-		t.Errorf("%s: mode %o, want a character device with mode 666", path, st.Mode)
+	defer null.Close()
+	withStdin(t, null, f)
+}
+
+// checkBoundNode checks that path is the host's node host bound there:
+// the same device and mode, and a mount of its own.
+func checkBoundNode(t *testing.T, path, host string, mounts []string) {
+	t.Helper()
+	var want, got unix.Stat_t
+	if err := unix.Stat(host, &want); err != nil {
+		t.Fatal(err)
 	}
-	if unix.Major(st.Rdev) != n.major || unix.Minor(st.Rdev) != n.minor {
-		t.Errorf("%s: device %d:%d, want %d:%d", path, unix.Major(st.Rdev), unix.Minor(st.Rdev), n.major, n.minor)
+	if err := unix.Stat(path, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Mode&unix.S_IFMT != unix.S_IFCHR || got.Rdev != want.Rdev || got.Mode != want.Mode {
+		t.Errorf("%s: mode %o device %#x, want the host's %s: mode %o device %#x", path, got.Mode, got.Rdev, host, want.Mode, want.Rdev)
+	}
+	if !slices.Contains(mounts, path) {
+		t.Errorf("%s is not a bind mount of the host's node; mounts %q", path, mounts)
 	}
 }
 
-func TestDevNodesMknod(t *testing.T) {
-	dev := devTmpfs(t)
+// podDev mounts the pod's /dev (setupDev) on a temporary directory,
+// with fd 0 what in says (nil: not a terminal), and detaches it, with
+// everything mounted below, when the test ends.
+func podDev(t *testing.T, in *os.File) string {
+	t.Helper()
+	dev := t.TempDir()
+	var err error
+	run := func() { err = setupDev(dev) }
+	if in == nil {
+		withoutTerminal(t, run)
+	} else {
+		withStdin(t, in, run)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dev, unix.MNT_DETACH); err != nil && err != unix.EINVAL {
+			t.Errorf("unmount %s: %v", dev, err)
+		}
+	})
+	if err != nil {
+		t.Fatalf("setupDev (the test needs root): %v", err)
+	}
+	return dev
+}
+
+// mustNotOpen checks that the device node at path, which a test made
+// with /dev/null's numbers (so a failing test touches no disk), cannot
+// be opened.
+func mustNotOpen(t *testing.T, path string) {
+	t.Helper()
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		unix.Close(fd)
+		t.Errorf("a device node made in %s opens", filepath.Dir(path))
+	} else if err != unix.EACCES {
+		t.Errorf("open %s: %v, want EACCES", path, err)
+	}
+}
+
+// The pod's /dev is a nodev tmpfs, so a node an app makes there does not
+// open, while the pod's own nodes, bound from the host, work.
+func TestPodDevNodes(t *testing.T) {
 	// A strict umask must not make the nodes unusable for other users.
 	old := unix.Umask(0o077)
 	defer unix.Umask(old)
-	for _, n := range devNodes {
-		if err := makeDevNode(dev, n, "/dev/"+n.name); err != nil {
-			t.Fatal(err)
-		}
-		checkNode(t, filepath.Join(dev, n.name), n)
-	}
-	withoutTerminal(t, func() {
-		if err := makeConsole(dev); err != nil {
-			t.Fatal(err)
-		}
-	})
-	checkNode(t, filepath.Join(dev, "console"), nullConsole)
-	// The numbers are those of the host's nodes.
-	for _, n := range devNodes {
-		var host, pod unix.Stat_t
-		if err := unix.Stat("/dev/"+n.name, &host); err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Stat(filepath.Join(dev, n.name), &pod); err != nil {
-			t.Fatal(err)
-		}
-		if host.Rdev != pod.Rdev {
-			t.Errorf("%s: device %#x, the host's is %#x", n.name, pod.Rdev, host.Rdev)
-		}
-	}
+	dev := podDev(t, nil)
 	mounts, err := mountinfo.Under(dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mounts) != 1 {
-		t.Errorf("mounts under the pod's /dev %q, want only its tmpfs", mounts)
-	}
-	// The nodes work.
-	if err := os.WriteFile(filepath.Join(dev, "null"), []byte("x"), 0); err != nil {
-		t.Errorf("write to the pod's null: %v", err)
-	}
-	b := make([]byte, 4)
-	f, err := os.Open(filepath.Join(dev, "zero"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Read(b); err != nil || !slices.Equal(b, []byte{0, 0, 0, 0}) {
-		t.Errorf("read the pod's zero: %v %v", b, err)
-	}
-}
-
-// Without CAP_MKNOD (as in a user namespace) the host's nodes are bound
-// instead.
-func TestDevNodesBindFallback(t *testing.T) {
-	dev := devTmpfs(t)
-	var err error
-	withoutTerminal(t, func() {
-		done := make(chan error, 1)
-		go func() {
-			// Capabilities belong to the thread: this one drops CAP_MKNOD
-			// and is never unlocked, so it ends with the goroutine and no
-			// other code runs without the capability.
-			runtime.LockOSThread()
-			hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-			var data [2]unix.CapUserData
-			if err := unix.Capget(&hdr, &data[0]); err != nil {
-				done <- err
-				return
-			}
-			data[0].Effective &^= 1 << unix.CAP_MKNOD
-			if err := unix.Capset(&hdr, &data[0]); err != nil {
-				done <- err
-				return
-			}
-			if err := unix.Mknod(filepath.Join(dev, "probe"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != unix.EPERM {
-				done <- fmt.Errorf("mknod without CAP_MKNOD: %v, want EPERM", err)
-				return
-			}
-			for _, n := range devNodes {
-				if err := makeDevNode(dev, n, "/dev/"+n.name); err != nil {
-					done <- err
-					return
-				}
-			}
-			done <- makeConsole(dev)
-		}()
-		err = <-done
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mounts, err := mountinfo.Under(dev)
-	if err != nil {
-		t.Fatal(err)
+	for _, n := range devNodes {
+		checkBoundNode(t, filepath.Join(dev, n), "/dev/"+n, mounts)
 	}
 	// The console without a terminal is the host's null, never its
 	// console.
-	for _, n := range append(slices.Clone(devNodes), nullConsole) {
-		p := filepath.Join(dev, n.name)
-		checkNode(t, p, n)
-		if !slices.Contains(mounts, p) {
-			t.Errorf("%s is not a bind mount of the host's node; mounts %q", p, mounts)
+	checkBoundNode(t, filepath.Join(dev, "console"), "/dev/null", mounts)
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dev, &fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Flags&unix.ST_NODEV == 0 {
+		t.Errorf("the pod's /dev is mounted with flags %#x, without nodev", fs.Flags)
+	}
+	for _, d := range []string{"", "shm"} {
+		node := filepath.Join(dev, d, "made")
+		if err := unix.Mknod(node, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+			t.Fatal(err)
 		}
+		mustNotOpen(t, node)
+	}
+	// The bound nodes work.
+	if err := os.WriteFile(filepath.Join(dev, "null"), []byte("x"), 0); err != nil {
+		t.Errorf("write to the pod's null: %v", err)
+	}
+	for _, n := range []string{"zero", "urandom"} {
+		f, err := os.Open(filepath.Join(dev, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 4)
+		if _, err := f.Read(b); err != nil {
+			t.Errorf("read the pod's %s: %v", n, err)
+		}
+		f.Close()
+	}
+}
+
+// With a terminal, the pod's /dev/console is that terminal.
+func TestPodDevConsoleIsTheTerminal(t *testing.T) {
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := fmt.Sprintf("/dev/pts/%d", n)
+	tty, err := os.OpenFile(term, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	dev := podDev(t, tty)
+	mounts, err := mountinfo.Under(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBoundNode(t, filepath.Join(dev, "console"), term, mounts)
+	f, err := os.OpenFile(filepath.Join(dev, "console"), os.O_WRONLY|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open the pod's console: %v", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("x"); err != nil {
+		t.Errorf("write to the pod's console: %v", err)
 	}
 }

@@ -63,7 +63,13 @@ func (p *podRun) setup() error {
 	}
 	// pivot_root needs the new root to be a mount point; the bind is
 	// recursive to keep app rootfs overlays stage0 mounted below it.
-	if err := bind(p.s1, p.s1, true, false); err != nil {
+	// It is nodev, recursively: apps keep CAP_MKNOD and saturn has no
+	// device cgroup, so a node an app makes in its rootfs must not
+	// open. stage0 mounts the overlays nodev already; this covers app
+	// rootfs copied with --no-overlay (directories of this mount) and
+	// overlays a stage0 mounted without nodev. Read-only stays as it
+	// was: mount_setattr changes only the attribute it is given.
+	if err := bind(p.s1, p.s1, true, unix.MOUNT_ATTR_NODEV); err != nil {
 		return err
 	}
 	if err := setupStage1FS(p.s1); err != nil {
