@@ -1,11 +1,18 @@
 package tests
 
 import (
+	"fmt"
+	"io"
+	"os"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/tests/testimg"
 )
@@ -64,5 +71,78 @@ func TestStage1AppDeviceNodesDoNotOpen(t *testing.T) {
 				t.Errorf("printed %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// openPty returns a new pseudo-terminal's master and its terminal.
+func openPty(t *testing.T) (ptmx, tty *os.File) {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ptmx.Close() })
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ptmx, tty
+}
+
+// Started from a terminal, an app of an --interactive pod reaches it
+// through /dev/tty and /dev/console (binds on the pod's nodev /dev),
+// while a node it makes there still does not open.
+func TestStage1InteractiveTerminalDevices(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	ptmx, tty := openPty(t)
+	script := `echo tty-works > /dev/tty; echo console-works > /dev/console
+mknod /dev/made-null c 1 3 || echo mknod refused
+if out=$( { echo x > /dev/made-null; } 2>&1 ); then echo made node opens; else echo "made node: ${out##*: }"; fi`
+	cmd := e.command("run", "--insecure-options=image", "--stage1-path="+stage1Image("stage1-nspawn"), "--net=none",
+		"--interactive", bb, "--exec=/bin/sh", "--", "-c", script)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	out := make(chan string, 1)
+	go func() {
+		// Reading the master ends with EIO once the last holder of the
+		// terminal is gone.
+		b, _ := io.ReadAll(ptmx)
+		out <- string(b)
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("saturn run: %v", err)
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("saturn run --interactive still running after a minute")
+	}
+	var got string
+	select {
+	case got = <-out:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the terminal is still held after the pod exited")
+	}
+	lines := strings.Split(strings.ReplaceAll(got, "\r", ""), "\n")
+	for _, want := range []string{"tty-works", "console-works", "made node: Permission denied"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("terminal output %q lacks %q", got, want)
+		}
 	}
 }
