@@ -73,6 +73,9 @@ type Store struct {
 	// racyWindow: see defaultRacyWindow; tests shorten it.
 	racyWindow time.Duration
 
+	// idxMu orders this process's own index transactions (see update).
+	idxMu sync.RWMutex
+
 	mu   sync.Mutex
 	held map[string]*fileLock // tree id -> shared lock, see RenderTree
 	// manifests caches stored manifests by image id for the Store's
@@ -215,8 +218,13 @@ func (s *Store) Close() error {
 func (s *Store) Dir() string { return s.dir }
 
 // update runs fn in a read-write transaction, holding the index's file
-// lock only for its duration.
+// lock only for its duration. fn must not call view or update.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	// Goroutines of one process wait for each other here: waiting on
+	// the file lock, which bbolt polls every 50ms, would hold up a pod
+	// start that renders its trees concurrently.
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
 	db, err := bolt.Open(s.dbPath, 0o600, &bolt.Options{Timeout: dbLockTimeout})
 	if err != nil {
 		return fmt.Errorf("open index %s: %w", s.dbPath, err)
@@ -235,8 +243,11 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	return err
 }
 
-// view runs fn in a read-only transaction under a shared file lock.
+// view runs fn in a read-only transaction under a shared file lock. fn
+// must not call view or update.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
 	db, err := bolt.Open(s.dbPath, 0o600, &bolt.Options{Timeout: dbLockTimeout, ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("open index %s: %w", s.dbPath, err)
