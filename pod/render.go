@@ -280,9 +280,11 @@ func Mount(p *Pod, locate TreeLocator) error {
 
 // makeStage2Parents makes opt/ and opt/stage2/ in the upper directory of
 // stage1's overlay with the owner and mode they have in stage1's tree
-// (0755 root where the tree lacks them). Where the tree has something
-// else than a directory there, it fails and leaves the upper directory
-// as it was, so the caller goes through the mounted overlay instead.
+// (0755 root where the tree lacks them), as a copy-up would, though
+// without the tree directory's extended attributes. Where the tree has
+// something else than a directory there, it fails, so the caller goes
+// through the mounted overlay instead; an opt/ already made stays, with
+// the owner and mode a copy-up would give it.
 func makeStage2Parents(lower, upper string) error {
 	rel := ""
 	for _, name := range strings.Split(stage2Rel, "/") {

@@ -249,8 +249,13 @@ func parseStatLine(line string) (statIdent, error) {
 // exactly the names it held, since creating, removing or renaming an
 // entry sets both. A name whose path now runs through something else
 // (a directory swapped for a symlink) fails on that directory's own
-// record. The lstats are spread over a few goroutines: they are
-// independent, and a busybox-like tree has hundreds.
+// record. This needs a file system that keeps directory times exactly,
+// as local ones do; a network file system caching attributes would
+// weaken it, as it would the file stats this check rests on anyway (the
+// data directory is meant to be local).
+//
+// The lstats are spread over a few goroutines: they are independent, and
+// a busybox-like tree has hundreds.
 func statsMatch(dir, want string, window time.Duration) bool {
 	boot, err := bootID()
 	if err != nil {
