@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -203,5 +206,70 @@ func TestStopRightAfterPidFile(t *testing.T) {
 			<-done
 			t.Fatalf("run %d: the SIGTERM sent right after the pid file appeared was lost", i)
 		}
+	}
+}
+
+// lockPodDir takes the pod directory's lock as stage0 does for a running
+// pod (RKT_LOCK_FD); closing the returned fd releases it.
+func lockPodDir(t *testing.T, dir string) int {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// A stop that comes while the pod is running (locked) but has not yet
+// written its pid file waits for the file and signals the pid in it.
+func TestStopWaitsForPidFile(t *testing.T) {
+	p := newPod(t, []testApp{{name: "main"}})
+	lock := lockPodDir(t, p.dir)
+	defer unix.Close(lock)
+	// A stand-in for the pod's PID 1 that the SIGTERM must reach.
+	target := exec.Command("sleep", "60")
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer target.Process.Kill()
+	stop := p.entry("stop", p.uuid)
+	var out bytes.Buffer
+	stop.Stderr = &out
+	if err := stop.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := os.WriteFile(filepath.Join(p.dir, "pid"), []byte(strconv.Itoa(target.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop.Wait(); err != nil {
+		t.Fatalf("stop during start-up: %v: %s", err, out.String())
+	}
+	err := target.Wait()
+	if ws, ok := target.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != unix.SIGTERM {
+		t.Errorf("pod pid ended with %v, want SIGTERM from stop", err)
+	}
+}
+
+// A pod that exits (releases its lock) before it ever wrote its pid file
+// is stopped: stop succeeds quietly rather than calling it not running.
+func TestStopPodExitedBeforePidFile(t *testing.T) {
+	p := newPod(t, []testApp{{name: "main"}})
+	lock := lockPodDir(t, p.dir)
+	stop := p.entry("stop", p.uuid)
+	var out bytes.Buffer
+	stop.Stdout, stop.Stderr = &out, &out
+	if err := stop.Start(); err != nil {
+		unix.Close(lock)
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	unix.Close(lock)
+	if err := stop.Wait(); err != nil || out.Len() != 0 {
+		t.Errorf("stop of a pod that exited while it waited: %v, output %q; want success, no output", err, out.String())
 	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
@@ -15,7 +17,9 @@ import (
 
 // stopMain is the stop entrypoint ([--force] <uuid>, cwd the pod
 // directory): SIGTERM asks the supervisor to stop the apps gracefully,
-// SIGKILL ends the whole pod at once.
+// SIGKILL ends the whole pod at once. A pod that has already exited is
+// stopped: stop succeeds quietly, as stage0 does when it signals a pod
+// itself.
 func stopMain(args []string) int {
 	fs := pflag.NewFlagSet("stop", pflag.ContinueOnError)
 	force := fs.Bool("force", false, "kill the pod instead of stopping it gracefully")
@@ -25,22 +29,86 @@ func stopMain(args []string) int {
 	if fs.NArg() != 1 {
 		return fail(fmt.Errorf("stop: expected one pod UUID argument"))
 	}
-	b, err := os.ReadFile("pid")
+	pid, running, err := waitPodPid(stopPidWait)
 	if err != nil {
-		return fail(fmt.Errorf("stop: pod %s is not running: %w", fs.Arg(0), err))
+		return fail(fmt.Errorf("stop: pod %s: %w", fs.Arg(0), err))
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return fail(fmt.Errorf("stop: bad pid file %q", strings.TrimSpace(string(b))))
+	if !running {
+		return 0
 	}
 	sig := unix.SIGTERM
 	if *force {
 		sig = unix.SIGKILL
 	}
-	if err := unix.Kill(pid, sig); err != nil {
+	if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
 		return fail(fmt.Errorf("stop: pod %s (pid %d): %w", fs.Arg(0), pid, err))
 	}
 	return 0
+}
+
+// stopPidWait bounds how long stop waits for a starting pod's pid file.
+const stopPidWait = 10 * time.Second
+
+// pidPollInterval is how often stop looks for the pid file meanwhile.
+const pidPollInterval = 5 * time.Millisecond
+
+// waitPodPid returns the pid in the pod's pid file (cwd the pod
+// directory). The run entrypoint writes it only once PID 1 catches the
+// stop signals, a few milliseconds into the pod's life; a stop in that
+// window waits for it (as rkt's stop waited for the pod's pid) while
+// the pod directory is locked, i.e. while the pod runs. running is false
+// when the pod is no longer locked and has no pid file: it has exited.
+func waitPodPid(timeout time.Duration) (pid int, running bool, err error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile("pid")
+		if err == nil {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil || pid <= 0 {
+				return 0, false, fmt.Errorf("bad pid file %q", strings.TrimSpace(string(b)))
+			}
+			return pid, true, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return 0, false, err
+		}
+		locked, lerr := podLocked(".")
+		if lerr != nil {
+			return 0, false, lerr
+		}
+		if !locked {
+			// The pid file may have appeared just before the pod
+			// exited and released its lock: one more look.
+			if _, err := os.Stat("pid"); err == nil {
+				continue
+			}
+			return 0, false, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, false, fmt.Errorf("running, but no pid file after %v", timeout)
+		}
+		time.Sleep(pidPollInterval)
+	}
+}
+
+// podLocked reports whether another process holds the pod directory's
+// lock, which the run entrypoint keeps for the pod's whole life: a
+// non-blocking shared flock fails exactly then (as stage0 samples it).
+// The probe lock goes with the fd.
+func podLocked(dir string) (bool, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, fmt.Errorf("open pod directory: %w", err)
+	}
+	defer unix.Close(fd)
+	err = unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB)
+	if err == unix.EWOULDBLOCK {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lock pod directory: %w", err)
+	}
+	return false, nil
 }
 
 // gcMain is the gc entrypoint ([--debug] <uuid>, cwd the pod directory).
