@@ -45,7 +45,7 @@ type notifyRelay struct {
 // names that fd. NOTIFY_SOCKET itself never goes further than this
 // process. The relay is nil when there is no one to notify.
 func prepareNotify(env []string) (*notifyRelay, []string, error) {
-	env = withoutEnv(withoutEnv(env, "NOTIFY_SOCKET"), notifyFDEnv)
+	env = withoutEnv(env, "NOTIFY_SOCKET", notifyFDEnv)
 	if os.Getenv("NOTIFY_SOCKET") == "" {
 		return nil, env, nil
 	}

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -90,7 +92,10 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	if err != nil {
 		return fail(err)
 	}
-	env := withoutEnv(os.Environ(), "RKT_LOCK_FD")
+	// The fds this process hands PID 1 are named in its environment. A
+	// caller's variable of the same name would shadow ours (the first
+	// of two equal keys wins) and point PID 1 at a wrong fd.
+	env := withoutEnv(os.Environ(), "RKT_LOCK_FD", planFDEnv, caughtFDEnv, notifyFDEnv)
 	relay, env, err := prepareNotify(env)
 	if err != nil {
 		return fail(err)
@@ -204,13 +209,14 @@ func reapPID(pid int) unix.WaitStatus {
 	}
 }
 
-func withoutEnv(env []string, key string) []string {
+// withoutEnv returns env without the variables named keys.
+func withoutEnv(env []string, keys ...string) []string {
 	var out []string
 	for _, kv := range env {
-		if len(kv) > len(key) && kv[:len(key)+1] == key+"=" {
-			continue
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(keys, k) {
+			out = append(out, kv)
 		}
-		out = append(out, kv)
 	}
 	return out
 }
