@@ -223,6 +223,14 @@ func (v *volume) check() error {
 		if v.GID == nil {
 			v.GID = new(int)
 		}
+		// The directory is chowned to them: -1 would leave it root's
+		// without a word, a value past 32 bits would be truncated.
+		if !launch.ValidID(*v.UID) {
+			return fmt.Errorf("volume %s: uid %d out of range (0-%d)", v.Name, *v.UID, launch.MaxID)
+		}
+		if !launch.ValidID(*v.GID) {
+			return fmt.Errorf("volume %s: gid %d out of range (0-%d)", v.Name, *v.GID, launch.MaxID)
+		}
 	case "host":
 		if v.Mode != nil || v.UID != nil || v.GID != nil {
 			return fmt.Errorf("volume %s: mode, uid and gid cannot be set for a host volume", v.Name)

@@ -1,6 +1,8 @@
 package stage2
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -172,6 +174,22 @@ func TestAppSpecCapabilities(t *testing.T) {
 	}
 	if _, err := AppSpec(root, "web", &types.App{User: "nobody", Group: "0"}, []string{"/x"}, Options{}); err == nil || !strings.Contains(err.Error(), `"nobody" not found`) {
 		t.Errorf("unknown user: err %v", err)
+	}
+}
+
+// A supplementary gid must reach setgroups as itself: one past 32 bits
+// would be truncated (4294967296 to root's 0), a negative one wrap.
+func TestAppSpecRefusesOutOfRangeGIDs(t *testing.T) {
+	root := t.TempDir()
+	for _, g := range []int64{-1, math.MaxUint32, math.MaxUint32 + 1, math.MaxUint32 + 1 + 33} {
+		_, err := AppSpec(root, "web", &types.App{User: "0", Group: "0", SupplementaryGIDs: []int{1, int(g)}}, []string{"/x"}, Options{})
+		if want := fmt.Sprintf("app web: supplementary gid %d out of range", g); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("supplementary gid %d: err %v, want %q", g, err, want)
+		}
+	}
+	s, err := AppSpec(root, "web", &types.App{User: "0", Group: "0", SupplementaryGIDs: []int{0, math.MaxUint32 - 1}}, []string{"/x"}, Options{})
+	if err != nil || !slices.Equal(s.Groups, []uint32{0, math.MaxUint32 - 1}) {
+		t.Errorf("gids 0 and 4294967294: groups %v, err %v", s, err)
 	}
 }
 

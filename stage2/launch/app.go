@@ -2,6 +2,7 @@ package launch
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path"
 	"strings"
@@ -10,6 +11,19 @@ import (
 // DefaultPath is the PATH the ACE spec gives every app unless its
 // manifest sets one.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// MaxID is the highest uid or gid an app or volume may name: ids are 32
+// bits, and the all-ones value is (uid_t)-1, which the kernel takes for
+// "no id" (chown leaves the owner, setgroups refuses it).
+const MaxID = math.MaxUint32 - 1
+
+// ValidID reports whether id is a uid or gid the kernel takes as one:
+// from 0 to MaxID. A larger int would be truncated to 32 bits on its way
+// to the kernel (4294967296 becoming root's 0), a negative one becomes
+// (uid_t)-1 or another large id.
+func ValidID(id int) bool {
+	return id >= 0 && uint64(id) <= MaxID
+}
 
 // Options are the pod-wide settings that shape an app's Spec.
 type Options struct {
@@ -109,8 +123,8 @@ func AppSpec(root, name string, app *App, args []string, o Options) (*Spec, erro
 		GID:  gid,
 	}
 	for _, g := range app.SupplementaryGIDs {
-		if g < 0 {
-			return nil, fmt.Errorf("app %s: bad supplementary gid %d", name, g)
+		if !ValidID(g) {
+			return nil, fmt.Errorf("app %s: supplementary gid %d out of range (0-%d)", name, g, MaxID)
 		}
 		s.Groups = append(s.Groups, uint32(g))
 	}
