@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -292,11 +293,12 @@ func (s *supervisor) spawn(spec *launch.Spec, files []uintptr, setsid bool, exit
 }
 
 func startHelper(spec *launch.Spec, files []uintptr, setsid bool) (int, error) {
-	arg, err := spec.Encode()
+	argv, files, specFD, err := helperArgs(spec, files)
 	if err != nil {
 		return 0, err
 	}
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{stage2Name, arg}, &syscall.ProcAttr{
+	defer unix.Close(specFD)
+	pid, err := syscall.ForkExec("/proc/self/exe", argv, &syscall.ProcAttr{
 		Env:   []string{},
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Setsid: setsid},
@@ -305,6 +307,20 @@ func startHelper(spec *launch.Spec, files []uintptr, setsid bool) (int, error) {
 		return 0, fmt.Errorf("start %s: %w", spec.Args[0], err)
 	}
 	return pid, nil
+}
+
+// helperArgs returns the stage2 helper's arguments and files for spec:
+// the spec goes in a memfd after the process's files, and only its
+// number in the arguments, which every app of the pod can read in
+// /proc/<pid>/cmdline (see launch.Main). The caller closes specFD once
+// the helper is started.
+func helperArgs(spec *launch.Spec, files []uintptr) (argv []string, all []uintptr, specFD int, err error) {
+	specFD, err = spec.Memfd()
+	if err != nil {
+		return nil, nil, -1, err
+	}
+	all = append(slices.Clip(files), uintptr(specFD))
+	return []string{stage2Name, strconv.Itoa(len(files))}, all, specFD, nil
 }
 
 // spawnApp starts one process of app a, its output prefixed with

@@ -1,9 +1,12 @@
 package stage2
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,12 +24,15 @@ func TestMain(m *testing.M) {
 
 func runHelper(t *testing.T, s *Spec) (string, error) {
 	t.Helper()
-	arg, err := s.Encode()
+	fd, err := s.Memfd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], arg)
+	spec := os.NewFile(uintptr(fd), "spec")
+	defer spec.Close()
+	cmd := exec.Command(os.Args[0], "3")
 	cmd.Env = []string{"STAGE2_HELPER=1"}
+	cmd.ExtraFiles = []*os.File{spec}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -65,5 +71,48 @@ func TestExecAppliesSpec(t *testing.T) {
 	s.Args, s.Dir = []string{"busybox", "true"}, "/nowhere"
 	if out, err = runHelper(t, s); err == nil || !strings.Contains(out, "working directory /nowhere") {
 		t.Errorf("missing working dir: out %q err %v", out, err)
+	}
+}
+
+// The helper gets its spec, environment included, on an fd: nothing of
+// it shows in the helper's arguments, which every process of the pod can
+// read. The spec comes through a pipe here, written only once the
+// arguments have been looked at, so the helper is sure to be waiting.
+func TestHelperSpecNotInArguments(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd := exec.Command(os.Args[0], "3")
+	cmd.Env = []string{"STAGE2_HELPER=1"}
+	cmd.ExtraFiles = []*os.File{r}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer cmd.Process.Kill()
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "SECRET=s3cr3t-value"
+	if strings.Contains(string(cmdline), "s3cr3t") {
+		t.Errorf("helper's arguments show its spec: %q", cmdline)
+	}
+	b, err := json.Marshal(&Spec{Args: []string{"/bin/sh", "-c", "echo $SECRET; [ -e /proc/$$/fd/3 ] && echo has-fd-3 || echo no-fd-3"}, Env: []string{secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(b)
+	w.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v\n%s", err, out.String())
+	}
+	// The app sees its environment, and not the spec's fd.
+	if got := strings.Fields(out.String()); !slices.Equal(got, []string{"s3cr3t-value", "no-fd-3"}) {
+		t.Errorf("app printed %q, want the secret and no fd 3", got)
 	}
 }

@@ -21,7 +21,7 @@ type Rlimit struct {
 }
 
 // Spec is everything the helper needs to start one process of an app.
-// It is passed from the supervisor to the helper as JSON.
+// It is passed from the supervisor to the helper as JSON in a memfd.
 type Spec struct {
 	// Root is the directory the process is chrooted into; empty keeps
 	// the current root.
@@ -46,31 +46,83 @@ type Spec struct {
 	OOMScoreAdj *int `json:"oomScoreAdj,omitempty"`
 }
 
-// Encode returns s as the single argument Main expects.
-func (s *Spec) Encode() (string, error) {
+// Memfd returns a close-on-exec memfd holding s for the helper,
+// positioned at its start. The caller passes it as one of the helper's
+// files and that file's number as the helper's argument (see Main), and
+// closes its own copy. The spec, environment included, travels in an
+// fd rather than in the helper's arguments, which every process of the
+// pod can read in /proc/<pid>/cmdline until the helper execs the app.
+func (s *Spec) Memfd() (int, error) {
 	b, err := json.Marshal(s)
 	if err != nil {
-		return "", fmt.Errorf("encode stage2 spec: %w", err)
+		return -1, fmt.Errorf("encode stage2 spec: %w", err)
 	}
-	return string(b), nil
+	fd, err := unix.MemfdCreate("saturn-stage2-spec", unix.MFD_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("stage2 spec memfd: %w", err)
+	}
+	for err == nil && len(b) > 0 {
+		var n int
+		if n, err = unix.Write(fd, b); err == nil {
+			b = b[n:]
+		}
+	}
+	if err == nil {
+		_, err = unix.Seek(fd, 0, 0)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("stage2 spec memfd: %w", err)
+	}
+	return fd, nil
 }
 
 // Main is the body of the stage2 helper: args is the helper's argument
-// list after its name, holding one encoded Spec. It returns only on
-// failure, with the exit code the helper should exit with.
+// list after its name, holding the number of the inherited fd to read
+// the encoded Spec from (see Spec.Memfd; any readable fd, a pipe too).
+// The fd is closed before the app starts. Main returns only on failure,
+// with the exit code the helper should exit with.
 func Main(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "stage2: expected one spec argument")
+	s, err := readSpec(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "stage2: %v\n", err)
 		return 254
 	}
-	var s Spec
-	if err := json.Unmarshal([]byte(args[0]), &s); err != nil {
-		fmt.Fprintf(os.Stderr, "stage2: decode spec: %v\n", err)
-		return 254
-	}
-	err := Exec(&s)
+	err = Exec(s)
 	fmt.Fprintf(os.Stderr, "stage2: %v\n", err)
 	return 254
+}
+
+func readSpec(args []string) (*Spec, error) {
+	if len(args) != 1 {
+		return nil, errors.New("expected one argument: the fd of the spec")
+	}
+	fd, err := strconv.Atoi(args[0])
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("bad spec fd %q", args[0])
+	}
+	// The app must not inherit it.
+	defer unix.Close(fd)
+	var b []byte
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read spec: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		b = append(b, buf[:n]...)
+	}
+	s := &Spec{}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("decode spec: %w", err)
+	}
+	return s, nil
 }
 
 // Exec applies s to the calling process and execs the app. It must run
