@@ -102,6 +102,11 @@ func readPodManifest(path string) (*podManifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pod manifest: %w", err)
 	}
+	return parsePodManifest(b)
+}
+
+// parsePodManifest decodes and checks a pod manifest.
+func parsePodManifest(b []byte) (*podManifest, error) {
 	pm := &podManifest{}
 	if err := json.Unmarshal(b, pm); err != nil {
 		return nil, fmt.Errorf("pod manifest: %w", err)
@@ -328,6 +333,11 @@ func readImageManifest(path string) (*imageManifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read image manifest: %w", err)
 	}
+	return parseImageManifest(b)
+}
+
+// parseImageManifest decodes an image manifest and checks its app.
+func parseImageManifest(b []byte) (*imageManifest, error) {
 	im := &imageManifest{}
 	if err := json.Unmarshal(b, im); err != nil {
 		return nil, fmt.Errorf("image manifest: %w", err)
