@@ -166,6 +166,9 @@ func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
 	if f.interactive && len(pm.Apps) != 1 {
 		return nil, fmt.Errorf("--interactive needs exactly one app, the pod has %d", len(pm.Apps))
 	}
+	for _, iso := range pm.Isolators {
+		fmt.Fprintf(os.Stderr, "stage1: warning: pod isolator %s is not enforced by stage1-nspawn\n", iso.Name)
+	}
 	p := &podPlan{manifest: pm}
 	s1 := filepath.Join(podDir, "stage1", "rootfs")
 	for i := range pm.Apps {
@@ -226,7 +229,39 @@ func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags) (*appPlan,
 		return nil, err
 	}
 	warnIgnoredIsolators(name, a.app.Isolators)
+	warnStdioModes(name, ra.Annotations, f.interactive)
 	return a, nil
+}
+
+// The runtime app annotations in which stage0 records --stdin, --stdout
+// and --stderr (docs/stage1-abi.md).
+const (
+	annStdin  = "coreos.com/rkt/stage2/stdin"
+	annStdout = "coreos.com/rkt/stage2/stdout"
+	annStderr = "coreos.com/rkt/stage2/stderr"
+)
+
+// warnStdioModes names the stdio modes an app asks for that
+// stage1-nspawn does not provide. stdin is always /dev/null (null), and
+// stdout and stderr go, prefixed, to the pod's own (the log of a
+// systemd unit, so log); with --interactive the app is on the caller's
+// terminal (tty) instead. A stream mode (rkt's attachable iottymux) is
+// not there.
+func warnStdioModes(app string, anns []annotation, interactive bool) {
+	for _, s := range []struct{ ann, name, fallback string }{
+		{annStdin, "stdin", "null"}, {annStdout, "stdout", "log"}, {annStderr, "stderr", "log"},
+	} {
+		for _, a := range anns {
+			if a.Name != s.ann || a.Value == "null" || a.Value == "log" || interactive && a.Value == "tty" {
+				continue
+			}
+			fallback := s.fallback
+			if interactive {
+				fallback = "tty"
+			}
+			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: %s mode %s is not supported, using %s\n", app, s.name, a.Value, fallback)
+		}
+	}
 }
 
 // metadataURL is what apps get as AC_METADATA_URL with --mds-token.

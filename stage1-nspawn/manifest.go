@@ -27,13 +27,16 @@ type podManifest struct {
 	ACKind  string       `json:"acKind"`
 	Apps    []runtimeApp `json:"apps"`
 	Volumes []volume     `json:"volumes"`
+	// Isolators of the whole pod; stage1-nspawn enforces none of them.
+	Isolators []appIsolator `json:"isolators"`
 }
 
 type runtimeApp struct {
-	Name           string     `json:"name"`
-	App            *app       `json:"app"`
-	ReadOnlyRootFS bool       `json:"readOnlyRootFS"`
-	Mounts         []podMount `json:"mounts"`
+	Name           string       `json:"name"`
+	App            *app         `json:"app"`
+	ReadOnlyRootFS bool         `json:"readOnlyRootFS"`
+	Mounts         []podMount   `json:"mounts"`
+	Annotations    []annotation `json:"annotations"`
 }
 
 type app struct {

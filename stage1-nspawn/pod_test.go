@@ -402,3 +402,34 @@ func TestPreStartFailureFailsPod(t *testing.T) {
 		t.Error("supervisor-status written although an app never started")
 	}
 }
+
+// Stdio modes stage1-nspawn does not provide, and isolators of the whole
+// pod, are named in a warning; null and log, what it does, are not.
+func TestStdioModesAndPodIsolatorsWarned(t *testing.T) {
+	anns := func(kv ...string) func(*schema.RuntimeApp) {
+		return func(ra *schema.RuntimeApp) {
+			for i := 0; i < len(kv); i += 2 {
+				ra.Annotations.Set(types.ACIdentifier(kv[i]), kv[i+1])
+			}
+		}
+	}
+	p := newPod(t, []testApp{
+		{name: "a", pod: anns("coreos.com/rkt/stage2/stdin", "stream", "coreos.com/rkt/stage2/stdout", "tty", "coreos.com/rkt/stage2/stderr", "log")},
+		{name: "b", pod: anns("coreos.com/rkt/stage2/stdin", "null", "coreos.com/rkt/stage2/stdout", "null", "coreos.com/rkt/stage2/stderr", "stream")},
+	})
+	p.pm.Isolators = types.Isolators{isolator(t, types.ResourceCPUName, `{"limit":"500m"}`)}
+	p.writeManifest(t)
+	r := p.run(t)
+	if r.code != 0 {
+		t.Fatalf("pod: code %d stderr %s", r.code, r.stderr)
+	}
+	want := []string{
+		"stage1: warning: pod isolator resource/cpu is not enforced by stage1-nspawn",
+		"stage1: warning: app a: stdin mode stream is not supported, using null",
+		"stage1: warning: app a: stdout mode tty is not supported, using log",
+		"stage1: warning: app b: stderr mode stream is not supported, using log",
+	}
+	if got := strings.Split(strings.TrimSpace(r.stderr), "\n"); !slices.Equal(got, want) {
+		t.Errorf("stderr lines\n%q\nwant\n%q", got, want)
+	}
+}
