@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -48,6 +49,9 @@ func checkAcceptedPod(t *testing.T, pm *podManifest) {
 		names[ra.Name] = true
 		for _, m := range ra.Mounts {
 			checkPathName(t, "mount volume", m.Volume)
+			if strings.IndexByte(m.Path, 0) >= 0 {
+				t.Errorf("app %s: accepted mount path %q", ra.Name, m.Path)
+			}
 			if m.AppVolume != nil {
 				checkAcceptedVolume(t, m.AppVolume)
 			}
@@ -71,6 +75,9 @@ func checkPathName(t *testing.T, what, name string) {
 func checkAcceptedVolume(t *testing.T, v *volume) {
 	t.Helper()
 	checkPathName(t, "volume", v.Name)
+	if strings.IndexByte(v.Source, 0) >= 0 {
+		t.Errorf("volume %q: accepted source %q", v.Name, v.Source)
+	}
 	switch v.Kind {
 	case "empty":
 		if v.Mode == nil || v.UID == nil || v.GID == nil {
@@ -109,6 +116,13 @@ func checkAcceptedApp(t *testing.T, name string, a *app) {
 	}
 	for _, mp := range a.MountPoints {
 		checkPathName(t, "mount point", mp.Name)
+	}
+	// Every string of the app reaches a system call; isolators are
+	// decoded further by launch, which refuses what it cannot parse.
+	noIso := *a
+	noIso.Isolators = nil
+	if b, err := json.Marshal(&noIso); err != nil || bytes.Contains(b, []byte(`\u0000`)) {
+		t.Errorf("app %s: accepted a NUL byte: %s", name, b)
 	}
 	if _, err := a.launchApp(); err != nil {
 		t.Errorf("app %s: accepted, but launch cannot take it: %v", name, err)

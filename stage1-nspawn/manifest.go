@@ -158,6 +158,9 @@ func (ra *runtimeApp) check() error {
 		if err := checkACName(m.Volume); err != nil {
 			return fmt.Errorf("mount volume: %w", err)
 		}
+		if err := checkNoNUL("mount path", m.Path); err != nil {
+			return err
+		}
 		if m.AppVolume != nil {
 			if err := m.AppVolume.check(); err != nil {
 				return err
@@ -180,6 +183,9 @@ func (a *app) check() error {
 	}
 	if a.WorkingDirectory != "" && !path.IsAbs(a.WorkingDirectory) {
 		return errors.New("workingDirectory must be an absolute path")
+	}
+	if err := a.checkNoNUL(); err != nil {
+		return err
 	}
 	handlers := map[string]bool{}
 	for _, eh := range a.EventHandlers {
@@ -212,6 +218,9 @@ func (a *app) check() error {
 func (v *volume) check() error {
 	if err := checkACName(v.Name); err != nil {
 		return fmt.Errorf("volume name: %w", err)
+	}
+	if err := checkNoNUL("volume "+v.Name+": source", v.Source); err != nil {
+		return err
 	}
 	switch v.Kind {
 	case "empty":
@@ -248,6 +257,40 @@ func (v *volume) check() error {
 		}
 	default:
 		return fmt.Errorf(`volume %s: unrecognized volume kind: should be one of "empty", "host"`, v.Name)
+	}
+	return nil
+}
+
+// checkNoNUL refuses the strings of an app section that reach a system
+// call with a NUL byte in them: the kernel would see them cut short, and
+// Go refuses them there with a bare EINVAL, after the pod has started.
+func (a *app) checkNoNUL() error {
+	fields := [][]string{{"user", a.User}, {"group", a.Group}, {"workingDirectory", a.WorkingDirectory}}
+	for _, arg := range a.Exec {
+		fields = append(fields, []string{"exec argument", arg})
+	}
+	for _, eh := range a.EventHandlers {
+		for _, arg := range eh.Exec {
+			fields = append(fields, []string{eh.Name + " handler argument", arg})
+		}
+	}
+	for _, e := range a.Environment {
+		fields = append(fields, []string{"environment variable " + e.Name, e.Value})
+	}
+	for _, mp := range a.MountPoints {
+		fields = append(fields, []string{"mount point " + mp.Name + " path", mp.Path})
+	}
+	for _, f := range fields {
+		if err := checkNoNUL(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkNoNUL(what, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("%s %q contains a NUL byte", what, s)
 	}
 	return nil
 }

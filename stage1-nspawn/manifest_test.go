@@ -111,6 +111,13 @@ func TestReadPodManifestRefusals(t *testing.T) {
 		{app("a", `,"isolators":[{"name":"os/linux/oom-score-adj","value":1001}]`), "between -1000 and 1000"},
 		{app("a", `,"isolators":[{"name":"os/linux/capabilities-remove-set","value":{"set":[]}}]`), "set must be non-empty"},
 		{app("a", `,"isolators":[{"name":"os/linux/no-new-privileges","value":"yes"}]`), "no-new-privileges"},
+		{app("a", `,"exec":["/bin/sh","-c","true\u0000; rm -rf /"]`), `exec argument "true\x00; rm -rf /" contains a NUL byte`},
+		{app("a", `,"environment":[{"name":"A","value":"x\u0000y"}]`), "environment variable A"},
+		{app("a", `,"workingDirectory":"/x\u0000"`), "workingDirectory"},
+		{app("a", `,"eventHandlers":[{"name":"pre-start","exec":["/x\u0000"]}]`), "pre-start handler argument"},
+		{app("a", `,"mountPoints":[{"name":"m","path":"/m\u0000"}]`), "mount point m path"},
+		{`{"acKind":"PodManifest","apps":[{"name":"a","mounts":[{"volume":"v","path":"/v\u0000"}]}]}`, "mount path"},
+		{`{"acKind":"PodManifest","apps":[],"volumes":[{"name":"v","kind":"host","source":"/x\u0000"}]}`, "volume v: source"},
 		{`{"acKind":"PodManifest",`, "pod manifest:"},
 	}
 	for _, tc := range tests {
