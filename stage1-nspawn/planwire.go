@@ -24,25 +24,7 @@ const planFDEnv = "SATURN_PLAN_FD"
 
 // planMemfd returns a memfd holding p, positioned at its start.
 func planMemfd(p *podPlan) (int, error) {
-	fd, err := unix.MemfdCreate("saturn-plan", unix.MFD_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("plan memfd: %w", err)
-	}
-	b := encodePlan(p)
-	for err == nil && len(b) > 0 {
-		var n int
-		if n, err = unix.Write(fd, b); err == nil {
-			b = b[n:]
-		}
-	}
-	if err == nil {
-		_, err = unix.Seek(fd, 0, 0)
-	}
-	if err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("plan memfd: %w", err)
-	}
-	return fd, nil
+	return launch.Memfd("saturn-plan", encodePlan(p))
 }
 
 // readPlanFD reads and closes the plan the run entrypoint passed.
@@ -54,20 +36,9 @@ func readPlanFD() (*podPlan, error) {
 		return nil, fmt.Errorf("no plan from the run entrypoint (%s=%q)", planFDEnv, v)
 	}
 	defer unix.Close(fd)
-	var b []byte
-	buf := make([]byte, 16<<10)
-	for {
-		n, err := unix.Read(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read plan: %w", err)
-		}
-		if n == 0 {
-			break
-		}
-		b = append(b, buf[:n]...)
+	b, err := launch.ReadFD(fd)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	return decodePlan(b)
 }

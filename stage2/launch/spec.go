@@ -57,24 +57,7 @@ func (s *Spec) Memfd() (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("encode stage2 spec: %w", err)
 	}
-	fd, err := unix.MemfdCreate("saturn-stage2-spec", unix.MFD_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("stage2 spec memfd: %w", err)
-	}
-	for err == nil && len(b) > 0 {
-		var n int
-		if n, err = unix.Write(fd, b); err == nil {
-			b = b[n:]
-		}
-	}
-	if err == nil {
-		_, err = unix.Seek(fd, 0, 0)
-	}
-	if err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("stage2 spec memfd: %w", err)
-	}
-	return fd, nil
+	return Memfd("saturn-stage2-spec", b)
 }
 
 // Main is the body of the stage2 helper: args is the helper's argument
@@ -103,20 +86,9 @@ func readSpec(args []string) (*Spec, error) {
 	}
 	// The app must not inherit it.
 	defer unix.Close(fd)
-	var b []byte
-	buf := make([]byte, 16<<10)
-	for {
-		n, err := unix.Read(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read spec: %w", err)
-		}
-		if n == 0 {
-			break
-		}
-		b = append(b, buf[:n]...)
+	b, err := ReadFD(fd)
+	if err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
 	}
 	s := &Spec{}
 	if err := json.Unmarshal(b, s); err != nil {
