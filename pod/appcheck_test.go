@@ -13,10 +13,10 @@ import (
 	"github.com/appc/spec/schema/types"
 )
 
-// checkedPlan is planFor with the images given as stage0 gives them.
+// checkedPlan is planFor's error alone.
 func checkedPlan(t *testing.T, f *fakeTrees, args ...string) error {
 	t.Helper()
-	_, err := NewPlan(generated(t, f, args...), fakeID(100), f)
+	_, err := planFor(t, f, args...)
 	return err
 }
 

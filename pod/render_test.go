@@ -82,18 +82,7 @@ func newFakeTrees(t *testing.T) *fakeTrees {
 
 func planFor(t *testing.T, f *fakeTrees, args ...string) (*Plan, error) {
 	t.Helper()
-	o, _, err := parse(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range o.Apps.Apps {
-		a.ImageID = fakeID(1)
-	}
-	pm, err := Generate(o, f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return NewPlan(pm, fakeID(100), f)
+	return NewPlan(generated(t, f, args...), fakeID(100), f)
 }
 
 func TestPlanChecks(t *testing.T) {
