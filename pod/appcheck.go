@@ -89,12 +89,7 @@ func checkExec(rootfs, exe string, env []string) error {
 	case strings.Contains(exe, "/"):
 		return fmt.Errorf("executable %q is neither an absolute path nor a name to look up on PATH", exe)
 	}
-	searchPath := stage2.DefaultPath
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			searchPath = v
-		}
-	}
+	searchPath := stage2.SearchPath(env)
 	for _, dir := range strings.Split(searchPath, ":") {
 		if dir == "" {
 			continue

@@ -15,6 +15,10 @@ import (
 // manifest sets one.
 const DefaultPath = launch.DefaultPath
 
+// SearchPath is the PATH commands are looked up on in an app with
+// environment env: its last PATH, else DefaultPath.
+func SearchPath(env []string) string { return launch.SearchPath(env) }
+
 // Options are the pod-wide settings that shape an app's Spec.
 type Options = launch.Options
 

@@ -12,6 +12,18 @@ import (
 // manifest sets one.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// SearchPath is the PATH commands are looked up on in an app with
+// environment env: its last PATH, else DefaultPath.
+func SearchPath(env []string) string {
+	p := DefaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			p = v
+		}
+	}
+	return p
+}
+
 // MaxID is the highest uid or gid an app or volume may name: ids are 32
 // bits, and the all-ones value is (uid_t)-1, which the kernel takes for
 // "no id" (chown leaves the owner, setgroups refuses it).
@@ -205,13 +217,7 @@ func CheckExec(root string, args, env []string) error {
 	cands := []string{args[0]}
 	if !strings.Contains(args[0], "/") {
 		cands = nil
-		p := DefaultPath
-		for _, kv := range env {
-			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-				p = v
-			}
-		}
-		for _, d := range strings.Split(p, ":") {
+		for _, d := range strings.Split(SearchPath(env), ":") {
 			if d != "" {
 				cands = append(cands, path.Join(d, args[0]))
 			}

@@ -102,12 +102,7 @@ func lookPathIn(root, dir, name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
 	}
-	p := DefaultPath
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			p = v
-		}
-	}
+	p := SearchPath(env)
 	for _, d := range strings.Split(p, ":") {
 		if d == "" {
 			continue
