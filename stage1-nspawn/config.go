@@ -131,6 +131,9 @@ type appPlan struct {
 	// spec runs the app's exec; its Root is set for the supervisor's view
 	// (after pivot_root).
 	spec *launch.Spec
+	// nullStdout and nullStderr send the stream to /dev/null
+	// (--stdout=null, --stderr=null) instead of the pod's log.
+	nullStdout, nullStderr bool
 }
 
 // mountPlan is one volume mounted into an app.
@@ -230,7 +233,19 @@ func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags) (*appPlan,
 	}
 	warnIgnoredIsolators(name, a.app.Isolators)
 	warnStdioModes(name, ra.Annotations, f.interactive)
+	a.nullStdout = stdioMode(ra.Annotations, annStdout) == "null"
+	a.nullStderr = stdioMode(ra.Annotations, annStderr) == "null"
 	return a, nil
+}
+
+// stdioMode returns the value of the stdio annotation ann, "" if unset.
+func stdioMode(anns []annotation, ann string) string {
+	for _, a := range anns {
+		if a.Name == ann {
+			return a.Value
+		}
+	}
+	return ""
 }
 
 // The runtime app annotations in which stage0 records --stdin, --stdout
@@ -242,11 +257,11 @@ const (
 )
 
 // warnStdioModes names the stdio modes an app asks for that
-// stage1-nspawn does not provide. stdin is always /dev/null (null), and
-// stdout and stderr go, prefixed, to the pod's own (the log of a
-// systemd unit, so log); with --interactive the app is on the caller's
-// terminal (tty) instead. A stream mode (rkt's attachable iottymux) is
-// not there.
+// stage1-nspawn does not provide. stdin is always /dev/null (null);
+// stdout and stderr go to /dev/null (null) or, prefixed, to the pod's
+// own (the log of a systemd unit, so log); with --interactive the app is
+// on the caller's terminal (tty) instead. A stream mode (rkt's
+// attachable iottymux) is not there.
 func warnStdioModes(app string, anns []annotation, interactive bool) {
 	for _, s := range []struct{ ann, name, fallback string }{
 		{annStdin, "stdin", "null"}, {annStdout, "stdout", "log"}, {annStderr, "stderr", "log"},

@@ -105,6 +105,8 @@ func encodePlan(p *podPlan) []byte {
 			w.strs(eh.Exec)
 		}
 		w.spec(a.spec)
+		w.bool(a.nullStdout)
+		w.bool(a.nullStderr)
 		w.int(len(a.mounts))
 		for _, m := range a.mounts {
 			w.mount(m)
@@ -244,6 +246,7 @@ func decodePlan(b []byte) (*podPlan, error) {
 			a.app.EventHandlers = append(a.app.EventHandlers, eventHandler{Name: r.str(), Exec: r.strs()})
 		}
 		a.spec = r.spec()
+		a.nullStdout, a.nullStderr = r.bool(), r.bool()
 		for j, nm := 0, r.count(); j < nm && r.err == nil; j++ {
 			a.mounts = append(a.mounts, r.mount())
 		}

@@ -12,7 +12,7 @@ func testPlan() *podPlan {
 	ro := true
 	return &podPlan{apps: []*appPlan{
 		{
-			name: "web", rel: "opt/stage2/web",
+			name: "web", rel: "opt/stage2/web", nullStderr: true,
 			ra:  &runtimeApp{Name: "web", ReadOnlyRootFS: true},
 			app: &app{WorkingDirectory: "/srv", EventHandlers: []eventHandler{{Name: "pre-start", Exec: []string{"/bin/sh", "-c", "echo ü"}}, {Name: "post-stop", Exec: []string{}}}},
 			spec: &launch.Spec{
@@ -32,7 +32,7 @@ func testPlan() *podPlan {
 		{
 			// --disable-capabilities-restriction: a nil bounding set keeps
 			// every capability, an empty one would drop them all.
-			name: "all-caps", rel: "opt/stage2/all-caps",
+			name: "all-caps", rel: "opt/stage2/all-caps", nullStdout: true,
 			ra:   &runtimeApp{Name: "all-caps"},
 			app:  &app{},
 			spec: &launch.Spec{Root: "/opt/stage2/all-caps/rootfs", Args: []string{"/x"}, Env: []string{}, Bounding: nil, Ambient: []launch.Cap{}},
@@ -51,7 +51,7 @@ func TestPlanRoundTrip(t *testing.T) {
 	}
 	for i, w := range want.apps {
 		g := got.apps[i]
-		if g.name != w.name || g.rel != w.rel || g.ra.Name != w.name || g.ra.ReadOnlyRootFS != w.ra.ReadOnlyRootFS ||
+		if g.name != w.name || g.rel != w.rel || g.nullStdout != w.nullStdout || g.nullStderr != w.nullStderr || g.ra.Name != w.name || g.ra.ReadOnlyRootFS != w.ra.ReadOnlyRootFS ||
 			g.app.WorkingDirectory != w.app.WorkingDirectory || !reflect.DeepEqual(g.app.EventHandlers, w.app.EventHandlers) {
 			t.Errorf("app %d: got %+v %+v %+v, want %+v %+v %+v", i, g, g.ra, g.app, w, w.ra, w.app)
 		}

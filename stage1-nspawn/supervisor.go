@@ -325,39 +325,54 @@ func helperArgs(spec *launch.Spec, files []uintptr) (argv []string, all []uintpt
 
 // spawnApp starts one process of app a, its output prefixed with
 // "<app>[<pid>]: " line by line, or passed straight through with
-// --interactive.
+// --interactive. A stream in null mode goes to /dev/null.
 func (s *supervisor) spawnApp(a *appPlan, spec *launch.Spec, exited func(code int)) (int, error) {
 	if s.flags.interactive {
 		return s.spawn(spec, []uintptr{0, 1, 2}, false, exited)
 	}
-	null, err := os.Open("/dev/null")
+	null, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer null.Close()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return 0, err
+	var readers []*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
+			f.Close()
+		}
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return 0, err
+	fds := []uintptr{null.Fd()}
+	var writers []*os.File
+	for _, isNull := range []bool{a.nullStdout, a.nullStderr} {
+		if isNull {
+			fds = append(fds, null.Fd())
+			readers = append(readers, nil)
+			continue
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(readers)
+			closeAll(writers)
+			return 0, err
+		}
+		fds = append(fds, w.Fd())
+		readers, writers = append(readers, r), append(writers, w)
 	}
-	pid, err := s.spawn(spec, []uintptr{null.Fd(), outW.Fd(), errW.Fd()}, true, exited)
-	outW.Close()
-	errW.Close()
+	pid, err := s.spawn(spec, fds, true, exited)
+	closeAll(writers)
 	if err != nil {
-		outR.Close()
-		errR.Close()
+		closeAll(readers)
 		return 0, err
 	}
 	prefix := fmt.Sprintf("%s[%d]: ", a.name, pid)
-	s.logs.Add(2)
-	s.pumping.Add(2)
-	go s.pump(outR, s.stdout, prefix)
-	go s.pump(errR, s.stderr, prefix)
+	for i, w := range []*lineWriter{s.stdout, s.stderr} {
+		if readers[i] == nil {
+			continue
+		}
+		s.logs.Add(1)
+		s.pumping.Add(1)
+		go s.pump(readers[i], w, prefix)
+	}
 	return pid, nil
 }
 

@@ -159,6 +159,33 @@ touch /rootfile 2>/dev/null || echo rootfs read-only`
 	}
 }
 
+// --stdout=null and --stderr=null drop that stream of one app; the
+// other stream and the other apps still reach the pod's output.
+func TestStage1NullStdio(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	side := testimg.Busybox(t, testimg.Options{Name: "example.com/sidecar"})
+	both := "echo to-out; echo to-err >&2"
+	r, _ := s1Run(t, e, bb, "--stdout=null", "--exec=/bin/sh", "--", "-c", both,
+		"---", side, "--stderr=null", "--exec=/bin/sh", "--", "-c", both)
+	if r.Code != 0 {
+		t.Fatalf("saturn run: %s", r)
+	}
+	for _, tc := range []struct {
+		app, stream, out string
+		want             []string
+	}{
+		{"busybox", "stdout", r.Stdout, nil},
+		{"busybox", "stderr", r.Stderr, []string{"to-err"}},
+		{"sidecar", "stdout", r.Stdout, []string{"to-out"}},
+		{"sidecar", "stderr", r.Stderr, nil},
+	} {
+		if got := s1Lines(tc.out, tc.app); !slices.Equal(got, tc.want) {
+			t.Errorf("%s's %s: %q, want %q", tc.app, tc.stream, got, tc.want)
+		}
+	}
+}
+
 func TestStage1BadInputRefused(t *testing.T) {
 	e := newEnv(t)
 	bb := testimg.Busybox(t, testimg.Options{})
