@@ -115,12 +115,16 @@ func applyGlobalFlags(g *globals, fs *pflag.FlagSet) error {
 	g.addFlags(gfs) // binds gfs to g's fields, resetting them to defaults...
 	*g = saved      // ...so restore what was parsed before the command name
 	var err error
+	changed := false
 	fs.Visit(func(f *pflag.Flag) {
 		if gfs.Lookup(f.Name) != nil && err == nil {
 			err = gfs.Set(f.Name, f.Value.String())
+			changed = true
 		}
 	})
-	if err != nil {
+	if err != nil || !changed {
+		// Nothing new: the configuration read for the flags before the
+		// command name stands.
 		return err
 	}
 	return g.finish()
