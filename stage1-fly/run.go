@@ -207,7 +207,47 @@ func launch(plan *runPlan, w *flywatch.Watcher, lockFD int, debug bool) error {
 	if debug {
 		logf("exec %q chrooted in %s as %d:%d", plan.spec.Args, p.rootfs(), plan.spec.UID, plan.spec.GID)
 	}
+	// Last before exec: from here stage1's own errors may go to /dev/null.
+	if err := nullStdio(p.app.Annotations); err != nil {
+		return err
+	}
 	return stage2.Exec(plan.spec)
+}
+
+// stdioAnnotations are the runtime app annotations in which stage0 records
+// --stdin, --stdout and --stderr, in the order of the fds they are for.
+var stdioAnnotations = [...]string{"coreos.com/rkt/stage2/stdin", "coreos.com/rkt/stage2/stdout", "coreos.com/rkt/stage2/stderr"}
+
+// nullStdio puts /dev/null on the standard streams whose mode is null. On
+// fly the app has the caller's streams themselves, so every other mode
+// (log, tty, stream) leaves the stream as it is; tty and stream, which
+// need a terminal multiplexer fly does not run, are named in a warning.
+func nullStdio(anns types.Annotations) error {
+	null := -1
+	defer func() {
+		if null >= 0 {
+			unix.Close(null)
+		}
+	}()
+	for fd, ann := range stdioAnnotations {
+		mode, _ := anns.Get(ann)
+		switch mode {
+		case "", "log":
+		case "null":
+			if null < 0 {
+				var err error
+				if null, err = openNull(); err != nil {
+					return err
+				}
+			}
+			if err := unix.Dup3(null, fd, 0); err != nil {
+				return fmt.Errorf("%s to /dev/null: %w", ann, err)
+			}
+		default:
+			logf("warning: %s mode %s is not supported, the app uses the caller's stream", ann[strings.LastIndex(ann, "/")+1:], mode)
+		}
+	}
+	return nil
 }
 
 func hasCapIsolator(isos types.Isolators) bool {
@@ -332,4 +372,23 @@ func ensureHosts(rootfs string) error {
 		return fmt.Errorf("app /etc/hosts: %w", err)
 	}
 	return nil
+}
+
+// openNull opens /dev/null close-on-exec above the standard streams, so
+// that it is never one of the fds it is duplicated onto (with stdin
+// closed, open would return 0).
+func openNull() (int, error) {
+	fd, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open /dev/null: %w", err)
+	}
+	if fd > 2 {
+		return fd, nil
+	}
+	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+	unix.Close(fd)
+	if err != nil {
+		return -1, fmt.Errorf("dup /dev/null: %w", err)
+	}
+	return high, nil
 }

@@ -201,6 +201,27 @@ func TestFlyExitCode(t *testing.T) {
 	}
 }
 
+// On fly the app has saturn run's streams themselves; --stdout=null and
+// --stderr=null put /dev/null in their place.
+func TestFlyNullStdio(t *testing.T) {
+	e := newEnv(t)
+	img := flyImage(t, "echo to-out; echo to-err >&2")
+	for _, tc := range []struct {
+		flag, out string
+		err       bool
+	}{
+		{"--stdout=log", "to-out\n", true},
+		{"--stdout=null", "", true},
+		{"--stderr=null", "to-out\n", false},
+	} {
+		// stderr also holds saturn's own warnings.
+		r, _ := e.flyRun(img, tc.flag)
+		if r.Code != 0 || r.Stdout != tc.out || strings.Contains(r.Stderr, "to-err\n") != tc.err {
+			t.Errorf("%s: exit %d, stdout %q (want %q), stderr %q (want to-err: %v)", tc.flag, r.Code, r.Stdout, tc.out, r.Stderr, tc.err)
+		}
+	}
+}
+
 // startFly starts saturn run of a fly pod whose app prints "ready" and
 // waits, trapping SIGTERM to exit 3.
 func startFly(t *testing.T, e *env) (*exec.Cmd, *bufio.Reader, string) {
