@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# mkstage1.sh NAME ENTRY: builds $BUILD/stage1-images/NAME.aci from the Go
+# mkstage1.sh NAME ENTRY NET_MODES: builds $BUILD/stage1-images/NAME.aci from the Go
 # package ./NAME: the static binary as /ENTRY, with the other rkt stage1
 # entrypoints (/enter, /gc, /stop) symlinked to it (the binary picks its
 # role by the name it runs as), the directories stage0 and the stage1 ABI
-# expect, and a manifest carrying the entrypoint and interface-version
+# expect, and a manifest carrying the entrypoint, interface-version and
+# net-modes (the --net values the stage1 accepts, docs/stage1-abi.md)
 # annotations. Both stage1s are built by it so their images cannot drift
 # apart in layout.
 set -euo pipefail
 : "${BUILD:?BUILD must name the build directory}"
 name=${1:?stage1 name}
 entry=${2:?run entrypoint file name}
+net_modes=${3:?comma-separated --net values the stage1 accepts}
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CGO_ENABLED=0
 read -r -a goflags <<<"${GOFLAGS_BUILD:--trimpath}"
@@ -41,7 +43,8 @@ cat >"$work/manifest" <<JSON
     {"name": "coreos.com/rkt/stage1/enter", "value": "/enter"},
     {"name": "coreos.com/rkt/stage1/gc", "value": "/gc"},
     {"name": "coreos.com/rkt/stage1/stop", "value": "/stop"},
-    {"name": "coreos.com/rkt/stage1/interface-version", "value": "4"}
+    {"name": "coreos.com/rkt/stage1/interface-version", "value": "4"},
+    {"name": "saturn-pods.org/stage1/net-modes", "value": "$net_modes"}
   ]
 }
 JSON

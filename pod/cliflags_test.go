@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/appc/spec/schema"
 	"github.com/spf13/pflag"
 )
 
@@ -44,6 +45,40 @@ func TestMountOnRootRefused(t *testing.T) {
 		_, _, err := parse([]string{"--volume=data,kind=empty", "img", "--mount=volume=data,target=" + target})
 		if err == nil || !strings.Contains(err.Error(), "cannot replace the app's root") {
 			t.Errorf("target %q: %v", target, err)
+		}
+	}
+}
+
+func TestRuntimeCheckStage1NetModes(t *testing.T) {
+	withModes := func(v string) *schema.ImageManifest {
+		m := &schema.ImageManifest{Name: "example.com/stage1"}
+		if v != "" {
+			m.Annotations.Set(AnnNetModes, v)
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		net, modes, wantErr string
+	}{
+		{"none", "host,none", ""},
+		{"host", " host , none ", ""},
+		{"default", "", ""}, // no annotation: the stage1 decides, as rkt's do
+		{"default", "host,none", "stage1 example.com/stage1 does not support --net=default (the default when --net is not given); it supports --net=host, --net=none"},
+		{"none", "host,default", "does not support --net=none; it supports --net=host, --net=default"},
+		{"default:IP=10.1.1.1", "host,default", ""},
+	} {
+		var o RuntimeOptions
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		o.AddFlags(fs)
+		if err := fs.Parse([]string{"--net=" + tt.net}); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Check(); err != nil {
+			t.Fatalf("--net=%s: %v", tt.net, err)
+		}
+		err := o.CheckStage1(withModes(tt.modes))
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("--net=%s with modes %q: %v, want %q", tt.net, tt.modes, err, tt.wantErr)
 		}
 	}
 }

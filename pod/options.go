@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 	"github.com/spf13/pflag"
 )
@@ -177,6 +178,35 @@ func (o *RuntimeOptions) Check() error {
 		}
 	}
 	return nil
+}
+
+// AnnNetModes is the stage1 image annotation in which saturn's stage1s
+// list, comma-separated, the --net modes they accept (docs/stage1-abi.md).
+const AnnNetModes = "saturn-pods.org/stage1/net-modes"
+
+// CheckStage1 refuses a network mode that the stage1 image manifest im
+// declares it does not support, so that a pod it would refuse is neither
+// made nor started. A stage1 without the annotation, as rkt's, is given
+// every mode and decides itself.
+func (o *RuntimeOptions) CheckStage1(im *schema.ImageManifest) error {
+	v, ok := im.Annotations.Get(AnnNetModes)
+	if !ok {
+		return nil
+	}
+	mode := o.NetMode()
+	var modes []string
+	for _, m := range strings.Split(v, ",") {
+		if m = strings.TrimSpace(m); m == mode {
+			return nil
+		} else if m != "" {
+			modes = append(modes, "--net="+m)
+		}
+	}
+	what := "--net=" + mode
+	if mode == "default" {
+		what += " (the default when --net is not given)"
+	}
+	return fmt.Errorf("stage1 %s does not support %s; it supports %s", im.Name, what, strings.Join(modes, ", "))
 }
 
 // NetMode is "host", "none" or "default" (contained networking).

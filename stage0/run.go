@@ -56,6 +56,8 @@ type podArgs struct {
 	prep   pod.PrepareOptions
 	rt     pod.RuntimeOptions
 	stage1 stage1Flags
+	// run: the pod starts at once, so rt applies.
+	run bool
 }
 
 // errHelpShown ends a command after it printed its help.
@@ -64,7 +66,7 @@ var errHelpShown = errors.New("help shown")
 // parsePodArgs parses run's or prepare's command line: global, stage1,
 // pod and per-app flags mixed with images and app arguments, as rkt does.
 func parsePodArgs(g *globals, name string, args []string, runtime bool) (*podArgs, error) {
-	var pa podArgs
+	pa := podArgs{run: runtime}
 	fs := pflag.NewFlagSet("saturn "+name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	newGlobals(nil, nil).addFlags(fs) // global flags may follow the command name
@@ -213,9 +215,14 @@ func preparePod(g *globals, pa *podArgs) (*store.Store, *pod.Pod, error) {
 // layPod is preparePod with the store open.
 func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 	start := time.Now()
-	s1, err := g.stage1Image(st, &pa.stage1)
+	s1, s1m, err := g.stage1Image(st, &pa.stage1)
 	if err != nil {
 		return nil, err
+	}
+	if pa.run {
+		if err := pa.rt.CheckStage1(s1m); err != nil {
+			return nil, err
+		}
 	}
 	g.debugf("stage1 image %s (%v)", s1, time.Since(start))
 	pm, err := podManifest(g, st, pa)
@@ -333,15 +340,13 @@ func runPrepared(g *globals, uuid string, rt *pod.RuntimeOptions) error {
 	if err != nil {
 		return err
 	}
+	// Checked while the pod is still prepared: a refusal leaves it there,
+	// to be run again with other flags.
+	if err := checkRunPrepared(p, rt); err != nil {
+		return err
+	}
 	if err := p.LockForRun(); err != nil {
 		return err
-	}
-	pm, err := p.Manifest()
-	if err != nil {
-		return err
-	}
-	if rt.Interactive && len(pm.Apps) > 1 {
-		return usagef("--interactive supports only one app")
 	}
 	st, err := openStore(g)
 	if err != nil {
@@ -481,4 +486,24 @@ func execStage1(p *pod.Pod, entry string, args []string) error {
 		return fmt.Errorf("exec stage1 %s: %w", entry, err)
 	}
 	return nil
+}
+
+// checkRunPrepared refuses runtime flags the prepared pod p cannot run
+// with.
+func checkRunPrepared(p *pod.Pod, rt *pod.RuntimeOptions) error {
+	if st := p.State(); st != pod.StatePrepared {
+		return fmt.Errorf("pod %s is %s, not prepared", p.UUID, st)
+	}
+	pm, err := p.Manifest()
+	if err != nil {
+		return err
+	}
+	if rt.Interactive && len(pm.Apps) > 1 {
+		return usagef("--interactive supports only one app")
+	}
+	s1m, err := p.Stage1Manifest()
+	if err != nil {
+		return err
+	}
+	return rt.CheckStage1(s1m)
 }

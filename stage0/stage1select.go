@@ -41,18 +41,20 @@ func addStage1Flags(fs *pflag.FlagSet, f *stage1Flags) {
 	fs.StringVar(&f.FromDir, "stage1-from-dir", "", "filename of an image in stage1 images directory to use as stage1")
 }
 
-// stage1Image returns the id of the stage1 image chosen by f, the stage1
-// configuration or the default, importing it into st when it comes from
-// a file or URL. The image is checked to be a stage1 saturn can drive.
-func (g *globals) stage1Image(st *store.Store, f *stage1Flags) (string, error) {
+// stage1Image returns the id and manifest of the stage1 image chosen by
+// f, the stage1 configuration or the default, importing it into st when
+// it comes from a file or URL. The image is checked to be a stage1 saturn
+// can drive.
+func (g *globals) stage1Image(st *store.Store, f *stage1Flags) (string, *schema.ImageManifest, error) {
 	id, err := g.chooseStage1(st, f)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	if err := checkStage1(st, id); err != nil {
-		return "", err
+	m, err := checkStage1(st, id)
+	if err != nil {
+		return "", nil, err
 	}
-	return id, nil
+	return id, m, nil
 }
 
 func (g *globals) chooseStage1(st *store.Store, f *stage1Flags) (string, error) {
@@ -206,13 +208,15 @@ func stage1CacheKey(abs string, fi os.FileInfo) (key, tag string) {
 
 // checkStage1 refuses an image that is no stage1 or speaks a newer stage1
 // interface than saturn.
-func checkStage1(st *store.Store, id string) error {
+func checkStage1(st *store.Store, id string) (*schema.ImageManifest, error) {
 	m, err := st.Manifest(id)
 	if err != nil {
-		return fmt.Errorf("stage1 image %s: %w", id, err)
+		return nil, fmt.Errorf("stage1 image %s: %w", id, err)
 	}
-	_, err = stage1InterfaceVersionOf(m)
-	return err
+	if _, err := stage1InterfaceVersionOf(m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // stage1InterfaceVersionOf returns the stage1 interface version the image

@@ -53,7 +53,7 @@ func TestStage1FlagsExclusive(t *testing.T) {
 		{FromDir: "s1.aci", Path: "a.aci"},
 	} {
 		// The conflict is refused before the store is touched.
-		_, err := g.stage1Image(nil, &f)
+		_, _, err := g.stage1Image(nil, &f)
 		var ue *usageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "only one of") {
 			t.Errorf("%+v: error %v, want a usage error", f, err)
@@ -66,7 +66,7 @@ func TestStage1FlagsExclusive(t *testing.T) {
 		{stage1Flags{FromDir: "../escape.aci"}, "not a path"},
 		{stage1Flags{Hash: "example.com/stage1"}, "takes an image id"},
 	} {
-		_, err := g.stage1Image(nil, &tc.f)
+		_, _, err := g.stage1Image(nil, &tc.f)
 		var ue *usageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want a usage error saying %q", tc.f, err, tc.want)

@@ -328,7 +328,7 @@ func TestFlyRefuses(t *testing.T) {
 	}{
 		{"two apps", []string{img, "--name=one", img, "--name=two"}, "exactly one app per pod; this pod has 2"},
 		{"memory limit", []string{img, "--memory=64M"}, "cannot apply isolator resource/memory"},
-		{"no network", []string{"--net=none", img}, "--net=none cannot be honoured"},
+		{"no network", []string{"--net=none", img}, "stage1-fly does not support --net=none; it supports --net=host, --net=default"},
 		{"own hostname", []string{"--hostname=mypod", img}, "--hostname cannot be honoured"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

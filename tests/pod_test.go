@@ -48,6 +48,13 @@ func TestPrepareAndRunPrepared(t *testing.T) {
 	if len(pm.Apps) != 2 || pm.Apps[0].Name != "testapp" || pm.Apps[1].Name != "busybox" {
 		t.Errorf("cat-manifest apps = %+v", pm.Apps)
 	}
+	// Flags the pod cannot run with are refused while it is still
+	// prepared, so it can be run again.
+	e.failSaturn("does not support --net=default", "run-prepared", uuid)
+	e.failSaturn("--interactive supports only one app", "run-prepared", "--net=none", "--interactive", uuid)
+	if dirs := podDirs(t, e); !slices.Equal(dirs, []string{"prepared/" + uuid}) {
+		t.Errorf("pod dirs after refused run-prepared = %q", dirs)
+	}
 	r := e.saturn("run-prepared", "--net=none", uuid[:8])
 	if r.Code != 5 {
 		t.Fatalf("run-prepared exited %d, want the app's 5:\n%s", r.Code, r)

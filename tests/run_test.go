@@ -220,6 +220,7 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 		{"empty volume uid", []string{"--volume=data,kind=empty,uid=-1", bb}, "invalid uid -1"},
 		{"empty volume gid", []string{"--volume=data,kind=empty,gid=4294967295", bb}, "invalid gid 4294967295"},
 		{"named network", []string{"--net=mynet", ta}, "named CNI networks are not supported"},
+		{"network the stage1 lacks", []string{"--net=default", ta}, "stage1 saturn-pods.org/stage1-nspawn does not support --net=default (the default when --net is not given); it supports --net=host, --net=none"},
 		{"interactive with two apps", []string{"--interactive", ta, bb}, "--interactive supports only one image"},
 		{"per-app flag before image", []string{"--exec=/testapp", ta}, "--exec must follow an image"},
 		{"bad memory", []string{ta, "--memory=16m"}, "too low"},
