@@ -157,6 +157,11 @@ func (o *RuntimeOptions) Check() error {
 	if o.MDSRegister && o.NetMode() == "none" {
 		return fmt.Errorf("--mds-register does not work with --net=none")
 	}
+	if o.MDSRegister {
+		// rkt fails a pod it cannot register; there is nothing to
+		// register with yet.
+		return fmt.Errorf("--mds-register: saturn has no metadata service yet")
+	}
 	for _, d := range o.DNS {
 		if d != "host" && d != "none" && net.ParseIP(d) == nil {
 			return fmt.Errorf("invalid --dns %q: want an IP address, host or none", d)
