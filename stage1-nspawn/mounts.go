@@ -61,15 +61,25 @@ func roAttr(ro bool) uint64 {
 
 // setupStage1FS gives the stage1 rootfs s1 its own /proc, read-only /sys
 // and a minimal /dev. The pod's mount namespace is fresh and private, so
-// none of this is seen on the host.
-func setupStage1FS(s1 string) error {
+// none of this is seen on the host. Unless disablePaths, its /proc is
+// restricted as the apps' are: an app root that escapes its chroot lands
+// in the stage1 rootfs, and must not find the host's kernel knobs
+// (/proc/sys/kernel/core_pattern runs a program on the host) writable
+// there.
+func setupStage1FS(s1 string, disablePaths bool) error {
 	for _, d := range []string{"proc", "sys", "dev", "rkt/status", "rkt/env", "opt/stage2", "etc", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(s1, d), 0o755); err != nil {
 			return err
 		}
 	}
-	if err := mount("proc", filepath.Join(s1, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	proc := filepath.Join(s1, "proc")
+	if err := mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return err
+	}
+	if !disablePaths {
+		if err := restrictProc(proc); err != nil {
+			return err
+		}
 	}
 	if err := mountSys(filepath.Join(s1, "sys")); err != nil {
 		return err
@@ -228,13 +238,13 @@ func mountVolume(p *podRun, root string, m mountPlan) error {
 		if src, err = p.emptyVolume(m); err != nil {
 			return err
 		}
-		// An empty volume is a directory on the host's file system,
-		// where an app's device node would open. rkt bound it plain
-		// (its device cgroup stopped such nodes) and so without nosuid,
-		// which stays. A host volume is the user's choice and is
-		// bound as given.
-		attr |= unix.MOUNT_ATTR_NODEV
 	}
+	// A volume is a directory on the host's file system, where a device
+	// node an app makes (apps keep CAP_MKNOD) would open the host's
+	// device: a raw disk, say. rkt's device cgroup stopped such nodes;
+	// saturn has none, so volumes are nodev. rkt bound them without
+	// nosuid, which stays.
+	attr |= unix.MOUNT_ATTR_NODEV
 	st, err := os.Stat(src)
 	if err != nil {
 		return err

@@ -72,7 +72,7 @@ func (p *podRun) setup() error {
 	if err := bind(p.s1, p.s1, true, unix.MOUNT_ATTR_NODEV); err != nil {
 		return err
 	}
-	if err := setupStage1FS(p.s1); err != nil {
+	if err := setupStage1FS(p.s1, p.flags.disablePaths); err != nil {
 		return err
 	}
 	for _, a := range p.plan.apps {

@@ -33,16 +33,16 @@ touch /rootfile 2>/dev/null && echo rootfs writable || echo rootfs read-only`
 
 // Apps keep CAP_MKNOD (appc's default set) and saturn has no device
 // cgroup: a device node an app makes in its rootfs, its /tmp, the pod's
-// /dev, /dev/shm or an empty volume must not open, with or without
-// overlays, while the pod's own nodes work and --readonly-rootfs still
-// holds.
+// /dev, /dev/shm, an empty volume or a host volume must not open, with or
+// without overlays, while the pod's own nodes work and --readonly-rootfs
+// still holds.
 func TestStage1AppDeviceNodesDoNotOpen(t *testing.T) {
 	e := newEnv(t)
 	bb := testimg.Busybox(t, testimg.Options{Modify: func(m *schema.ImageManifest) {
 		m.App.MountPoints = []types.MountPoint{{Name: "scratch", Path: "/scratch"}}
 	}})
 	const refused = "Permission denied"
-	common := []string{"/dev: " + refused, "/dev/shm: " + refused, "/scratch: " + refused,
+	common := []string{"/dev: " + refused, "/dev/shm: " + refused, "/scratch: " + refused, "/hostdir: " + refused,
 		"null works", "00000000", "4", "tty is a device"}
 	for _, tc := range []struct {
 		name   string
@@ -60,9 +60,10 @@ func TestStage1AppDeviceNodesDoNotOpen(t *testing.T) {
 			append([]string{"/: mknod refused", "/tmp: mknod refused"}, append(common, "rootfs read-only")...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append(slices.Clone(tc.before), "--volume=scratch,kind=empty", bb)
-			args = append(append(args, tc.app...), "--exec=/bin/sh", "--", "-c", devicesScript,
-				"sh", "/", "/tmp", "/dev", "/dev/shm", "/scratch")
+			host := devicesOpenIn(t)
+			args := append(slices.Clone(tc.before), "--volume=scratch,kind=empty", "--volume=hostdir,kind=host,source="+host, bb)
+			args = append(append(args, tc.app...), "--mount=volume=hostdir,target=/hostdir", "--exec=/bin/sh", "--", "-c", devicesScript,
+				"sh", "/", "/tmp", "/dev", "/dev/shm", "/scratch", "/hostdir")
 			r, _ := s1Run(t, e, args...)
 			if r.Code != 0 {
 				t.Fatalf("saturn run: %s", r)
@@ -72,6 +73,22 @@ func TestStage1AppDeviceNodesDoNotOpen(t *testing.T) {
 			}
 		})
 	}
+}
+
+// devicesOpenIn returns a new directory on a file system where device
+// nodes open (not nodev), or the test would prove nothing.
+func devicesOpenIn(t *testing.T) string {
+	dir := t.TempDir()
+	probe := dir + "/probe"
+	if err := unix.Mknod(probe, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(probe, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatalf("%s is on a nodev file system: %v", dir, err)
+	}
+	f.Close()
+	return dir
 }
 
 // openPty returns a new pseudo-terminal's master and its terminal.
@@ -144,5 +161,39 @@ if out=$( { echo x > /dev/made-null; } 2>&1 ); then echo made node opens; else e
 		if !slices.Contains(lines, want) {
 			t.Errorf("terminal output %q lacks %q", got, want)
 		}
+	}
+}
+
+// An app root that escapes its chroot lands in the stage1 rootfs: the
+// /proc there must be restricted as the apps' own, or
+// /proc/sys/kernel/core_pattern would run a program on the host.
+// --disable-paths lifts it for both.
+func TestStage1ProcRestrictedOutsideApps(t *testing.T) {
+	e := newEnv(t)
+	ta := testimg.TestApp(t, testimg.Options{})
+	for _, tc := range []struct {
+		flags      []string
+		restricted bool
+	}{{nil, true}, {[]string{"--insecure-options=image,paths"}, false}} {
+		bg := s1Start(t, e, "ready", append(tc.flags, ta, "--exec=/testapp", "--", "wait-signal")...)
+		pid := statusMap(e.mustSaturn("status", bg.uuid))["pid"]
+		b, err := os.ReadFile("/proc/" + pid + "/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// (/proc/sysrq-trigger, restricted too, is not on every kernel.)
+		for _, target := range []string{"/proc/sys", "/proc/fs", "/opt/stage2/testapp/rootfs/proc/sys"} {
+			ro, found := false, false
+			for _, l := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(l); len(f) > 5 && f[4] == target {
+					found, ro = true, slices.Contains(strings.Split(f[5], ","), "ro")
+				}
+			}
+			if found != tc.restricted || ro != tc.restricted {
+				t.Errorf("flags %q: %s mounted %v, read-only %v; want %v", tc.flags, target, found, ro, tc.restricted)
+			}
+		}
+		e.mustSaturn("stop", bg.uuid)
+		bg.wait(t)
 	}
 }
