@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -181,24 +182,48 @@ func (s *supervisor) enterSpec(req enterRequest) (*launch.Spec, error) {
 // peer whose PID namespace is outside it, such as the host's enter
 // entrypoint.
 func checkEnterPeer(c *net.UnixConn) error {
+	cred, err := peerCred(c)
+	if err != nil {
+		return err
+	}
+	if cred.Pid != 0 {
+		return fmt.Errorf("enter refused: caller pid %d is inside the pod", cred.Pid)
+	}
+	return nil
+}
+
+// checkEnterServer refuses a server other than the pod's PID 1, whose
+// host pid is want. The socket lies in the stage1 rootfs, where an app
+// root that escaped its chroot could put its own and would be handed the
+// caller's terminal.
+func checkEnterServer(c *net.UnixConn, want int) error {
+	cred, err := peerCred(c)
+	if err != nil {
+		return err
+	}
+	if int(cred.Pid) != want {
+		return fmt.Errorf("the enter socket is served by pid %d, not by the pod's PID 1 (%d)", cred.Pid, want)
+	}
+	return nil
+}
+
+// peerCred is the SO_PEERCRED of c: who connected, or who listened.
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return fmt.Errorf("enter socket: %w", err)
+		return nil, fmt.Errorf("enter socket: %w", err)
 	}
 	var cred *unix.Ucred
 	var credErr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return fmt.Errorf("enter socket: %w", err)
+		return nil, fmt.Errorf("enter socket: %w", err)
 	}
 	if credErr != nil {
-		return fmt.Errorf("enter socket: peer credentials: %w", credErr)
+		return nil, fmt.Errorf("enter socket: peer credentials: %w", credErr)
 	}
-	if cred.Pid != 0 {
-		return fmt.Errorf("enter refused: caller pid %d is inside the pod", cred.Pid)
-	}
-	return nil
+	return cred, nil
 }
 
 // enterMain is the enter entrypoint: --pid=PID --appname=NAME -- cmd...,
@@ -214,16 +239,25 @@ func enterMain(args []string) int {
 	if len(cmd) == 0 {
 		cmd = []string{"/bin/sh"}
 	}
-	if *pid > 0 {
-		if err := unix.Kill(*pid, 0); err != nil {
-			return fail(fmt.Errorf("enter: pod process %d: %w", *pid, err))
+	if *pid <= 0 {
+		// stage1 run wrote it, in the pod directory, out of the pod's
+		// reach.
+		b, err := os.ReadFile("pid")
+		if err != nil {
+			return fail(fmt.Errorf("enter: pod is not running: %w", err))
 		}
+		if *pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil || *pid <= 0 {
+			return fail(fmt.Errorf("enter: bad pid file %q", b))
+		}
+	}
+	if err := unix.Kill(*pid, 0); err != nil {
+		return fail(fmt.Errorf("enter: pod process %d: %w", *pid, err))
 	}
 	name, err := enterAppName(*appName)
 	if err != nil {
 		return fail(err)
 	}
-	code, err := requestEnter(name, cmd)
+	code, err := requestEnter(name, cmd, *pid)
 	if err != nil {
 		return fail(fmt.Errorf("enter: %w", err))
 	}
@@ -245,7 +279,9 @@ func enterAppName(name string) (string, error) {
 	return p.Apps[0].Name, nil
 }
 
-func requestEnter(app string, cmd []string) (int, error) {
+// requestEnter asks the supervisor, PID 1 of the pod with host pid pid1,
+// to run cmd in app with this process's stdio.
+func requestEnter(app string, cmd []string, pid1 int) (int, error) {
 	// The path is relative: the pod directory can be deep enough to
 	// overflow sun_path.
 	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: "stage1/rootfs" + enterSocket, Net: "unixpacket"})
@@ -253,6 +289,9 @@ func requestEnter(app string, cmd []string) (int, error) {
 		return exitStage1, fmt.Errorf("pod is not running or not ready: %w", err)
 	}
 	defer c.Close()
+	if err := checkEnterServer(c, pid1); err != nil {
+		return exitStage1, err
+	}
 	b, err := json.Marshal(enterRequest{App: app, Args: cmd})
 	if err != nil {
 		return exitStage1, err
