@@ -72,7 +72,11 @@ func (c *Cleaner) GC(dataDir string, o GCOptions) error {
 		if p.phase == dirExitedGarbage && o.GracePeriod > 0 {
 			// Measured now, not at the start: marking just set ctime.
 			ct, err := p.changeTime()
-			if err != nil || time.Since(ct) < o.GracePeriod {
+			if err != nil {
+				continue
+			}
+			if time.Since(ct) < o.GracePeriod {
+				c.logErr("pod %q not removed: still within grace period (%s)\n", p.UUID, o.GracePeriod)
 				continue
 			}
 		}
@@ -95,12 +99,18 @@ func (c *Cleaner) mark(p *Pod, now time.Time, o GCOptions) error {
 	case StateAbortedPrepare:
 		to, what = dirGarbage, "failed prepare of pod"
 	case StatePrepared:
+		if o.MarkOnly {
+			return nil // as rkt, --mark-only only marks what has ended
+		}
 		ct, err := p.changeTime()
 		if err != nil || now.Sub(ct) < o.ExpirePrepared {
 			return nil
 		}
 		to, what = dirGarbage, "expired prepared pod"
 	case StateEmbryo:
+		if o.MarkOnly {
+			return nil
+		}
 		mt, err := p.modTime()
 		if err != nil || now.Sub(mt) < embryoGrace {
 			return nil
@@ -113,7 +123,8 @@ func (c *Cleaner) mark(p *Pod, now time.Time, o GCOptions) error {
 		return nil // someone else holds it now: its state moved on
 	}
 	defer p.Close()
-	c.logf("Moving %s %q to garbage\n", what, p.UUID)
+	// On stderr as rkt's: stdout names only the pods gc deletes.
+	c.logErr("moving %s %q to garbage\n", what, p.UUID)
 	if err := p.rename(to); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

@@ -332,8 +332,8 @@ func TestGC(t *testing.T) {
 	os.Chtimes(oldEmbryo.Path(), old, old)
 	newEmbryo := makePod(t, data, dirEmbryo)
 
-	var out bytes.Buffer
-	c := &Cleaner{Stdout: &out, Stderr: &out}
+	var out, errOut bytes.Buffer
+	c := &Cleaner{Stdout: &out, Stderr: &errOut}
 	if err := c.GC(data, GCOptions{GracePeriod: time.Hour, ExpirePrepared: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
@@ -357,8 +357,19 @@ func TestGC(t *testing.T) {
 	wantPhase(prepared, dirPrepared)
 	wantPhase(oldEmbryo, "")
 	wantPhase(newEmbryo, dirEmbryo)
-	if !strings.Contains(out.String(), "Moving pod \""+exited.UUID+"\" to garbage") {
-		t.Errorf("gc output:\n%s", out.String())
+	// As rkt's gc: what moves and what stays is told on stderr; stdout
+	// names only the pods deleted.
+	for _, want := range []string{
+		"moving pod \"" + exited.UUID + "\" to garbage\n",
+		"pod \"" + exited.UUID + "\" not removed: still within grace period (1h0m0s)\n",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("gc stderr lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	if out.String() != "Garbage collecting pod \""+aborted.UUID+"\"\n"+"Garbage collecting pod \""+oldEmbryo.UUID+"\"\n" &&
+		out.String() != "Garbage collecting pod \""+oldEmbryo.UUID+"\"\n"+"Garbage collecting pod \""+aborted.UUID+"\"\n" {
+		t.Errorf("gc stdout:\n%s", out.String())
 	}
 
 	// A zero grace period and expiry sweep the rest but the running pod.
@@ -376,12 +387,24 @@ func TestGC(t *testing.T) {
 func TestGCMarkOnly(t *testing.T) {
 	data := t.TempDir()
 	exited := makePod(t, data, dirRun)
+	prepared := makePod(t, data, dirPrepared)
+	oldEmbryo := makePod(t, data, dirEmbryo)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(oldEmbryo.Path(), old, old)
 	c := &Cleaner{}
 	if err := c.GC(data, GCOptions{MarkOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := exited.Refresh(); err != nil || exited.phase != dirExitedGarbage {
 		t.Errorf("after --mark-only: %v, phase %s", err, exited.phase)
+	}
+	// As rkt's: no expiry of prepared pods (ExpirePrepared is zero here)
+	// nor of embryos, which have not ended.
+	for _, p := range []*Pod{prepared, oldEmbryo} {
+		want := p.phase
+		if err := p.Refresh(); err != nil || p.phase != want {
+			t.Errorf("after --mark-only: %v, phase %s, want %s", err, p.phase, want)
+		}
 	}
 }
 
