@@ -3,6 +3,7 @@ package pod
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -497,8 +498,22 @@ func (p *Pod) StartTime() time.Time {
 	return time.Time{}
 }
 
+// maxSmallFile caps what readTrimmed reads. The files it reads hold one
+// short value each (a pid, an exit status, "ready", a tree id of about
+// 140 bytes); one page leaves ample room for them, and bounds what a
+// file an app can write makes the host read and keep in memory.
+const maxSmallFile = 4096
+
+// readTrimmed reads a small file of one value, trimmed of white space.
+// Several of these files (the pid files, stage1's rkt/status/<app> and
+// rkt/supervisor-status) can be written, or replaced, by an app that
+// escaped its chroot into the stage1 rootfs, and are read by the host as
+// root: so the file itself must not be a symlink (which could name
+// /etc/shadow, or /dev/zero), it is opened without blocking (a FIFO would
+// hang status and list), it must be a regular file, and no more than
+// maxSmallFile bytes are read; a larger file is refused.
 func readTrimmed(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path)
 	if err != nil {
 		return "", err
 	}
@@ -507,4 +522,45 @@ func readTrimmed(path string) (string, error) {
 		return "", fmt.Errorf("%s is empty", path)
 	}
 	return s, nil
+}
+
+// readSmallFile reads path, a regular file (not a symlink to one) of at
+// most maxSmallFile bytes; see readTrimmed.
+func readSmallFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if err == unix.ELOOP {
+			return nil, fmt.Errorf("%s is a symlink, not a regular file", path)
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
+	}
+	b := make([]byte, maxSmallFile+1)
+	n, err := io.ReadFull(f, b)
+	switch {
+	case err == nil:
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxSmallFile)
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return b[:n], nil
+	default:
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
+	}
+}
+
+// clip shortens a value read from a file a pod can write before an error
+// message shows it, so that a file pointed elsewhere shows little of it.
+func clip(s string) string {
+	const max = 32
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
 }

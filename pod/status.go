@@ -142,7 +142,7 @@ func (p *Pod) Pid() (int, error) {
 func parsePid(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("invalid pid %q", s)
+		return 0, fmt.Errorf("invalid pid %q", clip(s))
 	}
 	return n, nil
 }
@@ -155,7 +155,7 @@ func (p *Pod) AppExitCode(app string) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, fmt.Errorf("pod %s: app %s: bad exit status %q", p.UUID, app, s)
+		return 0, fmt.Errorf("pod %s: app %s: bad exit status %q", p.UUID, app, clip(s))
 	}
 	return n, nil
 }

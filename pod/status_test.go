@@ -1,0 +1,125 @@
+package pod
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Files stage1 writes in its rootfs can be replaced by an app that escaped
+// its chroot; the host reads them as root. A symlink must not be followed
+// (to a host file, whose content an error would show, or to /dev/zero),
+// a FIFO must not hang the reader, an oversized file is refused, and an
+// error shows only a short part of what it read.
+func TestStage1FilesReadSafely(t *testing.T) {
+	data := t.TempDir()
+	p := makePod(t, data, dirRun)
+	status := filepath.Join(p.Path(), "stage1/rootfs/rkt/status/app")
+	super := filepath.Join(p.Path(), "stage1/rootfs/rkt/supervisor-status")
+	pidFile := filepath.Join(p.Path(), "pid")
+
+	// A symlink to a host file is not followed, even when the file holds
+	// what would parse.
+	secret := filepath.Join(t.TempDir(), "shadow")
+	if err := os.WriteFile(secret, []byte("7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ready := filepath.Join(t.TempDir(), "ready")
+	if err := os.WriteFile(ready, []byte("ready\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{status: secret, super: ready, pidFile: secret} {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, err := p.AppExitCode("app"); err == nil {
+		t.Errorf("exit status read through a symlink: %d", code)
+	}
+	if p.Ready() {
+		t.Error("supervisor-status read through a symlink")
+	}
+	if pid, err := p.Pid(); err == nil {
+		t.Errorf("pid read through a symlink: %d", pid)
+	}
+	for _, f := range []string{status, super, pidFile} {
+		os.Remove(f)
+	}
+
+	// A FIFO does not block the reader.
+	for _, f := range []string{status, super, pidFile} {
+		if err := unix.Mkfifo(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if code, err := p.AppExitCode("app"); err == nil {
+			t.Errorf("exit status read from a FIFO: %d", code)
+		}
+		if p.Ready() {
+			t.Error("supervisor-status read from a FIFO")
+		}
+		if pid, err := p.Pid(); err == nil {
+			t.Errorf("pid read from a FIFO: %d", pid)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		// Let the stuck reads go (a writer's open wakes a reader's).
+		for _, f := range []string{status, super, pidFile} {
+			if fd, err := unix.Open(f, unix.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+				unix.Close(fd)
+			}
+		}
+		t.Fatal("reading a FIFO stage1 file hung")
+	}
+	for _, f := range []string{status, super, pidFile} {
+		os.Remove(f)
+	}
+
+	// An oversized file is refused, whatever it starts with.
+	big := "0" + strings.Repeat(" ", 1<<20)
+	if err := os.WriteFile(status, []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.AppExitCode("app"); err == nil {
+		t.Errorf("exit status read from a %d-byte file: %d", len(big), code)
+	}
+	// One just within the cap is read as before.
+	if err := os.WriteFile(status, []byte("0"+strings.Repeat(" ", maxSmallFile-1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.AppExitCode("app"); err != nil || code != 0 {
+		t.Errorf("exit status of a %d-byte file: %d, %v", maxSmallFile, code, err)
+	}
+
+	// A bad value is shown clipped.
+	long := "x" + strings.Repeat("SECRET", 100)
+	if err := os.WriteFile(status, []byte(long), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.AppExitCode("app")
+	if err == nil {
+		t.Fatal("bad exit status accepted")
+	}
+	if strings.Count(err.Error(), "SECRET") > 8 {
+		t.Errorf("error shows too much of the file: %v", err)
+	}
+	if err := os.WriteFile(pidFile, []byte(long), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Pid()
+	if err == nil {
+		t.Fatal("bad pid accepted")
+	}
+	if strings.Count(err.Error(), "SECRET") > 8 {
+		t.Errorf("error shows too much of the pid file: %v", err)
+	}
+}
