@@ -51,8 +51,10 @@ func (s *Store) gcLeftovers(res *GCResult) error {
 			res.Leftovers = append(res.Leftovers, p)
 		}
 	}
-	// Blob files and index entries change together inside index
-	// transactions, so under the index lock an unindexed blob is garbage.
+	// Blob files and index entries change together under the index
+	// lock (see update), so under it an unindexed blob is garbage: one
+	// an import renamed in before its commit failed, or one a removal
+	// died before unlinking.
 	return s.update(func(tx *bolt.Tx) error {
 		blobs, err := os.ReadDir(s.blobDir)
 		if err != nil {
@@ -93,8 +95,9 @@ func removeIfUnlocked(path string) bool {
 }
 
 func (s *Store) gcImages(cutoff time.Time, res *GCResult) error {
+	var stale []ImageInfo
 	return s.update(func(tx *bolt.Tx) error {
-		var stale []ImageInfo
+		stale = nil
 		err := forEachImage(tx, func(id string, r *imageRecord) error {
 			if r.LastUsed.Before(cutoff) {
 				stale = append(stale, r.info(id))
@@ -109,15 +112,19 @@ func (s *Store) gcImages(cutoff time.Time, res *GCResult) error {
 				return err
 			}
 			s.forgetManifest(info.ID)
-			if err := os.Remove(s.blobPath(info.ID)); err != nil && !os.IsNotExist(err) {
-				return fmt.Errorf("gc: remove blob %s: %w", info.ID, err)
-			}
-			if err := s.removeSignature(info.ID); err != nil {
-				return fmt.Errorf("gc: %w", err)
+		}
+		return nil
+	}, func() error {
+		// The blobs go once the index no longer lists their images,
+		// still under the index lock (see update).
+		res.Images = stale
+		var first error
+		for _, info := range stale {
+			if err := s.removeImageFiles(info.ID); err != nil && first == nil {
+				first = fmt.Errorf("gc: %w", err)
 			}
 		}
-		res.Images = stale
-		return nil
+		return first
 	})
 }
 

@@ -21,9 +21,12 @@
 // Every process opens the index only for the span of one transaction:
 // bbolt's file lock is held while the database is open, so holding it
 // across slow work (downloads, decompression, rendering) would serialise all
-// of saturn behind one slow command. Blob files change only inside index
-// write transactions (rename in on import, remove on rm and gc), so the
-// index and the blobs never disagree for another process. Work in progress
+// of saturn behind one slow command. Blob files change only under the
+// index's write lock (renamed in inside the transaction that indexes them
+// on import; removed on rm and gc just after the transaction that drops
+// them has committed), so the index and the blobs never disagree for
+// another process, and an image the index lists never lacks its blob, even
+// when a commit fails or the process dies mid-way. Work in progress
 // is flock'ed; gc removes only what no live process holds.
 package store
 
@@ -217,9 +220,24 @@ func (s *Store) Close() error {
 // Dir returns the saturn data directory the store lives in.
 func (s *Store) Dir() string { return s.dir }
 
+// testHookBeforeCommit, when set (by tests), runs in every write
+// transaction after fn succeeded, just before the commit; an error from
+// it rolls the transaction back as a failed commit would.
+var testHookBeforeCommit func() error
+
 // update runs fn in a read-write transaction, holding the index's file
 // lock only for its duration. fn must not call view or update.
-func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+//
+// afterCommit runs, in order, once the transaction has committed and
+// while the file lock is still held: files whose index entries the
+// transaction dropped (blobs, signatures) are removed there, so that a
+// transaction that fails to commit, or a process that dies before the
+// commit, never leaves an image listed without its blob, while no other
+// process can import the same image between the commit and the removal.
+// A process that dies after the commit leaves unindexed files, which gc
+// removes as leftovers. Every afterCommit runs even when one fails; the
+// first error is returned.
+func (s *Store) update(fn func(tx *bolt.Tx) error, afterCommit ...func() error) error {
 	// Goroutines of one process wait for each other here: waiting on
 	// the file lock, which bbolt polls every 50ms, would hold up a pod
 	// start that renders its trees concurrently.
@@ -235,8 +253,21 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 				return err
 			}
 		}
-		return fn(tx)
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if testHookBeforeCommit != nil {
+			return testHookBeforeCommit()
+		}
+		return nil
 	})
+	if err == nil {
+		for _, after := range afterCommit {
+			if aerr := after(); aerr != nil && err == nil {
+				err = aerr
+			}
+		}
+	}
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close index: %w", cerr)
 	}
@@ -444,13 +475,29 @@ func (s *Store) Remove(id string) error {
 			return err
 		}
 		s.forgetManifest(id)
-		// The blob goes inside the transaction so an import of the same
-		// image cannot slip in between index and file removal.
-		if err := os.Remove(s.blobPath(id)); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("remove blob %s: %w", id, err)
-		}
-		return s.removeSignature(id)
+		return nil
+	}, func() error {
+		// The blob goes once the index no longer lists the image, but
+		// under the index lock, so an import of the same image cannot
+		// slip in between index and file removal.
+		return s.removeImageFiles(id)
 	})
+}
+
+// removeImageFiles removes the blob and signature of an image the index
+// no longer lists; see update's afterCommit. An error leaves unindexed
+// files, which gc removes later.
+func (s *Store) removeImageFiles(id string) error {
+	err := os.Remove(s.blobPath(id))
+	if err != nil && !os.IsNotExist(err) {
+		err = fmt.Errorf("remove blob %s: %w", id, err)
+	} else {
+		err = nil
+	}
+	if serr := s.removeSignature(id); serr != nil && err == nil {
+		err = serr
+	}
+	return err
 }
 
 // GetRemote returns the cache record of an image fetched from url, or nil
