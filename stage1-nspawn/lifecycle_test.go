@@ -24,7 +24,7 @@ func waitingPod(t *testing.T) *testPod {
 
 func TestStopGraceful(t *testing.T) {
 	p := waitingPod(t)
-	rp := p.start(t)
+	rp := p.startLocked(t)
 	rp.waitOutput(t, "ready")
 	if r := runCmd(t, p.entry("stop", p.uuid)); r.code != 0 {
 		t.Fatalf("stop: code %d stderr %s", r.code, r.stderr)
@@ -50,7 +50,7 @@ func TestStopGraceful(t *testing.T) {
 
 func TestStopForce(t *testing.T) {
 	p := waitingPod(t)
-	rp := p.start(t)
+	rp := p.startLocked(t)
 	if r := runCmd(t, p.entry("stop", "--force", p.uuid)); r.code != 0 {
 		t.Fatalf("stop --force: code %d stderr %s", r.code, r.stderr)
 	}
@@ -61,7 +61,7 @@ func TestStopForce(t *testing.T) {
 
 func TestEnter(t *testing.T) {
 	p := waitingPod(t)
-	rp := p.start(t)
+	rp := p.startLocked(t)
 	pid := strings.TrimSpace(p.file(t, "pid"))
 
 	r := runCmd(t, p.entry("enter", "--pid="+pid, "--appname=side", "--", "/testapp", "env"))
@@ -222,6 +222,16 @@ func lockPodDir(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	return fd
+}
+
+// startLocked starts the pod holding its directory's lock for the test's
+// life, as stage0 does for a running pod (there, on RKT_LOCK_FD): stop
+// signals a pod only while it is locked.
+func (p *testPod) startLocked(t *testing.T, flags ...string) *runningPod {
+	t.Helper()
+	lock := lockPodDir(t, p.dir)
+	t.Cleanup(func() { unix.Close(lock) })
+	return p.start(t, flags...)
 }
 
 // A stop that comes while the pod is running (locked) but has not yet

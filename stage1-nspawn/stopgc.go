@@ -40,10 +40,51 @@ func stopMain(args []string) int {
 	if *force {
 		sig = unix.SIGKILL
 	}
-	if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
+	if err := signalPod(".", pid, sig); err != nil {
 		return fail(fmt.Errorf("stop: pod %s (pid %d): %w", fs.Arg(0), pid, err))
 	}
 	return 0
+}
+
+// signalPod sends sig to pid, the pod's PID 1 named by the pid file of
+// the pod directory dir, only if the pod still runs. The pid file stays
+// after the pod has exited, and its pid may since have been given to
+// another process. The run entrypoint holds the pod lock, and leaves
+// PID 1 unreaped (its pid taken), until it exits: so the process is
+// pinned with a pidfd first, and signalled through it only if the pod is
+// still locked afterwards, i.e. was still running once the pidfd named
+// its PID 1. A pod found not running, or a PID 1 already gone, is
+// stopped: nothing is signalled and that is no error.
+func signalPod(dir string, pid int, sig unix.Signal) error {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	switch {
+	case err == unix.ESRCH:
+		return nil
+	case err == unix.ENOSYS:
+		// Kernels before 5.3: the lock check alone narrows the race
+		// to the moment between it and kill.
+		pidfd = -1
+	case err != nil:
+		return fmt.Errorf("pidfd_open: %w", err)
+	default:
+		defer unix.Close(pidfd)
+	}
+	locked, err := podLocked(dir)
+	if err != nil {
+		return err
+	}
+	if !locked {
+		return nil
+	}
+	if pidfd < 0 {
+		err = unix.Kill(pid, sig)
+	} else {
+		err = unix.PidfdSendSignal(pidfd, sig, nil, 0)
+	}
+	if err != nil && err != unix.ESRCH {
+		return err
+	}
+	return nil
 }
 
 // stopPidWait bounds how long stop waits for a starting pod's pid file.
@@ -58,6 +99,8 @@ const pidPollInterval = 5 * time.Millisecond
 // window waits for it (as rkt's stop waited for the pod's pid) while
 // the pod directory is locked, i.e. while the pod runs. running is false
 // when the pod is no longer locked and has no pid file: it has exited.
+// With a pid file, running is true without a look at the lock: the pid
+// may be stale, which signalPod checks.
 func waitPodPid(timeout time.Duration) (pid int, running bool, err error) {
 	deadline := time.Now().Add(timeout)
 	for {

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// startSleeper starts a process standing in for a pod's PID 1, or for
+// whatever process got its pid after the pod exited; exited is closed
+// once it has ended.
+func startSleeper(t *testing.T) (cmd *exec.Cmd, exited chan struct{}) {
+	t.Helper()
+	cmd = exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited = make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	return cmd, exited
+}
+
+func writePidFile(t *testing.T, dir string, pid int) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A pod that has exited leaves its pid file, whose pid may since name
+// another process: stop of a pod whose directory is no longer locked
+// signals nothing and succeeds quietly.
+func TestStopUnlockedPodSignalsNothing(t *testing.T) {
+	p := newPod(t, []testApp{{name: "main"}})
+	other, exited := startSleeper(t)
+	writePidFile(t, p.dir, other.Process.Pid)
+	for _, args := range [][]string{{p.uuid}, {"--force", p.uuid}} {
+		stop := p.entry("stop", args...)
+		var out bytes.Buffer
+		stop.Stdout, stop.Stderr = &out, &out
+		if err := stop.Run(); err != nil || out.Len() != 0 {
+			t.Errorf("stop %v of an exited pod: %v, output %q; want success, no output", args, err, out.String())
+		}
+	}
+	select {
+	case <-exited:
+		t.Fatalf("stop of an exited pod signalled pid %d from its stale pid file: %v", other.Process.Pid, other.ProcessState)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// signalPod itself: nothing for an unlocked pod or a pid that is gone,
+// the signal through the pidfd for a locked one.
+func TestSignalPod(t *testing.T) {
+	dir := t.TempDir()
+	other, exited := startSleeper(t)
+	if err := signalPod(dir, other.Process.Pid, unix.SIGKILL); err != nil {
+		t.Fatalf("signalPod of an unlocked pod: %v", err)
+	}
+	select {
+	case <-exited:
+		t.Fatal("signalPod signalled the pid of an unlocked pod")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	lock := lockPodDir(t, dir)
+	defer unix.Close(lock)
+	pod1, exited := startSleeper(t)
+	if err := signalPod(dir, pod1.Process.Pid, unix.SIGTERM); err != nil {
+		t.Fatalf("signalPod of a locked pod: %v", err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("signalPod did not signal the pid of a locked pod")
+	}
+	if ws, ok := pod1.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != unix.SIGTERM {
+		t.Errorf("pod pid ended with %v, want SIGTERM", pod1.ProcessState)
+	}
+	// Its pid is gone now (reaped): no error.
+	if err := signalPod(dir, pod1.Process.Pid, unix.SIGTERM); err != nil {
+		t.Errorf("signalPod of a pid that is gone: %v", err)
+	}
+}
