@@ -19,8 +19,8 @@ import (
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
-// stopTimeout is how long apps get between SIGTERM and SIGKILL when the
-// pod stops.
+// stopTimeout is how long apps and event handlers get between SIGTERM
+// and SIGKILL when the pod stops.
 const stopTimeout = 10 * time.Second
 
 // Where the supervisor writes the stage1 ABI files, in the stage1 rootfs
@@ -49,6 +49,16 @@ type supervisor struct {
 	stdout, stderr *lineWriter
 	logs           sync.WaitGroup
 	pumping        atomic.Int32 // log pumps not yet done
+
+	// What a stop reaches, and its state. Only run's goroutine, which
+	// reads the signals, touches them: it waits for the apps and for each
+	// event handler in turn, and a stop must reach whichever runs.
+	sigs      <-chan os.Signal
+	apps      map[*appPlan]int // main pid of each app running
+	handler   int              // pid of the event handler running, 0 if none
+	stopping  bool
+	requested unix.Signal      // the signal of a requested stop, if any
+	kill      <-chan time.Time // when the stop's SIGKILL is due
 }
 
 // lineWriter serializes whole lines from several apps onto one stream.
@@ -74,6 +84,7 @@ func newSupervisor(f *runFlags, p *podPlan) *supervisor {
 		flags:  f,
 		plan:   p,
 		procs:  map[int]func(int){},
+		apps:   map[*appPlan]int{},
 		kick:   make(chan struct{}, 1),
 		stdout: &lineWriter{w: os.Stdout},
 		stderr: &lineWriter{w: os.Stderr},
@@ -92,17 +103,19 @@ func (s *supervisor) debugf(format string, a ...any) {
 // signals PID 1 has no handler for.
 func (s *supervisor) run(sigs <-chan os.Signal) int {
 	go s.reap()
+	s.sigs = sigs
 	exits := make(chan appExit, len(s.plan.apps))
-	pids := map[*appPlan]int{}
 	res := &podResult{}
 	for _, a := range s.plan.apps {
 		pid, code, err := s.startApp(a, exits)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "stage1: app %s: %v\n", a.name, err)
+		}
+		if pid == 0 {
 			res.record(a, code)
 			break
 		}
-		pids[a] = pid
+		s.apps[a] = pid
 	}
 	// The enter socket comes after the apps have started, while they
 	// run, rather than before: a pod's start is what users wait for, and
@@ -115,13 +128,13 @@ func (s *supervisor) run(sigs <-chan os.Signal) int {
 	} else {
 		defer os.Remove(enterSocket)
 	}
-	if len(pids) == len(s.plan.apps) {
+	if len(s.apps) == len(s.plan.apps) {
 		if err := writeFileAtomic(supervisorStatus, []byte("ready")); err != nil {
 			fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 		}
 		s.notify.send(notifyReady)
 	}
-	s.superviseApps(pids, exits, sigs, res)
+	s.superviseApps(exits, res)
 	s.finish()
 	return res.code
 }
@@ -145,69 +158,96 @@ func (r *podResult) record(a *appPlan, code int) {
 }
 
 // superviseApps waits for the started apps until every one has exited.
-// An app failing, SIGTERM or SIGINT stops the others: SIGTERM (or the
-// SIGINT received) first, SIGKILL after stopTimeout.
-func (s *supervisor) superviseApps(pids map[*appPlan]int, exits chan appExit, sigs <-chan os.Signal, res *podResult) {
-	var kill <-chan time.Time
-	stopping := false
-	var requested unix.Signal // the signal of a requested stop, if any
-	stop := func(sig unix.Signal) {
-		if stopping {
-			return
-		}
-		stopping = true
-		s.signalApps(pids, sig)
-		kill = time.After(stopTimeout)
-	}
+// An app failing, SIGTERM or SIGINT stops the others (see stop).
+func (s *supervisor) superviseApps(exits chan appExit, res *podResult) {
 	if res.failed {
-		stop(unix.SIGTERM)
+		s.stop(unix.SIGTERM)
 	}
-	for len(pids) > 0 {
+	for len(s.apps) > 0 {
 		select {
 		case e := <-exits:
-			delete(pids, e.app)
+			delete(s.apps, e.app)
 			s.debugf("app %s exited with %d", e.app.name, e.code)
 			if err := writeFileAtomic(filepath.Join(rktDir, "status", e.app.name), []byte(strconv.Itoa(e.code))); err != nil {
 				fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 			}
 			s.runHandlers(e.app, "post-stop")
-			if requested != 0 && e.code == 128+int(requested) {
+			if s.endedByStop(e.code) {
 				res.record(e.app, 0)
 			} else {
 				res.record(e.app, e.code)
 			}
 			if res.failed {
-				stop(unix.SIGTERM)
+				s.stop(unix.SIGTERM)
 			}
-		case sig := <-sigs:
-			switch {
-			case sig == unix.SIGHUP || sig == unix.SIGQUIT:
-				s.signalApps(pids, sig.(unix.Signal))
-				continue
-			case sig == unix.SIGINT && s.flags.interactive:
-				// The app got it from the terminal (see startPod).
-				continue
-			}
-			if !stopping {
-				requested = sig.(unix.Signal)
-				s.notify.send(notifyStopping)
-			}
-			stop(sig.(unix.Signal))
-		case <-kill:
-			s.signalApps(pids, unix.SIGKILL)
+		case sig := <-s.sigs:
+			s.onSignal(sig)
+		case <-s.kill:
+			s.killAll()
 		}
 	}
 }
 
-func (s *supervisor) signalApps(pids map[*appPlan]int, sig unix.Signal) {
-	for a, pid := range pids {
+// onSignal acts on a signal the pod received: SIGHUP and SIGQUIT are
+// passed on, SIGTERM and SIGINT stop the pod.
+func (s *supervisor) onSignal(sig os.Signal) {
+	us := sig.(unix.Signal)
+	switch {
+	case us == unix.SIGHUP || us == unix.SIGQUIT:
+		s.signalAll(us)
+		return
+	case us == unix.SIGINT && s.flags.interactive:
+		// The app got it from the terminal (see startPod).
+		return
+	}
+	if !s.stopping {
+		s.requested = us
+		s.notify.send(notifyStopping)
+	}
+	s.stop(us)
+}
+
+// stop begins the pod's stop, once: sig to the apps and to the event
+// handler running, SIGKILL to whatever of them still runs stopTimeout
+// later. No app starts any more (see startApp).
+func (s *supervisor) stop(sig unix.Signal) {
+	if s.stopping {
+		return
+	}
+	s.stopping = true
+	s.signalAll(sig)
+	s.kill = time.After(stopTimeout)
+}
+
+// killAll ends the stop's grace period.
+func (s *supervisor) killAll() {
+	s.kill = nil
+	s.signalAll(unix.SIGKILL)
+}
+
+// endedByStop reports whether code is that of a process the signal of a
+// requested stop ended: no failure (see podResult).
+func (s *supervisor) endedByStop(code int) bool {
+	return s.requested != 0 && code == 128+int(s.requested)
+}
+
+func (s *supervisor) signalAll(sig unix.Signal) {
+	for a, pid := range s.apps {
 		s.debugf("sending %v to app %s", sig, a.name)
-		if s.flags.interactive {
-			unix.Kill(pid, sig)
-		} else {
-			// Each app leads its own session and process group.
-			unix.Kill(-pid, sig)
-		}
+		s.signal(pid, sig)
+	}
+	if s.handler != 0 {
+		s.debugf("sending %v to event handler %d", sig, s.handler)
+		s.signal(s.handler, sig)
+	}
+}
+
+func (s *supervisor) signal(pid int, sig unix.Signal) {
+	if s.flags.interactive {
+		unix.Kill(pid, sig)
+	} else {
+		// Each app and handler leads its own session and process group.
+		unix.Kill(-pid, sig)
 	}
 }
 
@@ -396,7 +436,9 @@ func (s *supervisor) pump(r *os.File, w *lineWriter, prefix string) {
 }
 
 // startApp writes the app's env file, runs its pre-start handlers and
-// starts it. On failure it returns the code the app fails the pod with.
+// starts it. When it starts nothing it returns pid 0 and the code to
+// record for the app: the code it fails the pod with, with an error, or
+// none when the pod began to stop while the handlers ran.
 func (s *supervisor) startApp(a *appPlan, exits chan<- appExit) (int, int, error) {
 	var env strings.Builder
 	for _, kv := range a.spec.Env {
@@ -405,8 +447,11 @@ func (s *supervisor) startApp(a *appPlan, exits chan<- appExit) (int, int, error
 	if err := writeFileAtomic(filepath.Join(rktDir, "env", a.name), []byte(env.String())); err != nil {
 		return 0, exitStage1, err
 	}
-	if code := s.runHandlers(a, "pre-start"); code != 0 {
+	if code := s.runHandlers(a, "pre-start"); code != 0 && !s.endedByStop(code) {
 		return 0, code, fmt.Errorf("pre-start handler failed with %d", code)
+	}
+	if s.stopping {
+		return 0, 0, nil
 	}
 	// exits has room for every app, and each app exits once.
 	pid, err := s.spawnApp(a, a.spec, func(code int) { exits <- appExit{app: a, code: code} })
@@ -427,15 +472,43 @@ func (s *supervisor) runHandlers(a *appPlan, name string) int {
 		spec := *a.spec
 		spec.Args = eh.Exec
 		ch := make(chan int, 1)
-		_, err := s.spawnApp(a, &spec, func(code int) { ch <- code })
+		pid, err := s.spawnApp(a, &spec, func(code int) { ch <- code })
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "stage1: app %s: %s: %v\n", a.name, name, err)
 			return exitStage1
 		}
-		if code := <-ch; code != 0 {
-			fmt.Fprintf(os.Stderr, "stage1: app %s: %s handler exited with %d\n", a.name, name, code)
+		if code := s.waitHandler(pid, ch); code != 0 {
+			if !s.endedByStop(code) {
+				fmt.Fprintf(os.Stderr, "stage1: app %s: %s handler exited with %d\n", a.name, name, code)
+			}
 			return code
 		}
 	}
 	return 0
+}
+
+// waitHandler waits for the event handler pid to exit and returns its
+// code from exited. It reads the pod's signals meanwhile, as
+// superviseApps does, so a stop reaches the handler as it reaches the
+// apps. A handler that starts while the pod stops (a post-stop handler)
+// is not sent the stop's signal: it is the clean-up the stop leads to.
+// It is killed with the rest at the end of the grace period, or, when
+// that is over, gets a grace period of its own: no handler can hold the
+// pod up for ever.
+func (s *supervisor) waitHandler(pid int, exited <-chan int) int {
+	s.handler = pid
+	defer func() { s.handler = 0 }()
+	if s.stopping && s.kill == nil {
+		s.kill = time.After(stopTimeout)
+	}
+	for {
+		select {
+		case code := <-exited:
+			return code
+		case sig := <-s.sigs:
+			s.onSignal(sig)
+		case <-s.kill:
+			s.killAll()
+		}
+	}
 }
