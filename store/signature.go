@@ -72,8 +72,9 @@ func (s *Store) writeSignatureTemp(sig []byte) (*os.File, error) {
 	return f, nil
 }
 
-// removeSignature removes the image's signature file, if any. Callers hold
-// the index write transaction that drops the image.
+// removeSignature removes the image's signature file, if any. Callers
+// call it once the index transaction that drops the image has committed,
+// with the index lock still held.
 func (s *Store) removeSignature(id string) error {
 	if err := os.Remove(s.sigPath(id)); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("remove signature of %s: %w", id, err)
