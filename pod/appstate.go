@@ -12,8 +12,13 @@ import (
 // AppFinishTime is when stage1 recorded the app's exit status (zero while
 // it has not).
 func (p *Pod) AppFinishTime(app string) time.Time {
-	fi, err := os.Stat(p.stage1File(filepath.Join(statusRel, app)))
+	f, err := p.openStage1File(filepath.Join(statusRel, app))
 	if err != nil {
+		return time.Time{}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
 		return time.Time{}
 	}
 	return fi.ModTime()

@@ -149,7 +149,7 @@ func parsePid(s string) (int, error) {
 
 // AppExitCode is the exit status stage1 recorded for an app.
 func (p *Pod) AppExitCode(app string) (int, error) {
-	s, err := readTrimmed(p.stage1File(filepath.Join(statusRel, app)))
+	s, err := p.readStage1File(filepath.Join(statusRel, app))
 	if err != nil {
 		return 0, err
 	}
@@ -162,7 +162,7 @@ func (p *Pod) AppExitCode(app string) (int, error) {
 
 // Ready reports whether stage1 says every app has started.
 func (p *Pod) Ready() bool {
-	s, err := readTrimmed(p.stage1File(supervisorRel))
+	s, err := p.readStage1File(supervisorRel)
 	return err == nil && s == "ready"
 }
 

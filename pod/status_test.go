@@ -123,3 +123,49 @@ func TestStage1FilesReadSafely(t *testing.T) {
 		t.Errorf("error shows too much of the pid file: %v", err)
 	}
 }
+
+// The pod can also replace a directory on the way, rkt/ itself, with a
+// symlink into the host: nothing below the stage1 rootfs is followed.
+func TestStage1FilesNotReadThroughLinkedDirs(t *testing.T) {
+	data := t.TempDir()
+	p := makePod(t, data, dirRun)
+	host := t.TempDir()
+	for f, v := range map[string]string{"status/app": "7\n", "supervisor-status": "ready\n"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(host, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(host, f), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rkt := filepath.Join(p.Path(), "stage1/rootfs/rkt")
+	if err := os.RemoveAll(rkt); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(host, rkt); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.AppExitCode("app"); err == nil {
+		t.Errorf("exit status read through a linked rkt/: %d", code)
+	}
+	if p.Ready() {
+		t.Error("supervisor-status read through a linked rkt/")
+	}
+	if !p.AppFinishTime("app").IsZero() {
+		t.Error("finish time read through a linked rkt/")
+	}
+	// The real layout still reads.
+	os.Remove(rkt)
+	if err := os.MkdirAll(filepath.Join(rkt, "status"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rkt, "status/app"), []byte("3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.AppExitCode("app"); err != nil || code != 3 {
+		t.Errorf("exit status %d, %v; want 3", code, err)
+	}
+	if p.AppFinishTime("app").IsZero() {
+		t.Error("no finish time for a status file")
+	}
+}
