@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/saturn-pods/saturn/stage2"
 )
 
@@ -145,6 +147,37 @@ func parsePid(s string) (int, error) {
 		return 0, fmt.Errorf("invalid pid %q", clip(s))
 	}
 	return n, nil
+}
+
+// SignalRunning sends sig to pid, the pod's process, if the pod still
+// runs. The pod may have exited since its state was read, and its pid
+// been given to another process: the process is pinned with a pidfd
+// first, then signalled through it only if the pod is still running (its
+// lock held), which means the pid was still the pod's when pinned.
+func (p *Pod) SignalRunning(pid int, sig unix.Signal) error {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	switch {
+	case errors.Is(err, unix.ESRCH):
+		return nil
+	case errors.Is(err, unix.ENOSYS):
+		pidfd = -1 // before Linux 5.3: the state check alone narrows the race
+	case err != nil:
+		return fmt.Errorf("pidfd_open %d: %w", pid, err)
+	default:
+		defer unix.Close(pidfd)
+	}
+	if err := p.Refresh(); err != nil || !p.Running() {
+		return nil
+	}
+	if pidfd < 0 {
+		err = unix.Kill(pid, sig)
+	} else {
+		err = unix.PidfdSendSignal(pidfd, sig, nil, 0)
+	}
+	if err != nil && !errors.Is(err, unix.ESRCH) {
+		return err
+	}
+	return nil
 }
 
 // AppExitCode is the exit status stage1 recorded for an app.

@@ -2,6 +2,7 @@ package pod
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -167,5 +168,44 @@ func TestStage1FilesNotReadThroughLinkedDirs(t *testing.T) {
 	}
 	if p.AppFinishTime("app").IsZero() {
 		t.Error("no finish time for a status file")
+	}
+}
+
+// SignalRunning signals the pod's process only while the pod runs: the
+// pid of an exited pod may name another process by now.
+func TestSignalRunning(t *testing.T) {
+	data := t.TempDir()
+	p := makePod(t, data, dirRun)
+	alive := func() (*exec.Cmd, <-chan error) {
+		cmd := exec.Command("sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill() })
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		return cmd, done
+	}
+	cmd, done := alive()
+	if err := p.SignalRunning(cmd.Process.Pid, unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("an exited pod's stale pid was signalled: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release := otherLock(t, p.Path()) // stage1 holds it while the pod runs
+	defer release()
+	if err := p.SignalRunning(cmd.Process.Pid, unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a running pod's process was not signalled")
+	}
+	if err := p.SignalRunning(cmd.Process.Pid, unix.SIGTERM); err != nil {
+		t.Errorf("signal of a process already gone: %v", err)
 	}
 }

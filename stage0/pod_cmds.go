@@ -307,7 +307,7 @@ func stopPod(g *globals, p *pod.Pod, force bool) error {
 	if force {
 		sig = unix.SIGKILL
 	}
-	if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+	if err := p.SignalRunning(pid, sig); err != nil {
 		return fmt.Errorf("signal pod %s: %w", p.UUID, err)
 	}
 	return nil
