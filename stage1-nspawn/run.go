@@ -148,9 +148,11 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	// straight from wait, with no goroutine to hand the news over.
 	waitExited(pid)
 	fwd.stop()
-	ws := reapPID(pid)
+	// PID 1 stays unreaped, its pid taken, for as long as this process
+	// holds the pod lock but for the moment before it exits: stop relies
+	// on it (see signalPod).
 	relay.wait()
-	return statusCode(ws)
+	return statusCode(reapPID(pid))
 }
 
 // forwarder passes the stop signals the run entrypoint gets on to the

@@ -49,20 +49,21 @@ func stopMain(args []string) int {
 // signalPod sends sig to pid, the pod's PID 1 named by the pid file of
 // the pod directory dir, only if the pod still runs. The pid file stays
 // after the pod has exited, and its pid may since have been given to
-// another process. The run entrypoint holds the pod lock, and leaves
-// PID 1 unreaped (its pid taken), until it exits: so the process is
-// pinned with a pidfd first, and signalled through it only if the pod is
-// still locked afterwards, i.e. was still running once the pidfd named
-// its PID 1. A pod found not running, or a PID 1 already gone, is
-// stopped: nothing is signalled and that is no error.
+// another process. So the process is pinned with a pidfd first, then
+// signalled through it only if the pod is still locked (gc and rm lock an
+// exited pod too) and the process is the PID 1 of a PID namespace of its
+// own: a process that took over the pid is neither. A pod found not
+// running, or a PID 1 already gone, is stopped: nothing is signalled and
+// that is no error.
 func signalPod(dir string, pid int, sig unix.Signal) error {
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	switch {
 	case err == unix.ESRCH:
 		return nil
-	case err == unix.ENOSYS:
-		// Kernels before 5.3: the lock check alone narrows the race
-		// to the moment between it and kill.
+	case err == unix.ENOSYS || err == unix.EPERM:
+		// Kernels before 5.3, or a seccomp filter that refuses
+		// pidfd_open: the checks alone narrow the race to the moment
+		// between them and kill.
 		pidfd = -1
 	case err != nil:
 		return fmt.Errorf("pidfd_open: %w", err)
@@ -73,7 +74,7 @@ func signalPod(dir string, pid int, sig unix.Signal) error {
 	if err != nil {
 		return err
 	}
-	if !locked {
+	if !locked || !isNamespaceInit(pid) {
 		return nil
 	}
 	if pidfd < 0 {
@@ -85,6 +86,22 @@ func signalPod(dir string, pid int, sig unix.Signal) error {
 		return err
 	}
 	return nil
+}
+
+// isNamespaceInit reports whether pid is PID 1 of a PID namespace below
+// this process's: the last of its NSpid numbers is 1.
+func isNamespaceInit(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "NSpid:"); ok {
+			f := strings.Fields(rest)
+			return len(f) > 1 && f[len(f)-1] == "1"
+		}
+	}
+	return false
 }
 
 // stopPidWait bounds how long stop waits for a starting pod's pid file.

@@ -18,7 +18,15 @@ import (
 // once it has ended.
 func startSleeper(t *testing.T) (cmd *exec.Cmd, exited chan struct{}) {
 	t.Helper()
+	return startSleeperIn(t, 0)
+}
+
+// startSleeperIn starts sleep with extra clone flags: CLONE_NEWPID makes
+// it the PID 1 of a namespace, as a pod's is.
+func startSleeperIn(t *testing.T, cloneflags uintptr) (cmd *exec.Cmd, exited chan struct{}) {
+	t.Helper()
 	cmd = exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneflags}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -73,17 +81,29 @@ func TestSignalPod(t *testing.T) {
 
 	lock := lockPodDir(t, dir)
 	defer unix.Close(lock)
-	pod1, exited := startSleeper(t)
-	if err := signalPod(dir, pod1.Process.Pid, unix.SIGTERM); err != nil {
+	// Locked (gc and rm lock exited pods too), but the pid is not a
+	// namespace's PID 1: a process that took over the pid.
+	if err := signalPod(dir, other.Process.Pid, unix.SIGKILL); err != nil {
+		t.Fatalf("signalPod of a process that is no PID 1: %v", err)
+	}
+	select {
+	case <-exited:
+		t.Fatal("signalPod signalled a process that is no namespace's PID 1")
+	case <-time.After(100 * time.Millisecond):
+	}
+	// A PID 1 ignores what it has no handler for; SIGKILL from outside
+	// its namespace always reaches it.
+	pod1, exited := startSleeperIn(t, unix.CLONE_NEWPID)
+	if err := signalPod(dir, pod1.Process.Pid, unix.SIGKILL); err != nil {
 		t.Fatalf("signalPod of a locked pod: %v", err)
 	}
 	select {
 	case <-exited:
 	case <-time.After(10 * time.Second):
-		t.Fatal("signalPod did not signal the pid of a locked pod")
+		t.Fatal("signalPod did not signal the PID 1 of a locked pod")
 	}
-	if ws, ok := pod1.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != unix.SIGTERM {
-		t.Errorf("pod pid ended with %v, want SIGTERM", pod1.ProcessState)
+	if ws, ok := pod1.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != unix.SIGKILL {
+		t.Errorf("pod pid ended with %v, want SIGKILL", pod1.ProcessState)
 	}
 	// Its pid is gone now (reaped): no error.
 	if err := signalPod(dir, pod1.Process.Pid, unix.SIGTERM); err != nil {
