@@ -54,6 +54,8 @@ type supervisor struct {
 	// reads the signals, touches them: it waits for the apps and for each
 	// event handler in turn, and a stop must reach whichever runs.
 	sigs      <-chan os.Signal
+	exits     chan appExit     // room for every app's exit
+	pending   []appExit        // exits read while a handler ran, in order
 	apps      map[*appPlan]int // main pid of each app running
 	handler   int              // pid of the event handler running, 0 if none
 	stopping  bool
@@ -104,10 +106,11 @@ func (s *supervisor) debugf(format string, a ...any) {
 func (s *supervisor) run(sigs <-chan os.Signal) int {
 	go s.reap()
 	s.sigs = sigs
-	exits := make(chan appExit, len(s.plan.apps))
+	s.exits = make(chan appExit, len(s.plan.apps))
 	res := &podResult{}
+	started := 0
 	for _, a := range s.plan.apps {
-		pid, code, err := s.startApp(a, exits)
+		pid, code, err := s.startApp(a, s.exits)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "stage1: app %s: %v\n", a.name, err)
 		}
@@ -116,6 +119,7 @@ func (s *supervisor) run(sigs <-chan os.Signal) int {
 			break
 		}
 		s.apps[a] = pid
+		started++
 	}
 	// The enter socket comes after the apps have started, while they
 	// run, rather than before: a pod's start is what users wait for, and
@@ -128,13 +132,13 @@ func (s *supervisor) run(sigs <-chan os.Signal) int {
 	} else {
 		defer os.Remove(enterSocket)
 	}
-	if len(s.apps) == len(s.plan.apps) {
+	if started == len(s.plan.apps) {
 		if err := writeFileAtomic(supervisorStatus, []byte("ready")); err != nil {
 			fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 		}
 		s.notify.send(notifyReady)
 	}
-	s.superviseApps(exits, res)
+	s.superviseApps(res)
 	s.finish()
 	return res.code
 }
@@ -159,32 +163,44 @@ func (r *podResult) record(a *appPlan, code int) {
 
 // superviseApps waits for the started apps until every one has exited.
 // An app failing, SIGTERM or SIGINT stops the others (see stop).
-func (s *supervisor) superviseApps(exits chan appExit, res *podResult) {
+func (s *supervisor) superviseApps(res *podResult) {
 	if res.failed {
 		s.stop(unix.SIGTERM)
 	}
-	for len(s.apps) > 0 {
+	for len(s.apps) > 0 || len(s.pending) > 0 {
+		if len(s.pending) > 0 {
+			e := s.pending[0]
+			s.pending = s.pending[1:]
+			s.appExited(e, res)
+			continue
+		}
 		select {
-		case e := <-exits:
+		case e := <-s.exits:
 			delete(s.apps, e.app)
-			s.debugf("app %s exited with %d", e.app.name, e.code)
-			if err := writeFileAtomic(filepath.Join(rktDir, "status", e.app.name), []byte(strconv.Itoa(e.code))); err != nil {
-				fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
-			}
-			s.runHandlers(e.app, "post-stop")
-			if s.endedByStop(e.code) {
-				res.record(e.app, 0)
-			} else {
-				res.record(e.app, e.code)
-			}
-			if res.failed {
-				s.stop(unix.SIGTERM)
-			}
+			s.appExited(e, res)
 		case sig := <-s.sigs:
 			s.onSignal(sig)
 		case <-s.kill:
 			s.killAll()
 		}
+	}
+}
+
+// appExited records the exit of app e.app, no longer in s.apps, and runs
+// its post-stop handlers.
+func (s *supervisor) appExited(e appExit, res *podResult) {
+	s.debugf("app %s exited with %d", e.app.name, e.code)
+	if err := writeFileAtomic(filepath.Join(rktDir, "status", e.app.name), []byte(strconv.Itoa(e.code))); err != nil {
+		fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
+	}
+	s.runHandlers(e.app, "post-stop")
+	if s.endedByStop(e.code) {
+		res.record(e.app, 0)
+	} else {
+		res.record(e.app, e.code)
+	}
+	if res.failed {
+		s.stop(unix.SIGTERM)
 	}
 }
 
@@ -505,6 +521,11 @@ func (s *supervisor) waitHandler(pid int, exited <-chan int) int {
 		select {
 		case code := <-exited:
 			return code
+		case e := <-s.exits:
+			// Out of s.apps at once, so that no signal goes to its
+			// freed pid; handled after the handler, in order.
+			delete(s.apps, e.app)
+			s.pending = append(s.pending, e)
 		case sig := <-s.sigs:
 			s.onSignal(sig)
 		case <-s.kill:
