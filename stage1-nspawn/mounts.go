@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -35,20 +37,122 @@ func bind(src, target string, rec bool, attr uint64) error {
 	if attr == 0 {
 		return nil
 	}
-	return setAttr(target, rec, attr)
+	return setAttr(unix.AT_FDCWD, target, rec, attr)
 }
 
-// setAttr sets the mount attributes attr on the mount at target (and, if
-// rec, every mount below it) without touching the mounts' other flags.
-func setAttr(target string, rec bool, attr uint64) error {
+// setAttr sets the mount attributes attr on the mount at name in dir
+// (name "": dir itself) and, if rec, every mount below it, without
+// touching the mounts' other flags.
+func setAttr(dir int, name string, rec bool, attr uint64) error {
 	fl := uint(unix.AT_NO_AUTOMOUNT)
+	if name == "" {
+		fl |= unix.AT_EMPTY_PATH
+	}
 	if rec {
 		fl |= unix.AT_RECURSIVE
 	}
-	if err := unix.MountSetattr(unix.AT_FDCWD, target, fl, &unix.MountAttr{Attr_set: attr}); err != nil {
-		return fmt.Errorf("set mount attributes %#x on %s: %w", attr, target, err)
+	if err := unix.MountSetattr(dir, name, fl, &unix.MountAttr{Attr_set: attr}); err != nil {
+		return fmt.Errorf("set mount attributes %#x on %s: %w", attr, cmp.Or(name, "fd "+strconv.Itoa(dir)), err)
 	}
 	return nil
+}
+
+// Mounts into an app's rootfs are made on file descriptors, not paths:
+// a path there may cross a host volume whose other writers could swap a
+// directory on it for a symlink between a check and the mount(2) that
+// walks it again, and PID 1 still has the host's root then. The kernel
+// mounts a detached mount exactly on the object an fd holds.
+
+// cloneTree returns a detached copy of the mount tree at name in dir
+// (only its top mount unless rec), with attr already set on it, so it is
+// never visible without them.
+func cloneTree(dir int, name string, rec bool, attr uint64) (int, error) {
+	fl := uint(unix.OPEN_TREE_CLONE | unix.O_CLOEXEC)
+	if rec {
+		fl |= unix.AT_RECURSIVE
+	}
+	mfd, err := unix.OpenTree(dir, name, fl)
+	if err != nil {
+		return -1, fmt.Errorf("bind %s: %w", name, err)
+	}
+	if attr == 0 {
+		return mfd, nil
+	}
+	if err := setAttr(mfd, "", rec, attr); err != nil {
+		unix.Close(mfd)
+		return -1, err
+	}
+	return mfd, nil
+}
+
+// attach mounts the detached mount mfd on name in dir, or on dir itself
+// when name is "".
+func attach(mfd, dir int, name string) error {
+	fl := unix.MOVE_MOUNT_F_EMPTY_PATH
+	if name == "" {
+		fl |= unix.MOVE_MOUNT_T_EMPTY_PATH
+	}
+	if err := unix.MoveMount(mfd, "", dir, name, fl); err != nil {
+		return fmt.Errorf("move_mount: %w", err)
+	}
+	return nil
+}
+
+// bindOn bind-mounts the host path src on target, recursively if rec,
+// with the mount attributes attr.
+func bindOn(src string, target *os.File, rec bool, attr uint64) error {
+	mfd, err := cloneTree(unix.AT_FDCWD, src, rec, attr)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	if err := attach(mfd, int(target.Fd()), ""); err != nil {
+		return fmt.Errorf("bind %s on %s: %w", src, target.Name(), err)
+	}
+	return nil
+}
+
+// newMount returns a detached mount of a new fstype file system with the
+// mount attributes attr; ro also makes the file system read-only, as
+// MS_RDONLY does for mount(2).
+func newMount(fstype string, ro bool, attr uint64) (int, error) {
+	fs, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("mount %s: %w", fstype, err)
+	}
+	defer unix.Close(fs)
+	if ro {
+		err = unix.FsconfigSetFlag(fs, "ro")
+	}
+	if err == nil {
+		err = unix.FsconfigCreate(fs)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("mount %s: %w", fstype, err)
+	}
+	mfd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(attr))
+	if err != nil {
+		return -1, fmt.Errorf("mount %s: %w", fstype, err)
+	}
+	return mfd, nil
+}
+
+// mountProc mounts a proc on target, restricted unless disablePaths.
+func mountProc(target *os.File, disablePaths bool) error {
+	mfd, err := newMount("proc", false, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	if err := attach(mfd, int(target.Fd()), ""); err != nil {
+		return fmt.Errorf("mount proc on %s: %w", target.Name(), err)
+	}
+	if disablePaths {
+		return nil
+	}
+	// mfd is now the proc's root, mounted: what restrictProc mounts
+	// below it is seen there.
+	return restrictProc(mfd)
 }
 
 // roAttr is the attribute that makes a mount read-only when ro.
@@ -72,23 +176,30 @@ func setupStage1FS(s1 string, disablePaths bool) error {
 			return err
 		}
 	}
-	proc := filepath.Join(s1, "proc")
-	if err := mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	root, err := launch.OpenRoot(s1)
+	if err != nil {
 		return err
 	}
-	if !disablePaths {
-		if err := restrictProc(proc); err != nil {
-			return err
-		}
+	defer root.Close()
+	if err := inDir(root, "/proc", func(d *os.File) error { return mountProc(d, disablePaths) }); err != nil {
+		return err
 	}
-	if err := mountSys(filepath.Join(s1, "sys")); err != nil {
+	if err := inDir(root, "/sys", mountSys); err != nil {
 		return err
 	}
 	return setupDev(filepath.Join(s1, "dev"))
 }
 
-func mountSys(target string) error {
-	return mount("sysfs", target, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+func mountSys(target *os.File) error {
+	mfd, err := newMount("sysfs", true, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	if err := attach(mfd, int(target.Fd()), ""); err != nil {
+		return fmt.Errorf("mount sysfs on %s: %w", target.Name(), err)
+	}
+	return nil
 }
 
 // devNodes are the host's device nodes bound into the pod's /dev.
@@ -163,40 +274,32 @@ func bindNode(src, target string) error {
 	return bind(src, target, false, 0)
 }
 
-// setupAppFS prepares the app's rootfs (host path root): its own /proc,
-// /sys and the pod's /dev, its volumes, DNS files and working directory,
-// and finally read-only root when the pod manifest asks for it.
-func setupAppFS(p *podRun, a *appPlan, root string) error {
+// setupAppFS prepares the app's rootfs (host path rootPath): its own
+// /proc, /sys and the pod's /dev, its volumes, DNS files and working
+// directory, and finally read-only root when the pod manifest asks for
+// it.
+func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 	if a.ra.ReadOnlyRootFS {
 		// The rootfs must be a mount of its own to be made read-only.
-		if err := bind(root, root, true, 0); err != nil {
+		if err := bind(rootPath, rootPath, true, 0); err != nil {
 			return err
 		}
 	}
-	proc, err := mkdirIn(root, "/proc")
+	// Opened after that bind, so it is the rootfs's own mount: every
+	// lookup and mount below is relative to it.
+	root, err := launch.OpenRoot(rootPath)
 	if err != nil {
 		return err
 	}
-	if err := mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	defer root.Close()
+	if err := inDir(root, "/proc", func(d *os.File) error { return mountProc(d, p.flags.disablePaths) }); err != nil {
+		return fmt.Errorf("app %s: %w", a.name, err)
+	}
+	if err := inDir(root, "/sys", mountSys); err != nil {
 		return err
 	}
-	if !p.flags.disablePaths {
-		if err := restrictProc(proc); err != nil {
-			return fmt.Errorf("app %s: %w", a.name, err)
-		}
-	}
-	sys, err := mkdirIn(root, "/sys")
-	if err != nil {
-		return err
-	}
-	if err := mountSys(sys); err != nil {
-		return err
-	}
-	dev, err := mkdirIn(root, "/dev")
-	if err != nil {
-		return err
-	}
-	if err := bind(filepath.Join(p.s1, "dev"), dev, true, 0); err != nil {
+	dev := func(d *os.File) error { return bindOn(filepath.Join(p.s1, "dev"), d, true, 0) }
+	if err := inDir(root, "/dev", dev); err != nil {
 		return err
 	}
 	for _, m := range a.mounts {
@@ -208,30 +311,28 @@ func setupAppFS(p *podRun, a *appPlan, root string) error {
 		return fmt.Errorf("app %s: %w", a.name, err)
 	}
 	if a.app.WorkingDirectory != "" {
-		if _, err := mkdirIn(root, a.app.WorkingDirectory); err != nil {
+		if err := inDir(root, a.app.WorkingDirectory, func(*os.File) error { return nil }); err != nil {
 			return fmt.Errorf("app %s: working directory: %w", a.name, err)
 		}
 	}
 	if a.ra.ReadOnlyRootFS {
-		return setAttr(root, false, unix.MOUNT_ATTR_RDONLY)
+		return setAttr(int(root.Fd()), "", false, unix.MOUNT_ATTR_RDONLY)
 	}
 	return nil
 }
 
-// mkdirIn creates p inside root (symlinks resolved inside root) and
-// returns its host path.
-func mkdirIn(root, p string) (string, error) {
-	full, err := launch.ResolveIn(root, p)
+// inDir runs f on the directory p inside root (symlinks resolved inside
+// root), made if missing.
+func inDir(root *os.File, p string, f func(*os.File) error) error {
+	d, err := launch.MkdirAllIn(root, p)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if err := os.MkdirAll(full, 0o755); err != nil {
-		return "", err
-	}
-	return full, nil
+	defer d.Close()
+	return f(d)
 }
 
-func mountVolume(p *podRun, root string, m mountPlan) error {
+func mountVolume(p *podRun, root *os.File, m mountPlan) error {
 	src, attr := m.source, roAttr(m.readOnly)
 	if m.kind == "empty" {
 		var err error
@@ -249,52 +350,134 @@ func mountVolume(p *podRun, root string, m mountPlan) error {
 	if err != nil {
 		return err
 	}
-	target, err := launch.ResolveIn(root, m.target)
+	target, err := makeTarget(root, m.target, st.IsDir())
 	if err != nil {
 		return err
 	}
-	if err := makeTarget(target, st.IsDir()); err != nil {
-		return err
-	}
-	return bind(src, target, m.recursive, attr)
+	defer target.Close()
+	return bindOn(src, target, m.recursive, attr)
 }
 
-// makeTarget creates a mount target of the right type: a directory for a
-// directory source (replacing a file there, as the ACE spec says), a file
-// for a file source.
-func makeTarget(target string, dir bool) error {
-	st, err := os.Lstat(target)
-	if err == nil && st.IsDir() == dir {
+// makeTarget returns the mount point for p inside root, of the right
+// type: a directory for a directory source (replacing a file there, as
+// the ACE spec says), a file for a file source (replacing a directory).
+// Everything is done relative to the descriptor of p's parent, with
+// symlinks there refused, so a writer of a volume on the way can make it
+// fail but not act elsewhere.
+func makeTarget(root *os.File, p string, dir bool) (*os.File, error) {
+	parent, name, err := launch.ParentIn(root, p)
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	t, err := targetAt(parent, name, dir)
+	if err != nil {
+		return nil, fmt.Errorf("mount point %s: %w", p, err)
+	}
+	return t, nil
+}
+
+// targetAt returns name in parent as a mount point of the right type,
+// made or replaced if need be.
+func targetAt(parent *os.File, name string, dir bool) (*os.File, error) {
+	if err := clearTarget(parent, name, dir); err != nil {
+		return nil, err
+	}
+	if err := createTarget(parent, name, dir); err != nil {
+		return nil, err
+	}
+	fl := 0
+	if dir {
+		fl = unix.O_DIRECTORY
+	}
+	return launch.OpenAt(parent, name, fl)
+}
+
+// clearTarget removes name in parent if it is not of the type the mount
+// needs.
+func clearTarget(parent *os.File, name string, dir bool) error {
+	var st unix.Stat_t
+	err := unix.Fstatat(int(parent.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err == unix.ENOENT {
 		return nil
 	}
-	if err == nil {
-		if err := os.RemoveAll(target); err != nil {
+	if err != nil {
+		return err
+	}
+	if (st.Mode&unix.S_IFMT == unix.S_IFDIR) == dir {
+		return nil
+	}
+	if name == "." {
+		// A path ending in ".." names a directory with no name in a
+		// parent here: replacing it would empty it, the rootfs maybe.
+		return fmt.Errorf("a directory reached through .. cannot be replaced by a file")
+	}
+	return removeAt(int(parent.Fd()), name)
+}
+
+// createTarget makes name in parent, a directory or an empty file, unless
+// something is there already. O_EXCL never opens (or follows) what is
+// there: a device node swapped in is not opened for writing.
+func createTarget(parent *os.File, name string, dir bool) error {
+	if dir {
+		err := unix.Mkdirat(int(parent.Fd()), name, 0o755)
+		if err == unix.EEXIST {
+			return nil
+		}
+		return err
+	}
+	fd, err := unix.Openat(int(parent.Fd()), name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err == unix.EEXIST {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+// removeAt removes name in dir and, for a directory, all it holds, as
+// os.RemoveAll would but relative to descriptors only, never through a
+// symlink and never into a mount (EBUSY), so it removes nothing outside
+// dir whatever is swapped in meanwhile.
+func removeAt(dir int, name string) error {
+	err := unix.Unlinkat(dir, name, 0)
+	if err != unix.EISDIR {
+		return err
+	}
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	d := os.NewFile(uintptr(fd), name)
+	defer d.Close()
+	// Opening a mount point enters the mount: a volume's content is
+	// not the mount point's to remove.
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, 0, &stx); err != nil {
+		return err
+	}
+	if stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		return unix.EBUSY
+	}
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := removeAt(fd, n); err != nil && err != unix.ENOENT {
 			return err
 		}
 	}
-	if dir {
-		return os.MkdirAll(target, 0o755)
-	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	return f.Close()
+	return unix.Unlinkat(dir, name, unix.AT_REMOVEDIR)
 }
 
 // setupDNS gives the app /etc/hosts and /etc/resolv.conf as
 // --dns-conf-mode says: the host's, stage0's (written into the stage1
 // rootfs), or for hosts by default a fallback when the image has none.
-func setupDNS(p *podRun, root string) error {
+func setupDNS(p *podRun, root *os.File) error {
 	files := []struct{ name, mode string }{{"hosts", p.flags.hostsMode}, {"resolv.conf", p.flags.resolvMode}}
 	for _, fl := range files {
-		target, err := launch.ResolveIn(root, "/etc/"+fl.name)
-		if err != nil {
-			return err
-		}
 		var src string
 		switch fl.mode {
 		case "host":
@@ -303,36 +486,53 @@ func setupDNS(p *podRun, root string) error {
 			src = filepath.Join(p.s1, "etc", fl.name)
 		default:
 			if fl.name == "hosts" {
-				if err := writeFallbackHosts(target, p.flags.hostname); err != nil {
+				if err := writeFallbackHosts(root, p.flags.hostname); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		if err := makeTarget(target, false); err != nil {
+		target, err := makeTarget(root, "/etc/"+fl.name, false)
+		if err != nil {
 			return err
 		}
 		// The host's own file is bound read-only, as rkt does: an app
 		// must not rewrite the host's name resolution. stage0's copy is
 		// the pod's to change.
-		if err := bind(src, target, false, roAttr(fl.mode == "host")); err != nil {
+		err = bindOn(src, target, false, roAttr(fl.mode == "host"))
+		target.Close()
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeFallbackHosts(target, hostname string) error {
-	if _, err := os.Stat(target); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+// writeFallbackHosts writes /etc/hosts in root unless the image has one.
+func writeFallbackHosts(root *os.File, hostname string) error {
+	parent, name, err := launch.ParentIn(root, "/etc/hosts")
+	if err != nil {
 		return err
 	}
+	defer parent.Close()
+	// O_EXCL|O_NOFOLLOW: the image's own file, or whatever is swapped in
+	// for it, is kept and never followed.
+	fd, err := unix.Openat(int(parent.Fd()), name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err == unix.EEXIST || err == unix.EISDIR {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("write /etc/hosts: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "/etc/hosts")
 	hosts := "127.0.0.1 localhost localhost.localdomain localhost4 localhost4.localdomain4\n" +
 		"::1 localhost localhost.localdomain localhost6 localhost6.localdomain6\n" +
 		"127.0.0.1 " + hostname + "\n"
-	return os.WriteFile(target, []byte(hosts), 0o644)
+	_, err = f.WriteString(hosts)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Paths of an app's /proc that rkt restricts unless --disable-paths: the
@@ -344,24 +544,42 @@ var (
 	maskedProc   = []string{"kcore", "keys", "timer_list"}
 )
 
-func restrictProc(proc string) error {
+// restrictProc restricts the proc mounted at the descriptor proc. Its
+// entries are the kernel's, so they are looked up by name in it.
+func restrictProc(proc int) error {
 	for _, n := range readOnlyProc {
-		full := filepath.Join(proc, n)
-		if _, err := os.Lstat(full); err != nil {
+		if !existsAt(proc, n) {
 			continue
 		}
-		if err := bind(full, full, true, unix.MOUNT_ATTR_RDONLY); err != nil {
+		if err := bindAt(proc, n, proc, n, true); err != nil {
 			return err
 		}
 	}
 	for _, n := range maskedProc {
-		full := filepath.Join(proc, n)
-		if _, err := os.Lstat(full); err != nil {
+		if !existsAt(proc, n) {
 			continue
 		}
-		if err := bind("/dev/null", full, false, unix.MOUNT_ATTR_RDONLY); err != nil {
+		if err := bindAt(unix.AT_FDCWD, "/dev/null", proc, n, false); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func existsAt(dir int, name string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
+}
+
+// bindAt binds src (in srcDir) read-only on target (in dir).
+func bindAt(srcDir int, src string, dir int, target string, rec bool) error {
+	mfd, err := cloneTree(srcDir, src, rec, unix.MOUNT_ATTR_RDONLY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	if err := attach(mfd, dir, target); err != nil {
+		return fmt.Errorf("bind %s on proc's %s: %w", src, target, err)
 	}
 	return nil
 }

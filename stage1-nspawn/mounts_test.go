@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/mountinfo"
+	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
 // withStdin runs f with in as fd 0, as when the pod is started with it.
@@ -177,5 +179,349 @@ func TestPodDevConsoleIsTheTerminal(t *testing.T) {
 	defer f.Close()
 	if _, err := f.WriteString("x"); err != nil {
 		t.Errorf("write to the pod's console: %v", err)
+	}
+}
+
+// detachUnder detaches every mount at or below dir when the test ends.
+func detachUnder(t *testing.T, dir string) {
+	t.Helper()
+	t.Cleanup(func() {
+		mps, err := mountinfo.Under(dir)
+		if err != nil {
+			t.Error(err)
+		}
+		for _, mp := range mps {
+			if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+				t.Errorf("unmount %s: %v", mp, err)
+			}
+		}
+	})
+}
+
+// appRoot returns an app rootfs, open as setupAppFS opens it, and a host
+// directory outside it that nothing done in the rootfs may touch.
+func appRoot(t *testing.T) (string, *os.File, string) {
+	t.Helper()
+	root, outside := t.TempDir(), t.TempDir()
+	detachUnder(t, root)
+	detachUnder(t, outside)
+	rf, err := launch.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rf.Close() })
+	return root, rf, outside
+}
+
+// untouched checks that nothing was made or mounted in outside.
+func untouched(t *testing.T, outside string) {
+	t.Helper()
+	if ents, err := os.ReadDir(outside); err != nil || len(ents) != 0 {
+		t.Errorf("%s, outside the rootfs, holds %v (%v)", outside, ents, err)
+	}
+	if mps, err := mountinfo.Under(outside); err != nil || len(mps) != 0 {
+		t.Errorf("mounts %q under %s, outside the rootfs (%v)", mps, outside, err)
+	}
+}
+
+// volumeDir is a host volume holding a file named marker.
+func volumeDir(t *testing.T) string {
+	t.Helper()
+	d := t.TempDir()
+	if err := os.WriteFile(filepath.Join(d, "marker"), []byte("vol"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// volumeFile is a host file volume holding "file".
+func volumeFile(t *testing.T) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(f, []byte("file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// mountAt mounts the host volume src at target in the rootfs.
+func mountAt(rf *os.File, src, target string, ro bool) error {
+	m := mountPlan{volume: "v", target: target, kind: "host", source: src, readOnly: ro, recursive: true}
+	return mountVolume(&podRun{}, rf, m)
+}
+
+// checkMounted checks that path is a mount point showing the volume src
+// (a directory's marker, or a file's content).
+func checkMounted(t *testing.T, path, src string) {
+	t.Helper()
+	mps, err := mountinfo.Under(path)
+	if err != nil || !slices.Contains(mps, path) {
+		t.Errorf("%s is not a mount point (%v)", path, err)
+	}
+	want, show := "file", path
+	if st, err := os.Stat(src); err == nil && st.IsDir() {
+		want, show = "vol", filepath.Join(path, "marker")
+	}
+	if b, err := os.ReadFile(show); err != nil || string(b) != want {
+		t.Errorf("%s shows %q (%v), want the volume's %q", show, b, err, want)
+	}
+}
+
+func mkdir(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Volumes land where they did with path-based mounts: on an existing
+// directory, on a missing path, a file on a file, a directory volume
+// replacing a file (ACE spec) and a file volume replacing a directory;
+// read-only when asked, nodev always.
+func TestMountVolumeTargets(t *testing.T) {
+	root, rf, outside := appRoot(t)
+	dir, file := volumeDir(t), volumeFile(t)
+	mkdir(t, filepath.Join(root, "data"))
+	mkdir(t, filepath.Join(root, "full/sub"))
+	for _, f := range []string{"replaced", "full/sub/f", "etc/hosts"} {
+		mkdir(t, filepath.Dir(filepath.Join(root, f)))
+		if err := os.WriteFile(filepath.Join(root, f), []byte("image"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		src, target string
+		ro          bool
+	}{
+		{dir, "/data", false},
+		{dir, "/a/b/c", true},
+		{file, "/etc/conf", false},
+		{file, "/etc/hosts", true},
+		{dir, "/replaced", false},
+		{file, "/full", false},
+	} {
+		if err := mountAt(rf, tc.src, tc.target, tc.ro); err != nil {
+			t.Errorf("mount %s on %s: %v", tc.src, tc.target, err)
+			continue
+		}
+		path := filepath.Join(root, tc.target)
+		checkMounted(t, path, tc.src)
+		var fs unix.Statfs_t
+		if err := unix.Statfs(path, &fs); err != nil {
+			t.Fatal(err)
+		}
+		if fs.Flags&unix.ST_NODEV == 0 || (fs.Flags&unix.ST_RDONLY != 0) != tc.ro {
+			t.Errorf("%s mounted with flags %#x, want nodev and read-only %v", tc.target, fs.Flags, tc.ro)
+		}
+	}
+	untouched(t, outside)
+}
+
+// Symlinks in the rootfs, absolute or climbing with "..", and in a host
+// volume mounted into it (nested volumes), are followed inside the
+// rootfs: nothing is made or mounted in the host directory they name.
+func TestMountVolumeStaysInRoot(t *testing.T) {
+	root, rf, outside := appRoot(t)
+	dir, file := volumeDir(t), volumeFile(t)
+	host := volumeDir(t)
+	symlink(t, outside, filepath.Join(host, "sub"))
+	symlink(t, outside, filepath.Join(root, "etc"))
+	symlink(t, "../../../../../../../.."+outside, filepath.Join(root, "up"))
+	symlink(t, outside+"/dangling", filepath.Join(root, "link"))
+	symlink(t, "..", filepath.Join(root, "dotdot"))
+	if err := mountAt(rf, host, "/vol", false); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(root, outside)
+	for _, tc := range []struct{ src, target, want string }{
+		{dir, "/etc/app", filepath.Join(in, "app")},
+		{dir, "/up/x", filepath.Join(in, "x")},
+		{file, "/link", filepath.Join(in, "dangling")},
+		{dir, "/vol/sub/inner", filepath.Join(in, "inner")},
+	} {
+		if err := mountAt(rf, tc.src, tc.target, false); err != nil {
+			t.Errorf("mount %s on %s: %v", tc.src, tc.target, err)
+			continue
+		}
+		checkMounted(t, tc.want, tc.src)
+	}
+	// A file volume on a path that is the rootfs itself must not
+	// replace (empty) it.
+	if err := mountAt(rf, file, "/dotdot", false); err == nil {
+		t.Errorf("a file volume replaced the rootfs, reached through ..")
+	}
+	if _, err := os.Stat(filepath.Join(root, "vol")); err != nil {
+		t.Errorf("the rootfs lost its content: %v", err)
+	}
+	untouched(t, outside)
+}
+
+// A writer of a host volume swaps what the mount setup resolved for a
+// symlink to a host directory before the mount is made: the mount still
+// lands inside the rootfs, or is refused, and nothing is made, removed
+// or mounted through the symlink.
+func TestMountTargetSwappedForSymlink(t *testing.T) {
+	root, rf, outside := appRoot(t)
+	dir := volumeDir(t)
+	host := t.TempDir()
+	mkdir(t, filepath.Join(host, "sub"))
+	if err := mountAt(rf, host, "/vol", false); err != nil {
+		t.Fatal(err)
+	}
+	vol := filepath.Join(root, "vol")
+	swap := func(name string) {
+		t.Helper()
+		old := filepath.Join(vol, name)
+		if _, err := os.Lstat(old); err == nil {
+			if err := os.Rename(old, old+".old"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		symlink(t, outside, old)
+	}
+	target := func(p, swapped string, dir bool) (*os.File, error) {
+		t.Helper()
+		parent, name, err := launch.ParentIn(rf, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer parent.Close()
+		swap(swapped)
+		return targetAt(parent, name, dir)
+	}
+	// The directory holding the mount point is swapped: the mount is
+	// made in the directory resolved, now sub.old.
+	tf, err := target("/vol/sub/x", "sub", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bindOn(dir, tf, false, 0)
+	tf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMounted(t, filepath.Join(vol, "sub.old/x"), dir)
+	// The mount point itself is swapped: a directory target removes the
+	// symlink (not what it names) and makes the directory; a file target
+	// is refused.
+	tf, err = target("/vol/y", "y", true)
+	if err != nil {
+		t.Fatalf("directory target swapped for a symlink: %v", err)
+	}
+	want, err := os.Lstat(filepath.Join(host, "y"))
+	if st, err2 := tf.Stat(); err != nil || err2 != nil || !st.IsDir() || !os.SameFile(st, want) {
+		t.Errorf("directory target %s, want the directory %s/y (%v, %v)", fdHost(t, tf), host, err, err2)
+	}
+	tf.Close()
+	if tf, err = target("/vol/f", "f", false); err == nil {
+		tf.Close()
+		t.Errorf("a file target swapped for a symlink was opened")
+	}
+	untouched(t, outside)
+}
+
+// fdHost is the host path of the object f holds.
+func fdHost(t *testing.T, f *os.File) string {
+	t.Helper()
+	p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The fallback /etc/hosts is written inside the rootfs through a
+// symlink, and an image's own is kept.
+func TestFallbackHostsStaysInRoot(t *testing.T) {
+	root, rf, outside := appRoot(t)
+	mkdir(t, filepath.Join(root, "etc"))
+	symlink(t, outside+"/hosts", filepath.Join(root, "etc/hosts"))
+	if err := writeFallbackHosts(rf, "pod"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, outside, "hosts"))
+	if err != nil || !strings.Contains(string(b), "127.0.0.1 pod\n") {
+		t.Errorf("fallback hosts: %q, %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(root, outside, "hosts"), []byte("image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFallbackHosts(rf, "pod"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, outside, "hosts")); string(b) != "image" {
+		t.Errorf("the image's /etc/hosts was replaced by %q", b)
+	}
+	untouched(t, outside)
+}
+
+// removeAt, which replaces a directory by a file mount point, removes a
+// symlink it meets, not what the symlink names, and stops at a mount.
+func TestRemoveAtStaysInDir(t *testing.T) {
+	root, rf, outside := appRoot(t)
+	if err := os.WriteFile(filepath.Join(outside, "keep"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mkdir(t, filepath.Join(root, "d/sub"))
+	symlink(t, outside, filepath.Join(root, "d/sub/link"))
+	if err := os.WriteFile(filepath.Join(root, "d/sub/f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeAt(int(rf.Fd()), "d"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "d")); !os.IsNotExist(err) {
+		t.Errorf("d not removed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Errorf("removing d removed %s/keep through a symlink: %v", outside, err)
+	}
+	mkdir(t, filepath.Join(root, "m/mnt"))
+	if err := bind(volumeDir(t), filepath.Join(root, "m/mnt"), false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeAt(int(rf.Fd()), "m"); err == nil {
+		t.Errorf("removeAt removed a directory holding a mount")
+	}
+	if _, err := os.Stat(filepath.Join(root, "m/mnt/marker")); err != nil {
+		t.Errorf("removeAt emptied a mounted volume: %v", err)
+	}
+}
+
+// The app's /proc and /sys, mounted on descriptors: /sys read-only,
+// /proc's kernel knobs read-only and its secrets masked unless
+// disablePaths.
+func TestMountProcAndSysOnFD(t *testing.T) {
+	for _, disable := range []bool{false, true} {
+		root, rf, _ := appRoot(t)
+		if err := inDir(rf, "/proc", func(d *os.File) error { return mountProc(d, disable) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := inDir(rf, "/sys", mountSys); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			path string
+			ro   bool
+		}{{"proc", false}, {"proc/sys", !disable}, {"sys", true}} {
+			var fs unix.Statfs_t
+			if err := unix.Statfs(filepath.Join(root, tc.path), &fs); err != nil {
+				t.Fatal(err)
+			}
+			if (fs.Flags&unix.ST_RDONLY != 0) != tc.ro || fs.Flags&unix.ST_NOSUID == 0 {
+				t.Errorf("disablePaths %v: /%s has flags %#x, want nosuid and read-only %v", disable, tc.path, fs.Flags, tc.ro)
+			}
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(root, "proc/kcore"), &st); err == nil && (st.Mode&unix.S_IFMT == unix.S_IFCHR) == disable {
+			t.Errorf("disablePaths %v: /proc/kcore has mode %o", disable, st.Mode)
+		}
 	}
 }
