@@ -293,7 +293,21 @@ func startPod(t *testing.T, p *testPod) (*exec.Cmd, *bufio.Reader, *bytes.Buffer
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	// The pod holds its directory's lock, as stage0 hands it over on
+	// RKT_LOCK_FD: stop signals only what holds it. This process lets go
+	// of its copy once the pod has it.
+	lock, err := os.Open(p.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	cmd.ExtraFiles = []*os.File{lock}
+	cmd.Env = append(cmd.Environ(), "RKT_LOCK_FD=3")
+	err = cmd.Start()
+	lock.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
 	stdout := bufio.NewReader(pipe)

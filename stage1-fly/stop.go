@@ -43,28 +43,38 @@ func stop(force bool) error {
 	if force {
 		sig = unix.SIGKILL
 	}
-	err = unix.Kill(pid, sig)
-	if err == unix.ESRCH {
-		// The app is gone but the pod still counts as running: processes
-		// it left behind hold the pod lock it inherited. They are the pod
-		// now (rkt fly falls back to the app's process group for this).
-		return signalLockHolders(sig)
-	}
-	if err != nil {
-		return fmt.Errorf("signal %d: %w", pid, err)
-	}
-	return nil
-}
-
-// signalLockHolders signals every process holding the pod directory's
-// lock through a descriptor inherited from the app: /proc/PID/fdinfo
-// lists a lock only on the open file that holds it, so processes that
-// merely opened the pod directory (stage0 itself) are left alone.
-func signalLockHolders(sig unix.Signal) error {
 	dir, err := os.Getwd()
 	if err != nil {
 		return err
 	}
+	// The pid is pinned, then signalled only if it holds the pod lock:
+	// the app's pid may since have been given to another process.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	switch {
+	case err == nil:
+		defer unix.Close(pidfd)
+		if holdsLock(fmt.Sprintf("/proc/%d/fd", pid), dir) {
+			err = unix.PidfdSendSignal(pidfd, sig, nil, 0)
+			if err != nil && err != unix.ESRCH {
+				return fmt.Errorf("signal %d: %w", pid, err)
+			}
+			return nil
+		}
+	case err != unix.ESRCH:
+		return fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	// The app is gone (or its pid is another process's) but the pod
+	// still counts as running: processes it left behind hold the pod
+	// lock it inherited. They are the pod now (rkt fly falls back to
+	// the app's process group for this).
+	return signalLockHolders(dir, sig)
+}
+
+// signalLockHolders signals every process holding the lock of the pod
+// directory dir through a descriptor inherited from the app: /proc/PID/fdinfo
+// lists a lock only on the open file that holds it, so processes that
+// merely opened the pod directory (stage0 itself) are left alone.
+func signalLockHolders(dir string, sig unix.Signal) error {
 	procs, err := filepath.Glob("/proc/[0-9]*/fd")
 	if err != nil {
 		return err
