@@ -71,6 +71,9 @@ func cloneTree(dir int, name string, rec bool, attr uint64) (int, error) {
 	if rec {
 		fl |= unix.AT_RECURSIVE
 	}
+	if name == "" {
+		fl |= unix.AT_EMPTY_PATH // dir itself
+	}
 	mfd, err := unix.OpenTree(dir, name, fl)
 	if err != nil {
 		return -1, fmt.Errorf("bind %s: %w", name, err)
@@ -110,6 +113,47 @@ func bindOn(src string, target *os.File, rec bool, attr uint64) error {
 		return fmt.Errorf("bind %s on %s: %w", src, target.Name(), err)
 	}
 	return nil
+}
+
+// bindFileOn is bindOn of the object src holds open.
+func bindFileOn(src, target *os.File, rec bool, attr uint64) error {
+	mfd, err := cloneTree(int(src.Fd()), "", rec, attr)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	if err := attach(mfd, int(target.Fd()), ""); err != nil {
+		return fmt.Errorf("bind %s on %s: %w", src.Name(), target.Name(), err)
+	}
+	return nil
+}
+
+// openSource opens a volume's source with O_PATH. A host volume's source
+// may not go through a symlink (checkHostSource, in the run entrypoint,
+// said so by name): it is opened with no symlink followed, so one a
+// writer of a directory on the way swaps in since is refused, not bound.
+func openSource(src string, host bool) (*os.File, error) {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC}
+	if host {
+		how.Resolve = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+	}
+	fd, err := unix.Openat2(unix.AT_FDCWD, src, &how)
+	if err == unix.ELOOP {
+		return nil, fmt.Errorf("volume source %s goes through a symlink", src)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: src, Err: err}
+	}
+	return os.NewFile(uintptr(fd), src), nil
+}
+
+// isRoot reports whether f is the directory root holds. A mount there
+// would cover the whole rootfs, and whatever is set up after it, from
+// root's descriptor, would go beneath it, out of the app's sight.
+func isRoot(f, root *os.File) bool {
+	var a, b unix.Stat_t
+	return unix.Fstat(int(f.Fd()), &a) == nil && unix.Fstat(int(root.Fd()), &b) == nil &&
+		a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // newMount returns a detached mount of a new fstype file system with the
@@ -329,6 +373,9 @@ func inDir(root *os.File, p string, f func(*os.File) error) error {
 		return err
 	}
 	defer d.Close()
+	if isRoot(d, root) {
+		return fmt.Errorf("%s resolves to the app's root", p)
+	}
 	return f(d)
 }
 
@@ -346,16 +393,21 @@ func mountVolume(p *podRun, root *os.File, m mountPlan) error {
 	// saturn has none, so volumes are nodev. rkt bound them without
 	// nosuid, which stays.
 	attr |= unix.MOUNT_ATTR_NODEV
-	st, err := os.Stat(src)
+	sf, err := openSource(src, m.kind == "host")
 	if err != nil {
 		return err
 	}
-	target, err := makeTarget(root, m.target, st.IsDir())
+	defer sf.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(sf.Fd()), &st); err != nil {
+		return &os.PathError{Op: "stat", Path: src, Err: err}
+	}
+	target, err := makeTarget(root, m.target, st.Mode&unix.S_IFMT == unix.S_IFDIR)
 	if err != nil {
 		return err
 	}
 	defer target.Close()
-	return bindOn(src, target, m.recursive, attr)
+	return bindFileOn(sf, target, m.recursive, attr)
 }
 
 // makeTarget returns the mount point for p inside root, of the right
@@ -373,6 +425,10 @@ func makeTarget(root *os.File, p string, dir bool) (*os.File, error) {
 	t, err := targetAt(parent, name, dir)
 	if err != nil {
 		return nil, fmt.Errorf("mount point %s: %w", p, err)
+	}
+	if isRoot(t, root) {
+		t.Close()
+		return nil, fmt.Errorf("mount point %s resolves to the app's root", p)
 	}
 	return t, nil
 }

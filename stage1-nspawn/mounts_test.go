@@ -525,3 +525,53 @@ func TestMountProcAndSysOnFD(t *testing.T) {
 		}
 	}
 }
+
+// checkHostSource refuses a host volume source that goes through a
+// symlink, by name, before PID 1 mounts it: a writer of a directory on the
+// way may swap one in since, and the mount must refuse it, not bind
+// where it leads.
+func TestMountVolumeSourceSwappedForSymlink(t *testing.T) {
+	root, rf, _ := appRoot(t)
+	src, elsewhere := volumeDir(t), volumeDir(t)
+	if err := checkHostSource(src); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(src, src+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, elsewhere, src)
+	err := mountAt(rf, src, "/data", false)
+	if err == nil || !strings.Contains(err.Error(), "goes through a symlink") {
+		t.Errorf("mount of a source swapped for a symlink: %v, want a refusal", err)
+	}
+	if mps, _ := mountinfo.Under(root); len(mps) != 0 {
+		t.Errorf("mounted %q", mps)
+	}
+}
+
+// An image symlink can lead a mount point back to the app's root: a
+// volume there would cover the whole rootfs, and what is set up later
+// from the root's descriptor would land beneath it. Refused, as target
+// "/" is.
+func TestMountPointResolvingToRootRefused(t *testing.T) {
+	root, rf, _ := appRoot(t)
+	dir := volumeDir(t)
+	symlink(t, "/", filepath.Join(root, "data"))
+	symlink(t, "..", filepath.Join(root, "up"))
+	for _, target := range []string{"/data", "/up", "/data/up/"} {
+		if err := mountAt(rf, dir, target, false); err == nil || !strings.Contains(err.Error(), "resolves to the app's root") {
+			t.Errorf("volume on %s: %v, want a refusal", target, err)
+		}
+	}
+	symlink(t, "/", filepath.Join(root, "proc"))
+	err := inDir(rf, "/proc", func(*os.File) error {
+		t.Error("proc would be mounted on the app's root")
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "resolves to the app's root") {
+		t.Errorf("/proc through a symlink to /: %v, want a refusal", err)
+	}
+	if mps, _ := mountinfo.Under(root); len(mps) != 0 {
+		t.Errorf("mounted %q", mps)
+	}
+}
