@@ -134,6 +134,9 @@ type appPlan struct {
 	// nullStdout and nullStderr send the stream to /dev/null
 	// (--stdout=null, --stderr=null) instead of the pod's log.
 	nullStdout, nullStderr bool
+	// notify: the image says the app speaks sd_notify; it has started
+	// once it says READY=1.
+	notify bool
 }
 
 // mountPlan is one volume mounted into an app.
@@ -187,13 +190,15 @@ func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
 func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags) (*appPlan, error) {
 	name := ra.Name
 	a := &appPlan{name: name, ra: ra, app: ra.App, rel: filepath.Join("opt", "stage2", name)}
+	im, err := readImageManifest(filepath.Join(s1, a.rel, "manifest"))
+	if err != nil {
+		return nil, fmt.Errorf("app %s: %w", name, err)
+	}
 	if a.app == nil {
-		im, err := readImageManifest(filepath.Join(s1, a.rel, "manifest"))
-		if err != nil {
-			return nil, fmt.Errorf("app %s: %w", name, err)
-		}
 		a.app = im.App
 	}
+	v, _ := im.annotation(annSupportsNotify)
+	a.notify = v == "true"
 	if a.app == nil {
 		return nil, fmt.Errorf("app %s: image has no app section", name)
 	}

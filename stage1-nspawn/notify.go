@@ -3,9 +3,10 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
-	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -144,18 +145,85 @@ func (p *podNotifier) send(msg string) {
 // speaks sd_notify itself.
 const annSupportsNotify = "appc.io/executor/supports-systemd-notify"
 
-// warnNotifyApps names the apps whose image declares they speak sd_notify:
-// rkt let such an app decide when the pod is ready, saturn reports the pod
-// ready once every app has started and never hands NOTIFY_SOCKET to an
-// app, so the user should know the app's own readiness is not waited for.
-func warnNotifyApps(s1 string, p *podPlan) {
-	for _, a := range p.apps {
-		im, err := readImageManifest(filepath.Join(s1, a.rel, "manifest"))
-		if err != nil {
-			continue
-		}
-		if v, _ := im.annotation(annSupportsNotify); v == "true" {
-			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: %s is not supported; the pod is ready once its apps have started\n", a.name, annSupportsNotify)
+// appNotifyAddr is the abstract unix socket address on which the
+// supervisor hears the sd_notify messages of app: abstract, so no file in
+// the app's rootfs (which may be read-only) is needed, and it is gone
+// with the socket when PID 1 exits. Abstract names belong to the network
+// namespace, the host's with --net=host: the pod's UUID keeps pods apart,
+// and only senders inside the pod are believed (readAppNotify).
+func appNotifyAddr(uuid, app string) string {
+	return "@saturn-notify/" + uuid + "/" + app
+}
+
+// listenAppNotify opens the notify socket of app a, an app whose image
+// says it speaks sd_notify, and returns the NOTIFY_SOCKET value it gets.
+// The app counts as started once it sends READY=1, as a Type=notify unit
+// does for rkt's systemd stage1: then a is sent on s.ready.
+func (s *supervisor) listenAppNotify(a *appPlan) (string, error) {
+	addr := appNotifyAddr(s.flags.uuid, a.name)
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		return "", fmt.Errorf("notify socket: %w", err)
+	}
+	raw, err := conn.SyscallConn()
+	if err == nil {
+		cerr := raw.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+		})
+		if err == nil {
+			err = cerr
 		}
 	}
+	if err != nil {
+		conn.Close()
+		return "", fmt.Errorf("notify socket: %w", err)
+	}
+	go s.readAppNotify(conn, a)
+	return addr, nil
+}
+
+// readAppNotify waits for READY=1 from a process of the pod on conn. The
+// kernel gives a sender outside the pod's PID namespace pid 0 in its
+// credentials: such messages are dropped, so no host process can make an
+// app ready on a host network's abstract socket.
+func (s *supervisor) readAppNotify(conn *net.UnixConn, a *appPlan) {
+	defer conn.Close()
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	for {
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			return
+		}
+		if senderInPod(oob[:oobn]) && notifiesReady(buf[:n]) {
+			s.ready <- a
+			return
+		}
+	}
+}
+
+// senderInPod reports whether the SCM_CREDENTIALS in oob name a process
+// the pod's PID namespace can see.
+func senderInPod(oob []byte) bool {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return false
+	}
+	for _, m := range msgs {
+		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
+			return cred.Pid != 0
+		}
+	}
+	return false
+}
+
+// notifiesReady reports whether an sd_notify datagram holds READY=1 on a
+// line of its own.
+func notifiesReady(msg []byte) bool {
+	for _, l := range strings.Split(string(msg), "\n") {
+		if l == notifyReady {
+			return true
+		}
+	}
+	return false
 }

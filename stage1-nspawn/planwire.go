@@ -107,6 +107,7 @@ func encodePlan(p *podPlan) []byte {
 		w.spec(a.spec)
 		w.bool(a.nullStdout)
 		w.bool(a.nullStderr)
+		w.bool(a.notify)
 		w.int(len(a.mounts))
 		for _, m := range a.mounts {
 			w.mount(m)
@@ -246,7 +247,7 @@ func decodePlan(b []byte) (*podPlan, error) {
 			a.app.EventHandlers = append(a.app.EventHandlers, eventHandler{Name: r.str(), Exec: r.strs()})
 		}
 		a.spec = r.spec()
-		a.nullStdout, a.nullStderr = r.bool(), r.bool()
+		a.nullStdout, a.nullStderr, a.notify = r.bool(), r.bool(), r.bool()
 		for j, nm := 0, r.count(); j < nm && r.err == nil; j++ {
 			a.mounts = append(a.mounts, r.mount())
 		}

@@ -35,9 +35,6 @@ func runMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if os.Getenv("NOTIFY_SOCKET") != "" {
-		warnNotifyApps(filepath.Join(podDir, "stage1", "rootfs"), plan)
-	}
 	if err := keepFDsFromChildren(); err != nil {
 		return fail(err)
 	}

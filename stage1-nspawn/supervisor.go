@@ -54,8 +54,11 @@ type supervisor struct {
 	// reads the signals, touches them: it waits for the apps and for each
 	// event handler in turn, and a stop must reach whichever runs.
 	sigs      <-chan os.Signal
-	exits     chan appExit     // room for every app's exit
-	pending   []appExit        // exits read while a handler ran, in order
+	exits     chan appExit  // room for every app's exit
+	pending   []appExit     // exits read while a handler ran, in order
+	ready     chan *appPlan // apps that said READY=1 (see listenAppNotify)
+	awaiting  map[*appPlan]bool
+	isReady   bool             // supervisor-status says ready
 	apps      map[*appPlan]int // main pid of each app running
 	handler   int              // pid of the event handler running, 0 if none
 	stopping  bool
@@ -107,6 +110,8 @@ func (s *supervisor) run(sigs <-chan os.Signal) int {
 	go s.reap()
 	s.sigs = sigs
 	s.exits = make(chan appExit, len(s.plan.apps))
+	s.ready = make(chan *appPlan, len(s.plan.apps))
+	s.awaiting = map[*appPlan]bool{}
 	res := &podResult{}
 	started := 0
 	for _, a := range s.plan.apps {
@@ -133,10 +138,7 @@ func (s *supervisor) run(sigs <-chan os.Signal) int {
 		defer os.Remove(enterSocket)
 	}
 	if started == len(s.plan.apps) {
-		if err := writeFileAtomic(supervisorStatus, []byte("ready")); err != nil {
-			fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
-		}
-		s.notify.send(notifyReady)
+		s.markReady()
 	}
 	s.superviseApps(res)
 	s.finish()
@@ -178,12 +180,29 @@ func (s *supervisor) superviseApps(res *podResult) {
 		case e := <-s.exits:
 			delete(s.apps, e.app)
 			s.appExited(e, res)
+		case a := <-s.ready:
+			delete(s.awaiting, a)
+			s.markReady()
 		case sig := <-s.sigs:
 			s.onSignal(sig)
 		case <-s.kill:
 			s.killAll()
 		}
 	}
+}
+
+// markReady says the pod is ready, once: every app has started (which
+// run checked before the first call) and every app that speaks sd_notify
+// has said READY=1. A pod that began to stop is not made ready.
+func (s *supervisor) markReady() {
+	if s.isReady || len(s.awaiting) > 0 || s.stopping {
+		return
+	}
+	s.isReady = true
+	if err := writeFileAtomic(supervisorStatus, []byte("ready")); err != nil {
+		fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
+	}
+	s.notify.send(notifyReady)
 }
 
 // appExited records the exit of app e.app, no longer in s.apps, and runs
@@ -469,8 +488,21 @@ func (s *supervisor) startApp(a *appPlan, exits chan<- appExit) (int, int, error
 	if s.stopping {
 		return 0, 0, nil
 	}
+	spec := a.spec
+	if a.notify {
+		addr, err := s.listenAppNotify(a)
+		if err != nil {
+			return 0, exitStage1, err
+		}
+		// The app's own environment only: not its handlers' nor
+		// what enter runs (rkt/env).
+		withSocket := *a.spec
+		withSocket.Env = append(slices.Clip(a.spec.Env), "NOTIFY_SOCKET="+addr)
+		spec = &withSocket
+		s.awaiting[a] = true
+	}
 	// exits has room for every app, and each app exits once.
-	pid, err := s.spawnApp(a, a.spec, func(code int) { exits <- appExit{app: a, code: code} })
+	pid, err := s.spawnApp(a, spec, func(code int) { exits <- appExit{app: a, code: code} })
 	if err != nil {
 		return 0, exitStage1, err
 	}

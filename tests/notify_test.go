@@ -54,9 +54,10 @@ func waitFile(t *testing.T, path string) string {
 
 // TestRunNotifyReadyStopping runs a pod as a Type=notify unit would: READY=1
 // must come only once the apps have started (after the pre-start handler
-// finished), STOPPING=1 when saturn stop asks it to end, and neither the
-// app nor its handler may see NOTIFY_SOCKET, even though its image says it
-// speaks sd_notify: saturn warns that it does not wait for such an app.
+// finished) and the app whose image says it speaks sd_notify has said
+// READY=1 itself, on a socket of the pod's own (rkt's stage1 made such an
+// app a Type=notify service); STOPPING=1 when saturn stop asks the pod to
+// end. The host's NOTIFY_SOCKET reaches no app, handler or entered command.
 func TestRunNotifyReadyStopping(t *testing.T) {
 	e := newEnv(t)
 	conn, sock := notifyListener(t)
@@ -66,15 +67,19 @@ func TestRunNotifyReadyStopping(t *testing.T) {
 	bb := testimg.Busybox(t, testimg.Options{
 		Exec: []string{"/bin/sh", "-c", "env > /vol/app-env; exec sleep 600"},
 		Modify: func(m *schema.ImageManifest) {
-			m.Annotations.Set("appc.io/executor/supports-systemd-notify", "true")
 			m.App.EventHandlers = []types.EventHandler{{
 				Name: "pre-start",
 				Exec: []string{"/bin/sh", "-c", "sleep 1; env > /vol/pre-start-env"},
 			}}
 		},
 	})
+	ta := testimg.TestApp(t, testimg.Options{Modify: func(m *schema.ImageManifest) {
+		m.Annotations.Set("appc.io/executor/supports-systemd-notify", "true")
+	}})
 	uuidFile := filepath.Join(t.TempDir(), "uuid")
-	cmd := e.command(append(runBase(e, uuidFile), "--volume=v,kind=host,source="+vol, bb, "--mount=volume=v,target=/vol")...)
+	cmd := e.command(append(runBase(e, uuidFile), "--volume=v,kind=host,source="+vol,
+		bb, "--mount=volume=v,target=/vol",
+		ta, "--mount=volume=v,target=/vol", "--exec=/testapp", "--", "notify", "/vol/notified", "READY=1")...)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -92,13 +97,21 @@ func TestRunNotifyReadyStopping(t *testing.T) {
 		}
 	}()
 
-	if msg := nextNotify(t, conn); msg != "READY=1" {
-		t.Fatalf("first notification %q, want READY=1\n%s", msg, out.String())
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if msg := string(buf[:n]); err != nil || msg != "READY=1" {
+		t.Fatalf("first notification %q (%v), want READY=1\n%s", msg, err, out.String())
 	}
-	if _, err := os.Stat(filepath.Join(vol, "pre-start-env")); err != nil {
-		t.Fatalf("READY=1 came before the pre-start handler finished: %v", err)
+	for _, f := range []string{"pre-start-env", "notified"} {
+		if _, err := os.Stat(filepath.Join(vol, f)); err != nil {
+			t.Fatalf("READY=1 came before %s: %v", f, err)
+		}
 	}
 	uuid := strings.TrimSpace(waitFile(t, uuidFile))
+	if st := statusMap(e.mustSaturn("status", "--wait-ready=1m", uuid)); st["state"] != "running" {
+		t.Errorf("status of the ready pod: %v", st)
+	}
 	for _, f := range []string{"pre-start-env", "app-env"} {
 		env := waitFile(t, filepath.Join(vol, f))
 		for _, key := range []string{"NOTIFY_SOCKET=", "SATURN_NOTIFY_FD="} {
@@ -106,6 +119,10 @@ func TestRunNotifyReadyStopping(t *testing.T) {
 				t.Errorf("%s: app sees %s\n%s", f, key, env)
 			}
 		}
+	}
+	r := e.saturn("enter", "--app=testapp", uuid, "/testapp", "env")
+	if r.Code != 0 || strings.Contains(r.Stdout, "NOTIFY_SOCKET=") {
+		t.Errorf("entered command's environment: %s", r)
 	}
 
 	e.mustSaturn("stop", uuid)
@@ -118,10 +135,83 @@ func TestRunNotifyReadyStopping(t *testing.T) {
 		if err != nil {
 			t.Fatalf("saturn run after stop: %v\n%s", err, out.String())
 		}
-		if !strings.Contains(out.String(), "supports-systemd-notify is not supported") {
-			t.Errorf("no warning about the app's supports-systemd-notify:\n%s", out.String())
+		if strings.Contains(out.String(), "stage1: warning") {
+			t.Errorf("stage1 warned:\n%s", out.String())
 		}
 	case <-time.After(time.Minute):
 		t.Fatalf("saturn run still running a minute after stop\n%s", out.String())
 	}
+}
+
+// Without systemd the pod's readiness (supervisor-status, status
+// --wait-ready) also waits for the app that speaks sd_notify. With
+// --net=host its socket's abstract name is in the host's network
+// namespace: a host process's READY=1 there is not believed.
+func TestAppNotifyReadiness(t *testing.T) {
+	for _, net := range []string{"none", "host"} {
+		t.Run(net, func(t *testing.T) { testAppNotifyReadiness(t, net) })
+	}
+}
+
+func testAppNotifyReadiness(t *testing.T, netMode string) {
+	e := newEnv(t)
+	vol := t.TempDir()
+	ta := testimg.TestApp(t, testimg.Options{Modify: func(m *schema.ImageManifest) {
+		m.Annotations.Set("appc.io/executor/supports-systemd-notify", "true")
+	}})
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	cmd := e.command(append(runBase(e, uuidFile), "--net="+netMode, "--volume=v,kind=host,source="+vol,
+		ta, "--mount=volume=v,target=/vol", "--exec=/testapp", "--", "notify", "/vol/notified", "READY=1")...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	exited := false
+	defer func() {
+		if !exited {
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	uuid := strings.TrimSpace(waitFile(t, uuidFile))
+	if netMode == "host" {
+		spoofReady(t, "@saturn-notify/"+uuid+"/testapp")
+	}
+	if r := e.saturn("status", "--wait-ready=1m", uuid); r.Code != 0 {
+		t.Fatalf("status --wait-ready: %s\n%s", r, out.String())
+	}
+	if _, err := os.Stat(filepath.Join(vol, "notified")); err != nil {
+		t.Fatalf("the pod was ready before its app said so: %v", err)
+	}
+	e.mustSaturn("stop", uuid)
+	select {
+	case err := <-done:
+		exited = true
+		if err != nil {
+			t.Errorf("saturn run after stop: %v\n%s", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("saturn run still running a minute after stop\n%s", out.String())
+	}
+}
+
+// spoofReady sends READY=1 to addr from this (host) process until the
+// socket is there, for up to ten seconds.
+func spoofReady(t *testing.T, addr string) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+		if err != nil {
+			continue
+		}
+		_, err = c.Write([]byte("READY=1"))
+		c.Close()
+		if err == nil {
+			return
+		}
+	}
+	t.Fatalf("no notify socket at %s", addr)
 }

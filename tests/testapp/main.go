@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -69,6 +70,8 @@ func run(cmd string, args []string) int {
 		return ps()
 	case "wait-signal":
 		return waitSignal(args)
+	case "notify":
+		return notify(args)
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", cmd)
 		return 2
@@ -154,4 +157,31 @@ func waitSignal(args []string) int {
 	s := <-ch
 	fmt.Printf("got %s\n", s)
 	return atoi(args, 0)
+}
+
+// notify MARKER MSG [wait-signal args]: waits a second (so a readiness
+// that does not wait for the app shows), writes MARKER, sends MSG to
+// $NOTIFY_SOCKET as sd_notify does, then waits for a signal.
+func notify(args []string) int {
+	if len(args) < 2 {
+		return fail(fmt.Errorf("notify MARKER MSG"))
+	}
+	time.Sleep(time.Second)
+	if err := os.WriteFile(args[0], []byte("notified\n"), 0o644); err != nil {
+		return fail(err)
+	}
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		return fail(fmt.Errorf("no NOTIFY_SOCKET"))
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		return fail(err)
+	}
+	_, err = c.Write([]byte(args[1]))
+	c.Close()
+	if err != nil {
+		return fail(err)
+	}
+	return waitSignal(args[2:])
 }
