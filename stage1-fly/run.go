@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/appc/spec/schema/types"
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
@@ -207,11 +208,34 @@ func launch(plan *runPlan, w *flywatch.Watcher, lockFD int, debug bool) error {
 	if debug {
 		logf("exec %q chrooted in %s as %d:%d", plan.spec.Args, p.rootfs(), plan.spec.UID, plan.spec.GID)
 	}
+	notifyReady(p)
 	// Last before exec: from here stage1's own errors may go to /dev/null.
 	if err := nullStdio(p.app.Annotations); err != nil {
 		return err
 	}
 	return stage2.Exec(plan.spec)
+}
+
+// annSupportsNotify is the appc annotation by which an image says its app
+// speaks sd_notify.
+const annSupportsNotify = "appc.io/executor/supports-systemd-notify"
+
+// notifyReady tells a Type=notify unit running the pod that it is ready:
+// everything is set up and the app is about to replace this process,
+// which is the unit's main pid. The app's environment comes from its
+// manifest, so it never sees NOTIFY_SOCKET, whose path would not resolve
+// in its chroot anyway: an app whose image says it speaks sd_notify is
+// not waited for, which a warning says.
+func notifyReady(p *flyPod) {
+	if os.Getenv("NOTIFY_SOCKET") == "" {
+		return
+	}
+	if v, _ := p.image.Annotations.Get(annSupportsNotify); v == "true" {
+		logf("warning: app %s: %s is not supported by stage1-fly; the pod is ready once the app starts", p.appName(), annSupportsNotify)
+	}
+	if _, err := daemon.SdNotify(true, daemon.SdNotifyReady); err != nil {
+		logf("warning: notify READY=1: %v", err)
+	}
 }
 
 // stdioAnnotations are the runtime app annotations in which stage0 records

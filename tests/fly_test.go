@@ -509,3 +509,34 @@ func TestFlyStopLeftovers(t *testing.T) {
 	}
 	e.mustSaturn("rm", uuid)
 }
+
+// Under a Type=notify unit a fly pod is ready once its app is about to
+// run: stage1-fly, the unit's main pid until the app replaces it, says
+// READY=1. The app's environment is its manifest's, without the host's
+// NOTIFY_SOCKET.
+func TestFlyNotifyReady(t *testing.T) {
+	e := newEnv(t)
+	conn, sock := notifyListener(t)
+	img := flyImage(t, `if [ -n "$NOTIFY_SOCKET" ]; then echo has-socket; else echo no-socket; fi; exec sleep 600`)
+	cmd := e.command("run", "--insecure-options=image", "--stage1-path="+stage1Image("stage1-fly"), img)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	if msg := nextNotify(t, conn); msg != "READY=1" {
+		t.Fatalf("notification %q, want READY=1\n%s", msg, stderr.String())
+	}
+	if line, _ := bufio.NewReader(pipe).ReadString('\n'); line != "no-socket\n" {
+		t.Errorf("app said %q, want no-socket; stderr:\n%s", line, stderr.String())
+	}
+}
