@@ -208,11 +208,11 @@ func launch(plan *runPlan, w *flywatch.Watcher, lockFD int, debug bool) error {
 	if debug {
 		logf("exec %q chrooted in %s as %d:%d", plan.spec.Args, p.rootfs(), plan.spec.UID, plan.spec.GID)
 	}
-	notifyReady(p)
 	// Last before exec: from here stage1's own errors may go to /dev/null.
 	if err := nullStdio(p.app.Annotations); err != nil {
 		return err
 	}
+	notifyReady(p)
 	return stage2.Exec(plan.spec)
 }
 

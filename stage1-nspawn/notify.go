@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -145,14 +147,20 @@ func (p *podNotifier) send(msg string) {
 // speaks sd_notify itself.
 const annSupportsNotify = "appc.io/executor/supports-systemd-notify"
 
-// appNotifyAddr is the abstract unix socket address on which the
-// supervisor hears the sd_notify messages of app: abstract, so no file in
+// appNotifyAddr returns a new abstract unix socket address on which the
+// supervisor hears an app's sd_notify messages: abstract, so no file in
 // the app's rootfs (which may be read-only) is needed, and it is gone
 // with the socket when PID 1 exits. Abstract names belong to the network
-// namespace, the host's with --net=host: the pod's UUID keeps pods apart,
-// and only senders inside the pod are believed (readAppNotify).
-func appNotifyAddr(uuid, app string) string {
-	return "@saturn-notify/" + uuid + "/" + app
+// namespace, the host's with --net=host, where anyone may bind a name
+// first: so the name is random, not derived from what others can read
+// (the pod's UUID is in stage1's command line), and the socket stays
+// bound for the pod's life (see readAppNotify).
+func appNotifyAddr() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "@saturn-notify/" + hex.EncodeToString(b), nil
 }
 
 // listenAppNotify opens the notify socket of app a, an app whose image
@@ -160,7 +168,10 @@ func appNotifyAddr(uuid, app string) string {
 // The app counts as started once it sends READY=1, as a Type=notify unit
 // does for rkt's systemd stage1: then a is sent on s.ready.
 func (s *supervisor) listenAppNotify(a *appPlan) (string, error) {
-	addr := appNotifyAddr(s.flags.uuid, a.name)
+	addr, err := appNotifyAddr()
+	if err != nil {
+		return "", fmt.Errorf("notify socket: %w", err)
+	}
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
 	if err != nil {
 		return "", fmt.Errorf("notify socket: %w", err)
@@ -178,6 +189,9 @@ func (s *supervisor) listenAppNotify(a *appPlan) (string, error) {
 		conn.Close()
 		return "", fmt.Errorf("notify socket: %w", err)
 	}
+	// Referenced here for the pod's life: a socket no one refers to
+	// would be closed by its finalizer, freeing its name.
+	s.notifySockets = append(s.notifySockets, conn)
 	go s.readAppNotify(conn, a)
 	return addr, nil
 }
@@ -185,19 +199,42 @@ func (s *supervisor) listenAppNotify(a *appPlan) (string, error) {
 // readAppNotify waits for READY=1 from a process of the pod on conn. The
 // kernel gives a sender outside the pod's PID namespace pid 0 in its
 // credentials: such messages are dropped, so no host process can make an
-// app ready on a host network's abstract socket.
+// app ready on a host network's abstract socket. The socket is read, and
+// what comes after READY=1 dropped, until PID 1 exits: closed, its name
+// would be free for another process to bind and hear what the app sends
+// later (STATUS=, FDSTORE=1 with its descriptors).
 func (s *supervisor) readAppNotify(conn *net.UnixConn, a *appPlan) {
-	defer conn.Close()
 	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	// Room for the credentials and for descriptors sent along, which
+	// are closed; any beyond that the kernel drops itself.
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(64*4))
+	ready := false
 	for {
 		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 		if err != nil {
+			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: notify socket: %v\n", a.name, err)
 			return
 		}
-		if senderInPod(oob[:oobn]) && notifiesReady(buf[:n]) {
+		// Descriptors passed along (FDSTORE=1) are not kept.
+		closeRights(oob[:oobn])
+		if !ready && senderInPod(oob[:oobn]) && notifiesReady(buf[:n]) {
+			ready = true
 			s.ready <- a
-			return
+		}
+	}
+}
+
+// closeRights closes the descriptors an SCM_RIGHTS message in oob brought.
+func closeRights(oob []byte) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		if fds, err := unix.ParseUnixRights(&m); err == nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,17 +54,20 @@ type supervisor struct {
 	// What a stop reaches, and its state. Only run's goroutine, which
 	// reads the signals, touches them: it waits for the apps and for each
 	// event handler in turn, and a stop must reach whichever runs.
-	sigs      <-chan os.Signal
-	exits     chan appExit  // room for every app's exit
-	pending   []appExit     // exits read while a handler ran, in order
-	ready     chan *appPlan // apps that said READY=1 (see listenAppNotify)
-	awaiting  map[*appPlan]bool
-	isReady   bool             // supervisor-status says ready
-	apps      map[*appPlan]int // main pid of each app running
-	handler   int              // pid of the event handler running, 0 if none
-	stopping  bool
-	requested unix.Signal      // the signal of a requested stop, if any
-	kill      <-chan time.Time // when the stop's SIGKILL is due
+	sigs    <-chan os.Signal
+	exits   chan appExit  // room for every app's exit
+	pending []appExit     // exits read while a handler ran, in order
+	ready   chan *appPlan // apps that said READY=1 (see listenAppNotify)
+	// notifySockets keeps the apps' notify sockets bound until PID 1
+	// exits (see readAppNotify).
+	notifySockets []*net.UnixConn
+	awaiting      map[*appPlan]bool
+	isReady       bool             // supervisor-status says ready
+	apps          map[*appPlan]int // main pid of each app running
+	handler       int              // pid of the event handler running, 0 if none
+	stopping      bool
+	requested     unix.Signal      // the signal of a requested stop, if any
+	kill          <-chan time.Time // when the stop's SIGKILL is due
 }
 
 // lineWriter serializes whole lines from several apps onto one stream.
@@ -209,6 +213,11 @@ func (s *supervisor) markReady() {
 // its post-stop handlers.
 func (s *supervisor) appExited(e appExit, res *podResult) {
 	s.debugf("app %s exited with %d", e.app.name, e.code)
+	if s.awaiting[e.app] {
+		// As a Type=notify service that exits before READY=1, which
+		// systemd fails: the pod is not ready, and says why.
+		fmt.Fprintf(os.Stderr, "stage1: warning: app %s exited before it said READY=1: the pod will not be ready\n", e.app.name)
+	}
 	if err := writeFileAtomic(filepath.Join(rktDir, "status", e.app.name), []byte(strconv.Itoa(e.code))); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 	}

@@ -178,7 +178,7 @@ func testAppNotifyReadiness(t *testing.T, netMode string) {
 	}()
 	uuid := strings.TrimSpace(waitFile(t, uuidFile))
 	if netMode == "host" {
-		spoofReady(t, "@saturn-notify/"+uuid+"/testapp")
+		spoofReady(t)
 	}
 	if r := e.saturn("status", "--wait-ready=1m", uuid); r.Code != 0 {
 		t.Fatalf("status --wait-ready: %s\n%s", r, out.String())
@@ -198,20 +198,34 @@ func testAppNotifyReadiness(t *testing.T, netMode string) {
 	}
 }
 
-// spoofReady sends READY=1 to addr from this (host) process until the
-// socket is there, for up to ten seconds.
-func spoofReady(t *testing.T, addr string) {
+// spoofReady sends READY=1, from this (host) process, to every saturn
+// notify socket /proc/net/unix lists, as anyone on the host could, once
+// there is one; for up to ten seconds.
+func spoofReady(t *testing.T) {
 	t.Helper()
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-		c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+		b, err := os.ReadFile("/proc/net/unix")
 		if err != nil {
-			continue
+			t.Fatal(err)
 		}
-		_, err = c.Write([]byte("READY=1"))
-		c.Close()
-		if err == nil {
+		sent := false
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 8 || !strings.HasPrefix(f[len(f)-1], "@saturn-notify/") {
+				continue
+			}
+			c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: f[len(f)-1], Net: "unixgram"})
+			if err != nil {
+				continue
+			}
+			if _, err := c.Write([]byte("READY=1")); err == nil {
+				sent = true
+			}
+			c.Close()
+		}
+		if sent {
 			return
 		}
 	}
-	t.Fatalf("no notify socket at %s", addr)
+	t.Fatal("no saturn notify socket in /proc/net/unix")
 }
