@@ -134,7 +134,13 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	// forwarder, only once PID 1 catches the stop signals: until then
 	// PID 1 would die of one rather than stop its apps.
 	waitCaught(caughtPipe[0])
-	if err := writeFileAtomic(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(pid)+"\n")); err != nil {
+	// Its start time first, so that whoever finds the pid finds it too:
+	// stop tells PID 1 from a process that later took over the pid by it.
+	err = writeFileAtomic(filepath.Join(podDir, pidStartFile), []byte(procStartTime(pid)+"\n"))
+	if err == nil {
+		err = writeFileAtomic(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(pid)+"\n"))
+	}
+	if err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		reapPID(pid)
 		return fail(err)

@@ -46,13 +46,38 @@ func stopMain(args []string) int {
 	return 0
 }
 
+// pidStartFile, beside the pid file, holds the start time of the pod's
+// PID 1 (field 22 of /proc/PID/stat), which with the pid names that one
+// process for the life of the system.
+const pidStartFile = "pid-starttime"
+
+// procStartTime returns the start time of process pid as /proc/PID/stat
+// gives it, "" if it cannot be read.
+func procStartTime(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name, in parentheses, may hold spaces and ")".
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19]
+}
+
 // signalPod sends sig to pid, the pod's PID 1 named by the pid file of
 // the pod directory dir, only if the pod still runs. The pid file stays
 // after the pod has exited, and its pid may since have been given to
 // another process. So the process is pinned with a pidfd first, then
 // signalled through it only if the pod is still locked (gc and rm lock an
-// exited pod too) and the process is the PID 1 of a PID namespace of its
-// own: a process that took over the pid is neither. A pod found not
+// exited pod too), the process is the PID 1 of a PID namespace of its own
+// and started when the run entrypoint recorded (pidStartFile; another
+// pod's or container's PID 1 may have the pid now). A pod found not
 // running, or a PID 1 already gone, is stopped: nothing is signalled and
 // that is no error.
 func signalPod(dir string, pid int, sig unix.Signal) error {
@@ -74,7 +99,7 @@ func signalPod(dir string, pid int, sig unix.Signal) error {
 	if err != nil {
 		return err
 	}
-	if !locked || !isNamespaceInit(pid) {
+	if !locked || !isNamespaceInit(pid) || !startedAsRecorded(dir, pid) {
 		return nil
 	}
 	if pidfd < 0 {
@@ -86,6 +111,18 @@ func signalPod(dir string, pid int, sig unix.Signal) error {
 		return err
 	}
 	return nil
+}
+
+// startedAsRecorded reports whether pid started when the pod's
+// pidStartFile says its PID 1 did; a pod dir without the file (a test's,
+// or one made by an earlier stage1) is taken at its word.
+func startedAsRecorded(dir string, pid int) bool {
+	b, err := os.ReadFile(filepath.Join(dir, pidStartFile))
+	if err != nil {
+		return os.IsNotExist(err)
+	}
+	want := strings.TrimSpace(string(b))
+	return want != "" && want == procStartTime(pid)
 }
 
 // isNamespaceInit reports whether pid is PID 1 of a PID namespace below

@@ -91,9 +91,26 @@ func TestSignalPod(t *testing.T) {
 		t.Fatal("signalPod signalled a process that is no namespace's PID 1")
 	case <-time.After(100 * time.Millisecond):
 	}
+	// Another namespace's PID 1 (another pod's, a container's) that took
+	// over the pid: it did not start when the run entrypoint recorded.
+	other1, otherExited := startSleeperIn(t, unix.CLONE_NEWPID)
+	if err := os.WriteFile(filepath.Join(dir, pidStartFile), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := signalPod(dir, other1.Process.Pid, unix.SIGKILL); err != nil {
+		t.Fatalf("signalPod of another namespace's PID 1: %v", err)
+	}
+	select {
+	case <-otherExited:
+		t.Fatal("signalPod signalled a PID 1 that started after the pod's")
+	case <-time.After(100 * time.Millisecond):
+	}
 	// A PID 1 ignores what it has no handler for; SIGKILL from outside
 	// its namespace always reaches it.
 	pod1, exited := startSleeperIn(t, unix.CLONE_NEWPID)
+	if err := os.WriteFile(filepath.Join(dir, pidStartFile), []byte(procStartTime(pod1.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := signalPod(dir, pod1.Process.Pid, unix.SIGKILL); err != nil {
 		t.Fatalf("signalPod of a locked pod: %v", err)
 	}
