@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"net"
 	"os"
 	"path/filepath"
@@ -81,21 +80,9 @@ func TestRunNotifyReadyStopping(t *testing.T) {
 		bb, "--mount=volume=v,target=/vol",
 		ta, "--mount=volume=v,target=/vol", "--exec=/testapp", "--", "notify", "/vol/notified", "READY=1")...)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	exited := false
-	defer func() {
-		if !exited {
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
+	bg := startBackground(t, cmd)
+	out := bg.out
 
 	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	buf := make([]byte, 4096)
@@ -129,17 +116,11 @@ func TestRunNotifyReadyStopping(t *testing.T) {
 	if msg := nextNotify(t, conn); msg != "STOPPING=1" {
 		t.Fatalf("notification after stop %q, want STOPPING=1", msg)
 	}
-	select {
-	case err := <-done:
-		exited = true
-		if err != nil {
-			t.Fatalf("saturn run after stop: %v\n%s", err, out.String())
-		}
-		if strings.Contains(out.String(), "stage1: warning") {
-			t.Errorf("stage1 warned:\n%s", out.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("saturn run still running a minute after stop\n%s", out.String())
+	if code := bg.wait(t); code != 0 {
+		t.Fatalf("saturn run exited %d after stop\n%s", code, out)
+	}
+	if strings.Contains(out.String(), "stage1: warning") {
+		t.Errorf("stage1 warned:\n%s", out)
 	}
 }
 
@@ -162,39 +143,20 @@ func testAppNotifyReadiness(t *testing.T, netMode string) {
 	uuidFile := filepath.Join(t.TempDir(), "uuid")
 	cmd := e.command(append(runBase(e, uuidFile), "--net="+netMode, "--volume=v,kind=host,source="+vol,
 		ta, "--mount=volume=v,target=/vol", "--exec=/testapp", "--", "notify", "/vol/notified", "READY=1")...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	exited := false
-	defer func() {
-		if !exited {
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
+	bg := startBackground(t, cmd)
 	uuid := strings.TrimSpace(waitFile(t, uuidFile))
 	if netMode == "host" {
 		spoofReady(t)
 	}
 	if r := e.saturn("status", "--wait-ready=1m", uuid); r.Code != 0 {
-		t.Fatalf("status --wait-ready: %s\n%s", r, out.String())
+		t.Fatalf("status --wait-ready: %s\n%s", r, bg.out)
 	}
 	if _, err := os.Stat(filepath.Join(vol, "notified")); err != nil {
 		t.Fatalf("the pod was ready before its app said so: %v", err)
 	}
 	e.mustSaturn("stop", uuid)
-	select {
-	case err := <-done:
-		exited = true
-		if err != nil {
-			t.Errorf("saturn run after stop: %v\n%s", err, out.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("saturn run still running a minute after stop\n%s", out.String())
+	if code := bg.wait(t); code != 0 {
+		t.Errorf("saturn run exited %d after stop\n%s", code, bg.out)
 	}
 }
 

@@ -229,12 +229,11 @@ func (s *s1Buffer) String() string {
 	return s.b.String()
 }
 
-// s1Start starts saturn run and waits until stdout holds ready.
-func s1Start(t *testing.T, e *env, ready string, args ...string) *s1Background {
+// startBackground starts cmd, its stdout and stderr going to bg.out, and
+// kills it when the test ends if it still runs.
+func startBackground(t *testing.T, cmd *exec.Cmd) *s1Background {
 	t.Helper()
-	uuidFile := filepath.Join(t.TempDir(), "uuid")
-	base := []string{"run", "--insecure-options=image", "--stage1-path=" + stage1Image("stage1-nspawn"), "--net=none", "--uuid-file-save=" + uuidFile}
-	bg := &s1Background{cmd: e.command(append(base, args...)...), out: &s1Buffer{}, done: make(chan int, 1)}
+	bg := &s1Background{cmd: cmd, out: &s1Buffer{}, done: make(chan int, 1)}
 	bg.cmd.Stdout, bg.cmd.Stderr = bg.out, bg.out
 	if err := bg.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -247,6 +246,15 @@ func s1Start(t *testing.T, e *env, ready string, args ...string) *s1Background {
 		bg.cmd.Process.Kill()
 		<-bg.done
 	})
+	return bg
+}
+
+// s1Start starts saturn run and waits until stdout holds ready.
+func s1Start(t *testing.T, e *env, ready string, args ...string) *s1Background {
+	t.Helper()
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	base := []string{"run", "--insecure-options=image", "--stage1-path=" + stage1Image("stage1-nspawn"), "--net=none", "--uuid-file-save=" + uuidFile}
+	bg := startBackground(t, e.command(append(base, args...)...))
 	deadline := time.After(time.Minute)
 	for !strings.Contains(bg.out.String(), ready) {
 		select {
