@@ -9,10 +9,11 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path"
 	"strings"
 
 	"github.com/appc/spec/schema"
+
+	"github.com/saturn-pods/saturn/untar"
 )
 
 // Image is what Validate learns about an ACI.
@@ -226,21 +227,13 @@ func unmarshalImageManifest(im *schema.ImageManifest, data []byte) (err error) {
 // "..", or lie outside manifest and rootfs. The archive's top directory
 // ("./", as `tar -C dir .` writes it) comes back as ".".
 func EntryName(raw string) (string, error) {
-	if raw == "" {
-		return "", errors.New("invalid ACI: entry with empty name")
-	}
 	if strings.HasPrefix(raw, "/") {
 		return "", fmt.Errorf("invalid ACI: absolute entry name %q", raw)
 	}
-	if strings.ContainsRune(raw, 0) {
-		return "", fmt.Errorf("invalid ACI: entry name %q contains NUL", raw)
+	name, err := untar.CleanName(raw)
+	if err != nil {
+		return "", fmt.Errorf("invalid ACI: %w", err)
 	}
-	for _, part := range strings.Split(raw, "/") {
-		if part == ".." {
-			return "", fmt.Errorf("invalid ACI: entry name %q contains \"..\"", raw)
-		}
-	}
-	name := path.Clean(raw)
 	if name != "." && name != ManifestName && name != RootfsName && !strings.HasPrefix(name, RootfsName+"/") {
 		return "", fmt.Errorf("invalid ACI: entry %q outside manifest and rootfs/", raw)
 	}

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 
 	"github.com/saturn-pods/saturn/aci"
+	"github.com/saturn-pods/saturn/untar"
 )
 
 // checkNoWritesThroughSymlinks re-reads the headers of a written blob (the
@@ -20,7 +20,7 @@ func checkNoWritesThroughSymlinks(f *os.File) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	symlinks := map[string]string{}
+	var guard untar.SymlinkGuard
 	tr := tar.NewReader(f)
 	for {
 		hdr, err := tr.Next()
@@ -34,15 +34,8 @@ func checkNoWritesThroughSymlinks(f *os.File) error {
 		if err != nil {
 			return err
 		}
-		for dir := path.Dir(name); dir != "." && dir != "/"; dir = path.Dir(dir) {
-			if target, ok := symlinks[dir]; ok {
-				return fmt.Errorf("invalid ACI: entry %q lies below the symlink %s -> %s", hdr.Name, dir, target)
-			}
-		}
-		if hdr.Typeflag == tar.TypeSymlink {
-			symlinks[name] = hdr.Linkname
-		} else {
-			delete(symlinks, name)
+		if err := guard.Check(name, hdr); err != nil {
+			return fmt.Errorf("invalid ACI: %w", err)
 		}
 	}
 }

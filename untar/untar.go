@@ -1,4 +1,18 @@
-package aci
+// Package untar writes the entries of tar archives into a directory tree
+// that no entry can leave. It is what ACI extraction (aci/) and the
+// application of OCI image layers (oci/) share: every path is resolved by
+// the kernel (openat2 RESOLVE_IN_ROOT) with the tree's root as "/", so an
+// absolute or climbing symlink inside the tree is interpreted as it would
+// be after chroot into it, never against the host; nothing is created
+// through a symlink in its last component; directories are removed
+// without following symlinks.
+//
+// Ownership is restored when running as root; modes (including setuid),
+// mtimes, devices, fifos, hardlinks and xattrs are restored always.
+// Directory modes and times are set after their content (Finish).
+// Callers decide which entries an archive may hold (names are checked
+// with CleanName) and map archive names to paths relative to the root.
+package untar
 
 import (
 	"archive/tar"
@@ -13,185 +27,118 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ExtractOptions tune Extract.
-type ExtractOptions struct {
-	// RootfsOnly writes the rootfs content straight into dest and skips
-	// the manifest.
-	RootfsOnly bool
-	// Overwrite replaces entries already present in dest, as layering
-	// dependencies requires: a later entry wins over an existing file,
-	// symlink or directory (a symlink is never followed to a directory
-	// in its place). Without it, an existing non-directory is an error.
+// Options tune a Tree.
+type Options struct {
+	// Overwrite replaces entries already present, as layering images
+	// requires: a later entry wins over an existing file, symlink or
+	// directory (a symlink is never followed to a directory in its
+	// place). Without it, an existing non-directory is an error.
 	Overwrite bool
-	// PathWhitelist, when not empty, lists the absolute rootfs paths to
-	// extract (appc pathWhitelist). Directories that are listed or lie
-	// above a listed path are extracted too; everything else is skipped.
-	PathWhitelist []string
 }
 
-// Extract writes the entries of an uncompressed ACI tar below dest
-// (dest/manifest and dest/rootfs, or just the rootfs content with
-// RootfsOnly), creating dest if needed.
-//
-// No entry can reach outside the tree: paths are resolved by the kernel
-// (openat2 RESOLVE_IN_ROOT) with the rootfs as root, so an absolute or
-// climbing symlink inside the image is interpreted as it would be after
-// chroot into the rootfs, never against the host. Ownership is restored
-// when running as root; modes (including setuid), mtimes, devices, fifos,
-// hardlinks and xattrs are restored always. Directory modes and times are
-// set after their content.
-func Extract(plainTar io.Reader, dest string, opts ExtractOptions) error {
-	var filters []whitelist
-	if len(opts.PathWhitelist) > 0 {
-		filters = append(filters, newWhitelist(opts.PathWhitelist))
-	}
-	return extract(plainTar, dest, extractConfig{
-		rootfsOnly:   opts.RootfsOnly,
-		skipManifest: opts.RootfsOnly,
-		overwrite:    opts.Overwrite,
-		filters:      filters,
-	})
-}
+// readBufSize is the copy buffer of file contents: archives are read
+// sequentially and can be large.
+const readBufSize = 1 << 20
 
-type extractConfig struct {
-	rootfsOnly   bool
-	skipManifest bool
-	overwrite    bool
-	filters      []whitelist // an entry must pass all of them
-}
+// paxXattrPrefix is how GNU tar, bsdtar and Go store extended attributes.
+const paxXattrPrefix = "SCHILY.xattr."
 
-func extract(r io.Reader, dest string, cfg extractConfig) error {
-	x, err := newExtractor(dest, cfg)
-	if err != nil {
-		return err
-	}
-	defer x.close()
-	tr := tar.NewReader(r)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return tarError(err)
-		}
-		if err := x.entry(hdr, tr); err != nil {
-			return err
-		}
-	}
-	return x.finishDirs()
-}
+// ErrTruncated is wrapped by the error for a file whose archive data ends
+// early.
+var ErrTruncated = errors.New("truncated archive")
 
 // maxCachedDirs bounds the open directory descriptors kept between
 // entries; archives list a directory's files together, so a small cache
 // catches nearly every lookup.
 const maxCachedDirs = 128
 
-type extractor struct {
-	cfg      extractConfig
-	dest     string
-	destFD   int // dest itself
-	rootFD   int // the rootfs: dest/rootfs, or dest with rootfsOnly
-	chown    bool
-	dirs     map[string]int // rootfs-relative dir path -> open fd
-	retired  []int          // dropped from dirs, closed before the next entry
-	deferred map[string]*tar.Header
-	skipped  map[string]bool // regular files filtered out by a whitelist
-	buf      []byte
+// Tree is a directory that archive entries are written into. It is not
+// safe for concurrent use.
+type Tree struct {
+	overwrite bool
+	root      string // the root's path, for messages and its own times
+	rootFD    int
+	chown     bool
+	dirs      map[string]int // root-relative dir path -> open fd
+	retired   []int          // dropped from dirs, closed before the next entry
+	deferred  map[string]*tar.Header
+	buf       []byte
 }
 
-func newExtractor(dest string, cfg extractConfig) (*extractor, error) {
-	if err := os.MkdirAll(dest, 0o755); err != nil {
+// Open opens root (creating it and its parents, mode 0755, if needed) as
+// a Tree.
+func Open(root string, opts Options) (*Tree, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("extract: %w", err)
 	}
-	destFD, err := unix.Open(dest, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("extract: open %s: %w", dest, err)
+		return nil, fmt.Errorf("extract: open %s: %w", root, err)
 	}
-	x := &extractor{
-		cfg: cfg, dest: dest, destFD: destFD, rootFD: -1,
-		chown:    os.Geteuid() == 0,
-		dirs:     map[string]int{},
-		deferred: map[string]*tar.Header{},
-		skipped:  map[string]bool{},
-	}
-	if cfg.rootfsOnly {
-		x.rootFD, err = unix.Dup(destFD)
-		if err != nil {
-			x.close()
-			return nil, fmt.Errorf("extract: %w", err)
-		}
-		return x, nil
-	}
-	if err := unix.Mkdirat(destFD, RootfsName, 0o755); err != nil && err != unix.EEXIST {
-		x.close()
-		return nil, fmt.Errorf("extract: create %s/rootfs: %w", dest, err)
-	}
-	x.rootFD, err = unix.Openat(destFD, RootfsName, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		x.close()
-		return nil, fmt.Errorf("extract: open %s/rootfs: %w", dest, err)
-	}
-	return x, nil
+	return newTree(root, fd, opts), nil
 }
 
-func (x *extractor) close() {
+func newTree(root string, fd int, opts Options) *Tree {
+	return &Tree{
+		overwrite: opts.Overwrite,
+		root:      root,
+		rootFD:    fd,
+		chown:     os.Geteuid() == 0,
+		dirs:      map[string]int{},
+		deferred:  map[string]*tar.Header{},
+	}
+}
+
+// Sub opens the directory name directly below x's root (creating it, mode
+// 0755, if missing; never through a symlink) as a Tree of its own with
+// x's options.
+func (x *Tree) Sub(name string) (*Tree, error) {
+	if err := unix.Mkdirat(x.rootFD, name, 0o755); err != nil && err != unix.EEXIST {
+		return nil, fmt.Errorf("extract: create %s/%s: %w", x.root, name, err)
+	}
+	fd, err := unix.Openat(x.rootFD, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("extract: open %s/%s: %w", x.root, name, err)
+	}
+	return newTree(path.Join(x.root, name), fd, Options{Overwrite: x.overwrite}), nil
+}
+
+// Close releases the Tree's descriptors.
+func (x *Tree) Close() {
 	x.dropDirCache()
 	x.closeRetired()
-	if x.rootFD >= 0 {
-		unix.Close(x.rootFD)
-	}
-	unix.Close(x.destFD)
+	unix.Close(x.rootFD)
 }
 
 // dropDirCache forgets every cached directory. The descriptors stay open
 // until the next entry starts, because the entry being extracted may still
 // be using one of them.
-func (x *extractor) dropDirCache() {
+func (x *Tree) dropDirCache() {
 	for _, fd := range x.dirs {
 		x.retired = append(x.retired, fd)
 	}
 	clear(x.dirs)
 }
 
-func (x *extractor) closeRetired() {
+func (x *Tree) closeRetired() {
 	for _, fd := range x.retired {
 		unix.Close(fd)
 	}
 	x.retired = x.retired[:0]
 }
 
-func (x *extractor) entry(hdr *tar.Header, body io.Reader) error {
+// Entry writes the archive entry hdr (with its content body) at rel, a
+// clean path relative to the root ("" is the root itself, whose owner,
+// mode and times Finish applies). Missing parent directories are created
+// (mode 0755) as tar does. For a hard link, hdr.Linkname is the target's
+// path relative to the root, as clean as rel; the target must exist.
+// Errors name hdr.Name.
+func (x *Tree) Entry(rel string, hdr *tar.Header, body io.Reader) error {
 	x.closeRetired()
-	name, err := EntryName(hdr.Name)
-	if err != nil {
-		return err
-	}
-	if name == "." {
-		return nil // the archive's top directory: dest itself
-	}
-	if name == ManifestName {
-		if x.cfg.skipManifest {
-			return nil
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			return errors.New("invalid ACI: manifest is not a regular file")
-		}
-		return x.create(x.destFD, ManifestName, ManifestName, &tar.Header{
-			Name: hdr.Name, Typeflag: tar.TypeReg, Mode: 0o644, ModTime: hdr.ModTime, Size: hdr.Size,
-		}, body)
-	}
-	if err := checkEntryType(name, hdr); err != nil {
-		return err
-	}
-	rel := strings.TrimPrefix(strings.TrimPrefix(name, RootfsName), "/") // "" is the rootfs itself
-	if !x.allowed(rel, hdr.Typeflag == tar.TypeDir) {
-		if hdr.Typeflag == tar.TypeReg {
-			x.skipped[rel] = true
-		}
-		return nil
-	}
 	if rel == "" {
+		if hdr.Typeflag != tar.TypeDir {
+			return fmt.Errorf("extract %s: the root is not a directory", hdr.Name)
+		}
 		x.deferred[rel] = hdr
 		return nil
 	}
@@ -206,18 +153,115 @@ func (x *extractor) entry(hdr *tar.Header, body io.Reader) error {
 	return nil
 }
 
-func (x *extractor) allowed(rel string, isDir bool) bool {
-	for _, w := range x.cfg.filters {
-		if !w.allows(rel, isDir) {
-			return false
+// Remove deletes what is at rel, a whole tree for a directory, without
+// following a symlink on the way or at the end; nothing there is no
+// error. rel's parent is resolved inside the root.
+func (x *Tree) Remove(rel string) error {
+	x.closeRetired()
+	if rel == "" {
+		return errors.New("cannot remove the root")
+	}
+	dir, base := path.Split(rel)
+	pfd, err := x.lookupDir(strings.TrimSuffix(dir, "/"))
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", rel, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == unix.ENOENT {
+		return nil
+	}
+	if err := x.remove(pfd, base); err != nil {
+		return fmt.Errorf("remove %s: %w", rel, err)
+	}
+	return nil
+}
+
+// RemoveBelow deletes everything below the directory rel ("" is the root)
+// for which keep returns false; keep gets root-relative paths, and a kept
+// directory is searched in turn. rel missing or not a directory is no
+// error.
+func (x *Tree) RemoveBelow(rel string, keep func(rel string) bool) error {
+	x.closeRetired()
+	fd, err := x.lookupDir(rel)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clear %s: %w", rel, err)
+	}
+	if err := x.removeBelow(fd, rel, keep); err != nil {
+		return fmt.Errorf("clear %s: %w", rel, err)
+	}
+	return nil
+}
+
+func (x *Tree) removeBelow(fd int, rel string, keep func(string) bool) error {
+	names, err := readDirNames(fd)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		crel := path.Join(rel, n)
+		if !keep(crel) {
+			if err := x.remove(fd, n); err != nil {
+				return err
+			}
+			continue
+		}
+		cfd, err := unix.Openat(fd, n, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == unix.ENOTDIR || err == unix.ELOOP {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		err = x.removeBelow(cfd, crel, keep)
+		unix.Close(cfd)
+		if err != nil {
+			return err
 		}
 	}
-	return true
+	return nil
+}
+
+// readDirNames lists the directory fd without consuming fd's offset for
+// anyone else (it reads through a duplicate of its own).
+func readDirNames(fd int) ([]string, error) {
+	dup, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(dup), ".")
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// lookupDir returns a descriptor of the existing directory rel, from the
+// cache when it is there; it creates nothing.
+func (x *Tree) lookupDir(rel string) (int, error) {
+	if rel == "" {
+		return x.rootFD, nil
+	}
+	if fd, ok := x.dirs[rel]; ok {
+		return fd, nil
+	}
+	fd, err := openInRoot(x.rootFD, rel)
+	if err != nil {
+		return -1, err
+	}
+	if len(x.dirs) >= maxCachedDirs {
+		x.dropDirCache()
+	}
+	x.dirs[rel] = fd
+	return fd, nil
 }
 
 // dirFD returns an open descriptor of the rootfs directory rel, creating
 // missing directories (mode 0755) on the way as tar does.
-func (x *extractor) dirFD(rel string) (int, error) {
+func (x *Tree) dirFD(rel string) (int, error) {
 	if rel == "" {
 		return x.rootFD, nil
 	}
@@ -241,7 +285,7 @@ func (x *extractor) dirFD(rel string) (int, error) {
 	return fd, nil
 }
 
-func (x *extractor) mkdirImplicit(rel string) (int, error) {
+func (x *Tree) mkdirImplicit(rel string) (int, error) {
 	dir, base := path.Split(rel)
 	pfd, err := x.dirFD(strings.TrimSuffix(dir, "/"))
 	if err != nil {
@@ -284,7 +328,7 @@ func openInRoot(root int, rel string) (int, error) {
 }
 
 // create makes the entry base in the directory pfd.
-func (x *extractor) create(pfd int, rel, base string, hdr *tar.Header, body io.Reader) error {
+func (x *Tree) create(pfd int, rel, base string, hdr *tar.Header, body io.Reader) error {
 	if hdr.Typeflag == tar.TypeDir {
 		return x.mkdir(pfd, rel, base, hdr)
 	}
@@ -292,7 +336,7 @@ func (x *extractor) create(pfd int, rel, base string, hdr *tar.Header, body io.R
 	if err != unix.EEXIST {
 		return err
 	}
-	if !x.cfg.overwrite {
+	if !x.overwrite {
 		return errors.New("file exists")
 	}
 	if err := x.remove(pfd, base); err != nil {
@@ -302,7 +346,7 @@ func (x *extractor) create(pfd int, rel, base string, hdr *tar.Header, body io.R
 }
 
 // remove deletes what is at base in pfd, a whole tree for a directory.
-func (x *extractor) remove(pfd int, base string) error {
+func (x *Tree) remove(pfd int, base string) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("replace: %w", err)
@@ -363,7 +407,7 @@ func removeAllAt(pfd int, base string) error {
 	return unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR)
 }
 
-func (x *extractor) mkdir(pfd int, rel, base string, hdr *tar.Header) error {
+func (x *Tree) mkdir(pfd int, rel, base string, hdr *tar.Header) error {
 	err := unix.Mkdirat(pfd, base, 0o700)
 	if err == unix.EEXIST {
 		var st unix.Stat_t
@@ -371,7 +415,7 @@ func (x *extractor) mkdir(pfd int, rel, base string, hdr *tar.Header) error {
 			return err
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			if !x.cfg.overwrite {
+			if !x.overwrite {
 				return errors.New("file exists and is not a directory")
 			}
 			if err := x.remove(pfd, base); err != nil {
@@ -391,7 +435,7 @@ func (x *extractor) mkdir(pfd int, rel, base string, hdr *tar.Header) error {
 
 // createNonDir returns a bare unix.EEXIST when base is already taken, so
 // create can decide whether to replace it.
-func (x *extractor) createNonDir(pfd int, rel, base string, hdr *tar.Header, body io.Reader) error {
+func (x *Tree) createNonDir(pfd int, rel, base string, hdr *tar.Header, body io.Reader) error {
 	switch hdr.Typeflag {
 	case tar.TypeReg:
 		return x.writeFile(pfd, base, rel, hdr, body)
@@ -415,7 +459,7 @@ func eexistOr(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-func (x *extractor) writeFile(pfd int, base, rel string, hdr *tar.Header, body io.Reader) error {
+func (x *Tree) writeFile(pfd int, base, rel string, hdr *tar.Header, body io.Reader) error {
 	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return eexistOr(err, "create")
@@ -431,7 +475,7 @@ func (x *extractor) writeFile(pfd int, base, rel string, hdr *tar.Header, body i
 	return setTimesAt(pfd, base, hdr)
 }
 
-func (x *extractor) fillFile(f *os.File, hdr *tar.Header, body io.Reader) error {
+func (x *Tree) fillFile(f *os.File, hdr *tar.Header, body io.Reader) error {
 	if hdr.Size > 0 {
 		if x.buf == nil {
 			x.buf = make([]byte, readBufSize)
@@ -440,10 +484,10 @@ func (x *extractor) fillFile(f *os.File, hdr *tar.Header, body io.Reader) error 
 		// buffer instead of a small internal one.
 		n, err := io.CopyBuffer(struct{ io.Writer }{f}, struct{ io.Reader }{body}, x.buf)
 		if err != nil {
-			return tarError(err)
+			return readError(err)
 		}
 		if n != hdr.Size {
-			return tarError(io.ErrUnexpectedEOF)
+			return readError(io.ErrUnexpectedEOF)
 		}
 	}
 	// Order matters: chown clears setuid bits and file capabilities, so
@@ -459,21 +503,23 @@ func (x *extractor) fillFile(f *os.File, hdr *tar.Header, body io.Reader) error 
 	return setXattrs(int(f.Fd()), hdr)
 }
 
+func readError(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %w", ErrTruncated, err)
+	}
+	return fmt.Errorf("read archive: %w", err)
+}
+
 // tarMode keeps the permission, setuid, setgid and sticky bits.
 func tarMode(hdr *tar.Header) uint32 {
 	return uint32(hdr.Mode) & 0o7777
 }
 
-func (x *extractor) hardlink(pfd int, base string, hdr *tar.Header) error {
-	target, err := EntryName(hdr.Linkname)
-	if err != nil || (target != RootfsName && !strings.HasPrefix(target, RootfsName+"/")) {
-		return fmt.Errorf("hardlink target %q outside rootfs", hdr.Linkname)
+func (x *Tree) hardlink(pfd int, base string, hdr *tar.Header) error {
+	tdir, tbase := path.Split(hdr.Linkname)
+	if tbase == "" {
+		return fmt.Errorf("hardlink target %q is not a file", hdr.Linkname)
 	}
-	trel := strings.TrimPrefix(strings.TrimPrefix(target, RootfsName), "/")
-	if x.skipped[trel] {
-		return fmt.Errorf("hardlink target %q is excluded by the path whitelist", hdr.Linkname)
-	}
-	tdir, tbase := path.Split(trel)
 	tfd, err := x.dirFD(strings.TrimSuffix(tdir, "/"))
 	if err != nil {
 		return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
@@ -486,7 +532,7 @@ func (x *extractor) hardlink(pfd int, base string, hdr *tar.Header) error {
 	return eexistOr(err, "hardlink")
 }
 
-func (x *extractor) mknod(pfd int, base string, hdr *tar.Header) error {
+func (x *Tree) mknod(pfd int, base string, hdr *tar.Header) error {
 	mode := uint32(unix.S_IFIFO)
 	switch hdr.Typeflag {
 	case tar.TypeChar:
@@ -503,7 +549,7 @@ func (x *extractor) mknod(pfd int, base string, hdr *tar.Header) error {
 
 // setAttrsAt sets owner, mode and times of base in pfd, which was just
 // created by us and is not a directory; symlinks only get owner and times.
-func (x *extractor) setAttrsAt(pfd int, base string, hdr *tar.Header, symlink bool) error {
+func (x *Tree) setAttrsAt(pfd int, base string, hdr *tar.Header, symlink bool) error {
 	if x.chown {
 		if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("chown: %w", err)
@@ -546,10 +592,10 @@ func setXattrs(fd int, hdr *tar.Header) error {
 	return nil
 }
 
-// finishDirs applies directory owners, modes, xattrs and times deepest
+// Finish applies directory owners, modes, xattrs and times deepest
 // first, after all content is in place, so neither a read-only mode nor
 // the creation of children spoils them.
-func (x *extractor) finishDirs() error {
+func (x *Tree) Finish() error {
 	rels := make([]string, 0, len(x.deferred))
 	for rel := range x.deferred {
 		rels = append(rels, rel)
@@ -570,7 +616,7 @@ func (x *extractor) finishDirs() error {
 	return nil
 }
 
-// depth orders directories for finishDirs; the rootfs itself comes last.
+// depth orders directories for Finish; the root itself comes last.
 func depth(rel string) int {
 	if rel == "" {
 		return -1
@@ -578,7 +624,7 @@ func depth(rel string) int {
 	return strings.Count(rel, "/")
 }
 
-func (x *extractor) finishDir(rel string, hdr *tar.Header) error {
+func (x *Tree) finishDir(rel string, hdr *tar.Header) error {
 	var pfd int
 	var base string
 	switch {
@@ -589,8 +635,6 @@ func (x *extractor) finishDir(rel string, hdr *tar.Header) error {
 			return err
 		}
 		pfd, base = fd, b
-	case !x.cfg.rootfsOnly:
-		pfd, base = x.destFD, RootfsName
 	default:
 		return x.finishRootDir(hdr)
 	}
@@ -608,19 +652,19 @@ func (x *extractor) finishDir(rel string, hdr *tar.Header) error {
 	return setTimesAt(pfd, base, hdr)
 }
 
-// finishRootDir handles the rootfs entry when it is dest itself.
-func (x *extractor) finishRootDir(hdr *tar.Header) error {
+// finishRootDir applies the root's own entry.
+func (x *Tree) finishRootDir(hdr *tar.Header) error {
 	if err := x.dirAttrs(x.rootFD, hdr); err != nil {
 		return err
 	}
 	mt := hdr.ModTime
-	if err := os.Chtimes(x.dest, mt, mt); err != nil {
+	if err := os.Chtimes(x.root, mt, mt); err != nil {
 		return fmt.Errorf("set times: %w", err)
 	}
 	return nil
 }
 
-func (x *extractor) dirAttrs(fd int, hdr *tar.Header) error {
+func (x *Tree) dirAttrs(fd int, hdr *tar.Header) error {
 	if x.chown {
 		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
 			return fmt.Errorf("chown: %w", err)
@@ -632,24 +676,48 @@ func (x *extractor) dirAttrs(fd int, hdr *tar.Header) error {
 	return setXattrs(fd, hdr)
 }
 
-// whitelist is one image's pathWhitelist, as rootfs-relative paths.
-type whitelist struct {
-	paths   map[string]bool
-	parents map[string]bool // directories above a listed path
-}
-
-func newWhitelist(list []string) whitelist {
-	w := whitelist{paths: map[string]bool{}, parents: map[string]bool{"": true}}
-	for _, p := range list {
-		rel := strings.TrimPrefix(path.Clean("/"+p), "/")
-		w.paths[rel] = true
-		for d := path.Dir(rel); d != "." && d != "/"; d = path.Dir(d) {
-			w.parents[d] = true
+// CleanName returns the clean form of an archive entry name ("./a/b/"
+// becomes "a/b", "./" becomes ".") and rejects empty names, names with a
+// NUL byte and names that climb with "..". A leading "/" is kept, for the
+// caller to refuse or strip.
+func CleanName(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("entry with empty name")
+	}
+	if strings.ContainsRune(raw, 0) {
+		return "", fmt.Errorf("entry name %q contains NUL", raw)
+	}
+	for _, part := range strings.Split(raw, "/") {
+		if part == ".." {
+			return "", fmt.Errorf("entry name %q contains \"..\"", raw)
 		}
 	}
-	return w
+	return path.Clean(raw), nil
 }
 
-func (w whitelist) allows(rel string, isDir bool) bool {
-	return w.paths[rel] || (isDir && w.parents[rel])
+// SymlinkGuard refuses an archive entry that lies below a symlink an
+// earlier entry of the same archive made. Tar tools never write such
+// entries (they do not descend into symlinks); an archive that does is
+// trying to make its extraction write where the symlink points.
+type SymlinkGuard struct {
+	links map[string]string // clean name -> symlink target
+}
+
+// Check records hdr, whose clean name is name, and returns an error if
+// name lies below a symlink recorded earlier.
+func (g *SymlinkGuard) Check(name string, hdr *tar.Header) error {
+	if g.links == nil {
+		g.links = map[string]string{}
+	}
+	for dir := path.Dir(name); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		if target, ok := g.links[dir]; ok {
+			return fmt.Errorf("entry %q lies below the symlink %s -> %s", hdr.Name, dir, target)
+		}
+	}
+	if hdr.Typeflag == tar.TypeSymlink {
+		g.links[name] = hdr.Linkname
+	} else {
+		delete(g.links, name)
+	}
+	return nil
 }
