@@ -23,9 +23,9 @@ type Image struct {
 	Size     int64 // bytes of the uncompressed tar
 }
 
-// maxManifestSize bounds the memory a hostile archive can make us spend
-// on its manifest.
-const maxManifestSize = 16 << 20
+// MaxManifestSize bounds the memory a hostile archive can make us spend
+// on its manifest; pod manifests given to stage0 have the same bound.
+const MaxManifestSize = 16 << 20
 
 // Validate reads a whole ACI of any supported compression once: it checks
 // every entry's name and type, parses the manifest and computes the image
@@ -171,7 +171,7 @@ func (v *validator) readManifest(hdr *tar.Header, tr io.Reader) error {
 	if v.manifest != nil {
 		return fmt.Errorf("invalid ACI: more than one manifest")
 	}
-	if hdr.Size > maxManifestSize {
+	if hdr.Size > MaxManifestSize {
 		return fmt.Errorf("invalid ACI: manifest too large (%d bytes)", hdr.Size)
 	}
 	data, err := io.ReadAll(tr)

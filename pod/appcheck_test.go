@@ -133,7 +133,7 @@ func TestLoadManifestChecksVolumes(t *testing.T) {
 		if err := os.WriteFile(p, []byte(js), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := LoadManifest(p, imgs); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := LoadManifest(p, imgs, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s %s: %v, want %q", tt.volumes, tt.mounts, err, tt.want)
 		}
 	}

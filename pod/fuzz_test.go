@@ -26,7 +26,7 @@ func FuzzLoadManifest(f *testing.F) {
 			t.Fatal(err)
 		}
 		imgs := fakeImages{fakeID(1): imageManifest(t, "example.com/busybox", busyApp)}
-		pm, err := LoadManifest(p, imgs)
+		pm, err := LoadManifest(p, imgs, nil)
 		if err != nil {
 			return
 		}

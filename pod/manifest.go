@@ -4,11 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/aci"
+	"github.com/saturn-pods/saturn/grant"
 )
 
 // ImageManifests gives image manifests by image id (the store does).
@@ -34,6 +39,13 @@ func Generate(o *PrepareOptions, images ImageManifests, environ []string) (*sche
 		}
 		ra, err := runtimeApp(app, im, o)
 		if err != nil {
+			return nil, err
+		}
+		fromImage, err := imageIsolators(app, im.App)
+		if err != nil {
+			return nil, err
+		}
+		if err := o.Grants.Image(im.Name.String(), app.ImageID, fromImage); err != nil {
 			return nil, err
 		}
 		if pm.Apps.Get(ra.Name) != nil {
@@ -154,56 +166,93 @@ func copyApp(a *types.App) *types.App {
 	return &c
 }
 
-func overrideIsolators(app *App, a *types.App) error {
-	replace := func(is types.Isolator, names ...types.ACIdentifier) {
-		kept := a.Isolators[:0]
-		for _, old := range a.Isolators {
-			drop := false
-			for _, n := range names {
-				if old.Name == n {
-					drop = true
-				}
-			}
-			if !drop {
-				kept = append(kept, old)
-			}
-		}
-		a.Isolators = append(kept, is)
-	}
+// override is an isolator the operator set with a per-app flag, and the
+// image isolators it replaces.
+type override struct {
+	iso     types.Isolator
+	replace []types.ACIdentifier
+}
+
+// isolatorOverrides are the isolators app's flags set, in the order
+// they are applied.
+func (app *App) isolatorOverrides() ([]override, error) {
+	var out []override
 	if app.MemoryLimit != nil {
-		replace(app.MemoryLimit.AsIsolator(), types.ResourceMemoryName)
+		out = append(out, override{app.MemoryLimit.AsIsolator(), []types.ACIdentifier{types.ResourceMemoryName}})
 	}
 	if app.CPULimit != nil {
-		replace(app.CPULimit.AsIsolator(), types.ResourceCPUName)
+		out = append(out, override{app.CPULimit.AsIsolator(), []types.ACIdentifier{types.ResourceCPUName}})
 	}
 	if app.CPUShares != nil {
-		replace(app.CPUShares.AsIsolator(), types.LinuxCPUSharesName)
+		out = append(out, override{app.CPUShares.AsIsolator(), []types.ACIdentifier{types.LinuxCPUSharesName}})
 	}
 	if app.OOMScoreAdj != nil {
-		replace(app.OOMScoreAdj.AsIsolator(), types.LinuxOOMScoreAdjName)
+		out = append(out, override{app.OOMScoreAdj.AsIsolator(), []types.ACIdentifier{types.LinuxOOMScoreAdjName}})
 	}
 	if app.CapsRetain != nil && app.CapsRemove != nil {
-		return fmt.Errorf("--caps-retain and --caps-remove cannot both be given for one image")
+		return nil, fmt.Errorf("--caps-retain and --caps-remove cannot both be given for one image")
 	}
 	caps := []types.ACIdentifier{types.LinuxCapabilitiesRetainSetName, types.LinuxCapabilitiesRevokeSetName}
 	if app.CapsRetain != nil {
 		is, err := app.CapsRetain.AsIsolator()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		replace(*is, caps...)
+		out = append(out, override{*is, caps})
 	}
 	if app.CapsRemove != nil {
 		is, err := app.CapsRemove.AsIsolator()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		replace(*is, caps...)
+		out = append(out, override{*is, caps})
 	}
 	if app.Seccomp != nil {
-		replace(*app.Seccomp, types.LinuxSeccompRetainSetName, types.LinuxSeccompRemoveSetName)
+		out = append(out, override{*app.Seccomp, []types.ACIdentifier{types.LinuxSeccompRetainSetName, types.LinuxSeccompRemoveSetName}})
+	}
+	return out, nil
+}
+
+// overrideIsolators replaces a's isolators by those app's flags set.
+func overrideIsolators(app *App, a *types.App) error {
+	ovs, err := app.isolatorOverrides()
+	if err != nil {
+		return err
+	}
+	for _, ov := range ovs {
+		kept := a.Isolators[:0]
+		for _, old := range a.Isolators {
+			if !slices.Contains(ov.replace, old.Name) {
+				kept = append(kept, old)
+			}
+		}
+		a.Isolators = append(kept, ov.iso)
 	}
 	return nil
+}
+
+// imageIsolators are the isolators of the image's app section im that
+// app's flags leave in its runtime app: what the image, not the
+// operator, sets.
+func imageIsolators(app *App, im *types.App) (types.Isolators, error) {
+	if im == nil {
+		return nil, nil
+	}
+	ovs, err := app.isolatorOverrides()
+	if err != nil {
+		return nil, err
+	}
+	var out types.Isolators
+	for _, iso := range im.Isolators {
+		replaced := false
+		for _, ov := range ovs {
+			replaced = replaced || slices.Contains(ov.replace, iso.Name)
+		}
+		if !replaced {
+			out = append(out, iso)
+		}
+	}
+	return out, nil
 }
 
 // mergeMounts puts per-app mounts before pod-wide ones and keeps the first
@@ -342,12 +391,14 @@ func unmarshalManifest(b []byte, pm *schema.PodManifest) (err error) {
 }
 
 // LoadManifest reads a hand-written pod manifest (--pod-manifest) and
-// checks what stage0 can: valid schema, unique app names, an image id and
-// an app section (in the pod or the image) for every app.
-func LoadManifest(path string, images ImageManifests) (*schema.PodManifest, error) {
-	b, err := os.ReadFile(path)
+// checks what stage0 can: size, valid schema, unique app names, an image
+// id and an app section (in the pod or the image) for every app. The
+// operator wrote the apps' isolators; an app without an app section takes
+// its image's, which grants judges.
+func LoadManifest(path string, images ImageManifests, grants *grant.Policy) (*schema.PodManifest, error) {
+	b, err := readManifestFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read pod manifest: %w", err)
+		return nil, err
 	}
 	var pm schema.PodManifest
 	if err := unmarshalManifest(b, &pm); err != nil {
@@ -381,6 +432,11 @@ func LoadManifest(path string, images ImageManifests) (*schema.PodManifest, erro
 		if ra.App == nil && im.App == nil {
 			return nil, fmt.Errorf("pod manifest %s: app %s has no app section, nor has its image", path, ra.Name)
 		}
+		if ra.App == nil {
+			if err := grants.Image(im.Name.String(), ra.Image.ID.String(), im.App.Isolators); err != nil {
+				return nil, fmt.Errorf("pod manifest %s: app %s: %w", path, ra.Name, err)
+			}
+		}
 	}
 	if err := checkVolumes(&pm); err != nil {
 		return nil, err
@@ -389,4 +445,23 @@ func LoadManifest(path string, images ImageManifests) (*schema.PodManifest, erro
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &pm, nil
+}
+
+// readManifestFile reads a pod manifest file of at most
+// aci.MaxManifestSize bytes, the bound of image manifests: a bigger one
+// would cost every later command that reads the pod.
+func readManifestFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read pod manifest: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, aci.MaxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read pod manifest: %w", err)
+	}
+	if len(b) > aci.MaxManifestSize {
+		return nil, fmt.Errorf("pod manifest %s is larger than %d MiB", path, aci.MaxManifestSize>>20)
+	}
+	return b, nil
 }

@@ -165,20 +165,25 @@ func TestGenerateErrors(t *testing.T) {
 	}
 }
 
+// writePodManifest writes a pod manifest of apps (JSON objects, comma
+// separated) and returns its path.
+func writePodManifest(t *testing.T, apps string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "pod.json")
+	js := `{"acKind":"PodManifest","acVersion":"0.8.11","apps":[` + apps + `]}`
+	if err := os.WriteFile(p, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestLoadManifest(t *testing.T) {
 	imgs := fakeImages{fakeID(1): imageManifest(t, "example.com/busybox", busyApp), fakeID(3): imageManifest(t, "example.com/layer", "")}
-	write := func(apps string) string {
-		p := filepath.Join(t.TempDir(), "pod.json")
-		js := `{"acKind":"PodManifest","acVersion":"0.8.11","apps":[` + apps + `]}`
-		if err := os.WriteFile(p, []byte(js), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(apps string) string { return writePodManifest(t, apps) }
 	app := func(name string, id int) string {
 		return fmt.Sprintf(`{"name":%q,"image":{"id":%q}}`, name, fakeID(id))
 	}
-	pm, err := LoadManifest(write(app("one", 1)), imgs)
+	pm, err := LoadManifest(write(app("one", 1)), imgs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,11 +197,11 @@ func TestLoadManifest(t *testing.T) {
 		{"", "has no apps"},
 	}
 	for _, b := range bad {
-		if _, err := LoadManifest(write(b.apps), imgs); err == nil || !strings.Contains(err.Error(), b.want) {
+		if _, err := LoadManifest(write(b.apps), imgs, nil); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("apps %s: error %v, want %q", b.apps, err, b.want)
 		}
 	}
-	if _, err := LoadManifest(filepath.Join(t.TempDir(), "missing.json"), imgs); err == nil {
+	if _, err := LoadManifest(filepath.Join(t.TempDir(), "missing.json"), imgs, nil); err == nil {
 		t.Error("missing manifest file accepted")
 	}
 }

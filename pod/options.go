@@ -13,6 +13,8 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 	"github.com/spf13/pflag"
+
+	"github.com/saturn-pods/saturn/grant"
 )
 
 // PrepareOptions are the flags that define a pod, shared by run and
@@ -31,6 +33,12 @@ type PrepareOptions struct {
 	storeOnly    bool
 	noStore      bool
 	Quiet        bool
+	// TrustImageIsolators is grant.TrustFlag: images whose signature
+	// is trusted may widen their own confinement.
+	TrustImageIsolators bool
+	// Grants is what the operator lets images grant themselves; the
+	// caller fills it in from the flags (nil: nothing that widens).
+	Grants *grant.Policy
 }
 
 // Pull policies, as rkt's --pull-policy.
@@ -52,6 +60,7 @@ func (o *PrepareOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PodManifest, "pod-manifest", "", "run this pod manifest file instead of images given on the command line")
 	fs.StringVar(&o.UUIDFileSave, "uuid-file-save", "", "write the pod UUID to this file")
 	fs.StringVar(&o.PullPolicy, "pull-policy", PullNew, "when to fetch an image: never, new or update")
+	fs.BoolVar(&o.TrustImageIsolators, strings.TrimPrefix(grant.TrustFlag, "--"), false, "let images signed by a trusted key keep isolators that widen their confinement (capabilities beyond the default set...)")
 	fs.BoolVar(&o.storeOnly, "store-only", false, "deprecated: use --pull-policy=never")
 	fs.BoolVar(&o.noStore, "no-store", false, "deprecated: use --pull-policy=update")
 	fs.Lookup("store-only").Hidden = true

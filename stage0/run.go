@@ -274,8 +274,9 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 // podManifest fetches the images and generates the pod manifest, or
 // loads the one given with --pod-manifest.
 func podManifest(g *globals, st *store.Store, pa *podArgs) (*schema.PodManifest, error) {
+	pa.prep.Grants = imageGrants(g, st, pa.prep.TrustImageIsolators)
 	if pa.prep.PodManifest != "" {
-		return pod.LoadManifest(pa.prep.PodManifest, st)
+		return pod.LoadManifest(pa.prep.PodManifest, st, pa.prep.Grants)
 	}
 	f := newImageFetcher(g, st, pa.prep.PullPolicy)
 	for _, app := range pa.prep.Apps.Apps {

@@ -72,6 +72,8 @@ func run(cmd string, args []string) int {
 		return waitSignal(args)
 	case "notify":
 		return notify(args)
+	case "caps-escape":
+		return capsEscape(args)
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", cmd)
 		return 2
