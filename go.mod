@@ -7,6 +7,7 @@ require (
 	github.com/appc/spec v0.8.11
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/dsnet/compress v0.0.1
+	github.com/godbus/dbus/v5 v5.2.2
 	github.com/hashicorp/go-multierror v1.1.1
 	github.com/klauspost/pgzip v1.3.0
 	github.com/spf13/pflag v1.1.0

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,7 +58,48 @@ func below(all []string, dir string) []string {
 
 // parse reads the mount points (field 5) of a mountinfo table.
 func parse(r io.Reader) ([]string, error) {
-	var mps []string
+	ms, err := parseMounts(r)
+	mps := make([]string, len(ms))
+	for i, m := range ms {
+		mps[i] = m.Point
+	}
+	return mps, err
+}
+
+// Mount is one line of the mount table.
+type Mount struct {
+	// Root is the directory of the filesystem mounted at Point (field 4):
+	// "/" unless a subtree was bind-mounted.
+	Root  string
+	Point string
+	// FSType, Source and SuperOptions come after the separator: the
+	// filesystem type, its source and the options of the filesystem
+	// itself (for cgroup v1, the controllers of the hierarchy).
+	FSType       string
+	Source       string
+	SuperOptions string
+}
+
+// Mounts returns every mount of the calling process's mount namespace in
+// mountinfo order.
+func Mounts() ([]Mount, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	defer f.Close()
+	ms, err := parseMounts(f)
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	return ms, nil
+}
+
+// parseMounts reads a mountinfo table. Lines too short to hold a mount
+// point are skipped; the fields after the "-" separator are left empty
+// where a line lacks them.
+func parseMounts(r io.Reader) ([]Mount, error) {
+	var ms []Mount
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -65,9 +107,23 @@ func parse(r io.Reader) ([]string, error) {
 		if len(fields) < 5 {
 			continue
 		}
-		mps = append(mps, unescape(fields[4]))
+		m := Mount{Root: unescape(fields[3]), Point: unescape(fields[4])}
+		// Optional fields (field 7 on) end at a lone "-".
+		if i := slices.Index(fields[5:], "-"); i >= 0 {
+			rest := fields[5+i+1:]
+			if len(rest) > 0 {
+				m.FSType = rest[0]
+			}
+			if len(rest) > 1 {
+				m.Source = unescape(rest[1])
+			}
+			if len(rest) > 2 {
+				m.SuperOptions = rest[2]
+			}
+		}
+		ms = append(ms, m)
 	}
-	return mps, sc.Err()
+	return ms, sc.Err()
 }
 
 // unescape undoes the octal escapes (\040 for a space, \012 for a newline,

@@ -68,3 +68,25 @@ func TestPointsReadsThisNamespace(t *testing.T) {
 		t.Fatalf("Points() = %q, want at least the root mount", mps)
 	}
 }
+
+func TestParseMounts(t *testing.T) {
+	const in = `22 1 8:1 / / rw shared:1 - ext4 /dev/vda rw
+40 22 0:30 / /sys/fs/cgroup/cpu rw,relatime shared:5 master:2 - cgroup cgroup rw,cpu
+41 22 0:31 /sub /mnt/with\040space rw - cgroup2 cgroup2 rw,nsdelegate
+42 22 0:32 / /no/separator rw
+short
+`
+	got, err := parseMounts(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Mount{
+		{Root: "/", Point: "/", FSType: "ext4", Source: "/dev/vda", SuperOptions: "rw"},
+		{Root: "/", Point: "/sys/fs/cgroup/cpu", FSType: "cgroup", Source: "cgroup", SuperOptions: "rw,cpu"},
+		{Root: "/sub", Point: "/mnt/with space", FSType: "cgroup2", Source: "cgroup2", SuperOptions: "rw,nsdelegate"},
+		{Root: "/", Point: "/no/separator"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parseMounts:\n got %+v\nwant %+v", got, want)
+	}
+}
