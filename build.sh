@@ -33,8 +33,10 @@ need_root() {
 #   e2fsprogs                   benchmarks run on a fresh journaled ext4 (tests/bench/lib)
 #   xz-utils bzip2              tests make ACIs with every compression
 #   curl ca-certificates        fetch benchmark peer
+#   qemu-system-x86             boots the pure cgroup v2 test VM (tests/cgroupvm; its kernel,
+#                               linux-image-cloud-amd64, is unpacked there, never installed)
 DEB_PACKAGES=(busybox-static gnupg iptables containernetworking-plugins iproute2 util-linux
-	xz-utils bzip2 curl ca-certificates runc hyperfine e2fsprogs)
+	xz-utils bzip2 curl ca-certificates runc hyperfine e2fsprogs qemu-system-x86)
 
 cmd_deps() {
 	need_root deps
@@ -53,6 +55,8 @@ cmd_deps() {
 		exit 1
 	fi
 	go mod download
+	# The cgroup v2 test VM's kernel, downloaded and unpacked once per version.
+	bash "$ROOT/tests/cgroupvm/kernel.sh" >/dev/null
 	if ! command -v staticcheck >/dev/null && [[ ! -x $BUILD/tools/staticcheck ]]; then
 		GOBIN=$BUILD/tools go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	fi
