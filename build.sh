@@ -35,8 +35,12 @@ need_root() {
 #   curl ca-certificates        fetch benchmark peer
 #   qemu-system-x86             boots the pure cgroup v2 test VM (tests/cgroupvm; its kernel,
 #                               linux-image-cloud-amd64, is unpacked there, never installed)
+#   docker-registry             the reference registry, on loopback, for the Docker image tests
+#   umoci                       tests build OCI images layer by layer; umoci unpack is a bench peer
+#   skopeo                      tests push images to the registry; skopeo copy is a bench peer
 DEB_PACKAGES=(busybox-static gnupg iptables containernetworking-plugins iproute2 util-linux
-	xz-utils bzip2 curl ca-certificates runc hyperfine e2fsprogs qemu-system-x86)
+	xz-utils bzip2 curl ca-certificates runc hyperfine e2fsprogs qemu-system-x86
+	docker-registry umoci skopeo)
 
 cmd_deps() {
 	need_root deps

@@ -16,6 +16,7 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"github.com/saturn-pods/saturn/clip"
+	"github.com/saturn-pods/saturn/oci"
 	"github.com/saturn-pods/saturn/store"
 	"github.com/saturn-pods/saturn/trust"
 )
@@ -78,6 +79,9 @@ type Fetcher struct {
 	// Debugf, when set, receives --debug lines: what is fetched from
 	// where, cache decisions and which key verified an image.
 	Debugf func(format string, a ...any)
+	// DockerCredentials returns the dockerAuth user and password for a
+	// registry host; nil or ok false fetches anonymously.
+	DockerCredentials func(registry string) (user, password string, ok bool)
 }
 
 func (f *Fetcher) logf(format string, a ...any) {
@@ -116,8 +120,9 @@ func (f *Fetcher) fetchTop(ctx context.Context, ref, sigFile string) (string, er
 	case strings.HasPrefix(ref, "sha512-"):
 		f.debugf("fetch: %s is an image id: looking in the store only", clip.String(ref))
 		return f.Store.Resolve(ref)
-	case strings.HasPrefix(ref, "docker://"):
-		return "", fmt.Errorf("image %s: docker:// images are not supported", clip.String(ref))
+	case oci.IsSource(ref):
+		f.debugf("fetch: %s is a Docker/OCI image (pull policy %s)", clip.String(ref), f.Policy)
+		return f.fetchOCI(ctx, ref)
 	case strings.HasPrefix(ref, "http://"), strings.HasPrefix(ref, "https://"):
 		f.debugf("fetch: %s is a URL (pull policy %s)", clip.String(ref), f.Policy)
 		return f.fetchRemote(ctx, ref, ref+".asc", sigFile, nil, "")

@@ -77,7 +77,7 @@ func (f Files) Merge(later Files) {
 //     "" is root; "name" or "uid" gets the primary group of its
 //     /etc/passwd entry (root's group when there is none); "user:group"
 //     is kept as it is; names are resolved again by stage1, in the image;
-//   - environment: Env; workingDirectory: WorkingDir, "/" when unset;
+//   - environment: Env; workingDirectory: WorkingDir (unset means "/");
 //   - ports: each of ExposedPorts ("80/tcp") as a port named "80-tcp",
 //     as rkt named them;
 //   - mountPoints: each of Volumes as a mount point named "volume-" and
@@ -142,11 +142,13 @@ func appcArch(goarch string) string {
 	return goarch
 }
 
+// workingDir is WorkingDir made absolute; "/" is left unsaid (appc's
+// default, and what stage1 uses when none is given).
 func workingDir(wd string) string {
-	if wd == "" {
-		return "/"
+	if wd = path.Clean("/" + wd); wd == "/" {
+		return ""
 	}
-	return path.Clean("/" + wd)
+	return wd
 }
 
 // resolveUser resolves a config's User as Docker does (see AppcManifest).

@@ -33,6 +33,10 @@ var ErrDigest = errors.New("digest mismatch")
 // and checked against their digests. Its layers are opened on demand.
 type Image struct {
 	Source *Source
+	// Repository and Tag name the image as users know it: the source's
+	// (see Source.Repository and Source.Tag), or the RepoTags entry of a
+	// docker save archive.
+	Repository, Tag string
 	// Digest is the manifest's digest, MediaType its media type.
 	Digest    v1.Hash
 	MediaType types.MediaType
@@ -109,7 +113,10 @@ func resolve(ctx context.Context, src *Source, b blobSource) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := &Image{Source: src, blobs: b, TopDigest: sha256Of(raw)}
+	img := &Image{Source: src, blobs: b, TopDigest: sha256Of(raw), Repository: src.Repository(), Tag: src.Tag()}
+	if a, ok := b.(*dockerArchive); ok && a.repo != "" {
+		img.Repository, img.Tag = a.repo, a.tag
+	}
 	if isIndex(raw, mt) {
 		d, err := pickPlatform(raw)
 		if err != nil {

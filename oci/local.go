@@ -238,10 +238,13 @@ func (l *layout) blob(ctx context.Context, d v1.Hash, size int64) (io.ReadCloser
 // (layers as they are in the archive), so the image is stored like any
 // other; the same archive always gives the same manifest and image id.
 type dockerArchive struct {
-	t     *tarFiles
-	src   *Source
-	man   []byte
-	blobs map[v1.Hash]string // digest -> file in the archive
+	t   *tarFiles
+	src *Source
+	// repo and tag are the image's RepoTags entry (the one asked for,
+	// or the only one), "" if it has none.
+	repo, tag string
+	man       []byte
+	blobs     map[v1.Hash]string // digest -> file in the archive
 }
 
 type dockerSaveEntry struct {
@@ -278,6 +281,14 @@ func (a *dockerArchive) build() error {
 	e, err := pickRepoTag(entries, a.src.RefName)
 	if err != nil {
 		return err
+	}
+	if rt := a.src.RefName; rt != "" || len(e.RepoTags) == 1 {
+		if rt == "" {
+			rt = e.RepoTags[0]
+		}
+		if t, err := name.NewTag(rt); err == nil {
+			a.repo, a.tag = repoString(t.Context()), t.TagStr()
+		}
 	}
 	cfg, err := a.describe(e.Config, types.OCIConfigJSON)
 	if err != nil {

@@ -32,18 +32,28 @@ func withImage(g *globals, ref string, fn func(st *store.Store, id string) error
 
 func imageCatManifestCommand() *command {
 	pretty := true
+	var appc bool
 	return &command{
 		name:  "image cat-manifest",
-		usage: "[--pretty-print] IMAGE",
-		short: "print the manifest of an image in the local store",
+		usage: "[--pretty-print] [--appc] IMAGE",
+		short: "print the manifest of an image in the local store (a Docker image's config)",
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVar(&pretty, "pretty-print", true, "apply indent to format the output")
+			fs.BoolVar(&appc, "appc", false, "for a Docker or OCI image, print the equivalent appc image manifest instead of its config")
 		},
 		run: func(g *globals, args []string) error {
 			if len(args) != 1 {
 				return usagef("image cat-manifest needs exactly one image")
 			}
 			return withImage(g, args[0], func(st *store.Store, id string) error {
+				if !appc {
+					if cfg, ok, err := ociConfig(st, id, pretty); err != nil || ok {
+						if err == nil {
+							_, err = fmt.Fprintln(g.Stdout, string(cfg))
+						}
+						return err
+					}
+				}
 				m, err := st.Manifest(id)
 				if err != nil {
 					return err
@@ -96,7 +106,7 @@ func exportImage(st *store.Store, id, out string, overwrite bool) error {
 			return fmt.Errorf("export %s to %s: a directory is in the way", shortID(id), clip.String(out))
 		}
 	}
-	rc, err := st.OpenTar(id)
+	rc, err := openImageTar(st, id, out)
 	if err != nil {
 		return err
 	}
@@ -173,7 +183,8 @@ func writeImageDir(st *store.Store, id, out string, render, rootfsOnly, overwrit
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
-	if render {
+	if info, ierr := st.Info(id); ierr == nil && (render || info.OCI) {
+		// An OCI image's own content is its layers applied in order.
 		err = st.RenderTo(id, tmp)
 	} else {
 		err = extractImage(st, id, tmp)

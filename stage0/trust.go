@@ -66,6 +66,7 @@ func (g *globals) newFetcher(st *store.Store, policy string) (*fetch.Fetcher, er
 		TrustKeysFromHTTPS: g.TrustKeysFromHTTPS,
 		Log:                g.Stderr,
 		Progress:           g.Stderr == os.Stderr && isTerminal(os.Stderr),
+		DockerCredentials:  g.dockerCredentials,
 	}
 	if g.Debug {
 		f.Debugf = g.debugf

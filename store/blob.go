@@ -18,8 +18,10 @@ var ErrCorrupt = errors.New("blob corrupted on disk")
 // The reader checks the content against the id as it goes: reading to the
 // end, or closing early, reports ErrCorrupt when a stored blob was damaged.
 func (s *Store) OpenTar(id string) (io.ReadCloser, error) {
-	if _, err := s.Info(id); err != nil {
+	if info, err := s.Info(id); err != nil {
 		return nil, err
+	} else if info.OCI {
+		return nil, fmt.Errorf("image %s is an OCI image, stored as layers, not as an ACI: %w", id, ErrNotACI)
 	}
 	f, err := os.Open(s.blobPath(id))
 	if err != nil {
@@ -31,8 +33,19 @@ func (s *Store) OpenTar(id string) (io.ReadCloser, error) {
 	return &verifyingReader{f: f, id: id, h: sha512.New()}, nil
 }
 
-// Verify reads the whole blob of the image and checks it against its id.
+// ErrNotACI is wrapped by OpenTar's error for an OCI image.
+var ErrNotACI = errors.New("not an ACI")
+
+// Verify reads the whole blob of the image and checks it against its id;
+// for an OCI image, its manifest, config and every layer blob.
 func (s *Store) Verify(id string) error {
+	rec, err := s.record(id)
+	if err != nil {
+		return err
+	}
+	if rec.OCI != nil {
+		return s.verifyOCI(id, rec.OCI)
+	}
 	rc, err := s.OpenTar(id)
 	if err != nil {
 		return err

@@ -76,6 +76,11 @@ func (s *Store) gcLeftovers(res *GCResult) error {
 			return fmt.Errorf("gc: %w", err)
 		}
 		res.Leftovers = append(res.Leftovers, orphans...)
+		layers, err := s.gcLayerFiles(tx)
+		res.Leftovers = append(res.Leftovers, layers...)
+		if err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
 		return nil
 	})
 }
@@ -96,6 +101,7 @@ func removeIfUnlocked(path string) bool {
 
 func (s *Store) gcImages(cutoff time.Time, res *GCResult) error {
 	var stale []ImageInfo
+	var layers []string // OCI layers no image uses any more
 	return s.update(func(tx *bolt.Tx) error {
 		stale = nil
 		err := forEachImage(tx, func(id string, r *imageRecord) error {
@@ -112,6 +118,12 @@ func (s *Store) gcImages(cutoff time.Time, res *GCResult) error {
 				return err
 			}
 			s.forgetManifest(info.ID)
+		}
+		layers, err = dropUnusedLayers(tx)
+		return err
+	}, func() error {
+		if err := s.removeLayerFiles(layers); err != nil {
+			return fmt.Errorf("gc: %w", err)
 		}
 		return nil
 	}, func() error {

@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/saturn-pods/saturn/clip"
+	"github.com/saturn-pods/saturn/oci"
 )
 
 // idPrefix is how every image id starts (appc: sha512 of the plain tar).
@@ -24,6 +25,9 @@ const idPrefix = "sha512-"
 func (s *Store) Resolve(ref string) (string, error) {
 	if strings.HasPrefix(ref, idPrefix) {
 		return s.resolvePrefix(ref)
+	}
+	if oci.IsSource(ref) {
+		return s.resolveOCI(ref)
 	}
 	app, err := discovery.NewAppFromString(ref)
 	if err != nil {

@@ -130,6 +130,8 @@ type ImageInfo struct {
 	// Latest is true when the image was last imported by name without a
 	// version label (rkt's "latest pattern"), as rkt's LATEST column.
 	Latest bool
+	// OCI is true for a Docker or OCI image.
+	OCI bool
 }
 
 // Remote is the cache record of an image fetched from a URL.
@@ -155,13 +157,15 @@ type imageRecord struct {
 	// SignedForm is the compression of the ACI the stored signature
 	// covers ("none", "gzip", …); empty when no signature is stored.
 	SignedForm string `json:"signedForm,omitempty"`
+	// OCI is set for a Docker or OCI image (see oci.go).
+	OCI *ociRecord `json:"oci,omitempty"`
 }
 
 func (r *imageRecord) info(id string) ImageInfo {
 	return ImageInfo{
 		ID: id, Name: r.Name, Labels: r.Labels, Size: r.Size,
 		ImportTime: r.ImportTime, LastUsed: r.LastUsed, Origin: r.Origin,
-		Latest: r.Latest,
+		Latest: r.Latest, OCI: r.OCI != nil,
 	}
 }
 
@@ -248,7 +252,7 @@ func (s *Store) update(fn func(tx *bolt.Tx) error, afterCommit ...func() error) 
 		return fmt.Errorf("open index %s: %w", s.dbPath, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{imagesBucket, remotesBucket} {
+		for _, b := range [][]byte{imagesBucket, remotesBucket, layersBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -467,6 +471,7 @@ func (s *Store) staleUse(ids []string, now time.Time) ([]string, error) {
 // Remove deletes the image from the index and its blob from disk. Trees
 // rendered from it stay until image gc finds them unreferenced.
 func (s *Store) Remove(id string) error {
+	var layers []string // OCI layers no other image uses
 	return s.update(func(tx *bolt.Tx) error {
 		if _, err := getImage(tx, id); err != nil {
 			return err
@@ -475,12 +480,16 @@ func (s *Store) Remove(id string) error {
 			return err
 		}
 		s.forgetManifest(id)
-		return nil
+		var err error
+		layers, err = dropUnusedLayers(tx)
+		return err
 	}, func() error {
 		// The blob goes once the index no longer lists the image, but
 		// under the index lock, so an import of the same image cannot
 		// slip in between index and file removal.
 		return s.removeImageFiles(id)
+	}, func() error {
+		return s.removeLayerFiles(layers)
 	})
 }
 

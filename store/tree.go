@@ -238,6 +238,11 @@ func (s *Store) renderInto(id string, ids []string, treeID string) error {
 // dest (dest/manifest, dest/rootfs) outside the tree store, checking every
 // blob it reads against its id.
 func (s *Store) RenderTo(id, dest string) error {
+	if rec, err := s.record(id); err != nil {
+		return err
+	} else if rec.OCI != nil {
+		return s.renderOCI(id, rec, dest)
+	}
 	src := &checkedSource{s: s}
 	err := aci.Render(src, id, dest)
 	if cerr := src.firstErr(); cerr != nil {

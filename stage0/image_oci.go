@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/saturn-pods/saturn/aci"
+	"github.com/saturn-pods/saturn/store"
+)
+
+// ociConfig returns the image config of an OCI image for cat-manifest,
+// indented when pretty; ok is false for an ACI.
+func ociConfig(st *store.Store, id string, pretty bool) ([]byte, bool, error) {
+	o, err := st.OCI(id)
+	if err != nil || o == nil {
+		return nil, false, err
+	}
+	if !pretty {
+		return bytes.TrimSpace(o.Config), true, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, o.Config, "", "\t"); err != nil {
+		return nil, true, fmt.Errorf("image %s: stored config: %w", shortID(id), err)
+	}
+	return buf.Bytes(), true, nil
+}
+
+// openImageTar opens the ACI of image id: the stored blob of an ACI, or
+// for an OCI image an ACI made of its rendered layers and its appc
+// manifest (rendered into a temp dir beside out, removed on Close).
+func openImageTar(st *store.Store, id, out string) (io.ReadCloser, error) {
+	info, err := st.Info(id)
+	if err != nil {
+		return nil, err
+	}
+	if !info.OCI {
+		return st.OpenTar(id)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(out), ".saturn-export-tree-*")
+	if err != nil {
+		return nil, fmt.Errorf("export %s: %w", shortID(id), withoutPath(err))
+	}
+	if err := st.RenderTo(id, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(aci.Build(tmp, pw, aci.NoCompression))
+	}()
+	return &treeTar{PipeReader: pr, dir: tmp}, nil
+}
+
+// treeTar is an ACI streamed from a rendered tree, removed on Close.
+type treeTar struct {
+	*io.PipeReader
+	dir string
+}
+
+func (t *treeTar) Close() error {
+	t.PipeReader.Close()
+	return os.RemoveAll(t.dir)
+}
+
+// dockerCredentials looks a registry host up in the dockerAuth
+// configuration. Docker Hub answers to several names; a configuration
+// may use any of them.
+func (g *globals) dockerCredentials(host string) (string, string, bool) {
+	if g.cfg == nil {
+		return "", "", false
+	}
+	names := []string{host}
+	if host == "index.docker.io" {
+		names = append(names, "registry-1.docker.io", "docker.io")
+	}
+	for _, n := range names {
+		if c, ok := g.cfg.DockerAuth[n]; ok {
+			return c.User, c.Password, true
+		}
+	}
+	return "", "", false
+}
