@@ -267,7 +267,9 @@ func TestOCIRegistryTLSBasicAuth(t *testing.T) {
 // badLayout is a layout whose image "bad" is a small layer and layer.
 func badLayout(t *testing.T, layer []byte) *ociLayout {
 	l := newOCILayout(t)
-	l.layer("", "bad", func(rootfs string) { writeTestFile(t, filepath.Join(rootfs, "etc/passwd"), []byte("root:x:0:0::/:/bin/sh\n")) })
+	l.layer("", "bad", func(rootfs string) {
+		writeTestFile(t, filepath.Join(rootfs, "etc/passwd"), []byte("root:x:0:0::/:/bin/sh\n"))
+	})
 	l.rawLayer("bad", layer)
 	return l
 }
