@@ -19,6 +19,7 @@ require (
 	golang.org/x/net v0.48.0
 	golang.org/x/sync v0.22.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/term v0.38.0
 )
 
 require (

@@ -389,9 +389,6 @@ func runEnter(g *globals, args []string) error {
 		return err
 	}
 	cmd := rest[1:]
-	if len(cmd) == 0 {
-		cmd = []string{"/bin/sh"}
-	}
 	p, err := pod.Load(g.Dir, rest[0])
 	if err != nil {
 		return err
@@ -419,6 +416,9 @@ func enterPod(g *globals, p *pod.Pod, app string, cmd []string) error {
 		return usagef("pod %s has several apps (%s): choose one with --app", p.UUID, strings.Join(names, ", "))
 	case pm.Apps.Get(types.ACName(app)) == nil:
 		return fmt.Errorf("pod %s has no app %q", p.UUID, app)
+	}
+	if len(cmd) == 0 {
+		cmd = []string{defaultEnterShell(p.Path(), app)}
 	}
 	entry, ok, err := p.HostEntrypoint(pod.EntrypointEnter, hostTrees(g))
 	if err != nil {

@@ -4,42 +4,76 @@ package main
 // cannot join a mount namespace once it runs several threads, and the
 // stage1 must stay a static Go binary without a C constructor. The
 // supervisor already lives in every namespace of the pod and is the only
-// process that may reap, so the enter entrypoint hands it the command and
-// the caller's stdin/stdout/stderr (SCM_RIGHTS) over rkt/enter.sock; the
-// supervisor starts it through stage2 like an app and sends back the
-// exit code.
+// process that may reap, so the enter entrypoint hands it the command
+// over rkt/enter.sock; the supervisor starts it through stage2 like an
+// app and sends back the exit code.
+//
+// The command never gets the caller's descriptors: a process it left
+// behind would hold them after enter returned, reading what the operator
+// types next, or typing into the operator's shell (TIOCSTI). On a
+// terminal (stdin and stdout) the supervisor opens a pty in the pod's
+// devpts, makes it the command's controlling terminal and sends the
+// master back; otherwise the enter entrypoint sends the ends of three
+// pipes (SCM_RIGHTS). Either way the enter entrypoint relays, and once
+// the command has exited it stops reading the caller's stdin, copies
+// what the command wrote and closes its ends: nothing the command left
+// behind is connected to the caller any more.
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/stage2/launch"
+	"github.com/saturn-pods/saturn/terminal"
 )
 
-// enterRequest is the first message on the enter socket; it carries the
-// caller's three fds.
+// enterRequest is the first message on the enter socket; unless TTY, it
+// carries the command's three fds.
 type enterRequest struct {
 	App  string   `json:"app"`
 	Args []string `json:"args"`
+	// TTY asks for a pty of Size; its master comes back with the
+	// started message.
+	TTY  bool          `json:"tty,omitempty"`
+	Size terminal.Size `json:"size,omitzero"`
+	// Term is the caller's TERM, which the command gets as rkt's did.
+	Term string `json:"term,omitempty"`
 }
 
 // enterMessage is every later message: a signal from the caller to the
-// command, or the command's exit code (or an error) from the supervisor.
+// command, or, from the supervisor, that the command started (with the
+// pty master when TTY) and then its exit code, or an error.
 type enterMessage struct {
-	Signal int    `json:"signal,omitempty"`
-	Code   int    `json:"code"`
-	Error  string `json:"error,omitempty"`
+	Signal  int    `json:"signal,omitempty"`
+	Started bool   `json:"started,omitempty"`
+	Code    int    `json:"code"`
+	Error   string `json:"error,omitempty"`
 }
+
+// defaultEnterShells are what enter runs when given no command, the first
+// the app has, as rkt tried /bin/bash.
+var defaultEnterShells = []string{"/bin/bash", "/bin/sh"}
+
+// enterDrain bounds how long the enter entrypoint copies output once the
+// command has exited, while something it left behind still holds the
+// pty or a pipe: idle is how long the output may pause.
+const (
+	enterDrainIdle = 100 * time.Millisecond
+	enterDrainMax  = time.Second
+)
 
 func (s *supervisor) listenEnter() error {
 	os.Remove(enterSocket)
@@ -90,25 +124,65 @@ func (s *supervisor) enter(c *net.UnixConn) (int, error) {
 			unix.Close(fd)
 		}
 	}()
-	if len(fds) != 3 {
-		return exitStage1, fmt.Errorf("want 3 file descriptors, got %d", len(fds))
-	}
 	var req enterRequest
 	if err := json.Unmarshal(buf[:n], &req); err != nil {
 		return exitStage1, fmt.Errorf("bad request: %w", err)
+	}
+	want := 3 // stdin, stdout, stderr
+	if req.TTY {
+		want = 0
+	}
+	if len(fds) != want {
+		return exitStage1, fmt.Errorf("want %d file descriptors, got %d", want, len(fds))
 	}
 	spec, err := s.enterSpec(req)
 	if err != nil {
 		return exitStage1, err
 	}
 	ch := make(chan int, 1)
-	pid, err := s.spawn(spec, []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])}, true, func(code int) { ch <- code })
+	exited := func(code int) { ch <- code }
+	var pid int
+	if req.TTY {
+		pid, err = s.enterOnPty(c, spec, req.Size, exited)
+	} else {
+		pid, err = s.spawn(spec, []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])}, true, exited)
+		if err == nil {
+			err = sendStarted(c)
+		}
+	}
 	if err != nil {
 		return exitStage1, err
 	}
-	s.debugf("enter: %s in app %s as pid %d", strings.Join(req.Args, " "), req.App, pid)
+	// The command's ends are the command's alone.
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	fds = nil
+	s.debugf("enter: %s in app %s as pid %d", strings.Join(spec.Args, " "), req.App, pid)
 	go forwardSignals(c, pid)
 	return <-ch, nil
+}
+
+// enterOnPty starts spec on a new pty and sends the master to the
+// caller.
+func (s *supervisor) enterOnPty(c *net.UnixConn, spec *launch.Spec, size terminal.Size, exited func(int)) (int, error) {
+	pid, master, err := s.spawnOnNewPty(spec, size, exited)
+	if err != nil {
+		return 0, err
+	}
+	defer master.Close()
+	b, _ := json.Marshal(enterMessage{Started: true})
+	if _, _, err := c.WriteMsgUnix(b, unix.UnixRights(int(master.Fd())), nil); err != nil {
+		// The caller is gone: so is the command's terminal.
+		unix.Kill(-pid, unix.SIGHUP)
+	}
+	return pid, nil
+}
+
+func sendStarted(c *net.UnixConn) error {
+	b, _ := json.Marshal(enterMessage{Started: true})
+	_, err := c.Write(b)
+	return err
 }
 
 // forwardSignals relays signals the caller received to the entered
@@ -128,19 +202,7 @@ func forwardSignals(c *net.UnixConn, pid int) {
 }
 
 func receivedFDs(oob []byte) ([]int, error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, err
-	}
-	var fds []int
-	for _, m := range msgs {
-		f, err := unix.ParseUnixRights(&m)
-		if err != nil {
-			return nil, err
-		}
-		fds = append(fds, f...)
-	}
-	return fds, nil
+	return terminal.ParseRights(oob)
 }
 
 // enterSpec runs the command as root in the app's rootfs with the app's
@@ -155,22 +217,34 @@ func (s *supervisor) enterSpec(req enterRequest) (*launch.Spec, error) {
 	if app == nil {
 		return nil, fmt.Errorf("no app %q in the pod", req.App)
 	}
-	if len(req.Args) == 0 {
-		return nil, errors.New("no command")
-	}
 	b, err := os.ReadFile(filepath.Join(rktDir, "env", app.name))
 	if err != nil {
 		return nil, fmt.Errorf("app %s has not started: %w", app.name, err)
 	}
 	env := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if err := launch.CheckExec(app.spec.Root, req.Args, env); err != nil {
+	if req.Term != "" {
+		env = append(withoutEnv(env, "TERM"), "TERM="+req.Term)
+	}
+	args := req.Args
+	if len(args) == 0 {
+		for _, sh := range defaultEnterShells {
+			if launch.CheckExec(app.spec.Root, []string{sh}, env) == nil {
+				args = []string{sh}
+				break
+			}
+		}
+		if args == nil {
+			return nil, fmt.Errorf("app %s has none of %s to run", app.name, strings.Join(defaultEnterShells, ", "))
+		}
+	}
+	if err := launch.CheckExec(app.spec.Root, args, env); err != nil {
 		return nil, fmt.Errorf("app %s: %w", app.name, err)
 	}
 	// The command gets the app's capability bounding set and
 	// no_new_privs, never the supervisor's full set: entering must not
 	// give more power than the app has (rkt's enter did: CVE-2019-10144).
 	return &launch.Spec{
-		Root: app.spec.Root, Dir: "/", Args: req.Args, Env: env,
+		Root: app.spec.Root, Dir: "/", Args: args, Env: env,
 		Bounding: app.spec.Bounding, NoNewPrivs: app.spec.NoNewPrivs,
 	}, nil
 }
@@ -235,10 +309,8 @@ func enterMain(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return fail(err)
 	}
+	// No command: the supervisor picks a shell (defaultEnterShells).
 	cmd := fs.Args()
-	if len(cmd) == 0 {
-		cmd = []string{"/bin/sh"}
-	}
 	if *pid <= 0 {
 		// stage1 run wrote it, in the pod directory, out of the pod's
 		// reach.
@@ -280,7 +352,7 @@ func enterAppName(name string) (string, error) {
 }
 
 // requestEnter asks the supervisor, PID 1 of the pod with host pid pid1,
-// to run cmd in app with this process's stdio.
+// to run cmd in app, relayed to this process's stdio.
 func requestEnter(app string, cmd []string, pid1 int) (int, error) {
 	// The path is relative: the pod directory can be deep enough to
 	// overflow sun_path.
@@ -292,13 +364,19 @@ func requestEnter(app string, cmd []string, pid1 int) (int, error) {
 	if err := checkEnterServer(c, pid1); err != nil {
 		return exitStage1, err
 	}
-	b, err := json.Marshal(enterRequest{App: app, Args: cmd})
+	req := enterRequest{App: app, Args: cmd, Term: cmp.Or(os.Getenv("TERM"), "dumb")}
+	var r *enterRelay
+	if terminal.IsTerminal(0) && terminal.IsTerminal(1) {
+		req.TTY = true
+		req.Size, _ = terminal.GetSize(0)
+		r, err = requestOnPty(c, req)
+	} else {
+		r, err = requestOnPipes(c, req)
+	}
 	if err != nil {
 		return exitStage1, err
 	}
-	if _, _, err := c.WriteMsgUnix(b, unix.UnixRights(0, 1, 2), nil); err != nil {
-		return exitStage1, err
-	}
+	defer r.close()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
 	defer signal.Stop(sigs)
@@ -308,17 +386,171 @@ func requestEnter(app string, cmd []string, pid1 int) (int, error) {
 			c.Write(m)
 		}
 	}()
-	buf := make([]byte, 4096)
-	n, err := c.Read(buf)
+	reply, _, err := readEnterReply(c)
+	r.end()
 	if err != nil {
 		return exitStage1, fmt.Errorf("pod ended: %w", err)
-	}
-	var reply enterMessage
-	if err := json.Unmarshal(buf[:n], &reply); err != nil {
-		return exitStage1, fmt.Errorf("bad reply: %w", err)
 	}
 	if reply.Error != "" {
 		return exitStage1, errors.New(reply.Error)
 	}
 	return reply.Code, nil
+}
+
+// readEnterReply reads one message from the supervisor, with the fd it
+// carries, if any (-1).
+func readEnterReply(c *net.UnixConn) (enterMessage, int, error) {
+	var m enterMessage
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return m, -1, err
+	}
+	if n == 0 {
+		return m, -1, io.EOF
+	}
+	fds, err := receivedFDs(oob[:oobn])
+	if err != nil {
+		return m, -1, err
+	}
+	fd := -1
+	for i, f := range fds {
+		if i == 0 {
+			fd = f
+		} else {
+			unix.Close(f)
+		}
+	}
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return m, -1, fmt.Errorf("bad reply: %w", err)
+	}
+	return m, fd, nil
+}
+
+// enterRelay is the enter entrypoint's side of the command's streams.
+type enterRelay struct {
+	raw  *terminal.Raw
+	in   *terminal.Input
+	outs []*terminal.Output
+	// files are the relay's ends: the pty master, or the pipes' ends.
+	files []*os.File
+}
+
+// requestOnPty sends req and relays the pty the supervisor sends back,
+// the caller's terminal in raw mode.
+func requestOnPty(c *net.UnixConn, req enterRequest) (*enterRelay, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Write(b); err != nil {
+		return nil, err
+	}
+	m, fd, err := readEnterReply(c)
+	if err != nil {
+		return nil, err
+	}
+	if m.Error != "" || fd < 0 {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return nil, errors.New(cmp.Or(m.Error, "no terminal from the pod"))
+	}
+	master := os.NewFile(uintptr(fd), "pty")
+	r := &enterRelay{files: []*os.File{master}}
+	if r.raw, err = terminal.MakeRaw(0); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.outs = []*terminal.Output{terminal.StartOutput(os.Stdout, master)}
+	if r.in, err = terminal.StartInput(master, 0, nil); err != nil {
+		r.close()
+		return nil, err
+	}
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, unix.SIGWINCH)
+	go func() {
+		for range winch {
+			terminal.CopySize(fd, 0)
+		}
+	}()
+	return r, nil
+}
+
+// requestOnPipes sends req with the command's ends of three pipes and
+// relays the caller's stdin, stdout and stderr to the other ends.
+func requestOnPipes(c *net.UnixConn, req enterRequest) (*enterRelay, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var theirs, ours [3]*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	for i := range theirs {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(theirs[:])
+			closeAll(ours[:])
+			return nil, err
+		}
+		if i == 0 {
+			theirs[i], ours[i] = r, w
+		} else {
+			theirs[i], ours[i] = w, r
+		}
+	}
+	_, _, err = c.WriteMsgUnix(b, unix.UnixRights(int(theirs[0].Fd()), int(theirs[1].Fd()), int(theirs[2].Fd())), nil)
+	closeAll(theirs[:])
+	if err != nil {
+		closeAll(ours[:])
+		return nil, err
+	}
+	m, fd, err := readEnterReply(c)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	if err == nil && m.Error != "" {
+		err = errors.New(m.Error)
+	}
+	if err != nil {
+		closeAll(ours[:])
+		return nil, err
+	}
+	r := &enterRelay{files: ours[:]}
+	r.outs = []*terminal.Output{terminal.StartOutput(os.Stdout, ours[1]), terminal.StartOutput(os.Stderr, ours[2])}
+	if r.in, err = terminal.StartInput(ours[0], 0, func() { ours[0].Close() }); err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// end is called once the command has exited: the caller's stdin is no
+// longer read, the output is copied out.
+func (r *enterRelay) end() {
+	if r.in != nil {
+		r.in.Stop()
+	}
+	for _, o := range r.outs {
+		o.Drain(enterDrainIdle, enterDrainMax)
+	}
+}
+
+// close ends the relay for good: the caller's terminal gets its settings
+// back and the command's streams are closed.
+func (r *enterRelay) close() {
+	r.raw.Restore()
+	for _, f := range r.files {
+		f.Close()
+	}
 }

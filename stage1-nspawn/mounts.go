@@ -293,20 +293,9 @@ func setupDev(dev string) error {
 	return nil
 }
 
-// makeConsole gives the pod its /dev/console: the terminal the pod was
-// started on, or the host's /dev/null when there is none (the host's own
-// console is never handed to a pod).
+// makeConsole gives the pod its /dev/console (see consoleSource).
 func makeConsole(dev string) error {
 	return bindNode(consoleSource(), filepath.Join(dev, "console"))
-}
-
-func consoleSource() string {
-	if _, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
-		if p, err := os.Readlink("/proc/self/fd/0"); err == nil && filepath.IsAbs(p) {
-			return p
-		}
-	}
-	return "/dev/null"
 }
 
 func bindNode(src, target string) error {

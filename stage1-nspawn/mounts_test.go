@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/saturn-pods/saturn/mountinfo"
 	"github.com/saturn-pods/saturn/stage2/launch"
+	"github.com/saturn-pods/saturn/terminal"
 )
 
 // withStdin runs f with in as fd 0, as when the pod is started with it.
@@ -146,32 +148,34 @@ func TestPodDevNodes(t *testing.T) {
 	}
 }
 
-// With a terminal, the pod's /dev/console is that terminal.
-func TestPodDevConsoleIsTheTerminal(t *testing.T) {
-	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+// The pod's /dev/console is the pty the run entrypoint allocated for it
+// (SATURN_CONSOLE_FD), never the terminal the pod was started from; with
+// none, the host's /dev/null.
+func TestPodDevConsoleIsThePodsPty(t *testing.T) {
+	caller, callerTTY, err := terminal.Open("/dev/ptmx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ptmx.Close()
-	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetUint32(int(ptmx.Fd()), unix.TIOCGPTN)
+	defer caller.Close()
+	defer callerTTY.Close()
+	master, console, err := terminal.Open("/dev/ptmx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	term := fmt.Sprintf("/dev/pts/%d", n)
-	tty, err := os.OpenFile(term, os.O_RDWR|unix.O_NOCTTY, 0)
+	defer master.Close()
+	defer console.Close()
+	// The pty's path in the host's devpts, as PID 1 finds it.
+	name, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(console.Fd())))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tty.Close()
-	dev := podDev(t, tty)
+	t.Setenv(consoleFDEnv, strconv.Itoa(int(console.Fd())))
+	dev := podDev(t, callerTTY)
 	mounts, err := mountinfo.Under(dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkBoundNode(t, filepath.Join(dev, "console"), term, mounts)
+	checkBoundNode(t, filepath.Join(dev, "console"), name, mounts)
 	f, err := os.OpenFile(filepath.Join(dev, "console"), os.O_WRONLY|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatalf("open the pod's console: %v", err)
@@ -180,6 +184,17 @@ func TestPodDevConsoleIsTheTerminal(t *testing.T) {
 	if _, err := f.WriteString("x"); err != nil {
 		t.Errorf("write to the pod's console: %v", err)
 	}
+	b := make([]byte, 1)
+	if n, err := master.Read(b); n != 1 || b[0] != 'x' {
+		t.Errorf("the console's master read %q, %v; want what the pod wrote", b[:n], err)
+	}
+
+	os.Unsetenv(consoleFDEnv)
+	dev = podDev(t, callerTTY)
+	if mounts, err = mountinfo.Under(dev); err != nil {
+		t.Fatal(err)
+	}
+	checkBoundNode(t, filepath.Join(dev, "console"), "/dev/null", mounts)
 }
 
 // detachUnder detaches every mount at or below dir when the test ends.

@@ -32,6 +32,10 @@ func podMain(args []string) int {
 	sigs, caught := catchStopSignals()
 	// Taken first, so the fds are close-on-exec before anything can start.
 	notifier := openPodNotifier()
+	tty, err := openPodTTY()
+	if err != nil {
+		return fail(err)
+	}
 	if err := tellCaught(caught); err != nil {
 		return fail(err)
 	}
@@ -51,9 +55,11 @@ func podMain(args []string) int {
 	if err := p.setup(); err != nil {
 		return fail(err)
 	}
+	tty.closeConsole()
 	caught()
 	sv := newSupervisor(f, plan)
 	sv.notify = notifier
+	sv.tty = tty
 	return sv.run(sigs)
 }
 

@@ -92,25 +92,32 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	// The fds this process hands PID 1 are named in its environment. A
 	// caller's variable of the same name would shadow ours (the first
 	// of two equal keys wins) and point PID 1 at a wrong fd.
-	env := withoutEnv(os.Environ(), "RKT_LOCK_FD", planFDEnv, caughtFDEnv, notifyFDEnv)
+	env := withoutEnv(os.Environ(), "RKT_LOCK_FD", planFDEnv, caughtFDEnv, notifyFDEnv, ttyFDEnv, consoleFDEnv)
 	relay, env, err := prepareNotify(env)
 	if err != nil {
-		return fail(err)
-	}
-	planFD, err := planMemfd(plan)
-	if err != nil {
-		relay.abort()
 		return fail(err)
 	}
 	files := []uintptr{0, 1, 2}
 	if relay != nil {
 		files = append(files, relay.w.Fd())
 	}
+	tty, env, files, err := prepareTTY(f, env, files)
+	if err != nil {
+		relay.abort()
+		return fail(err)
+	}
+	planFD, err := planMemfd(plan)
+	if err != nil {
+		tty.abort()
+		relay.abort()
+		return fail(err)
+	}
 	env = append(env, planFDEnv+"="+strconv.Itoa(len(files)))
 	files = append(files, uintptr(planFD))
 	var caughtPipe [2]int
 	if err := unix.Pipe2(caughtPipe[:], unix.O_CLOEXEC); err != nil {
 		unix.Close(planFD)
+		tty.abort()
 		relay.abort()
 		return fail(fmt.Errorf("signal pipe: %w", err))
 	}
@@ -126,10 +133,12 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	unix.Close(caughtPipe[1])
 	if err != nil {
 		unix.Close(caughtPipe[0])
+		tty.abort()
 		relay.abort()
 		return fail(fmt.Errorf("start pod: %w", err))
 	}
 	relay.start()
+	tty.start()
 	// The pod may be signalled, by stop through the pid file or by the
 	// forwarder, only once PID 1 catches the stop signals: until then
 	// PID 1 would die of one rather than stop its apps.
@@ -142,15 +151,19 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	}
 	if err != nil {
 		unix.Kill(pid, unix.SIGKILL)
+		waitExited(pid)
+		tty.finish()
 		reapPID(pid)
 		return fail(err)
 	}
-	fwd := &forwarder{pid: pid, interactive: f.interactive}
+	fwd := &forwarder{pid: pid}
 	go fwd.run(sigs)
 	// This (main) thread waits for PID 1 itself: its exit wakes it
 	// straight from wait, with no goroutine to hand the news over.
 	waitExited(pid)
 	fwd.stop()
+	// Everything in the pod is gone with PID 1: the relays end.
+	tty.finish()
 	// PID 1 stays unreaped, its pid taken, for as long as this process
 	// holds the pod lock but for the moment before it exits: stop relies
 	// on it (see signalPod).
@@ -163,8 +176,7 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 // takes mu before PID 1 is reaped, so a signal never reaches a process
 // that reused the pid.
 type forwarder struct {
-	pid         int
-	interactive bool
+	pid int
 
 	mu     sync.Mutex
 	exited bool
@@ -172,12 +184,8 @@ type forwarder struct {
 
 func (fw *forwarder) run(sigs <-chan os.Signal) {
 	for s := range sigs {
-		if fw.interactive && (s == unix.SIGINT || s == unix.SIGQUIT) {
-			// The app shares the terminal's foreground process group
-			// and got Ctrl-C or Ctrl-\ itself; it is the app's to
-			// handle, not a request to stop the pod.
-			continue
-		}
+		// With --interactive too: the app is on a pty of its own, where
+		// Ctrl-C reaches it as a byte, never as a signal to this process.
 		fw.mu.Lock()
 		if !fw.exited {
 			unix.Kill(fw.pid, s.(unix.Signal))

@@ -40,6 +40,7 @@ type supervisor struct {
 	flags  *runFlags
 	plan   *podPlan
 	notify *podNotifier // systemd's readiness relay, nil when not under Type=notify
+	tty    *podTTY      // the run entrypoint's terminal fds, nil when none
 
 	mu    sync.Mutex
 	procs map[int]func(code int) // pid -> what to tell of its exit, for processes it started
@@ -240,9 +241,6 @@ func (s *supervisor) onSignal(sig os.Signal) {
 	case us == unix.SIGHUP || us == unix.SIGQUIT:
 		s.signalAll(us)
 		return
-	case us == unix.SIGINT && s.flags.interactive:
-		// The app got it from the terminal (see startPod).
-		return
 	}
 	if !s.stopping {
 		s.requested = us
@@ -287,12 +285,8 @@ func (s *supervisor) signalAll(sig unix.Signal) {
 }
 
 func (s *supervisor) signal(pid int, sig unix.Signal) {
-	if s.flags.interactive {
-		unix.Kill(pid, sig)
-	} else {
-		// Each app and handler leads its own session and process group.
-		unix.Kill(-pid, sig)
-	}
+	// Each app and handler leads its own session and process group.
+	unix.Kill(-pid, sig)
 }
 
 // finish kills whatever apps left behind (PID 1 is spared by kill -1),
@@ -385,7 +379,7 @@ func startHelper(spec *launch.Spec, files []uintptr, setsid bool) (int, error) {
 	pid, err := syscall.ForkExec("/proc/self/exe", argv, &syscall.ProcAttr{
 		Env:   []string{},
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Setsid: setsid},
+		Sys:   &syscall.SysProcAttr{Setsid: setsid, Setctty: setsid && spec.Ctty},
 	})
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", spec.Args[0], err)
@@ -407,13 +401,19 @@ func helperArgs(spec *launch.Spec, files []uintptr) (argv []string, all []uintpt
 	return []string{stage2Name, strconv.Itoa(len(files))}, all, specFD, nil
 }
 
-// spawnApp starts one process of app a, its output prefixed with
-// "<app>[<pid>]: " line by line, or passed straight through with
-// --interactive. A stream in null mode goes to /dev/null.
+// spawnApp starts the app a, on a terminal of its own with
+// --interactive (spawnInteractive), else as spawnLogged does.
 func (s *supervisor) spawnApp(a *appPlan, spec *launch.Spec, exited func(code int)) (int, error) {
 	if s.flags.interactive {
-		return s.spawn(spec, []uintptr{0, 1, 2}, false, exited)
+		return s.spawnInteractive(a, spec, exited)
 	}
+	return s.spawnLogged(a, spec, exited)
+}
+
+// spawnLogged starts one process of app a, its output prefixed with
+// "<app>[<pid>]: " line by line. A stream in null mode goes to
+// /dev/null, and so does stdin.
+func (s *supervisor) spawnLogged(a *appPlan, spec *launch.Spec, exited func(code int)) (int, error) {
 	null, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
 	if err != nil {
 		return 0, err
@@ -458,6 +458,19 @@ func (s *supervisor) spawnApp(a *appPlan, spec *launch.Spec, exited func(code in
 		go s.pump(readers[i], w, prefix)
 	}
 	return pid, nil
+}
+
+// startCopy copies r to w as it comes, as long as a writer holds r's
+// other end, then closes r; finish waits for it as for the pumps.
+func (s *supervisor) startCopy(r *os.File, w io.Writer) {
+	s.logs.Add(1)
+	s.pumping.Add(1)
+	go func() {
+		defer s.logs.Done()
+		defer s.pumping.Add(-1)
+		defer r.Close()
+		io.Copy(w, r)
+	}()
 }
 
 func (s *supervisor) pump(r *os.File, w *lineWriter, prefix string) {
@@ -529,7 +542,9 @@ func (s *supervisor) runHandlers(a *appPlan, name string) int {
 		spec := *a.spec
 		spec.Args = eh.Exec
 		ch := make(chan int, 1)
-		pid, err := s.spawnApp(a, &spec, func(code int) { ch <- code })
+		// Handlers log, also in an --interactive pod: the terminal
+		// is the app's.
+		pid, err := s.spawnLogged(a, &spec, func(code int) { ch <- code })
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "stage1: app %s: %s: %v\n", a.name, name, err)
 			return exitStage1

@@ -44,6 +44,11 @@ type Spec struct {
 	Rlimits    []Rlimit `json:"rlimits,omitempty"`
 	// OOMScoreAdj, when set, is written to /proc/self/oom_score_adj.
 	OOMScoreAdj *int `json:"oomScoreAdj,omitempty"`
+	// Ctty makes the terminal on the process's fd 0 its controlling
+	// terminal, in the new session it must then lead. It is applied
+	// when the process (or the helper that becomes it) is forked, so it
+	// does not travel to the helper.
+	Ctty bool `json:"-"`
 }
 
 // Memfd returns a close-on-exec memfd holding s for the helper,

@@ -82,6 +82,7 @@ func forkApp(s *Spec, files []uintptr, setsid bool) (int, error) {
 	sys := &syscall.SysProcAttr{
 		Chroot:     s.Root,
 		Setsid:     setsid,
+		Setctty:    setsid && s.Ctty,
 		Credential: &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: s.Groups},
 	}
 	for _, c := range s.Ambient {

@@ -74,6 +74,14 @@ func run(cmd string, args []string) int {
 		return notify(args)
 	case "caps-escape":
 		return capsEscape(args)
+	case "tiocsti":
+		return tiocsti(args)
+	case "console-read":
+		return consoleRead()
+	case "bg-read":
+		return bgRead(args)
+	case "winsize":
+		return winsize()
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", cmd)
 		return 2
