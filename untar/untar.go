@@ -21,7 +21,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -47,11 +46,6 @@ const paxXattrPrefix = "SCHILY.xattr."
 // early.
 var ErrTruncated = errors.New("truncated archive")
 
-// maxCachedDirs bounds the open directory descriptors kept between
-// entries; archives list a directory's files together, so a small cache
-// catches nearly every lookup.
-const maxCachedDirs = 128
-
 // Tree is a directory that archive entries are written into. It is not
 // safe for concurrent use.
 type Tree struct {
@@ -59,10 +53,11 @@ type Tree struct {
 	root      string // the root's path, for messages and its own times
 	rootFD    int
 	chown     bool
-	dirs      map[string]int // root-relative dir path -> open fd
-	retired   []int          // dropped from dirs, closed before the next entry
+	dirs      dirCache // open descriptors of directories, by root-relative path
+	retired   []int    // dropped from dirs, closed before the next entry
 	deferred  map[string]*tar.Header
 	buf       []byte
+	walked    int // path components resolved, for tests
 }
 
 // Open opens root (creating it and its parents, mode 0755, if needed) as
@@ -84,7 +79,7 @@ func newTree(root string, fd int, opts Options) *Tree {
 		root:      root,
 		rootFD:    fd,
 		chown:     os.Geteuid() == 0,
-		dirs:      map[string]int{},
+		dirs:      newDirCache(),
 		deferred:  map[string]*tar.Header{},
 	}
 }
@@ -108,16 +103,6 @@ func (x *Tree) Close() {
 	x.dropDirCache()
 	x.closeRetired()
 	unix.Close(x.rootFD)
-}
-
-// dropDirCache forgets every cached directory. The descriptors stay open
-// until the next entry starts, because the entry being extracted may still
-// be using one of them.
-func (x *Tree) dropDirCache() {
-	for _, fd := range x.dirs {
-		x.retired = append(x.retired, fd)
-	}
-	clear(x.dirs)
 }
 
 func (x *Tree) closeRetired() {
@@ -237,94 +222,6 @@ func readDirNames(fd int) ([]string, error) {
 	f := os.NewFile(uintptr(dup), ".")
 	defer f.Close()
 	return f.Readdirnames(-1)
-}
-
-// lookupDir returns a descriptor of the existing directory rel, from the
-// cache when it is there; it creates nothing.
-func (x *Tree) lookupDir(rel string) (int, error) {
-	if rel == "" {
-		return x.rootFD, nil
-	}
-	if fd, ok := x.dirs[rel]; ok {
-		return fd, nil
-	}
-	fd, err := openInRoot(x.rootFD, rel)
-	if err != nil {
-		return -1, err
-	}
-	if len(x.dirs) >= maxCachedDirs {
-		x.dropDirCache()
-	}
-	x.dirs[rel] = fd
-	return fd, nil
-}
-
-// dirFD returns an open descriptor of the rootfs directory rel, creating
-// missing directories (mode 0755) on the way as tar does.
-func (x *Tree) dirFD(rel string) (int, error) {
-	if rel == "" {
-		return x.rootFD, nil
-	}
-	if fd, ok := x.dirs[rel]; ok {
-		return fd, nil
-	}
-	fd, err := openInRoot(x.rootFD, rel)
-	if errors.Is(err, unix.ENOENT) {
-		fd, err = x.mkdirImplicit(rel)
-	}
-	if err != nil {
-		if errors.Is(err, unix.ENOTDIR) {
-			return -1, fmt.Errorf("parent %s is not a directory", rel)
-		}
-		return -1, fmt.Errorf("open parent %s: %w", rel, err)
-	}
-	if len(x.dirs) >= maxCachedDirs {
-		x.dropDirCache()
-	}
-	x.dirs[rel] = fd
-	return fd, nil
-}
-
-func (x *Tree) mkdirImplicit(rel string) (int, error) {
-	dir, base := path.Split(rel)
-	pfd, err := x.dirFD(strings.TrimSuffix(dir, "/"))
-	if err != nil {
-		return -1, err
-	}
-	err = unix.Mkdirat(pfd, base, 0o755)
-	if err == unix.EEXIST {
-		// Something is there, yet resolving it found nothing: a symlink
-		// whose target is missing. tar refuses those too.
-		fd, err := openInRoot(x.rootFD, rel)
-		if err == unix.ENOENT {
-			return -1, fmt.Errorf("parent %s is a dangling symlink", rel)
-		}
-		return fd, err
-	}
-	if err != nil {
-		return -1, err
-	}
-	return openInRoot(x.rootFD, rel)
-}
-
-// openInRoot opens directory rel below root as if root were "/": "..",
-// absolute symlinks and magic links cannot leave it.
-func openInRoot(root int, rel string) (int, error) {
-	how := &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	for range 16 {
-		fd, err := unix.Openat2(root, rel, how)
-		// EAGAIN: a concurrent rename raced the in-root ".." check; retry.
-		if err != unix.EAGAIN && err != unix.EINTR {
-			if err == unix.ENOSYS {
-				return -1, errors.New("kernel lacks openat2 (Linux 5.6 or newer is required)")
-			}
-			return fd, err
-		}
-	}
-	return -1, fmt.Errorf("open %s: %w", rel, unix.EAGAIN)
 }
 
 // create makes the entry base in the directory pfd.
@@ -592,78 +489,6 @@ func setXattrs(fd int, hdr *tar.Header) error {
 	return nil
 }
 
-// Finish applies directory owners, modes, xattrs and times deepest
-// first, after all content is in place, so neither a read-only mode nor
-// the creation of children spoils them.
-func (x *Tree) Finish() error {
-	rels := make([]string, 0, len(x.deferred))
-	for rel := range x.deferred {
-		rels = append(rels, rel)
-	}
-	sort.Slice(rels, func(i, j int) bool {
-		di, dj := depth(rels[i]), depth(rels[j])
-		if di != dj {
-			return di > dj
-		}
-		return rels[i] < rels[j]
-	})
-	for _, rel := range rels {
-		x.closeRetired()
-		if err := x.finishDir(rel, x.deferred[rel]); err != nil {
-			return fmt.Errorf("extract %s: %w", x.deferred[rel].Name, err)
-		}
-	}
-	return nil
-}
-
-// depth orders directories for Finish; the root itself comes last.
-func depth(rel string) int {
-	if rel == "" {
-		return -1
-	}
-	return strings.Count(rel, "/")
-}
-
-func (x *Tree) finishDir(rel string, hdr *tar.Header) error {
-	var pfd int
-	var base string
-	switch {
-	case rel != "":
-		dir, b := path.Split(rel)
-		fd, err := x.dirFD(strings.TrimSuffix(dir, "/"))
-		if err != nil {
-			return err
-		}
-		pfd, base = fd, b
-	default:
-		return x.finishRootDir(hdr)
-	}
-	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err == unix.ENOTDIR || err == unix.ELOOP || err == unix.ENOENT {
-		return nil // replaced by a later entry of the archive
-	}
-	if err != nil {
-		return fmt.Errorf("open directory: %w", err)
-	}
-	defer unix.Close(fd)
-	if err := x.dirAttrs(fd, hdr); err != nil {
-		return err
-	}
-	return setTimesAt(pfd, base, hdr)
-}
-
-// finishRootDir applies the root's own entry.
-func (x *Tree) finishRootDir(hdr *tar.Header) error {
-	if err := x.dirAttrs(x.rootFD, hdr); err != nil {
-		return err
-	}
-	mt := hdr.ModTime
-	if err := os.Chtimes(x.root, mt, mt); err != nil {
-		return fmt.Errorf("set times: %w", err)
-	}
-	return nil
-}
-
 func (x *Tree) dirAttrs(fd int, hdr *tar.Header) error {
 	if x.chown {
 		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
@@ -699,25 +524,70 @@ func CleanName(raw string) (string, error) {
 // earlier entry of the same archive made. Tar tools never write such
 // entries (they do not descend into symlinks); an archive that does is
 // trying to make its extraction write where the symlink points.
+//
+// The symlinks are kept as a tree of name components, so checking an
+// entry walks its name once and stops where no recorded symlink lies
+// below: the work does not grow with the depth of the entries.
 type SymlinkGuard struct {
-	links map[string]string // clean name -> symlink target
+	root    linkNode
+	lookups int // components looked up, for tests
+}
+
+// linkNode is one name component on the way to recorded symlinks.
+type linkNode struct {
+	children map[string]*linkNode
+	link     bool   // this name is a symlink
+	target   string // its target, for messages
 }
 
 // Check records hdr, whose clean name is name, and returns an error if
 // name lies below a symlink recorded earlier.
 func (g *SymlinkGuard) Check(name string, hdr *tar.Header) error {
-	if g.links == nil {
-		g.links = map[string]string{}
-	}
-	for dir := path.Dir(name); dir != "." && dir != "/"; dir = path.Dir(dir) {
-		if target, ok := g.links[dir]; ok {
-			return fmt.Errorf("entry %q lies below the symlink %s -> %s", hdr.Name, dir, target)
+	n := &g.root
+	rest := name
+	for {
+		comp, tail, more := strings.Cut(rest, "/")
+		if !more {
+			// comp is name's last component.
+			return g.record(n, comp, hdr)
 		}
+		g.lookups++
+		child := n.children[comp]
+		if child == nil {
+			// No symlink lies at or below this prefix.
+			if hdr.Typeflag != tar.TypeSymlink {
+				return nil
+			}
+			child = n.add(comp)
+		} else if child.link {
+			dir := name[:len(name)-len(tail)-1]
+			return fmt.Errorf("entry %q lies below the symlink %s -> %s", hdr.Name, dir, child.target)
+		}
+		n, rest = child, tail
 	}
+}
+
+// record notes that the entry last, below n, is hdr: a symlink now, or
+// no longer one.
+func (g *SymlinkGuard) record(n *linkNode, last string, hdr *tar.Header) error {
+	g.lookups++
+	child := n.children[last]
 	if hdr.Typeflag == tar.TypeSymlink {
-		g.links[name] = hdr.Linkname
-	} else {
-		delete(g.links, name)
+		if child == nil {
+			child = n.add(last)
+		}
+		child.link, child.target = true, hdr.Linkname
+	} else if child != nil {
+		child.link, child.target = false, ""
 	}
 	return nil
+}
+
+func (n *linkNode) add(comp string) *linkNode {
+	if n.children == nil {
+		n.children = map[string]*linkNode{}
+	}
+	c := &linkNode{}
+	n.children[comp] = c
+	return c
 }
