@@ -13,6 +13,7 @@ import (
 
 	"github.com/appc/spec/schema"
 
+	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/untar"
 )
 
@@ -27,17 +28,45 @@ type Image struct {
 // on its manifest; pod manifests given to stage0 have the same bound.
 const MaxManifestSize = 16 << 20
 
+// DefaultMaxSize is the bound on an image's expanded size when none is
+// configured: generous for real images, it stops a compressed archive a
+// few megabytes long from filling the store's disk.
+const DefaultMaxSize int64 = 64 << 30
+
+// ErrTooLarge is wrapped by the error for an image that expands beyond its
+// bound.
+var ErrTooLarge = errors.New("image too large")
+
+// ValidateOptions tune Validate.
+type ValidateOptions struct {
+	// MaxSize bounds the image's expanded size: its uncompressed tar and
+	// the sum of its files' sizes (a sparse file's logical size counts).
+	// Zero is DefaultMaxSize.
+	MaxSize int64
+}
+
 // Validate reads a whole ACI of any supported compression once: it checks
-// every entry's name and type, parses the manifest and computes the image
-// id and uncompressed size.
+// every entry's name, type and path length, parses the manifest and
+// computes the image id and uncompressed size, which must stay within
+// DefaultMaxSize.
 func Validate(r io.Reader) (*Image, error) {
+	return ValidateWith(r, ValidateOptions{})
+}
+
+// ValidateWith is Validate with options.
+func ValidateWith(r io.Reader, opts ValidateOptions) (*Image, error) {
 	plain, _, err := Decompress(r)
 	if err != nil {
 		return nil, err
 	}
 	defer plain.Close()
-	hr := &hashReader{r: plain, h: sha512.New()}
+	max := opts.MaxSize
+	if max <= 0 {
+		max = DefaultMaxSize
+	}
+	hr := &hashReader{r: plain, h: sha512.New(), max: max}
 	v := newValidator()
+	v.maxSize = max
 	tr := tar.NewReader(hr)
 	for {
 		hdr, err := tr.Next()
@@ -91,6 +120,9 @@ func ReadManifest(r io.Reader) (*schema.ImageManifest, error) {
 }
 
 func tarError(err error) error {
+	if errors.Is(err, ErrTooLarge) {
+		return err
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("invalid ACI: truncated tar archive: %w", err)
 	}
@@ -100,9 +132,10 @@ func tarError(err error) error {
 // hashReader hashes and counts everything read through it, so the image
 // id is computed in the same pass that parses the archive.
 type hashReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	max int64 // 0: no bound (ReadManifest)
 }
 
 func (hr *hashReader) Read(p []byte) (int, error) {
@@ -111,13 +144,36 @@ func (hr *hashReader) Read(p []byte) (int, error) {
 		hr.h.Write(p[:n])
 		hr.n += int64(n)
 	}
+	if hr.max > 0 && hr.n > hr.max {
+		return n, tooLarge(hr.max)
+	}
 	return n, err
+}
+
+func tooLarge(max int64) error {
+	return fmt.Errorf("invalid ACI: %w: it expands to more than %s", ErrTooLarge, SizeString(max))
+}
+
+// SizeString writes n bytes in the largest binary unit that divides it
+// ("64GiB"), or in bytes.
+func SizeString(n int64) string {
+	for _, u := range []struct {
+		name  string
+		shift uint
+	}{{"PiB", 50}, {"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 type validator struct {
 	manifest *schema.ImageManifest
 	rootfs   bool            // a rootfs entry or an entry below it was seen
 	seen     map[string]byte // type of each rootfs entry so far
+	maxSize  int64           // 0: no bound
+	files    int64           // sum of the regular files' sizes so far
 }
 
 func newValidator() *validator {
@@ -140,6 +196,15 @@ func (v *validator) entry(hdr *tar.Header, tr io.Reader) error {
 	}
 	if err := checkEntryType(name, hdr); err != nil {
 		return err
+	}
+	if err := checkLengths(name, hdr); err != nil {
+		return err
+	}
+	if hdr.Typeflag == tar.TypeReg {
+		v.files += hdr.Size
+		if v.maxSize > 0 && v.files > v.maxSize {
+			return tooLarge(v.maxSize)
+		}
 	}
 	if _, dup := v.seen[name]; dup {
 		return fmt.Errorf("invalid ACI: duplicate entry %s", hdr.Name)
@@ -238,6 +303,32 @@ func EntryName(raw string) (string, error) {
 		return "", fmt.Errorf("invalid ACI: entry %q outside manifest and rootfs/", raw)
 	}
 	return name, nil
+}
+
+// Linux's limits on paths (with their terminating NUL) and names.
+const (
+	pathMax = 4096
+	nameMax = 255
+)
+
+// checkLengths refuses an entry that no rendered tree can hold: its path
+// in the app's root ("/" and its rootfs-relative name) longer than
+// PATH_MAX, a component longer than NAME_MAX, or a symlink target longer
+// than PATH_MAX. A tree holding one would fail at render, or in the pod.
+func checkLengths(name string, hdr *tar.Header) error {
+	inRoot := strings.TrimPrefix(name, RootfsName)
+	if len(inRoot)+1 > pathMax {
+		return fmt.Errorf("invalid ACI: entry %s: its path is %d bytes long, beyond PATH_MAX (%d)", clip.String(hdr.Name), len(inRoot), pathMax-1)
+	}
+	for comp := range strings.SplitSeq(inRoot, "/") {
+		if len(comp) > nameMax {
+			return fmt.Errorf("invalid ACI: entry %s: a name in its path is %d bytes long, beyond NAME_MAX (%d)", clip.String(hdr.Name), len(comp), nameMax)
+		}
+	}
+	if hdr.Typeflag == tar.TypeSymlink && len(hdr.Linkname)+1 > pathMax {
+		return fmt.Errorf("invalid ACI: symlink %s: its target is %d bytes long, beyond PATH_MAX (%d)", clip.String(hdr.Name), len(hdr.Linkname), pathMax-1)
+	}
+	return nil
 }
 
 func checkEntryType(name string, hdr *tar.Header) error {

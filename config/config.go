@@ -1,7 +1,8 @@
 // Package config reads saturn's configuration the way rkt reads its own:
 // JSON files carrying a kind and a version in the subdirectories paths.d,
 // stage1.d, auth.d and dockerAuth.d of up to three directories (system,
-// local, user), later directories overriding earlier ones.
+// local, user), later directories overriding earlier ones; saturn adds
+// store.d.
 package config
 
 import (
@@ -25,6 +26,15 @@ type Config struct {
 	Auth map[string]Credentials
 	// DockerAuth maps a Docker registry host to its credentials.
 	DockerAuth map[string]BasicCredentials
+	// Store holds the store kind; zero fields were not configured.
+	Store Store
+}
+
+// Store is saturn's store kind: limits of the image store.
+type Store struct {
+	// MaxImageSize bounds the expanded size of an image fetched into
+	// the store, in bytes.
+	MaxImageSize int64
 }
 
 // Paths is the paths kind: where saturn keeps its data and finds
@@ -91,6 +101,7 @@ var subdirs = []struct {
 	{"stage1.d", []string{kindStage1}},
 	{"auth.d", []string{kindAuth, kindDockerAuth}},
 	{"dockerAuth.d", []string{kindDockerAuth}},
+	{"store.d", []string{kindStore}},
 }
 
 // Load reads the configuration directories in order (system, local,
@@ -135,6 +146,9 @@ func (c *Config) merge(l *layer) {
 	for r, cred := range l.dockerAuth {
 		c.DockerAuth[r] = cred
 	}
+	if l.store.MaxImageSize != 0 {
+		c.Store.MaxImageSize = l.store.MaxImageSize
+	}
 }
 
 // layer is what one configuration directory says, with the file that
@@ -144,6 +158,7 @@ type layer struct {
 	stage1     Stage1
 	auth       map[string]Credentials
 	dockerAuth map[string]BasicCredentials
+	store      Store
 	origin     map[string]string // "kind/field" -> file that set it
 }
 

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -18,6 +20,7 @@ const (
 	kindStage1     = "stage1"
 	kindAuth       = "auth"
 	kindDockerAuth = "dockerAuth"
+	kindStore      = "store"
 	version1       = "v1"
 
 	authBasic = "basic"
@@ -79,7 +82,7 @@ func (l *layer) loadFile(path string, kinds []string) error {
 		return err
 	}
 	if !slices.Contains(kinds, kind) {
-		if !slices.Contains([]string{kindPaths, kindStage1, kindAuth, kindDockerAuth}, kind) {
+		if !slices.Contains([]string{kindPaths, kindStage1, kindAuth, kindDockerAuth, kindStore}, kind) {
 			return fmt.Errorf("unknown kind %q", kind)
 		}
 		return fmt.Errorf("kind %q does not belong in %s", kind, filepath.Base(filepath.Dir(path)))
@@ -94,6 +97,8 @@ func (l *layer) loadFile(path string, kinds []string) error {
 		return l.loadStage1(path, data)
 	case kindAuth:
 		return l.loadAuth(path, data)
+	case kindStore:
+		return l.loadStore(path, data)
 	}
 	return l.loadDockerAuth(path, data)
 }
@@ -142,6 +147,59 @@ func (l *layer) loadPaths(file string, data []byte) error {
 		*f.dst = filepath.Clean(f.val)
 	}
 	return nil
+}
+
+type storeV1 struct {
+	MaxImageSize string `json:"max-image-size"`
+}
+
+func (l *layer) loadStore(file string, data []byte) error {
+	var st storeV1
+	if err := decode(data, &st); err != nil {
+		return err
+	}
+	if st.MaxImageSize == "" {
+		return errors.New(`store sets no "max-image-size"`)
+	}
+	n, err := ParseSize(st.MaxImageSize)
+	if err != nil {
+		return fmt.Errorf(`store "max-image-size": %w`, err)
+	}
+	if err := l.claim("store max-image-size", file); err != nil {
+		return err
+	}
+	l.store.MaxImageSize = n
+	return nil
+}
+
+// sizeUnits are the suffixes ParseSize takes, binary all: 1K is 1024.
+var sizeUnits = []struct {
+	suffix string
+	shift  uint
+}{
+	{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}, {"PiB", 50},
+	{"K", 10}, {"M", 20}, {"G", 30}, {"T", 40}, {"P", 50},
+}
+
+// ParseSize reads a positive size in bytes: a number, optionally followed
+// by K, M, G, T, P or KiB … PiB (all powers of 1024). Sizes that do not
+// fit in 63 bits are refused.
+func ParseSize(s string) (int64, error) {
+	num, shift := s, uint(0)
+	for _, u := range sizeUnits {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, shift = n, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || num[0] == '+' {
+		return 0, fmt.Errorf("invalid size %q: want a positive number of bytes, optionally with K, M, G, T or P (or KiB … PiB)", s)
+	}
+	if n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("invalid size %q: too large", s)
+	}
+	return n << shift, nil
 }
 
 type stage1V1 struct {

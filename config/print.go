@@ -2,6 +2,7 @@ package config
 
 import (
 	"sort"
+	"strconv"
 )
 
 // Mask replaces secrets in Entries' output.
@@ -36,6 +37,11 @@ type (
 		RktKind      string `json:"rktKind"`
 		Data         string `json:"data,omitempty"`
 		Stage1Images string `json:"stage1-images,omitempty"`
+	}
+	storeEntry struct {
+		RktVersion   string `json:"rktVersion"`
+		RktKind      string `json:"rktKind"`
+		MaxImageSize string `json:"max-image-size"`
 	}
 	stage1Entry struct {
 		RktVersion string `json:"rktVersion"`
@@ -72,6 +78,9 @@ func (c *Config) Entries() []any {
 	}
 	if c.Stage1 != (Stage1{}) {
 		out = append(out, stage1Entry{version1, kindStage1, c.Stage1.Name, c.Stage1.Version, c.Stage1.Location})
+	}
+	if c.Store != (Store{}) {
+		out = append(out, storeEntry{version1, kindStore, strconv.FormatInt(c.Store.MaxImageSize, 10)})
 	}
 	return out
 }

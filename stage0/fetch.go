@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/pflag"
 
+	"github.com/saturn-pods/saturn/aci"
 	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/fetch"
 	"github.com/saturn-pods/saturn/store"
@@ -69,7 +71,11 @@ func (f *imageFetcher) fetchSigned(ref, sig string) (string, error) {
 	if f.err != nil {
 		return "", f.err
 	}
-	return f.f.Fetch(context.Background(), ref, sig)
+	id, err := f.f.Fetch(context.Background(), ref, sig)
+	if errors.Is(err, aci.ErrTooLarge) {
+		err = fmt.Errorf("%w (raise the limit with --max-image-size or the store config kind's max-image-size)", err)
+	}
+	return id, err
 }
 
 func fetchCommands(g *globals) []*command {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/saturn-pods/saturn/aci"
 	"github.com/saturn-pods/saturn/config"
 )
 
@@ -35,6 +36,10 @@ type globals struct {
 	TrustKeysFromHTTPS bool
 	insecureRaw        string
 	Insecure           insecureOptions
+	maxImageSizeRaw    string
+	// MaxImageSize bounds an imported image's expanded size: the flag,
+	// else the store config kind, else aci.DefaultMaxSize.
+	MaxImageSize int64
 
 	Stdout io.Writer
 	Stderr io.Writer
@@ -54,6 +59,7 @@ func (g *globals) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.UserConfig, "user-config", "", "user configuration directory")
 	fs.StringVar(&g.insecureRaw, "insecure-options", "none", "comma-separated list of security features to disable: none, image, tls, ondisk, http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all")
 	fs.BoolVar(&g.Debug, "debug", false, "print out more debug information to stderr")
+	fs.StringVar(&g.maxImageSizeRaw, "max-image-size", "", "refuse images that expand to more than this (e.g. 16GiB; default 64GiB or the store config's max-image-size)")
 	fs.BoolVar(&g.TrustKeysFromHTTPS, "trust-keys-from-https", false, "automatically trust gpg keys fetched from https (default false: keys are shown and must be confirmed, or trusted with 'saturn trust')")
 }
 
@@ -64,7 +70,21 @@ func (g *globals) finish() error {
 		return err
 	}
 	g.Insecure = opts
-	return g.loadConfig()
+	if err := g.loadConfig(); err != nil {
+		return err
+	}
+	g.MaxImageSize = aci.DefaultMaxSize
+	if g.cfg.Store.MaxImageSize != 0 {
+		g.MaxImageSize = g.cfg.Store.MaxImageSize
+	}
+	if g.maxImageSizeRaw != "" {
+		n, err := config.ParseSize(g.maxImageSizeRaw)
+		if err != nil {
+			return fmt.Errorf("--max-image-size: %w", err)
+		}
+		g.MaxImageSize = n
+	}
+	return nil
 }
 
 func parseInsecureOptions(s string) (insecureOptions, error) {

@@ -18,6 +18,7 @@ func openStore(g *globals) (*store.Store, error) {
 		return nil, err
 	}
 	s.InsecureSkipTreeVerify = g.Insecure.OnDisk
+	s.MaxImageSize = g.MaxImageSize
 	return s, nil
 }
 

@@ -81,7 +81,7 @@ func (s *Store) Import(r io.Reader, opts ImportOptions) (string, error) {
 // writeBlob validates the plain tar while writing it to f and syncs f.
 func (s *Store) writeBlob(plain io.Reader, f *os.File) (*aci.Image, error) {
 	bw := bufio.NewWriterSize(f, writeBufSize)
-	img, err := aci.Validate(io.TeeReader(plain, bw))
+	img, err := aci.ValidateWith(io.TeeReader(plain, bw), aci.ValidateOptions{MaxSize: s.MaxImageSize})
 	if err != nil {
 		return nil, err
 	}

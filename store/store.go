@@ -73,6 +73,10 @@ type Store struct {
 	// without rehashing it (--insecure-options=ondisk).
 	InsecureSkipTreeVerify bool
 
+	// MaxImageSize bounds the expanded size of an imported image (zero:
+	// aci.DefaultMaxSize); a bigger one is refused, nothing stored.
+	MaxImageSize int64
+
 	// racyWindow: see defaultRacyWindow; tests shorten it.
 	racyWindow time.Duration
 
