@@ -33,7 +33,18 @@ const maxRenderLayers = 256
 // that image and of every image above it on the way to the top (where
 // set) lists it. Dependency cycles are an error.
 func Render(src Source, id string, dest string) error {
-	r := &renderer{src: src}
+	return RenderWith(src, id, dest, RenderOptions{})
+}
+
+// RenderOptions tune RenderWith.
+type RenderOptions struct {
+	// HostSafe renders for host users' hands, as ExtractOptions.HostSafe.
+	HostSafe bool
+}
+
+// RenderWith is Render with options.
+func RenderWith(src Source, id string, dest string, opts RenderOptions) error {
+	r := &renderer{src: src, hostSafe: opts.HostSafe}
 	if err := r.plan(id, nil, nil); err != nil {
 		return err
 	}
@@ -51,8 +62,9 @@ type layer struct {
 }
 
 type renderer struct {
-	src    Source
-	layers []layer // extraction order: deepest dependency first
+	src      Source
+	layers   []layer // extraction order: deepest dependency first
+	hostSafe bool
 }
 
 // plan appends id's dependencies and then id itself to r.layers. stack is
@@ -108,6 +120,7 @@ func (r *renderer) extractLayer(l layer, dest string, top bool) error {
 		skipManifest: !top,
 		overwrite:    true,
 		filters:      l.filters,
+		hostSafe:     r.hostSafe,
 	})
 	// A source may verify the blob only once it has been read through, so
 	// its Close error counts.

@@ -25,6 +25,9 @@ type ExtractOptions struct {
 	// extract (appc pathWhitelist). Directories that are listed or lie
 	// above a listed path are extracted too; everything else is skipped.
 	PathWhitelist []string
+	// HostSafe makes output host users may reach: no device nodes, no
+	// setuid or setgid files, only user.* xattrs (untar.Options).
+	HostSafe bool
 }
 
 // Extract writes the entries of an uncompressed ACI tar below dest
@@ -43,6 +46,7 @@ func Extract(plainTar io.Reader, dest string, opts ExtractOptions) error {
 		skipManifest: opts.RootfsOnly,
 		overwrite:    opts.Overwrite,
 		filters:      filters,
+		hostSafe:     opts.HostSafe,
 	})
 }
 
@@ -51,6 +55,7 @@ type extractConfig struct {
 	skipManifest bool
 	overwrite    bool
 	filters      []whitelist // an entry must pass all of them
+	hostSafe     bool
 }
 
 func extract(r io.Reader, dest string, cfg extractConfig) error {
@@ -96,7 +101,7 @@ type extractor struct {
 }
 
 func newExtractor(dest string, cfg extractConfig) (*extractor, error) {
-	opts := untar.Options{Overwrite: cfg.overwrite}
+	opts := untar.Options{Overwrite: cfg.overwrite, HostSafe: cfg.hostSafe}
 	d, err := untar.Open(dest, opts)
 	if err != nil {
 		return nil, err

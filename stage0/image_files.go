@@ -142,35 +142,51 @@ func exportImage(st *store.Store, id, out string, overwrite bool) error {
 
 // imageExtractCommand builds "image extract" (the image's own ACI content)
 // and "image render" (the image laid over its dependencies).
+//
+// Their output is the operator's, on the host: by default it holds no
+// device nodes and no setuid or setgid files (nor file capabilities), so
+// no host user gains by what an image ships; --same-permissions keeps
+// them, as tar's does, with a warning.
 func imageExtractCommand(verb, short string) *command {
-	var rootfsOnly, overwrite bool
+	var rootfsOnly, overwrite, samePerms bool
 	return &command{
 		name:  "image " + verb,
-		usage: "[--rootfs-only] [--overwrite] IMAGE OUTPUT_DIR",
+		usage: "[--rootfs-only] [--overwrite] [--same-permissions] IMAGE OUTPUT_DIR",
 		short: short,
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVar(&rootfsOnly, "rootfs-only", false, "write only the rootfs content into the directory")
 			fs.BoolVar(&overwrite, "overwrite", false, "overwrite the output directory")
+			fs.BoolVar(&samePerms, "same-permissions", false, "keep the image's device nodes, setuid and setgid bits and security xattrs (by default they are left out)")
 		},
 		run: func(g *globals, args []string) error {
 			if len(args) != 2 {
 				return usagef("image %s needs an image and an output directory", verb)
 			}
+			if samePerms {
+				fmt.Fprintf(g.Stderr, "saturn: warning: --same-permissions: %s keeps the image's device nodes and setuid/setgid files; host users who can reach them can use them\n", clip.String(args[1]))
+			}
 			return withImage(g, args[0], func(st *store.Store, id string) error {
-				return writeImageDir(st, id, args[1], verb == "render", rootfsOnly, overwrite)
+				return writeImageDir(st, id, args[1], imageDirOptions{render: verb == "render", rootfsOnly: rootfsOnly, overwrite: overwrite, hostSafe: !samePerms})
 			})
 		},
 	}
 }
 
+// imageDirOptions are image extract's and render's flags.
+type imageDirOptions struct {
+	render, rootfsOnly, overwrite bool
+	// hostSafe leaves device nodes and setuid/setgid bits out.
+	hostSafe bool
+}
+
 // writeImageDir extracts or renders into a temp dir beside out and moves
 // the result into place, so a failure (a corrupted blob, a bad archive)
 // leaves no half-written output.
-func writeImageDir(st *store.Store, id, out string, render, rootfsOnly, overwrite bool) error {
+func writeImageDir(st *store.Store, id, out string, o imageDirOptions) error {
 	if abs, err := filepath.Abs(out); err != nil || abs == "/" {
 		return fmt.Errorf("output directory %q: refusing to replace /", clip.String(out))
 	}
-	if _, err := os.Lstat(out); err == nil && !overwrite {
+	if _, err := os.Lstat(out); err == nil && !o.overwrite {
 		return fmt.Errorf("%s: %w", clip.String(out), errExists)
 	}
 	// Errors name out, not the temp dir beside it.
@@ -183,23 +199,23 @@ func writeImageDir(st *store.Store, id, out string, render, rootfsOnly, overwrit
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
-	if info, ierr := st.Info(id); ierr == nil && (render || info.OCI) {
+	if info, ierr := st.Info(id); ierr == nil && (o.render || info.OCI) {
 		// An OCI image's own content is its layers applied in order.
-		err = st.RenderTo(id, tmp)
+		err = st.RenderTo(id, tmp, aci.RenderOptions{HostSafe: o.hostSafe})
 	} else {
-		err = extractImage(st, id, tmp)
+		err = extractImage(st, id, tmp, o.hostSafe)
 	}
 	if err != nil {
 		return err
 	}
 	src := tmp
-	if rootfsOnly {
+	if o.rootfsOnly {
 		src = filepath.Join(tmp, "rootfs")
 	}
 	if err := os.Chmod(src, 0o755); err != nil {
 		return fail(err)
 	}
-	if overwrite {
+	if o.overwrite {
 		if err := os.RemoveAll(out); err != nil {
 			return fail(err)
 		}
@@ -210,12 +226,12 @@ func writeImageDir(st *store.Store, id, out string, render, rootfsOnly, overwrit
 	return nil
 }
 
-func extractImage(st *store.Store, id, dest string) error {
+func extractImage(st *store.Store, id, dest string, hostSafe bool) error {
 	rc, err := st.OpenTar(id)
 	if err != nil {
 		return err
 	}
-	xerr := aci.Extract(rc, dest, aci.ExtractOptions{})
+	xerr := aci.Extract(rc, dest, aci.ExtractOptions{HostSafe: hostSafe})
 	// Close reports a corrupted blob even when Extract stopped at the
 	// end-of-archive marker; it explains a failed Extract best.
 	if cerr := rc.Close(); cerr != nil {

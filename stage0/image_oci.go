@@ -44,7 +44,9 @@ func openImageTar(st *store.Store, id, out string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", shortID(id), withoutPath(err))
 	}
-	if err := st.RenderTo(id, tmp); err != nil {
+	// The export is the image as it is; the tree is beside out only
+	// while it streams, in a directory of mode 0700.
+	if err := st.RenderTo(id, tmp, aci.RenderOptions{}); err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/saturn-pods/saturn/aci"
 	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/oci"
 	"github.com/saturn-pods/saturn/untar"
@@ -454,14 +455,14 @@ func (s *Store) resolveOCI(ref string) (string, error) {
 // renderOCI lays the image out in dest: dest/manifest is its appc
 // manifest, dest/rootfs its layers applied in order, each blob checked
 // against its digest as it is read.
-func (s *Store) renderOCI(id string, rec *imageRecord, dest string) error {
+func (s *Store) renderOCI(id string, rec *imageRecord, dest string, opts aci.RenderOptions) error {
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return err
 	}
 	if err := writeFileSync(filepath.Join(dest, "manifest"), rec.Manifest); err != nil {
 		return fmt.Errorf("render %s: %w", id, err)
 	}
-	tree, err := untar.Open(filepath.Join(dest, "rootfs"), untar.Options{Overwrite: true})
+	tree, err := untar.Open(filepath.Join(dest, "rootfs"), untar.Options{Overwrite: true, HostSafe: opts.HostSafe})
 	if err != nil {
 		return fmt.Errorf("render %s: %w", id, err)
 	}

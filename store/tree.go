@@ -212,7 +212,9 @@ func (s *Store) renderInto(id string, ids []string, treeID string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if err := s.RenderTo(id, tmp); err != nil {
+	// The store's trees keep devices and setuid files: pods see them on
+	// nodev mounts, and no host user can reach the tree store.
+	if err := s.RenderTo(id, tmp, aci.RenderOptions{}); err != nil {
 		return err
 	}
 	sum, err := treeHash(tmp)
@@ -235,16 +237,16 @@ func (s *Store) renderInto(id string, ids []string, treeID string) error {
 }
 
 // RenderTo renders the image with the full id and its dependencies into
-// dest (dest/manifest, dest/rootfs) outside the tree store, checking every
-// blob it reads against its id.
-func (s *Store) RenderTo(id, dest string) error {
+// dest (dest/manifest, dest/rootfs), checking every blob it reads against
+// its id.
+func (s *Store) RenderTo(id, dest string, opts aci.RenderOptions) error {
 	if rec, err := s.record(id); err != nil {
 		return err
 	} else if rec.OCI != nil {
-		return s.renderOCI(id, rec, dest)
+		return s.renderOCI(id, rec, dest, opts)
 	}
 	src := &checkedSource{s: s}
-	err := aci.Render(src, id, dest)
+	err := aci.RenderWith(src, id, dest, opts)
 	if cerr := src.firstErr(); cerr != nil {
 		return cerr
 	}

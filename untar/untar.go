@@ -33,6 +33,13 @@ type Options struct {
 	// directory (a symlink is never followed to a directory in its
 	// place). Without it, an existing non-directory is an error.
 	Overwrite bool
+	// HostSafe is for trees that host users may reach (an extracted
+	// image given to the operator): device nodes are not made (an entry
+	// of one is skipped, and so are hard links to it), setuid and setgid
+	// bits of non-directories are cleared, and only user.* extended
+	// attributes are restored (security.capability would grant as
+	// setuid does).
+	HostSafe bool
 }
 
 // readBufSize is the copy buffer of file contents: archives are read
@@ -50,7 +57,9 @@ var ErrTruncated = errors.New("truncated archive")
 // safe for concurrent use.
 type Tree struct {
 	overwrite bool
-	root      string // the root's path, for messages and its own times
+	hostSafe  bool
+	skipped   map[string]bool // device nodes HostSafe left out, by rel
+	root      string          // the root's path, for messages and its own times
 	rootFD    int
 	chown     bool
 	dirs      dirCache // open descriptors of directories, by root-relative path
@@ -76,6 +85,8 @@ func Open(root string, opts Options) (*Tree, error) {
 func newTree(root string, fd int, opts Options) *Tree {
 	return &Tree{
 		overwrite: opts.Overwrite,
+		hostSafe:  opts.HostSafe,
+		skipped:   map[string]bool{},
 		root:      root,
 		rootFD:    fd,
 		chown:     os.Geteuid() == 0,
@@ -95,7 +106,7 @@ func (x *Tree) Sub(name string) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extract: open %s/%s: %w", x.root, name, err)
 	}
-	return newTree(path.Join(x.root, name), fd, Options{Overwrite: x.overwrite}), nil
+	return newTree(path.Join(x.root, name), fd, Options{Overwrite: x.overwrite, HostSafe: x.hostSafe}), nil
 }
 
 // Close releases the Tree's descriptors.
@@ -127,6 +138,14 @@ func (x *Tree) Entry(rel string, hdr *tar.Header, body io.Reader) error {
 		x.deferred[rel] = hdr
 		return nil
 	}
+	if x.leaveOut(rel, hdr) {
+		// What an earlier layer had there goes, as the entry would
+		// have replaced it.
+		if x.overwrite {
+			return x.Remove(rel)
+		}
+		return nil
+	}
 	dir, base := path.Split(rel)
 	pfd, err := x.dirFD(strings.TrimSuffix(dir, "/"))
 	if err != nil {
@@ -136,6 +155,20 @@ func (x *Tree) Entry(rel string, hdr *tar.Header, body io.Reader) error {
 		return fmt.Errorf("extract %s: %w", hdr.Name, err)
 	}
 	return nil
+}
+
+// leaveOut reports whether HostSafe leaves the entry hdr at rel out: a
+// device node, or a hard link to one.
+func (x *Tree) leaveOut(rel string, hdr *tar.Header) bool {
+	if !x.hostSafe {
+		return false
+	}
+	if hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock || hdr.Typeflag == tar.TypeLink && x.skipped[hdr.Linkname] {
+		x.skipped[rel] = true
+		return true
+	}
+	delete(x.skipped, rel)
+	return false
 }
 
 // Remove deletes what is at rel, a whole tree for a directory, without
@@ -394,10 +427,10 @@ func (x *Tree) fillFile(f *os.File, hdr *tar.Header, body io.Reader) error {
 			return fmt.Errorf("chown: %w", err)
 		}
 	}
-	if err := unix.Fchmod(int(f.Fd()), tarMode(hdr)); err != nil {
+	if err := unix.Fchmod(int(f.Fd()), x.fileMode(hdr)); err != nil {
 		return fmt.Errorf("chmod: %w", err)
 	}
-	return setXattrs(int(f.Fd()), hdr)
+	return x.setXattrs(int(f.Fd()), hdr)
 }
 
 func readError(err error) error {
@@ -410,6 +443,15 @@ func readError(err error) error {
 // tarMode keeps the permission, setuid, setgid and sticky bits.
 func tarMode(hdr *tar.Header) uint32 {
 	return uint32(hdr.Mode) & 0o7777
+}
+
+// fileMode is tarMode for a non-directory, without setuid and setgid
+// when the tree is HostSafe.
+func (x *Tree) fileMode(hdr *tar.Header) uint32 {
+	if x.hostSafe {
+		return tarMode(hdr) &^ (unix.S_ISUID | unix.S_ISGID)
+	}
+	return tarMode(hdr)
 }
 
 func (x *Tree) hardlink(pfd int, base string, hdr *tar.Header) error {
@@ -454,7 +496,7 @@ func (x *Tree) setAttrsAt(pfd int, base string, hdr *tar.Header, symlink bool) e
 	}
 	if !symlink {
 		// base is the device or fifo we just made, so following is safe.
-		if err := unix.Fchmodat(pfd, base, tarMode(hdr), 0); err != nil {
+		if err := unix.Fchmodat(pfd, base, x.fileMode(hdr), 0); err != nil {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}
@@ -473,10 +515,10 @@ func setTimesAt(pfd int, base string, hdr *tar.Header) error {
 	return nil
 }
 
-func setXattrs(fd int, hdr *tar.Header) error {
+func (x *Tree) setXattrs(fd int, hdr *tar.Header) error {
 	for k, v := range hdr.PAXRecords {
 		name, ok := strings.CutPrefix(k, paxXattrPrefix)
-		if !ok {
+		if !ok || x.hostSafe && !strings.HasPrefix(name, "user.") {
 			continue
 		}
 		if err := unix.Fsetxattr(fd, name, []byte(v), 0); err != nil {
@@ -498,7 +540,7 @@ func (x *Tree) dirAttrs(fd int, hdr *tar.Header) error {
 	if err := unix.Fchmod(fd, tarMode(hdr)); err != nil {
 		return fmt.Errorf("chmod: %w", err)
 	}
-	return setXattrs(fd, hdr)
+	return x.setXattrs(fd, hdr)
 }
 
 // CleanName returns the clean form of an archive entry name ("./a/b/"
