@@ -24,8 +24,16 @@ type Rlimit struct {
 // It is passed from the supervisor to the helper as JSON in a memfd.
 type Spec struct {
 	// Root is the directory the process is chrooted into; empty keeps
-	// the current root.
+	// the current root. It is empty with MountNS, whose root is the app's.
 	Root string `json:"root,omitempty"`
+	// MountNS, when above 2, is an fd of the mount namespace the process
+	// joins (see NewMountNS): its root becomes the namespace's, the
+	// app's rootfs. In the helper's spec it is the number of an fd the
+	// helper inherits.
+	MountNS int `json:"mountNS,omitempty"`
+	// NewSessionKeyring gives the process a new anonymous session
+	// keyring instead of the caller's (see joinSessionKeyring).
+	NewSessionKeyring bool `json:"newSessionKeyring,omitempty"`
 	// Dir is the working directory inside Root; empty means "/".
 	Dir  string   `json:"dir,omitempty"`
 	Args []string `json:"args"`
@@ -109,21 +117,28 @@ func Exec(s *Spec) error {
 	if len(s.Args) == 0 {
 		return errors.New("no command to run")
 	}
-	// Capability sets and keepcaps are per thread, and execve keeps the
-	// calling thread's: everything from here to exec stays on one thread.
+	// Capability sets, keyrings, keepcaps and the mount namespace are per
+	// thread, and execve keeps the calling thread's: everything from here
+	// to exec stays on one thread (see prepareThread).
 	runtime.LockOSThread()
 	// The app's rootfs need not have /proc: read what the kernel knows
-	// before chroot.
+	// before chroot or joining the app's mount namespace.
 	last, err := lastCap()
 	if err != nil {
 		return err
 	}
 	if s.OOMScoreAdj != nil {
-		// Before chroot: the app's rootfs need not have /proc.
 		v := strconv.Itoa(*s.OOMScoreAdj)
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
 			return fmt.Errorf("oom_score_adj %s: %w", v, err)
 		}
+	}
+	if err := prepareThread(s, last); err != nil {
+		return err
+	}
+	if s.MountNS > 0 {
+		// The app must not inherit it.
+		unix.Close(s.MountNS)
 	}
 	if s.Root != "" {
 		if err := unix.Chroot(s.Root); err != nil {
@@ -147,13 +162,8 @@ func Exec(s *Spec) error {
 			return fmt.Errorf("setrlimit %d: %w", r.Resource, err)
 		}
 	}
-	if err := setCredentials(s, last); err != nil {
+	if err := setCredentials(s); err != nil {
 		return err
-	}
-	if s.NoNewPrivs {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("set no_new_privs: %w", err)
-		}
 	}
 	if err := unix.Exec(prog, s.Args, s.Env); err != nil {
 		return fmt.Errorf("exec %s: %w", s.Args[0], err)
@@ -161,15 +171,10 @@ func Exec(s *Spec) error {
 	return nil
 }
 
-// setCredentials drops bounding capabilities (which needs CAP_SETPCAP, so
-// it happens while still root), switches groups and user, and raises the
-// ambient set so a non-root app keeps the capabilities it was granted.
-func setCredentials(s *Spec, last Cap) error {
-	if s.Bounding != nil {
-		if err := limitBounding(s.Bounding, last); err != nil {
-			return err
-		}
-	}
+// setCredentials switches groups and user, and raises the ambient set so
+// a non-root app keeps the capabilities it was granted. The bounding set
+// is already dropped (prepareThread), while the thread was still root.
+func setCredentials(s *Spec) error {
 	if len(s.Ambient) > 0 {
 		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("keep capabilities: %w", err)

@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"runtime"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Direct reports whether Start can apply everything s asks for. Resource
@@ -24,13 +21,14 @@ func (s *Spec) Direct() bool {
 // child's descriptors 0, 1, 2…; with setsid the child leads a new
 // session. The caller reaps the child. s must be Direct.
 //
-// The bounding set and no_new_privs belong to a thread and are inherited
-// by a child forked from it; Go's fork (ForkExec) then applies chroot,
-// credentials, ambient capabilities and the working directory in the
-// child. Both settings are applied to a thread that does nothing but fork
-// the app: its goroutine exits without unlocking it, so the Go runtime
-// ends the thread instead of letting other goroutines run on it. The
-// main thread cannot end, so the caller's main goroutine must hold it
+// What belongs to a thread (the mount namespace, the session keyring,
+// the bounding set, no_new_privs: see prepareThread) is applied to a
+// thread that does nothing but fork the process, which inherits it; Go's
+// fork (ForkExec) then applies chroot (without MountNS), credentials,
+// ambient capabilities and the working directory in the child. The
+// thread's goroutine exits without unlocking it, so the Go runtime ends
+// the thread instead of letting other goroutines run on it. The main
+// thread cannot end, so the caller's main goroutine must hold it
 // (runtime.LockOSThread in an init function): otherwise a spoiled main
 // thread would be parked for good, idle but showing the app's settings
 // in /proc/<pid>/status.
@@ -41,18 +39,7 @@ func Start(s *Spec, files []uintptr, setsid bool) (int, error) {
 	if !s.Direct() {
 		return 0, fmt.Errorf("start %s: resource limits and oom_score_adj need the stage2 helper", s.Args[0])
 	}
-	type result struct {
-		pid int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		pid, err := forkApp(s, files, setsid)
-		done <- result{pid, err}
-	}()
-	r := <-done
-	return r.pid, r.err
+	return onThrowawayThread(func() (int, error) { return forkApp(s, files, setsid) })
 }
 
 // forkApp runs on a locked thread it may spoil (see Start).
@@ -61,23 +48,22 @@ func forkApp(s *Spec, files []uintptr, setsid bool) (int, error) {
 	if dir == "" {
 		dir = "/"
 	}
+	var last Cap
+	if s.Bounding != nil {
+		// Read in the caller's namespace: the app's may lack /proc.
+		var err error
+		if last, err = lastCap(); err != nil {
+			return 0, err
+		}
+	}
+	if err := prepareThread(s, last); err != nil {
+		return 0, err
+	}
+	// In the app's mount namespace the command is looked up as the app
+	// sees it, its mounts included.
 	prog, err := lookPathIn(s.Root, dir, s.Args[0], s.Env)
 	if err != nil {
 		return 0, err
-	}
-	if s.Bounding != nil {
-		last, err := lastCap()
-		if err != nil {
-			return 0, err
-		}
-		if err := limitBounding(s.Bounding, last); err != nil {
-			return 0, err
-		}
-	}
-	if s.NoNewPrivs {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return 0, fmt.Errorf("set no_new_privs: %w", err)
-		}
 	}
 	sys := &syscall.SysProcAttr{
 		Chroot:     s.Root,
