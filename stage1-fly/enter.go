@@ -65,7 +65,8 @@ func enter(pid int, app string, cmd []string) error {
 	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("join the mount namespace of %d: %w", pid, err)
 	}
-	spec := &stage2.Spec{Root: p.rootfs(), Args: cmd, Env: env}
+	// A session keyring of its own, never the caller's, as the app has.
+	spec := &stage2.Spec{Root: p.rootfs(), Args: cmd, Env: env, NewSessionKeyring: true}
 	if err := stage2.CheckExec(spec.Root, spec.Args, spec.Env); err != nil {
 		return err
 	}

@@ -147,6 +147,9 @@ func planRun(f *runFlags) (*runPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Keyrings are not namespaced: the app gets a session keyring of its
+	// own rather than the one of whoever started the pod.
+	spec.NewSessionKeyring = true
 	if err := stage2.CheckExec(rootfs, spec.Args, spec.Env); err != nil {
 		return nil, fmt.Errorf("app %s: %w", p.appName(), err)
 	}

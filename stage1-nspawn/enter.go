@@ -228,7 +228,7 @@ func (s *supervisor) enterSpec(req enterRequest) (*launch.Spec, error) {
 	args := req.Args
 	if len(args) == 0 {
 		for _, sh := range defaultEnterShells {
-			if launch.CheckExec(app.spec.Root, []string{sh}, env) == nil {
+			if launch.CheckExec(app.rootInPod(), []string{sh}, env) == nil {
 				args = []string{sh}
 				break
 			}
@@ -237,16 +237,10 @@ func (s *supervisor) enterSpec(req enterRequest) (*launch.Spec, error) {
 			return nil, fmt.Errorf("app %s has none of %s to run", app.name, strings.Join(defaultEnterShells, ", "))
 		}
 	}
-	if err := launch.CheckExec(app.spec.Root, args, env); err != nil {
+	if err := launch.CheckExec(app.rootInPod(), args, env); err != nil {
 		return nil, fmt.Errorf("app %s: %w", app.name, err)
 	}
-	// The command gets the app's capability bounding set and
-	// no_new_privs, never the supervisor's full set: entering must not
-	// give more power than the app has (rkt's enter did: CVE-2019-10144).
-	return &launch.Spec{
-		Root: app.spec.Root, Dir: "/", Args: args, Env: env,
-		Bounding: app.spec.Bounding, NoNewPrivs: app.spec.NoNewPrivs,
-	}, nil
+	return app.commandSpec(args, env), nil
 }
 
 // checkEnterPeer lets only callers from outside the pod use the enter

@@ -36,3 +36,27 @@ func TestHelperArgsKeepSpecOut(t *testing.T) {
 		t.Errorf("spec in the memfd %+v, want %+v", got, spec)
 	}
 }
+
+// The helper is exec'ed in PID 1's mount namespace and joins the app's
+// from an fd it inherits, after the spec's, named in the spec by its
+// number in the helper.
+func TestHelperArgsPassMountNamespace(t *testing.T) {
+	adj := 5
+	spec := &launch.Spec{Args: []string{"/app"}, MountNS: 9, OOMScoreAdj: &adj}
+	argv, all, fd, err := helperArgs(spec, []uintptr{0, 1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "spec")
+	defer f.Close()
+	if !slices.Equal(argv, []string{stage2Name, "3"}) || !slices.Equal(all, []uintptr{0, 1, 2, uintptr(fd), 9}) {
+		t.Errorf("helper arguments %q and files %v, want the spec's fd 3 and the namespace's 9 after it", argv, all)
+	}
+	var got launch.Spec
+	if err := json.NewDecoder(f).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.MountNS != 4 || spec.MountNS != 9 {
+		t.Errorf("helper's spec names namespace fd %d (caller's spec now %d), want 4 (9)", got.MountNS, spec.MountNS)
+	}
+}

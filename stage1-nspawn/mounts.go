@@ -147,6 +147,13 @@ func openSource(src string, host bool) (*os.File, error) {
 	return os.NewFile(uintptr(fd), src), nil
 }
 
+// isMountRoot reports whether path is the root of a mount.
+func isMountRoot(path string) bool {
+	var stx unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, 0, &stx)
+	return err == nil && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
+}
+
 // isRoot reports whether f is the directory root holds. A mount there
 // would cover the whole rootfs, and whatever is set up after it, from
 // root's descriptor, would go beneath it, out of the app's sight.
@@ -312,8 +319,10 @@ func bindNode(src, target string) error {
 // directory, and finally read-only root when the pod manifest asks for
 // it.
 func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
-	if a.ra.ReadOnlyRootFS {
-		// The rootfs must be a mount of its own to be made read-only.
+	if a.ra.ReadOnlyRootFS || !isMountRoot(rootPath) {
+		// The rootfs must be a mount of its own to be made read-only,
+		// and to be pivoted into (see appns.go): stage0's overlay is
+		// one, a copy made with --no-overlay is not.
 		if err := bind(rootPath, rootPath, true, 0); err != nil {
 			return err
 		}

@@ -56,6 +56,12 @@ func podMain(args []string) int {
 		return fail(err)
 	}
 	tty.closeConsole()
+	if err := makeAppNamespaces(plan.apps); err != nil {
+		return fail(err)
+	}
+	if err := dropPID1Privileges(plan.apps); err != nil {
+		return fail(err)
+	}
 	caught()
 	sv := newSupervisor(f, plan)
 	sv.notify = notifier

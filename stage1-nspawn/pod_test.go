@@ -15,7 +15,8 @@ import (
 )
 
 // Two apps of a pod share the PID, UTS and IPC namespaces (none of them
-// the host's) but not their root filesystems.
+// the host's) but neither their mount namespaces nor their root
+// filesystems.
 func TestAppsShareNamespaces(t *testing.T) {
 	// b sets its trap before it publishes its pid, so a's SIGTERM cannot
 	// arrive before b handles it.
@@ -48,7 +49,10 @@ kill -TERM $b`
 		case len(f) == 3 && want[f[0]]:
 			delete(want, f[0])
 			host, _ := os.Readlink("/proc/self/ns/" + f[0])
-			if f[1] != f[2] || f[1] == host {
+			switch {
+			case f[0] == "mnt" && (f[1] == f[2] || f[1] == host || f[2] == host):
+				t.Errorf("mnt namespace: a %s, b %s, host %s; want each app its own", f[1], f[2], host)
+			case f[0] != "mnt" && (f[1] != f[2] || f[1] == host):
 				t.Errorf("%s namespace: a %s, b %s, host %s; want a == b != host", f[0], f[1], f[2], host)
 			}
 		case l == "sees b's rootfs":

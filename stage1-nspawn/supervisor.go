@@ -390,14 +390,23 @@ func startHelper(spec *launch.Spec, files []uintptr, setsid bool) (int, error) {
 // helperArgs returns the stage2 helper's arguments and files for spec:
 // the spec goes in a memfd after the process's files, and only its
 // number in the arguments, which every app of the pod can read in
-// /proc/<pid>/cmdline (see launch.Main). The caller closes specFD once
-// the helper is started.
+// /proc/<pid>/cmdline (see launch.Main). The app's mount namespace comes
+// after it: the helper is exec'ed here, in PID 1's namespace, and joins
+// the app's itself (an exec from inside it would look the binary up in
+// /proc there, which an app may have mounted over). The caller closes
+// specFD once the helper is started.
 func helperArgs(spec *launch.Spec, files []uintptr) (argv []string, all []uintptr, specFD int, err error) {
-	specFD, err = spec.Memfd()
+	inHelper, ns := spec, []uintptr(nil)
+	if spec.MountNS > 0 {
+		c := *spec
+		c.MountNS = len(files) + 1
+		inHelper, ns = &c, []uintptr{uintptr(spec.MountNS)}
+	}
+	specFD, err = inHelper.Memfd()
 	if err != nil {
 		return nil, nil, -1, err
 	}
-	all = append(slices.Clip(files), uintptr(specFD))
+	all = append(append(slices.Clip(files), uintptr(specFD)), ns...)
 	return []string{stage2Name, strconv.Itoa(len(files))}, all, specFD, nil
 }
 

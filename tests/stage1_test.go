@@ -76,7 +76,7 @@ b=$(cat /shared/pid)
 hostname
 [ -d /proc/$b ] && echo "sees sidecar"
 for ns in pid uts ipc; do [ "$(readlink /proc/self/ns/$ns)" = "$(readlink /proc/$b/ns/$ns)" ] && echo "same $ns"; done
-[ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/$b/ns/mnt)" ] && echo "same mnt"
+[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/$b/ns/mnt)" ] && echo "own mnt"
 [ -e /only-sidecar ] && echo "sees sidecar's rootfs"
 kill -TERM $b`
 	r, uuid := s1Run(t, e, "--hostname=podhost", "--volume=shared,kind=empty", "--mount=volume=shared,target=/shared",
@@ -84,7 +84,7 @@ kill -TERM $b`
 	if r.Code != 0 {
 		t.Fatalf("saturn run: %s", r)
 	}
-	want := []string{"podhost", "sees sidecar", "same pid", "same uts", "same ipc", "same mnt"}
+	want := []string{"podhost", "sees sidecar", "same pid", "same uts", "same ipc", "own mnt"}
 	if got := s1Lines(r.Stdout, "busybox"); !slices.Equal(got, want) {
 		t.Errorf("busybox printed %q, want %q", got, want)
 	}

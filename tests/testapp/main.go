@@ -82,6 +82,12 @@ func run(cmd string, args []string) int {
 		return bgRead(args)
 	case "winsize":
 		return winsize()
+	case "escape":
+		return escape(args)
+	case "mount-beside":
+		return mountBeside(args)
+	case "keyring":
+		return keyring(args)
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", cmd)
 		return 2

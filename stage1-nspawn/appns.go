@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/saturn-pods/saturn/stage2/launch"
+)
+
+// Each app runs in a mount namespace of its own, as under rkt's stage1:
+// a copy of PID 1's, pivoted into the app's rootfs with the rest
+// detached (launch.NewMountNS). An app root that escapes a chroot of its
+// own (apps keep CAP_SYS_CHROOT) reaches only its own rootfs, never the
+// stage1 rootfs nor another app's, and what an app mounts (with
+// CAP_SYS_ADMIN) is seen by no other app. PID 1 keeps one fd per
+// namespace for the pod's life: every process of the app (its event
+// handlers, the app, what enter runs, the stage2 helper) joins it from
+// the thread that forks it (launch.Start, launch.Exec).
+//
+// The namespaces are made once PID 1 has set up every rootfs and pivoted
+// into the stage1 rootfs, so each copy holds the app's rootfs with all
+// its mounts and nothing of the host.
+
+// makeAppNamespaces gives every app its mount namespace and a fresh
+// session keyring per process.
+func makeAppNamespaces(apps []*appPlan) error {
+	for _, a := range apps {
+		ns, err := launch.NewMountNS(a.rootInPod())
+		if err != nil {
+			return fmt.Errorf("app %s: %w", a.name, err)
+		}
+		a.spec.MountNS = ns
+		a.spec.Root = ""
+		// Keyrings belong to the caller that started the pod: each
+		// process of the app gets a session keyring of its own.
+		a.spec.NewSessionKeyring = true
+	}
+	return nil
+}
+
+// rootInPod is the app's rootfs as PID 1 sees it, in the stage1 rootfs.
+func (a *appPlan) rootInPod() string {
+	return "/" + filepath.Join(a.rel, "rootfs")
+}
+
+// commandSpec is the spec of a command entered into app a: run as root in
+// the app's mount namespace with env, a session keyring of its own, and
+// the app's capability bounding set and no_new_privs, never PID 1's full
+// set: entering must not give more power than the app has (rkt's enter
+// did: CVE-2019-10144).
+func (a *appPlan) commandSpec(args, env []string) *launch.Spec {
+	return &launch.Spec{
+		MountNS: a.spec.MountNS, NewSessionKeyring: true, Dir: "/", Args: args, Env: env,
+		Bounding: a.spec.Bounding, NoNewPrivs: a.spec.NoNewPrivs,
+	}
+}
