@@ -3,6 +3,7 @@ package pod
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"path"
 	"regexp"
@@ -276,6 +277,14 @@ func setMemory(a *App, s string) error {
 	if err != nil {
 		return fmt.Errorf("invalid memory limit %q: %v", s, err)
 	}
+	if r.Limit().Sign() <= 0 {
+		return fmt.Errorf("memory limit %q must be positive", s)
+	}
+	// A value beyond 63 bits wraps to a negative or zero limit, or is
+	// clamped by the parser to the largest one (8Ei).
+	if q := r.Limit(); q.CmpInt64(math.MaxInt64) >= 0 {
+		return fmt.Errorf("memory limit %q does not fit in 63 bits (at most %d bytes)", s, int64(math.MaxInt64-1))
+	}
 	// Below 4KiB is nearly always --memory=16m (milli-bytes) meant as 16M.
 	if r.Limit().Value() < 4096 {
 		return fmt.Errorf("memory limit %q is %d bytes, too low; did you mean e.g. 16M?", s, r.Limit().Value())
@@ -289,8 +298,8 @@ func setCPU(a *App, s string) error {
 	if err != nil {
 		return fmt.Errorf("invalid cpu limit %q: %v", s, err)
 	}
-	if r.Limit().MilliValue() <= 0 {
-		return fmt.Errorf("invalid cpu limit %q: must be positive", s)
+	if q := r.Limit(); q.Sign() <= 0 || q.CmpInt64(math.MaxInt64/1000) > 0 || r.Limit().MilliValue() <= 0 {
+		return fmt.Errorf("invalid cpu limit %q: must be positive and fit in 63 bits of millicores", s)
 	}
 	a.CPULimit = r
 	return nil

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
@@ -179,6 +180,9 @@ func (o *RuntimeOptions) Check() error {
 	if (contains(o.DNS, "host") || contains(o.DNS, "none")) && len(o.DNS) > 1 {
 		return fmt.Errorf("--dns=host and --dns=none cannot be combined with other --dns values")
 	}
+	if err := checkNoControl(o); err != nil {
+		return err
+	}
 	for _, h := range o.HostsEntries {
 		if h == "host" {
 			if len(o.HostsEntries) > 1 {
@@ -189,6 +193,25 @@ func (o *RuntimeOptions) Check() error {
 		ip, name, ok := strings.Cut(h, "=")
 		if !ok || net.ParseIP(ip) == nil || name == "" {
 			return fmt.Errorf("invalid --hosts-entry %q: want IP=HOSTNAME", h)
+		}
+	}
+	return nil
+}
+
+// checkNoControl refuses control characters in the values stage0 writes
+// into the pod's resolv.conf and hosts, one line each: a newline would
+// add lines of the caller's choosing (another nameserver, a host name
+// pointing elsewhere).
+func checkNoControl(o *RuntimeOptions) error {
+	vals := []struct {
+		flag string
+		vs   []string
+	}{{"--dns-search", o.DNSSearch}, {"--dns-opt", o.DNSOpt}, {"--dns-domain", []string{o.DNSDomain}}, {"--hosts-entry", o.HostsEntries}}
+	for _, f := range vals {
+		for _, v := range f.vs {
+			if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+				return fmt.Errorf("invalid %s %q: control character %q", f.flag, v, v[i])
+			}
 		}
 	}
 	return nil

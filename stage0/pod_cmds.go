@@ -80,6 +80,14 @@ func podCommands(g *globals) []*command {
 			if len(args) != 0 {
 				return usagef("gc takes no arguments")
 			}
+			// A negative duration would remove exited pods at once and
+			// expire every prepared pod, as image gc refuses to.
+			if grace < 0 {
+				return usagef("--grace-period must not be negative")
+			}
+			if expire < 0 {
+				return usagef("--expire-prepared must not be negative")
+			}
 			if err := needRoot(); err != nil {
 				return err
 			}
