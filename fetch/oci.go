@@ -23,7 +23,7 @@ func (f *Fetcher) fetchOCI(ctx context.Context, ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name := clip.String(src.String())
+	name := clip.Safe(src.String())
 	if src.Digest == "" && !f.InsecureImage {
 		return "", fmt.Errorf("image %s: Docker and OCI images are unsigned; pin it by digest (@sha256:…) or allow unsigned images with --insecure-options=image", name)
 	}
@@ -50,7 +50,7 @@ func (f *Fetcher) fetchOCI(ctx context.Context, ref string) (string, error) {
 
 // storedOCI applies the pull policy: ok when the store's image serves.
 func (f *Fetcher) storedOCI(ctx context.Context, src *oci.Source) (string, bool, error) {
-	name := clip.String(src.String())
+	name := clip.Safe(src.String())
 	if src.Kind != oci.Registry {
 		// A local layout or archive is read every time (its manifest
 		// names the image; layers already stored are not read again),

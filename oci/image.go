@@ -196,7 +196,7 @@ func pickPlatform(raw []byte) (v1.Hash, error) {
 	if len(seen) == 0 {
 		return v1.Hash{}, fmt.Errorf("image index names no platform, and saturn needs a %s image", want.String())
 	}
-	return v1.Hash{}, fmt.Errorf("image index has no %s image (it has %s)", want.String(), clip.String(strings.Join(seen, ", ")))
+	return v1.Hash{}, fmt.Errorf("image index has no %s image (it has %s)", want.String(), clip.Safe(strings.Join(seen, ", ")))
 }
 
 func parseManifest(raw []byte, mt types.MediaType) (*v1.Manifest, error) {
@@ -246,10 +246,10 @@ func (img *Image) readConfig(ctx context.Context, m *v1.Manifest) error {
 		return fmt.Errorf("config %s: invalid: %w", c.Digest, oneLine(err))
 	}
 	if cf.OS != "" && cf.OS != "linux" {
-		return fmt.Errorf("image %s is for %s, not linux", img.Digest, clip.String(cf.OS))
+		return fmt.Errorf("image %s is for %s, not linux", img.Digest, clip.Safe(cf.OS))
 	}
 	if want := Platform().Architecture; cf.Architecture != "" && cf.Architecture != want {
-		return fmt.Errorf("image %s is for %s, not %s", img.Digest, clip.String(cf.Architecture), want)
+		return fmt.Errorf("image %s is for %s, not %s", img.Digest, clip.Safe(cf.Architecture), want)
 	}
 	img.Config, img.ConfigFile = raw, cf
 	return nil
@@ -300,7 +300,7 @@ func readDigested(r io.Reader, d v1.Hash, size, max int64) ([]byte, error) {
 
 func checkSHA256(raw []byte, d v1.Hash) error {
 	if d.Algorithm != "sha256" {
-		return fmt.Errorf("unsupported digest algorithm %q", clip.String(d.Algorithm))
+		return fmt.Errorf("unsupported digest algorithm %q", clip.Safe(d.Algorithm))
 	}
 	if got := sha256Of(raw); got != d {
 		return fmt.Errorf("%w: content hashes to %s", ErrDigest, got)
@@ -309,5 +309,5 @@ func checkSHA256(raw []byte, d v1.Hash) error {
 }
 
 func mediaTypeString(mt types.MediaType) string {
-	return clip.String(string(mt))
+	return clip.Safe(string(mt))
 }

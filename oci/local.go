@@ -188,15 +188,15 @@ func pickRef(ds []v1.Descriptor, ref string) (*v1.Descriptor, error) {
 	}
 	switch {
 	case ref != "" && len(names) == 0:
-		return nil, fmt.Errorf("no image named %q: index.json names none", clip.String(ref))
+		return nil, fmt.Errorf("no image named %q: index.json names none", clip.Safe(ref))
 	case ref != "":
-		return nil, fmt.Errorf("no image named %q (index.json has %s)", clip.String(ref), clip.String(strings.Join(names, ", ")))
+		return nil, fmt.Errorf("no image named %q (index.json has %s)", clip.Safe(ref), clip.Safe(strings.Join(names, ", ")))
 	case len(ds) == 1:
 		return &ds[0], nil
 	case len(ds) == 0:
 		return nil, errors.New("index.json lists no image")
 	}
-	return nil, fmt.Errorf("index.json lists %d images; name one (%s)", len(ds), clip.String(strings.Join(names, ", ")))
+	return nil, fmt.Errorf("index.json lists %d images; name one (%s)", len(ds), clip.Safe(strings.Join(names, ", ")))
 }
 
 func (l *layout) manifest(ctx context.Context, d v1.Hash) ([]byte, types.MediaType, error) {
@@ -315,7 +315,7 @@ func pickRepoTag(entries []dockerSaveEntry, ref string) (*dockerSaveEntry, error
 	}
 	want, err := name.NewTag(ref)
 	if err != nil {
-		return nil, fmt.Errorf("image name %q: %w", clip.String(ref), oneLine(err))
+		return nil, fmt.Errorf("image name %q: %w", clip.Safe(ref), oneLine(err))
 	}
 	for i, e := range entries {
 		for _, rt := range e.RepoTags {
@@ -324,7 +324,7 @@ func pickRepoTag(entries []dockerSaveEntry, ref string) (*dockerSaveEntry, error
 			}
 		}
 	}
-	return nil, fmt.Errorf("manifest.json has no image tagged %s", clip.String(ref))
+	return nil, fmt.Errorf("manifest.json has no image tagged %s", clip.Safe(ref))
 }
 
 // describe hashes the archive file p into a descriptor; a layer's media
@@ -333,7 +333,7 @@ func (a *dockerArchive) describe(p string, mt types.MediaType) (v1.Descriptor, e
 	p = path.Clean(strings.TrimPrefix(p, "/"))
 	rc, err := a.t.open(p)
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("manifest.json names %s, which the archive lacks", clip.String(p))
+		return v1.Descriptor{}, fmt.Errorf("manifest.json names %s, which the archive lacks", clip.Safe(p))
 	}
 	defer rc.Close()
 	var head [4]byte
@@ -349,7 +349,7 @@ func (a *dockerArchive) describe(p string, mt types.MediaType) (v1.Descriptor, e
 	}
 	d, size, err := v1.SHA256(io.MultiReader(bytes.NewReader(head[:n]), rc))
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("read %s: %w", clip.String(p), err)
+		return v1.Descriptor{}, fmt.Errorf("read %s: %w", clip.Safe(p), err)
 	}
 	a.blobs[d] = p
 	return v1.Descriptor{MediaType: mt, Digest: d, Size: size}, nil

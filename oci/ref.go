@@ -80,19 +80,29 @@ func ParseSource(s string) (*Source, error) {
 		if p.kind == Registry {
 			return parseRegistry(s, rest)
 		}
-		return parseLocal(s, p.kind, rest)
+		src, err := parseLocal(s, p.kind, rest)
+		if err != nil {
+			return nil, err
+		}
+		// A path whose last part holds ":" could be read as PATH:REF;
+		// what does not read back as itself is refused.
+		again, err := parseLocal(s, p.kind, strings.TrimPrefix(src.String(), p.prefix))
+		if err != nil || again.String() != src.String() {
+			return nil, fmt.Errorf("image %s: ambiguous path (a path with \":\" in its last part needs a :REF after it)", clip.Safe(s))
+		}
+		return src, nil
 	}
-	return nil, fmt.Errorf("image %s: not a docker://, oci:, oci-archive: or docker-archive: source", clip.String(s))
+	return nil, fmt.Errorf("image %s: not a docker://, oci:, oci-archive: or docker-archive: source", clip.Safe(s))
 }
 
 func parseRegistry(s, rest string) (*Source, error) {
 	if rest == "" {
-		return nil, fmt.Errorf("image %s: no image name", clip.String(s))
+		return nil, fmt.Errorf("image %s: no image name", clip.Safe(s))
 	}
 	// StrictValidation off: a missing tag means "latest", as docker.
 	ref, err := name.ParseReference(rest)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", clip.String(s), oneLine(err))
+		return nil, fmt.Errorf("image %s: %w", clip.Safe(s), oneLine(err))
 	}
 	src := &Source{Kind: Registry, Ref: ref}
 	if d, ok := ref.(name.Digest); ok {
@@ -106,13 +116,13 @@ func parseRegistry(s, rest string) (*Source, error) {
 // could be a reference; a REF never holds "/".
 func parseLocal(s string, kind Kind, rest string) (*Source, error) {
 	if rest == "" {
-		return nil, fmt.Errorf("image %s: no path", clip.String(s))
+		return nil, fmt.Errorf("image %s: no path", clip.Safe(s))
 	}
 	src := &Source{Kind: kind, Path: rest}
 	if kind != DockerArchive {
 		if p, d, ok := strings.Cut(rest, "@"); ok && strings.HasPrefix(d, "sha256:") {
 			if err := checkDigest(d); err != nil {
-				return nil, fmt.Errorf("image %s: %w", clip.String(s), err)
+				return nil, fmt.Errorf("image %s: %w", clip.Safe(s), err)
 			}
 			src.Path, src.Digest = p, d
 			return src, nil
@@ -125,11 +135,11 @@ func parseLocal(s string, kind Kind, rest string) (*Source, error) {
 		src.Path, src.RefName = rest[:i], rest[i+1:]
 	}
 	if src.Path == "" {
-		return nil, fmt.Errorf("image %s: no path", clip.String(s))
+		return nil, fmt.Errorf("image %s: no path", clip.Safe(s))
 	}
 	abs, err := filepath.Abs(src.Path)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", clip.String(s), err)
+		return nil, fmt.Errorf("image %s: %w", clip.Safe(s), err)
 	}
 	src.Path = abs
 	return src, nil
@@ -138,7 +148,7 @@ func parseLocal(s string, kind Kind, rest string) (*Source, error) {
 func checkDigest(d string) error {
 	hexPart, ok := strings.CutPrefix(d, "sha256:")
 	if !ok || len(hexPart) != 64 || strings.Trim(hexPart, "0123456789abcdef") != "" {
-		return fmt.Errorf("invalid digest %q (want sha256: and 64 lower-case hex digits)", clip.String(d))
+		return fmt.Errorf("invalid digest %q (want sha256: and 64 lower-case hex digits)", clip.Safe(d))
 	}
 	return nil
 }

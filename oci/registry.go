@@ -65,14 +65,14 @@ func Open(ctx context.Context, src *Source, opts Options) (*Image, error) {
 		err = errors.New("unknown source kind")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", clip.String(src.String()), err)
+		return nil, fmt.Errorf("image %s: %w", clip.Safe(src.String()), err)
 	}
 	img, err := resolve(ctx, src, b)
 	if err != nil {
 		if c, ok := b.(io.Closer); ok {
 			c.Close()
 		}
-		return nil, fmt.Errorf("image %s: %w", clip.String(src.String()), err)
+		return nil, fmt.Errorf("image %s: %w", clip.Safe(src.String()), err)
 	}
 	return img, nil
 }
@@ -83,11 +83,11 @@ func Open(ctx context.Context, src *Source, opts Options) (*Image, error) {
 func HeadDigest(ctx context.Context, src *Source, opts Options) (v1.Hash, error) {
 	r, err := newRegistry(ctx, src, &opts)
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("image %s: %w", clip.String(src.String()), err)
+		return v1.Hash{}, fmt.Errorf("image %s: %w", clip.Safe(src.String()), err)
 	}
 	resp, err := r.request(ctx, http.MethodHead, "manifests", src.Ref.Identifier())
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("image %s: %w", clip.String(src.String()), err)
+		return v1.Hash{}, fmt.Errorf("image %s: %w", clip.Safe(src.String()), err)
 	}
 	resp.Body.Close()
 	d, err := v1.NewHash(resp.Header.Get("Docker-Content-Digest"))
@@ -158,16 +158,28 @@ func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	return g.inner.RoundTrip(req)
 }
 
-// registryError makes one line of a failed connection.
+// registryError makes one line of a failed connection. go-containerregistry
+// reports its https and http attempts together; the http one is of
+// interest only when the https one met a plain http server.
 func registryError(g *schemeGuard, opts *Options, host string, err error) error {
+	msg := oneLine(err).Error()
 	if g.refused.Load() {
-		flag := opts.HTTPFlag
-		if flag == "" {
-			flag = "--insecure-options=http"
+		if strings.Contains(msg, "HTTP response to HTTPS client") || strings.Contains(msg, "does not look like a TLS handshake") {
+			flag := opts.HTTPFlag
+			if flag == "" {
+				flag = "--insecure-options=http"
+			}
+			return fmt.Errorf("registry %s does not speak https, and plain http is refused (allow it with %s)", clip.Safe(host), flag)
 		}
-		return fmt.Errorf("registry %s does not speak https, and plain http is refused (allow it with %s)", clip.String(host), flag)
+		var kept []string
+		for _, part := range strings.Split(msg, "; ") {
+			if !strings.Contains(part, errHTTP.Error()) {
+				kept = append(kept, part)
+			}
+		}
+		msg = strings.Join(kept, "; ")
 	}
-	return fmt.Errorf("registry %s: %w", clip.String(host), oneLine(err))
+	return fmt.Errorf("registry %s: %s", clip.Safe(host), msg)
 }
 
 // accept lists the manifest media types saturn reads.
@@ -185,7 +197,6 @@ func (r *registry) request(ctx context.Context, method, kind, ident string) (*ht
 	if kind == "manifests" {
 		req.Header.Set("Accept", accept)
 	}
-	r.opts.debugf("registry: %s %s", method, u.String())
 	resp, err := r.client.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -194,6 +205,8 @@ func (r *registry) request(ctx context.Context, method, kind, ident string) (*ht
 		}
 		return nil, registryError(r.guard, r.opts, r.repo.RegistryStr(), err)
 	}
+	// The transport may have taken http for https; say what was asked.
+	r.opts.debugf("registry: %s %s: %s", method, resp.Request.URL.Redacted(), resp.Status)
 	if err := transport.CheckError(resp, http.StatusOK); err != nil {
 		resp.Body.Close()
 		return nil, r.statusError(kind, ident, err)
@@ -207,11 +220,11 @@ func (r *registry) statusError(kind, ident string, err error) error {
 	if !errors.As(err, &te) {
 		return oneLine(err)
 	}
-	host := clip.String(r.repo.RegistryStr())
+	host := clip.Safe(r.repo.RegistryStr())
 	switch te.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return fmt.Errorf("registry %s refused access to %s (%d %s): check the dockerAuth credentials for %s",
-			host, clip.String(r.repo.RepositoryStr()), te.StatusCode, http.StatusText(te.StatusCode), host)
+			host, clip.Safe(r.repo.RepositoryStr()), te.StatusCode, http.StatusText(te.StatusCode), host)
 	case http.StatusNotFound:
 		what := "manifest"
 		if kind == "blobs" {
@@ -219,9 +232,9 @@ func (r *registry) statusError(kind, ident string, err error) error {
 		} else if !strings.HasPrefix(ident, "sha256:") {
 			what = "tag"
 		}
-		return fmt.Errorf("%s %s not found in %s/%s", what, clip.String(ident), host, clip.String(r.repo.RepositoryStr()))
+		return fmt.Errorf("%s %s not found in %s/%s", what, clip.Safe(ident), host, clip.Safe(r.repo.RepositoryStr()))
 	}
-	return fmt.Errorf("registry %s: %s %s: %d %s", host, kind, clip.String(ident), te.StatusCode, http.StatusText(te.StatusCode))
+	return fmt.Errorf("registry %s: %s %s: %d %s", host, kind, clip.Safe(ident), te.StatusCode, http.StatusText(te.StatusCode))
 }
 
 func (r *registry) top(ctx context.Context) ([]byte, types.MediaType, error) {
@@ -250,10 +263,10 @@ func (r *registry) getManifest(ctx context.Context, ident string, want *v1.Hash)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestSize+1))
 	if err != nil {
-		return nil, "", fmt.Errorf("manifest %s: %w", clip.String(ident), err)
+		return nil, "", fmt.Errorf("manifest %s: %w", clip.Safe(ident), err)
 	}
 	if len(raw) > maxManifestSize {
-		return nil, "", fmt.Errorf("manifest %s: larger than %d bytes", clip.String(ident), maxManifestSize)
+		return nil, "", fmt.Errorf("manifest %s: larger than %d bytes", clip.Safe(ident), maxManifestSize)
 	}
 	if want == nil {
 		if d, err := v1.NewHash(resp.Header.Get("Docker-Content-Digest")); err == nil {
@@ -262,7 +275,7 @@ func (r *registry) getManifest(ctx context.Context, ident string, want *v1.Hash)
 	}
 	if want != nil {
 		if err := checkSHA256(raw, *want); err != nil {
-			return nil, "", fmt.Errorf("manifest %s (%s): %w", clip.String(ident), want, err)
+			return nil, "", fmt.Errorf("manifest %s (%s): %w", clip.Safe(ident), want, err)
 		}
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))

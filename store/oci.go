@@ -124,14 +124,14 @@ func (s *Store) ImportOCI(ctx context.Context, img *oci.Image, opts OCIImportOpt
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return "", fmt.Errorf("image %s: %w", clip.String(img.Source.String()), err)
+		return "", fmt.Errorf("image %s: %w", clip.Safe(img.Source.String()), err)
 	}
 	rec, err := s.ociImageRecord(img, have, temps)
 	if err != nil {
-		return "", fmt.Errorf("image %s: %w", clip.String(img.Source.String()), err)
+		return "", fmt.Errorf("image %s: %w", clip.Safe(img.Source.String()), err)
 	}
 	if err := s.commitOCI(id, rec, temps, opts); err != nil {
-		return "", fmt.Errorf("image %s: %w", clip.String(img.Source.String()), err)
+		return "", fmt.Errorf("image %s: %w", clip.Safe(img.Source.String()), err)
 	}
 	return id, nil
 }
@@ -447,7 +447,7 @@ func (s *Store) resolveOCI(ref string) (string, error) {
 	}
 	id, err := s.FindOCI(src)
 	if err != nil {
-		return "", fmt.Errorf("image %s: %w", clip.String(src.String()), err)
+		return "", fmt.Errorf("image %s: %w", clip.Safe(src.String()), err)
 	}
 	return id, nil
 }

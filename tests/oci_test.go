@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/saturn-pods/saturn/tests/testimg"
 )
 
 // checkScript is the app's command in the test images: it prints what
@@ -366,4 +368,92 @@ func appName(ref string) string {
 		return "app-oci-tar" // the file's name
 	}
 	return "layout" // the directory's name
+}
+
+func TestOCIMixedPodSeesEachOther(t *testing.T) {
+	e := newEnv(t)
+	l := testImages(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	// Each app waits until it sees the other's process, by a mark in its
+	// command line, so both print only if they share a PID namespace.
+	see := func(mark, other string) []string {
+		return []string{"--exec=/bin/sh", "--", "-c", `m=` + mark + `; for i in $(seq 600); do for f in /proc/[0-9]*/cmdline; do if grep -q ` + other + ` $f 2>/dev/null; then echo sees-` + other + `; sleep 1; exit 0; fi; done; sleep 0.1; done; exit 1`}
+	}
+	args := []string{"--insecure-options=image", "run", "--net=none", bb}
+	args = append(args, see("mark-aci", "mark-docker")...)
+	args = append(args, "---", "oci:"+l.image("app"), "--name=docker", "--environment=EXTRA=set")
+	args = append(args, see("mark-docker", "mark-aci")...)
+	r := e.saturn(args...)
+	if r.Code != 0 {
+		t.Fatalf("mixed pod: %s", r)
+	}
+	if got := appLines(r.Stdout+r.Stderr, "busybox"); !slices.Equal(got, []string{"sees-mark-docker"}) {
+		t.Errorf("the ACI app printed %q", got)
+	}
+	if got := appLines(r.Stdout+r.Stderr, "docker"); !slices.Equal(got, []string{"sees-mark-aci"}) {
+		t.Errorf("the Docker app printed %q", got)
+	}
+}
+
+func TestOCIImageCommands(t *testing.T) {
+	e := newEnv(t)
+	l := testImages(t)
+	app, other := "oci:"+l.image("app"), "oci:"+l.image("other")
+	id := strings.TrimSpace(e.mustSaturn("--insecure-options=image", "fetch", "--full", app))
+	e.mustSaturn("--insecure-options=image", "fetch", other)
+
+	// cat-manifest: the image config; --appc: the app saturn runs.
+	if out := e.mustSaturn("image", "cat-manifest", app); !strings.Contains(out, `"Entrypoint"`) || !strings.Contains(out, `"diff_ids"`) {
+		t.Errorf("cat-manifest is not the image config:\n%s", out)
+	}
+	out := e.mustSaturn("image", "cat-manifest", "--appc", id)
+	for _, want := range []string{`"acKind": "ImageManifest"`, `"user": "tester"`, `"group": "1000"`, `"name": "80-tcp"`, `"name": "volume-vol"`, `"org.example.team"`, `"workingDirectory": "/data"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cat-manifest --appc lacks %s:\n%s", want, out)
+		}
+	}
+
+	// render and extract give the applied layers; export gives an ACI
+	// that runs like the image.
+	for _, verb := range []string{"render", "extract"} {
+		dir := filepath.Join(t.TempDir(), verb)
+		e.mustSaturn("image", verb, app, dir)
+		if _, err := os.Stat(filepath.Join(dir, "rootfs/data/old")); err == nil {
+			t.Errorf("image %s: the deleted file is there", verb)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "rootfs/data/change")); string(b) != "v2" {
+			t.Errorf("image %s: data/change = %q", verb, b)
+		}
+	}
+	aciFile := filepath.Join(t.TempDir(), "app.aci")
+	e.mustSaturn("image", "export", app, aciFile)
+	e2 := newEnv(t)
+	r := e2.saturn("--insecure-options=image", "run", "--net=none", aciFile)
+	if got := appLines(r.Stdout+r.Stderr, "layout"); r.Code != 0 || !slices.Equal(got, wantCheck) {
+		t.Errorf("the exported ACI: %q\n%s", got, r)
+	}
+
+	// verify: fine, then a layer damaged on disk.
+	e.mustSaturn("image", "verify")
+	layers, err := filepath.Glob(filepath.Join(e.Dir, "cas/layers/sha256-*"))
+	must(t, err)
+	own := l.layerDigests("app")[1]
+	victim := filepath.Join(e.Dir, "cas/layers", strings.Replace(own, ":", "-", 1))
+	corrupt(t, victim, func(b []byte) []byte { b[len(b)/3] ^= 1; return b })
+	r = e.saturn("image", "verify")
+	if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "layer "+own) || !strings.Contains(r.Stdout+r.Stderr, "damaged") {
+		t.Errorf("image verify of a damaged layer: %s", r)
+	}
+	e.failSaturn("blob corrupted on disk", "image", "render", app, filepath.Join(t.TempDir(), "r"))
+
+	// rm keeps the layer the other image shares, drops the rest; gc then
+	// removes the other image and every layer.
+	e.mustSaturn("image", "rm", app)
+	left, err := filepath.Glob(filepath.Join(e.Dir, "cas/layers/sha256-*"))
+	must(t, err)
+	if len(layers) != 4 || len(left) != 2 {
+		t.Errorf("layers before rm %d (want 4), after %d (want other's 2)", len(layers), len(left))
+	}
+	e.mustSaturn("image", "gc", "--grace-period=0s")
+	storeEmpty(t, e)
 }
