@@ -13,7 +13,6 @@ import (
 
 	"github.com/appc/spec/schema"
 
-	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/untar"
 )
 
@@ -305,28 +304,12 @@ func EntryName(raw string) (string, error) {
 	return name, nil
 }
 
-// Linux's limits on paths (with their terminating NUL) and names.
-const (
-	pathMax = 4096
-	nameMax = 255
-)
-
-// checkLengths refuses an entry that no rendered tree can hold: its path
-// in the app's root ("/" and its rootfs-relative name) longer than
-// PATH_MAX, a component longer than NAME_MAX, or a symlink target longer
-// than PATH_MAX. A tree holding one would fail at render, or in the pod.
+// checkLengths refuses an entry that no rendered tree can hold (see
+// untar.CheckLengths). A tree holding one would fail at render, or in
+// the pod.
 func checkLengths(name string, hdr *tar.Header) error {
-	inRoot := strings.TrimPrefix(name, RootfsName)
-	if len(inRoot)+1 > pathMax {
-		return fmt.Errorf("invalid ACI: entry %s: its path is %d bytes long, beyond PATH_MAX (%d)", clip.String(hdr.Name), len(inRoot), pathMax-1)
-	}
-	for comp := range strings.SplitSeq(inRoot, "/") {
-		if len(comp) > nameMax {
-			return fmt.Errorf("invalid ACI: entry %s: a name in its path is %d bytes long, beyond NAME_MAX (%d)", clip.String(hdr.Name), len(comp), nameMax)
-		}
-	}
-	if hdr.Typeflag == tar.TypeSymlink && len(hdr.Linkname)+1 > pathMax {
-		return fmt.Errorf("invalid ACI: symlink %s: its target is %d bytes long, beyond PATH_MAX (%d)", clip.String(hdr.Name), len(hdr.Linkname), pathMax-1)
+	if err := untar.CheckLengths(strings.TrimPrefix(name, RootfsName), hdr); err != nil {
+		return fmt.Errorf("invalid ACI: %w", err)
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func FuzzScanApply(f *testing.F) {
 		f.Add(layerTar(f, seed...))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _, err := Scan(bytes.NewReader(data), UserFiles)
+		_, err := Scan(bytes.NewReader(data), UserFiles, 1<<20)
 		if err != nil {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("Scan error is not one line: %q", err)

@@ -101,6 +101,9 @@ func checkEntry(hdr *tar.Header) (entry, error) {
 		return entry{}, err
 	}
 	e := entry{name: rel, rel: rel}
+	if err := untar.CheckLengths(rel, hdr); err != nil {
+		return entry{}, err
+	}
 	dir, base := path.Split(rel)
 	dir = strings.TrimSuffix(dir, "/")
 	switch {
@@ -227,42 +230,68 @@ const maxScanFile = 1 << 20
 // their content, or that the layer removed them.
 type Files map[string][]byte
 
+// ErrTooLarge is wrapped by the error for a layer or image that expands
+// beyond its bound.
+var ErrTooLarge = errors.New("image too large")
+
+// Scanned is what Scan learnt of a layer.
+type Scanned struct {
+	// TarSize is the plain tar's length; FileSize the sum of its
+	// regular files' sizes (a sparse file's logical size counts).
+	TarSize, FileSize int64
+	// Files maps each root-relative path of Scan's keep that the layer
+	// writes as a regular file to its content; one the layer removes
+	// (or replaces with another type) maps to nil.
+	Files Files
+}
+
 // Scan reads a layer's plain tar to its end and checks every entry as
-// Apply would find it (names, types, hard link targets, whiteouts), and
-// refuses an entry below a symlink of the same layer. It returns the
-// plain tar's size and, for each root-relative path of keep that the
-// layer writes as a regular file, its content; a path the layer removes
-// (or replaces with another type) maps to nil.
-func Scan(plain io.Reader, keep []string) (int64, Files, error) {
-	cr := &countingReader{r: plain}
+// Apply would find it (names, lengths, types, hard link targets,
+// whiteouts), and refuses an entry below a symlink of the same layer and
+// a layer whose tar or files add up to more than max bytes (max > 0),
+// stopping as soon as it does.
+func Scan(plain io.Reader, keep []string, max int64) (*Scanned, error) {
+	cr := &countingReader{r: plain, max: max}
 	tr := tar.NewReader(cr)
 	var guard untar.SymlinkGuard
-	files := Files{}
+	res := &Scanned{Files: Files{}}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return 0, nil, tarError(err)
+			return nil, tarError(err)
 		}
 		e, err := checkEntry(hdr)
 		if err != nil {
-			return 0, nil, fmt.Errorf("invalid layer: %w", err)
+			return nil, fmt.Errorf("invalid layer: %w", err)
 		}
 		if err := guard.Check(e.name, hdr); err != nil {
-			return 0, nil, fmt.Errorf("invalid layer: %w", err)
+			return nil, fmt.Errorf("invalid layer: %w", err)
 		}
-		if err := keepFile(files, keep, e, hdr, tr); err != nil {
-			return 0, nil, err
+		if hdr.Typeflag == tar.TypeReg {
+			res.FileSize += hdr.Size
+			if max > 0 && res.FileSize > max {
+				return nil, TooLarge(max)
+			}
+		}
+		if err := keepFile(res.Files, keep, e, hdr, tr); err != nil {
+			return nil, err
 		}
 	}
 	// Read what follows the end-of-archive marker too, so the caller's
 	// digests cover the whole blob.
 	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return 0, nil, tarError(err)
+		return nil, tarError(err)
 	}
-	return cr.n, files, nil
+	res.TarSize = cr.n
+	return res, nil
+}
+
+// TooLarge is the error for what expands beyond max bytes.
+func TooLarge(max int64) error {
+	return fmt.Errorf("invalid layer: %w: it expands to more than %d bytes (see --max-image-size)", ErrTooLarge, max)
 }
 
 func keepFile(files Files, keep []string, e entry, hdr *tar.Header, body io.Reader) error {
@@ -285,13 +314,19 @@ func keepFile(files Files, keep []string, e entry, hdr *tar.Header, body io.Read
 	return nil
 }
 
+// countingReader counts what is read through it and, with max > 0,
+// fails once more than max bytes came.
 type countingReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	max int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if c.max > 0 && c.n > c.max {
+		return n, TooLarge(c.max)
+	}
 	return n, err
 }

@@ -188,9 +188,11 @@ func TestBadLayers(t *testing.T) {
 		{"whiteout of nothing", layerTar(t, ent{name: "a/.wh.", typ: tar.TypeReg}), "whiteout of nothing"},
 		{"truncated", full[:1024], "truncated"},
 		{"root not dir", layerTar(t, ent{name: ".", typ: tar.TypeReg}), "root is not a directory"},
+		{"long name", layerTar(t, ent{name: "d/" + strings.Repeat("n", 256), typ: tar.TypeReg}), "beyond NAME_MAX"},
+		{"long path", layerTar(t, ent{name: strings.Repeat("d/", 2100) + "f", typ: tar.TypeReg}), "beyond PATH_MAX"},
 	}
 	for _, tt := range tests {
-		_, _, err := Scan(bytes.NewReader(tt.layer), nil)
+		_, err := Scan(bytes.NewReader(tt.layer), nil, 0)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: Scan error %v, want one mentioning %s", tt.name, err, tt.want)
 		}
@@ -207,21 +209,40 @@ func TestBadLayers(t *testing.T) {
 	}
 }
 
+func TestScanSizeCap(t *testing.T) {
+	// A sparse-looking header: a file far larger than the archive.
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	must(t, tw.WriteHeader(&tar.Header{Name: "big", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1 << 40}))
+	for _, max := range []int64{1 << 20} {
+		if _, err := Scan(bytes.NewReader(buf.Bytes()), nil, max); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("a 1 TiB file under a %d byte cap: %v", max, err)
+		}
+	}
+	small := layerTar(t, ent{name: "f", typ: tar.TypeReg, body: strings.Repeat("x", 10000)})
+	if _, err := Scan(bytes.NewReader(small), nil, 4096); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a 10 kB layer under a 4 kB cap: %v", err)
+	}
+	if _, err := Scan(bytes.NewReader(small), nil, 1<<20); err != nil {
+		t.Errorf("a 10 kB layer under a 1 MiB cap: %v", err)
+	}
+}
+
 func TestScanKeepsUserFiles(t *testing.T) {
 	l1 := layerTar(t, ent{name: "etc/passwd", typ: tar.TypeReg, body: "root:x:0:0::/root:/bin/sh\n"}, ent{name: "etc/group", typ: tar.TypeReg, body: "root:x:0:\n"})
 	l2 := layerTar(t, ent{name: "etc/passwd", typ: tar.TypeReg, body: "app:x:1000:1001::/:/bin/sh\n"}, ent{name: "etc/.wh.group", typ: tar.TypeReg})
 	view := Files{}
 	var total int64
 	for _, l := range [][]byte{l1, l2} {
-		n, f, err := Scan(bytes.NewReader(l), UserFiles)
+		res, err := Scan(bytes.NewReader(l), UserFiles, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != int64(len(l)) {
-			t.Errorf("Scan counted %d bytes of %d", n, len(l))
+		if res.TarSize != int64(len(l)) {
+			t.Errorf("Scan counted %d bytes of %d", res.TarSize, len(l))
 		}
-		total += n
-		view.Merge(f)
+		total += res.TarSize
+		view.Merge(res.Files)
 	}
 	if string(view[PasswdFile]) != "app:x:1000:1001::/:/bin/sh\n" || view[GroupFile] != nil {
 		t.Errorf("files = %q", view)

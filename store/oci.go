@@ -59,6 +59,7 @@ type layerRecord struct {
 	MediaType   string `json:"mediaType"`
 	DiffID      string `json:"diffID"`
 	PlainSize   int64  `json:"plainSize"`
+	FileSize    int64  `json:"fileSize"`
 	Compression int    `json:"compression"`
 	// Files are the layer's etc/passwd and etc/group, as oci.Scan found
 	// them, for the user resolution of images that use the layer.
@@ -214,10 +215,10 @@ func (s *Store) fillLayer(ctx context.Context, img *oci.Image, i int, t *layerTe
 	defer rc.Close()
 	pr, pw := io.Pipe()
 	type scanResult struct {
-		plain string
-		size  int64
-		files oci.Files
-		err   error
+		plain          string
+		size, fileSize int64
+		files          oci.Files
+		err            error
 	}
 	done := make(chan scanResult, 1)
 	go func() {
@@ -230,7 +231,11 @@ func (s *Store) fillLayer(ctx context.Context, img *oci.Image, i int, t *layerTe
 			return
 		}
 		h := sha256.New()
-		res.size, res.files, res.err = oci.Scan(io.TeeReader(zr, h), oci.UserFiles)
+		var sc *oci.Scanned
+		sc, res.err = oci.Scan(io.TeeReader(zr, h), oci.UserFiles, s.maxImageSize())
+		if sc != nil {
+			res.size, res.fileSize, res.files = sc.TarSize, sc.FileSize, sc.Files
+		}
 		zr.Close()
 		res.plain = "sha256:" + hex.EncodeToString(h.Sum(nil))
 		// Unblock the writer whatever happened.
@@ -241,10 +246,12 @@ func (s *Store) fillLayer(ctx context.Context, img *oci.Image, i int, t *layerTe
 	}()
 	bw := bufio.NewWriterSize(t.f, writeBufSize)
 	h := sha256.New()
-	n, copyErr := io.CopyBuffer(io.MultiWriter(bw, h, pw), io.LimitReader(rc, l.Size+1), make([]byte, 256<<10))
+	// The blob is read to its end even when the scan stopped early, so a
+	// damaged blob is reported as such rather than by what it broke.
+	n, copyErr := io.CopyBuffer(io.MultiWriter(bw, h, &stickyWriter{w: pw}), io.LimitReader(rc, l.Size+1), make([]byte, 256<<10))
 	pw.Close()
 	res := <-done
-	if copyErr != nil && !errors.Is(copyErr, io.ErrClosedPipe) {
+	if copyErr != nil {
 		return fmt.Errorf("download: %w", copyErr)
 	}
 	if err := checkBlob(l, n, h); err != nil {
@@ -263,8 +270,29 @@ func (s *Store) fillLayer(ctx context.Context, img *oci.Image, i int, t *layerTe
 		return fmt.Errorf("sync: %w", err)
 	}
 	t.rec = layerRecord{Size: l.Size, MediaType: string(l.MediaType), DiffID: l.DiffID.String(),
-		PlainSize: res.size, Compression: int(l.Compression), Files: res.files}
+		PlainSize: res.size, FileSize: res.fileSize, Compression: int(l.Compression), Files: res.files}
 	return nil
+}
+
+// stickyWriter passes writes on until the first error, then drops them.
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	if s.err == nil {
+		_, s.err = s.w.Write(p)
+	}
+	return len(p), nil
+}
+
+// maxImageSize is the bound on an image's expanded size.
+func (s *Store) maxImageSize() int64 {
+	if s.MaxImageSize > 0 {
+		return s.MaxImageSize
+	}
+	return aci.DefaultMaxSize
 }
 
 func checkBlob(l oci.Layer, n int64, h hash.Hash) error {
@@ -284,13 +312,17 @@ func checkBlob(l oci.Layer, n int64, h hash.Hash) error {
 // the user resolved in the files of all its layers.
 func (s *Store) ociImageRecord(img *oci.Image, have map[string]*layerRecord, temps []*layerTemp) (*imageRecord, error) {
 	files := oci.Files{}
-	var size int64
+	var size, fileSize int64
 	var digests []string
 	for _, l := range img.Layers {
 		r := layerRec(l.Digest, img.Layers, have, temps)
 		files.Merge(r.Files)
 		size += r.PlainSize
+		fileSize += r.FileSize
 		digests = append(digests, l.Digest.String())
+	}
+	if max := s.maxImageSize(); size > max || fileSize > max {
+		return nil, oci.TooLarge(max)
 	}
 	m, err := oci.AppcManifest(img.ConfigFile, oci.AppcOptions{Repository: img.Repository, Tag: img.Tag, Files: files})
 	if err != nil {

@@ -356,6 +356,12 @@ func TestOCILocalSources(t *testing.T) {
 		}
 	}
 	e.failSaturn(`no image named "nope"`, "--insecure-options=image", "fetch", "oci:"+l.image("nope"))
+
+	// An image that expands beyond --max-image-size is refused, with
+	// nothing stored.
+	e2 := newEnv(t)
+	e2.failSaturn("image too large: it expands to more than 1048576 bytes", "--insecure-options=image", "--max-image-size=1MiB", "fetch", "oci:"+l.image("app"))
+	storeEmpty(t, e2)
 }
 
 // appName is the app name saturn gives an image of ref: the last

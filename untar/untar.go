@@ -24,6 +24,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/clip"
 )
 
 // Options tune a Tree.
@@ -632,4 +634,29 @@ func (n *linkNode) add(comp string) *linkNode {
 	c := &linkNode{}
 	n.children[comp] = c
 	return c
+}
+
+// Linux's limits on paths (with their terminating NUL) and names.
+const (
+	PathMax = 4096
+	NameMax = 255
+)
+
+// CheckLengths refuses an entry that no tree can hold: its path in the
+// tree ("/" and the root-relative rel) longer than PATH_MAX, a component
+// longer than NAME_MAX, or a symlink target longer than PATH_MAX.
+func CheckLengths(rel string, hdr *tar.Header) error {
+	inRoot := "/" + strings.TrimPrefix(rel, "/")
+	if len(inRoot)+1 > PathMax {
+		return fmt.Errorf("entry %s: its path is %d bytes long, beyond PATH_MAX (%d)", clip.String(hdr.Name), len(inRoot)-1, PathMax-1)
+	}
+	for comp := range strings.SplitSeq(inRoot, "/") {
+		if len(comp) > NameMax {
+			return fmt.Errorf("entry %s: a name in its path is %d bytes long, beyond NAME_MAX (%d)", clip.String(hdr.Name), len(comp), NameMax)
+		}
+	}
+	if hdr.Typeflag == tar.TypeSymlink && len(hdr.Linkname)+1 > PathMax {
+		return fmt.Errorf("symlink %s: its target is %d bytes long, beyond PATH_MAX (%d)", clip.String(hdr.Name), len(hdr.Linkname), PathMax-1)
+	}
+	return nil
 }
