@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# mkstage1.sh NAME ENTRY NET_MODES: builds $BUILD/stage1-images/NAME.aci from the Go
-# package ./NAME: the static binary as /ENTRY, with the other rkt stage1
-# entrypoints (/enter, /gc, /stop) symlinked to it (the binary picks its
-# role by the name it runs as), the directories stage0 and the stage1 ABI
+# mkstage1.sh NAME ENTRY NET_MODES [EXTRA...]: builds $BUILD/stage1-images/NAME.aci
+# from the Go package ./NAME: the static binary as /ENTRY, with the other rkt stage1
+# entrypoints (/enter, /gc, /stop, and the EXTRA ones the stage1 implements, such as
+# attach) symlinked to it (the binary picks its role by the name it runs as), the directories stage0 and the stage1 ABI
 # expect, and a manifest carrying the entrypoint, interface-version and
 # net-modes (the --net values the stage1 accepts, docs/stage1-abi.md)
 # annotations. Both stage1s are built by it so their images cannot drift
@@ -12,6 +12,7 @@ set -euo pipefail
 name=${1:?stage1 name}
 entry=${2:?run entrypoint file name}
 net_modes=${3:?comma-separated --net values the stage1 accepts}
+extra=("${@:4}")
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CGO_ENABLED=0
 read -r -a goflags <<<"${GOFLAGS_BUILD:--trimpath}"
@@ -23,8 +24,12 @@ mkdir -p "$BUILD/stage1-images" "$rootfs/rkt/status" "$rootfs/rkt/env" "$rootfs/
 	"$rootfs/etc" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
 (cd "$root" && go build "${goflags[@]}" -o "$rootfs/$entry" "./$name")
-for e in enter gc stop; do
+extra_ann=
+for e in enter gc stop "${extra[@]}"; do
 	ln -s "$entry" "$rootfs/$e"
+done
+for e in "${extra[@]}"; do
+	extra_ann+="    {\"name\": \"coreos.com/rkt/stage1/$e\", \"value\": \"/$e\"},"$'\n'
 done
 
 version=$(cd "$root" && git describe --always --dirty 2>/dev/null || echo 0)
@@ -43,7 +48,7 @@ cat >"$work/manifest" <<JSON
     {"name": "coreos.com/rkt/stage1/enter", "value": "/enter"},
     {"name": "coreos.com/rkt/stage1/gc", "value": "/gc"},
     {"name": "coreos.com/rkt/stage1/stop", "value": "/stop"},
-    {"name": "coreos.com/rkt/stage1/interface-version", "value": "4"},
+${extra_ann}    {"name": "coreos.com/rkt/stage1/interface-version", "value": "4"},
     {"name": "saturn-pods.org/stage1/net-modes", "value": "$net_modes"}
   ]
 }

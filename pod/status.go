@@ -22,6 +22,7 @@ const (
 	EntrypointEnter  = "coreos.com/rkt/stage1/enter"
 	EntrypointGC     = "coreos.com/rkt/stage1/gc"
 	EntrypointStop   = "coreos.com/rkt/stage1/stop"
+	EntrypointAttach = "coreos.com/rkt/stage1/attach"
 	annInterfaceVers = "coreos.com/rkt/stage1/interface-version"
 	// MaxInterfaceVersion is the newest stage1 ABI saturn speaks.
 	MaxInterfaceVersion = 4

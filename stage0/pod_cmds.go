@@ -405,25 +405,9 @@ func runEnter(g *globals, args []string) error {
 }
 
 func enterPod(g *globals, p *pod.Pod, app string, cmd []string) error {
-	if !p.Running() {
-		return fmt.Errorf("pod %s is not running (%s)", p.UUID, p.State())
-	}
-	pm, err := p.Manifest()
+	app, err := runningApp(p, app)
 	if err != nil {
 		return err
-	}
-	var names []string
-	for _, ra := range pm.Apps {
-		names = append(names, ra.Name.String())
-	}
-	switch {
-	case app == "" && len(names) == 1:
-		app = names[0]
-	case app == "":
-		sort.Strings(names)
-		return usagef("pod %s has several apps (%s): choose one with --app", p.UUID, strings.Join(names, ", "))
-	case pm.Apps.Get(types.ACName(app)) == nil:
-		return fmt.Errorf("pod %s has no app %q", p.UUID, app)
 	}
 	if len(cmd) == 0 {
 		cmd = []string{defaultEnterShell(p.Path(), app)}
@@ -449,6 +433,32 @@ func enterPod(g *globals, p *pod.Pod, app string, cmd []string) error {
 		return fmt.Errorf("exec stage1 enter %s: %w", entry, err)
 	}
 	return nil
+}
+
+// runningApp checks that pod p runs and returns the name of its app
+// called app, or of its only app when app is "".
+func runningApp(p *pod.Pod, app string) (string, error) {
+	if !p.Running() {
+		return "", fmt.Errorf("pod %s is not running (%s)", p.UUID, p.State())
+	}
+	pm, err := p.Manifest()
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, ra := range pm.Apps {
+		names = append(names, ra.Name.String())
+	}
+	switch {
+	case app == "" && len(names) == 1:
+		app = names[0]
+	case app == "":
+		sort.Strings(names)
+		return "", usagef("pod %s has several apps (%s): choose one with --app", p.UUID, strings.Join(names, ", "))
+	case pm.Apps.Get(types.ACName(app)) == nil:
+		return "", fmt.Errorf("pod %s has no app %q", p.UUID, app)
+	}
+	return app, nil
 }
 
 // hostTrees locates stage1 trees in the store without opening it, for

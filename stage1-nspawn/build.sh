@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
 # Builds $BUILD/stage1-images/stage1-nspawn.aci: the static stage1 binary
-# as /init, the rkt stage1 entrypoints linked to it.
-exec "$(dirname "$0")/../dist/mkstage1.sh" stage1-nspawn init host,none
+# as /init, the rkt stage1 entrypoints (and attach) linked to it.
+exec "$(dirname "$0")/../dist/mkstage1.sh" stage1-nspawn init host,none attach

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -137,6 +139,8 @@ type appPlan struct {
 	// notify: the image says the app speaks sd_notify; it has started
 	// once it says READY=1.
 	notify bool
+	// stdio are the modes of stdin, stdout and stderr (attach.go).
+	stdio []string
 }
 
 // mountPlan is one volume mounted into an app.
@@ -240,6 +244,11 @@ func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags) (*appPlan,
 	warnStdioModes(name, ra.Annotations, f.interactive)
 	a.nullStdout = stdioMode(ra.Annotations, annStdout) == "null"
 	a.nullStderr = stdioMode(ra.Annotations, annStderr) == "null"
+	a.stdio = []string{
+		cmp.Or(stdioMode(ra.Annotations, annStdin), modeNull),
+		cmp.Or(stdioMode(ra.Annotations, annStdout), modeLog),
+		cmp.Or(stdioMode(ra.Annotations, annStderr), modeLog),
+	}
 	return a, nil
 }
 
@@ -262,24 +271,18 @@ const (
 )
 
 // warnStdioModes names the stdio modes an app asks for that
-// stage1-nspawn does not provide. stdin is always /dev/null (null);
-// stdout and stderr go to /dev/null (null) or, prefixed, to the pod's
-// own (the log of a systemd unit, so log); with --interactive the app is
-// on the caller's terminal (tty) instead. A stream mode (rkt's
-// attachable iottymux) is not there.
+// stage1-nspawn does not provide: with --interactive the app is on a
+// terminal of its own (tty) whatever its modes say; log is not a mode of
+// stdin.
 func warnStdioModes(app string, anns []annotation, interactive bool) {
-	for _, s := range []struct{ ann, name, fallback string }{
-		{annStdin, "stdin", "null"}, {annStdout, "stdout", "log"}, {annStderr, "stderr", "log"},
-	} {
-		for _, a := range anns {
-			if a.Name != s.ann || a.Value == "null" || a.Value == "log" || interactive && a.Value == "tty" {
-				continue
-			}
-			fallback := s.fallback
-			if interactive {
-				fallback = "tty"
-			}
-			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: %s mode %s is not supported, using %s\n", app, s.name, a.Value, fallback)
+	for _, s := range []struct{ ann, name string }{{annStdin, "stdin"}, {annStdout, "stdout"}, {annStderr, "stderr"}} {
+		v := stdioMode(anns, s.ann)
+		switch {
+		case v == "" || v == modeNull && !interactive:
+		case interactive && v != modeTTY:
+			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: %s mode %s is not supported with --interactive, using tty\n", app, s.name, v)
+		case v == modeLog && s.name == "stdin", !slices.Contains([]string{modeNull, modeLog, modeTTY, modeStream}, v):
+			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: %s mode %s is not supported, using null\n", app, s.name, v)
 		}
 	}
 }

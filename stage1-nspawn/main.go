@@ -46,6 +46,8 @@ func dispatch(name string, args []string) int {
 		return runMain(args)
 	case "enter":
 		return enterMain(args)
+	case "attach":
+		return attachMain(args)
 	case "stop":
 		return stopMain(args)
 	case "gc":

@@ -108,6 +108,7 @@ func encodePlan(p *podPlan) []byte {
 		w.bool(a.nullStdout)
 		w.bool(a.nullStderr)
 		w.bool(a.notify)
+		w.strs(a.stdio)
 		w.int(len(a.mounts))
 		for _, m := range a.mounts {
 			w.mount(m)
@@ -248,6 +249,7 @@ func decodePlan(b []byte) (*podPlan, error) {
 		}
 		a.spec = r.spec()
 		a.nullStdout, a.nullStderr, a.notify = r.bool(), r.bool(), r.bool()
+		a.stdio = r.strs()
 		for j, nm := 0, r.count(); j < nm && r.err == nil; j++ {
 			a.mounts = append(a.mounts, r.mount())
 		}

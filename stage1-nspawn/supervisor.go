@@ -411,10 +411,14 @@ func helperArgs(spec *launch.Spec, files []uintptr) (argv []string, all []uintpt
 }
 
 // spawnApp starts the app a, on a terminal of its own with
-// --interactive (spawnInteractive), else as spawnLogged does.
+// --interactive (spawnInteractive), with the streams its tty and stream
+// modes ask for (spawnAttachable), else as spawnLogged does.
 func (s *supervisor) spawnApp(a *appPlan, spec *launch.Spec, exited func(code int)) (int, error) {
-	if s.flags.interactive {
+	switch {
+	case s.flags.interactive:
 		return s.spawnInteractive(a, spec, exited)
+	case a.attachable():
+		return s.spawnAttachable(a, spec, exited)
 	}
 	return s.spawnLogged(a, spec, exited)
 }

@@ -75,13 +75,13 @@ func (o *Output) deadline() time.Time {
 
 // Input copies what the caller types on src (its stdin, left blocking as
 // the caller's shell expects it) to dst until Stop, src's end or a write
-// to dst failing. It reads only when src has input and Stop has not
+// to dst failing (Done tells). It reads only when src has input and Stop has not
 // been called, so that once Stop returns nothing more is taken from the
 // caller's terminal: what the operator types next goes to the shell,
 // not to a pod.
 type Input struct {
 	src    int
-	dst    *os.File
+	dst    io.Writer
 	stop   [2]int // a pipe: closing stop[1] wakes the poll
 	done   chan struct{}
 	stopFn atomic.Bool
@@ -92,7 +92,7 @@ type Input struct {
 
 // StartInput starts copying src to dst; atEOF, if not nil, runs when src
 // reaches its end.
-func StartInput(dst *os.File, src int, atEOF func()) (*Input, error) {
+func StartInput(dst io.Writer, src int, atEOF func()) (*Input, error) {
 	in := &Input{src: src, dst: dst, done: make(chan struct{}), atEOF: atEOF}
 	if err := unix.Pipe2(in.stop[:], unix.O_CLOEXEC); err != nil {
 		return nil, err
@@ -140,7 +140,13 @@ func (in *Input) Stop() {
 		return
 	}
 	unix.Close(in.stop[1])
-	// A write blocked on a full pty or pipe ends too.
-	in.dst.SetWriteDeadline(time.Now())
+	// A write blocked on a full pty, pipe or socket ends too.
+	if d, ok := in.dst.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		d.SetWriteDeadline(time.Now())
+	}
 	<-in.done
 }
+
+// Done is closed once the copy has ended: Stop, src's end, or a write
+// to dst failing (a DetachScanner's ErrDetached too).
+func (in *Input) Done() <-chan struct{} { return in.done }

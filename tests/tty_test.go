@@ -280,3 +280,81 @@ func TestTTYInteractiveShell(t *testing.T) {
 		t.Errorf("terminal settings not restored: before %+v, after %+v", before, after)
 	}
 }
+
+// An app with --stdin=tty --stdout=tty --stderr=tty runs on a pty its
+// pod's supervisor owns; saturn attach connects a terminal to it: what
+// is typed reaches the app, its output comes back, the window size and
+// ^C pass through, Ctrl-P Ctrl-Q detaches and leaves the app running,
+// and a second attach finds it as it was.
+func TestTTYAttach(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	_, uuid := startPod(t, e, bb, "--stdin=tty", "--stdout=tty", "--stderr=tty", "--exec=/bin/sh")
+	if got := e.mustSaturn("attach", "--mode=list", uuid); got != "tty\n" {
+		t.Errorf("attach --mode=list: %q, want tty", got)
+	}
+	h := newHostTerm(t, e, terminal.Size{Rows: 27, Cols: 91})
+	h.typeLine(fmt.Sprintf("%s attach %s; echo attach-exit-$?", h.sat, uuid))
+	h.typeLine("echo att-$((2+2)); stty size")
+	h.waitFor("att-4\r\n27 91\r\n")
+	h.typeLine("sh -c 'echo start-$((1+1)); exec sleep 600'")
+	h.waitFor("start-2")
+	h.master.WriteString("\x03")
+	h.typeLine("echo code-$?")
+	h.waitFor("code-130")
+	h.master.WriteString("\x10\x11") // Ctrl-P Ctrl-Q
+	h.waitFor("attach-exit-0")
+	if st := statusMap(e.mustSaturn("status", uuid)); st["state"] != "running" {
+		t.Fatalf("after detaching, the pod is %s, want running", st["state"])
+	}
+	if err := terminal.SetSize(int(h.master.Fd()), terminal.Size{Rows: 30, Cols: 100}); err != nil {
+		t.Fatal(err)
+	}
+	h.typeLine(fmt.Sprintf("%s attach --mode=tty %s; echo again-exit-$?", h.sat, uuid))
+	h.typeLine("echo again-$((3+3)); stty size")
+	h.waitFor("again-6\r\n30 100\r\n")
+	h.typeLine("exit 3")
+	h.waitFor("again-exit-0")
+	if got := statusMap(e.mustSaturn("status", "--wait=1m", uuid))["app-busybox"]; got != "3" {
+		t.Errorf("app-busybox=%s after exit 3 on the attached terminal", got)
+	}
+}
+
+// Streams in stream mode are sockets of their own: attach --mode=stdin,stdout
+// without a terminal sends input and reads output, detaches on SIGTERM,
+// and attaches again.
+func TestTTYAttachStreams(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	_, uuid := startPod(t, e, bb, "--stdin=stream", "--stdout=stream", "--exec=/bin/sh", "--", "-c", "while read l; do echo got-$l; done")
+	if got := e.mustSaturn("attach", "--mode=list", uuid); got != "stdin\nstdout\n" {
+		t.Errorf("attach --mode=list: %q, want stdin and stdout", got)
+	}
+	for _, word := range []string{"one", "two"} {
+		cmd := e.command("attach", "--mode=stdin,stdout", uuid)
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(in, "%s\n", word)
+		buf := make([]byte, 64)
+		n, err := out.Read(buf)
+		if got := string(buf[:n]); got != "got-"+word+"\n" {
+			t.Errorf("attached output %q (%v), want got-%s", got, err, word)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("attach after SIGTERM: %v", err)
+		}
+	}
+	if st := statusMap(e.mustSaturn("status", uuid)); st["state"] != "running" {
+		t.Errorf("after detaching, the pod is %s, want running", st["state"])
+	}
+}
