@@ -358,3 +358,38 @@ func TestTTYAttachStreams(t *testing.T) {
 		t.Errorf("after detaching, the pod is %s, want running", st["state"])
 	}
 }
+
+// enter gives the command the caller's TERM, dumb without one, as rkt's
+// enter did; without a command it runs /bin/bash when the app has one,
+// else /bin/sh (TestEnterDefaultShell).
+func TestEnterTermAndBash(t *testing.T) {
+	e := newEnv(t)
+	bb := testimg.Busybox(t, testimg.Options{})
+	_, uuid := startPod(t, e, bb, "--exec=/bin/sleep", "--", "600")
+	for _, tc := range []struct{ term, want string }{{"", "term-dumb"}, {"saturn-test-term", "term-saturn-test-term"}} {
+		cmd := e.command("enter", uuid, "/bin/sh", "-c", "echo term-$TERM")
+		cmd.Env = withoutEnvVar(os.Environ(), "TERM")
+		if tc.term != "" {
+			cmd.Env = append(cmd.Env, "TERM="+tc.term)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != tc.want {
+			t.Errorf("TERM=%q: entered command printed %q (%v), want %s", tc.term, out, err, tc.want)
+		}
+	}
+	e.mustSaturn("enter", uuid, "/bin/sh", "-c", "printf '#!/bin/sh\\necho from-bash\\n' >/bin/bash && chmod +x /bin/bash")
+	cmd := e.command("enter", uuid)
+	cmd.Stdin = strings.NewReader("")
+	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "from-bash" {
+		t.Errorf("enter without a command: %q (%v), want the app's /bin/bash", out, err)
+	}
+}
+
+func withoutEnvVar(env []string, name string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
