@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mkstage1.sh NAME ENTRY NET_MODES [EXTRA...]: builds $BUILD/stage1-images/NAME.aci
+# [STAGE1_INTERFACE_VERSION=N] mkstage1.sh NAME ENTRY NET_MODES [EXTRA...]: builds $BUILD/stage1-images/NAME.aci
 # from the Go package ./NAME: the static binary as /ENTRY, with the other rkt stage1
 # entrypoints (/enter, /gc, /stop, and the EXTRA ones the stage1 implements, such as
 # attach) symlinked to it (the binary picks its role by the name it runs as), the directories stage0 and the stage1 ABI
@@ -13,6 +13,8 @@ name=${1:?stage1 name}
 entry=${2:?run entrypoint file name}
 net_modes=${3:?comma-separated --net values the stage1 accepts}
 extra=("${@:4}")
+# The stage1 interface version the image declares (docs/stage1-abi.md).
+iface_version=${STAGE1_INTERFACE_VERSION:-4}
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CGO_ENABLED=0
 read -r -a goflags <<<"${GOFLAGS_BUILD:--trimpath}"
@@ -48,7 +50,7 @@ cat >"$work/manifest" <<JSON
     {"name": "coreos.com/rkt/stage1/enter", "value": "/enter"},
     {"name": "coreos.com/rkt/stage1/gc", "value": "/gc"},
     {"name": "coreos.com/rkt/stage1/stop", "value": "/stop"},
-${extra_ann}    {"name": "coreos.com/rkt/stage1/interface-version", "value": "4"},
+${extra_ann}    {"name": "coreos.com/rkt/stage1/interface-version", "value": "$iface_version"},
     {"name": "saturn-pods.org/stage1/net-modes", "value": "$net_modes"}
   ]
 }

@@ -52,6 +52,20 @@ type Bandwidth struct {
 	EgressBurst  uint64 `json:"egressBurst,omitempty"`
 }
 
+// PluginDirs are where CNI plugin binaries are looked up: CNI_PATH when
+// set, else saturn's own directory under the system configuration
+// directory, then Debian's and the CNI project's usual places.
+func PluginDirs(systemConfig string) []string {
+	if p := os.Getenv("CNI_PATH"); p != "" {
+		return filepath.SplitList(p)
+	}
+	var dirs []string
+	if systemConfig != "" {
+		dirs = append(dirs, filepath.Join(systemConfig, "cni"))
+	}
+	return append(dirs, "/usr/lib/cni", "/usr/libexec/cni", "/opt/cni/bin")
+}
+
 // Pod is a pod's networking: where its records and namespace live and
 // where the plugins are.
 type Pod struct {
@@ -65,8 +79,8 @@ func (p *Pod) recordDir() string { return filepath.Join(p.Dir, RecordDir) }
 // NetNS is the path of the pod's pinned network namespace.
 func (p *Pod) NetNS() string { return filepath.Join(p.Dir, NetNSFile) }
 
-func (p *Pod) cni() *libcni.CNIConfig {
-	return libcni.NewCNIConfigWithCacheDir(p.PluginDirs, filepath.Join(p.recordDir(), "cache"), nil)
+func (p *Pod) cni(dirs []string) *libcni.CNIConfig {
+	return libcni.NewCNIConfigWithCacheDir(dirs, filepath.Join(p.recordDir(), "cache"), nil)
 }
 
 // Options are what a pod asks of its first network besides joining it.
@@ -100,6 +114,25 @@ type DNS struct {
 	Options     []string
 }
 
+// ResolvConf renders d as a resolv.conf, after the comment line header.
+func (d *DNS) ResolvConf(header string) string {
+	var b strings.Builder
+	b.WriteString(header)
+	for _, s := range d.Nameservers {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	if d.Domain != "" {
+		fmt.Fprintf(&b, "domain %s\n", d.Domain)
+	}
+	if len(d.Search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(d.Search, " "))
+	}
+	if len(d.Options) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(d.Options, " "))
+	}
+	return b.String()
+}
+
 // record is what the pod directory keeps of one network: enough to
 // tear it down with the configuration it was set up with, whatever
 // net.d says by then.
@@ -109,6 +142,9 @@ type record struct {
 	Args           [][2]string     `json:"args,omitempty"`
 	CapabilityArgs map[string]any  `json:"capabilityArgs,omitempty"`
 	Config         json.RawMessage `json:"config"`
+	// PluginDirs are where the plugins were found, so that gc, which
+	// is given no configuration, finds them again.
+	PluginDirs []string `json:"pluginDirs"`
 }
 
 // Prepare completes the attachments for opts (the first network gets the
@@ -197,11 +233,11 @@ func (p *Pod) Setup(ctx context.Context, atts []Attachment, opts Options) (*Resu
 }
 
 func (p *Pod) setup(ctx context.Context, atts []Attachment, opts Options) (*Result, error) {
-	cni := p.cni()
+	cni := p.cni(p.PluginDirs)
 	out := &Result{}
-	var podIPs []net.IP
+	var podIPs, firstIPs []net.IP
 	for i, a := range atts {
-		rec := record{Name: a.Name, IfName: a.IfName, Args: a.Args, Config: a.Conf.Bytes}
+		rec := record{Name: a.Name, IfName: a.IfName, Args: a.Args, Config: a.Conf.Bytes, PluginDirs: p.PluginDirs}
 		if i == 0 {
 			rec.CapabilityArgs = map[string]any{}
 			if len(opts.Ports) > 0 {
@@ -234,14 +270,23 @@ func (p *Pod) setup(ctx context.Context, atts []Attachment, opts Options) (*Resu
 				}
 			}
 			podIPs = append(podIPs, ipc.Address.IP)
+			if i == 0 {
+				firstIPs = append(firstIPs, ipc.Address.IP)
+			}
 		}
 		out.Infos = append(out.Infos, info)
 		if out.DNS == nil && len(cur.DNS.Nameservers) > 0 {
 			out.DNS = &DNS{Nameservers: cur.DNS.Nameservers, Domain: cur.DNS.Domain, Search: cur.DNS.Search, Options: cur.DNS.Options}
 		}
 	}
+	rules := &hostRules{}
+	if len(opts.Ports) > 0 {
+		if err := p.acceptForwardedPorts(rules, firstIPs); err != nil {
+			return nil, err
+		}
+	}
 	if len(opts.NetOut) > 0 {
-		if err := p.restrictEgress(podIPs, opts.NetOut); err != nil {
+		if err := p.restrictEgress(rules, podIPs, opts.NetOut); err != nil {
 			return nil, err
 		}
 	}
@@ -252,11 +297,19 @@ func (p *Pod) setup(ctx context.Context, atts []Attachment, opts Options) (*Resu
 }
 
 func (p *Pod) runtimeConf(rec record, netns string) *libcni.RuntimeConf {
+	args := rec.Args
+	if len(args) > 0 {
+		// CNI_ARGS go to every plugin of the list, and most refuse
+		// arguments they do not know (the bridge plugin refuses IP,
+		// which host-local takes) unless told otherwise, as CNI's
+		// convention has it.
+		args = append([][2]string{{"IgnoreUnknown", "1"}}, args...)
+	}
 	return &libcni.RuntimeConf{
 		ContainerID:    p.ContainerID,
 		NetNS:          netns,
 		IfName:         rec.IfName,
-		Args:           rec.Args,
+		Args:           args,
 		CapabilityArgs: rec.CapabilityArgs,
 		CacheDir:       filepath.Join(p.recordDir(), "cache"),
 	}
@@ -290,9 +343,8 @@ func (p *Pod) Teardown(ctx context.Context) error {
 		return err
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(recs)))
-	cni := p.cni()
 	for _, f := range recs {
-		if err := p.del(ctx, cni, f, netns); err != nil {
+		if err := p.del(ctx, f, netns); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -300,7 +352,7 @@ func (p *Pod) Teardown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := p.removeEgressRules(); err != nil {
+	if err := p.removeHostRules(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
@@ -317,7 +369,7 @@ func (p *Pod) Teardown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (p *Pod) del(ctx context.Context, cni *libcni.CNIConfig, file, netns string) error {
+func (p *Pod) del(ctx context.Context, file, netns string) error {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -330,9 +382,13 @@ func (p *Pod) del(ctx context.Context, cni *libcni.CNIConfig, file, netns string
 	if err != nil {
 		return fmt.Errorf("network record %s: %w", file, err)
 	}
+	dirs := rec.PluginDirs
+	if len(dirs) == 0 {
+		dirs = p.PluginDirs
+	}
 	cctx, cancel := context.WithTimeout(ctx, PluginTimeout)
 	defer cancel()
-	if err := cni.DelNetworkList(cctx, list, p.runtimeConf(rec, netns)); err != nil {
+	if err := p.cni(dirs).DelNetworkList(cctx, list, p.runtimeConf(rec, netns)); err != nil {
 		return fmt.Errorf("network %s: %w", rec.Name, err)
 	}
 	return nil

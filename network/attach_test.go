@@ -86,7 +86,6 @@ func newTestPod(t *testing.T) *Pod {
 func TestSetupTeardown(t *testing.T) {
 	needRoot(t)
 	run(t, "ip", "link", "set", "lo", "up")
-	before := run(t, "iptables-save")
 	data := t.TempDir()
 	p := newTestPod(t)
 	atts := []Attachment{
@@ -115,8 +114,8 @@ func TestSetupTeardown(t *testing.T) {
 			t.Errorf("pod addresses lack %q:\n%s", want, addrs)
 		}
 	}
-	if rules := run(t, "iptables-save"); !strings.Contains(rules, p.egressChain()) {
-		t.Errorf("no egress chain %s in\n%s", p.egressChain(), rules)
+	if rules := run(t, "iptables-save"); !strings.Contains(rules, p.podChain("SATURN-OUT-")) {
+		t.Errorf("no egress chain %s in\n%s", p.podChain("SATURN-OUT-"), rules)
 	}
 	if got := leases(t, data, "tn1"); len(got) != 1 || got[0] != "10.77.0.9" {
 		t.Errorf("leases of tn1: %v", got)
@@ -125,8 +124,12 @@ func TestSetupTeardown(t *testing.T) {
 	if err := p.Teardown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if after := run(t, "iptables-save"); stripCounters(after) != stripCounters(before) {
-		t.Errorf("iptables rules left:\nbefore:\n%s\nafter:\n%s", before, after)
+	// What stays is the firewall plugin's two chains that every pod
+	// shares: no rule naming the pod's addresses, no chain of its own.
+	after := run(t, "iptables-save")
+	if strings.Contains(after, "10.77.0.") || strings.Contains(after, "10.78.0.") || strings.Contains(after, "SATURN-") ||
+		strings.Count(after, "\n:CNI-") != 2 {
+		t.Errorf("iptables rules left:\n%s", after)
 	}
 	for _, n := range []string{"tn1", "tn2"} {
 		if got := leases(t, data, n); len(got) != 0 {
@@ -221,44 +224,4 @@ func mustRule(t *testing.T, s string) OutRule {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// stripCounters drops iptables-save's comment lines and packet counters,
-// which differ between two dumps of the same rules, and the firewall
-// plugin's two chains that every pod shares and the plugin keeps once
-// made (CNI-FORWARD jumped to from FORWARD, CNI-ADMIN for the
-// administrator's own rules). Tables left empty are dropped too.
-func stripCounters(s string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.HasPrefix(l, "#") || l == ":CNI-ADMIN - [0:0]" || l == ":CNI-FORWARD - [0:0]" ||
-			strings.HasSuffix(l, "-j CNI-FORWARD") || strings.HasSuffix(l, `"CNI firewall plugin admin overrides" -j CNI-ADMIN`) {
-			continue
-		}
-		if strings.HasPrefix(l, ":") {
-			if i := strings.LastIndexByte(l, '['); i > 0 {
-				l = l[:i]
-			}
-		}
-		out = append(out, l)
-	}
-	// A table with only its built-in chains says nothing: iptables-save
-	// prints it once any rule was ever made in it.
-	var kept []string
-	for i := 0; i < len(out); i++ {
-		if strings.HasPrefix(out[i], "*") {
-			j := i + 1
-			for j < len(out) && strings.HasPrefix(out[j], ":") && strings.Contains(out[j], " ACCEPT") {
-				j++
-			}
-			if j < len(out) && out[j] == "COMMIT" {
-				i = j
-				continue
-			}
-		}
-		if out[i] != "" {
-			kept = append(kept, out[i])
-		}
-	}
-	return strings.Join(kept, "\n")
 }

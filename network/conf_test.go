@@ -173,3 +173,39 @@ func TestParseOutRule(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBandwidth(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Bandwidth
+		err  string
+	}{
+		{in: "1M", want: Bandwidth{IngressRate: 8e6, IngressBurst: 8e5, EgressRate: 8e6, EgressBurst: 8e5}},
+		{in: "100k", want: Bandwidth{IngressRate: 8e5, IngressBurst: 8 * minBurst, EgressRate: 8e5, EgressBurst: 8 * minBurst}},
+		{in: "ingress=1Mi:2Mi", want: Bandwidth{IngressRate: 8 << 20, IngressBurst: 16 << 20}},
+		{in: "egress=2G,ingress=10M", want: Bandwidth{IngressRate: 8e7, IngressBurst: 8e6, EgressRate: 16e9, EgressBurst: 16e8}},
+		{in: "0", err: "positive quantity"},
+		{in: "1X", err: "positive quantity"},
+		{in: "1M:", err: "burst"},
+		{in: "sideways=1M", err: "neither ingress nor egress"},
+		{in: "ingress=1M,ingress=2M", err: "given twice"},
+		{in: "1M,egress=2M", err: "given twice"},
+		{in: "99999999999999T", err: "too large"},
+	} {
+		got, err := ParseBandwidth(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("ParseBandwidth(%q) = %v, want error with %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || *got != tt.want {
+			t.Errorf("ParseBandwidth(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+	a := &Bandwidth{IngressRate: 10, IngressBurst: 1}
+	n := a.Narrow(&Bandwidth{IngressRate: 5, IngressBurst: 2, EgressRate: 7, EgressBurst: 3})
+	if *n != (Bandwidth{IngressRate: 5, IngressBurst: 2, EgressRate: 7, EgressBurst: 3}) {
+		t.Errorf("Narrow = %+v", n)
+	}
+}

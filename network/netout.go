@@ -123,29 +123,76 @@ func ParseOutRule(s string) (OutRule, error) {
 	return r, nil
 }
 
-// egressFile records the rules restrictEgress added.
-const egressFile = "egress.json"
+// hostRulesFile records the iptables rules and chains saturn itself
+// (not a plugin) added to the host for the pod, written before each
+// change so that teardown finds everything.
+const hostRulesFile = "host-rules.json"
 
-type egressRecord struct {
-	Chain string      `json:"chain"`
-	Jumps []egressJmp `json:"jumps"`
+type hostRules struct {
+	Chains []hostChain `json:"chains,omitempty"`
+	Rules  []hostRule  `json:"rules,omitempty"`
 }
 
-type egressJmp struct {
+// hostChain is a filter chain of the pod's own.
+type hostChain struct {
+	IPv6 bool   `json:"ipv6,omitempty"`
+	Name string `json:"name"`
+}
+
+// hostRule is a rule of the filter table's built-in chain Chain.
+type hostRule struct {
 	IPv6  bool     `json:"ipv6,omitempty"`
 	Chain string   `json:"chain"`
 	Spec  []string `json:"spec"`
 }
 
-// egressChain names the pod's filter chain: iptables allows 28
-// characters, the container id's first 16 are unique enough among
-// one host's pods.
-func (p *Pod) egressChain() string {
+func (p *Pod) saveHostRules(r *hostRules) error {
+	return writeJSON(filepath.Join(p.recordDir(), hostRulesFile), r)
+}
+
+// podChain names a filter chain of the pod's: iptables allows 28
+// characters, and the container id's first 16 hex digits are unique
+// enough among one host's pods.
+func (p *Pod) podChain(prefix string) string {
 	id := strings.ReplaceAll(p.ContainerID, "-", "")
 	if len(id) > 16 {
 		id = id[:16]
 	}
-	return "SATURN-OUT-" + id
+	return prefix + id
+}
+
+// hostRuleComment marks saturn's rules in iptables-save.
+func (p *Pod) hostRuleComment() []string {
+	return []string{"-m", "comment", "--comment", "saturn pod " + p.ContainerID}
+}
+
+// acceptForwardedPorts lets connections forwarded to the pod's host
+// ports through a FORWARD chain whose policy is DROP: the portmap plugin
+// DNATs them, and the firewall plugin accepts only the pod's own
+// connections and their replies. Only DNAT'ed connections to the pod's
+// addresses are accepted, nothing else of the host's policy changes.
+func (p *Pod) acceptForwardedPorts(rules *hostRules, podIPs []net.IP) error {
+	for _, ip := range podIPs {
+		v6 := ip.To4() == nil
+		r := hostRule{IPv6: v6, Chain: "FORWARD", Spec: append([]string{"-d", ip.String(), "-m", "conntrack", "--ctstate", "DNAT"}, append(p.hostRuleComment(), "-j", "ACCEPT")...)}
+		if err := p.insertRule(rules, r); err != nil {
+			return fmt.Errorf("port forwarding rules: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertRule records r, then puts it first in its chain.
+func (p *Pod) insertRule(rules *hostRules, r hostRule) error {
+	rules.Rules = append(rules.Rules, r)
+	if err := p.saveHostRules(rules); err != nil {
+		return err
+	}
+	ipt, err := newIPTables(r.IPv6)
+	if err != nil {
+		return err
+	}
+	return ipt.Insert("filter", r.Chain, 1, r.Spec...)
 }
 
 // restrictEgress lets traffic from the pod's addresses out (forwarded,
@@ -156,8 +203,8 @@ func (p *Pod) egressChain() string {
 // github.com/coreos/go-iptables, which runs the host's iptables (and
 // its lock) as the CNI plugins do, so saturn's rules and theirs are
 // made the same way.
-func (p *Pod) restrictEgress(podIPs []net.IP, rules []OutRule) error {
-	rec := egressRecord{Chain: p.egressChain()}
+func (p *Pod) restrictEgress(rules *hostRules, podIPs []net.IP, out []OutRule) error {
+	chain := p.podChain("SATURN-OUT-")
 	for _, v6 := range []bool{false, true} {
 		var ips []net.IP
 		for _, ip := range podIPs {
@@ -172,20 +219,15 @@ func (p *Pod) restrictEgress(podIPs []net.IP, rules []OutRule) error {
 		if err != nil {
 			return err
 		}
-		for _, ip := range ips {
-			for _, c := range []string{"FORWARD", "INPUT"} {
-				rec.Jumps = append(rec.Jumps, egressJmp{IPv6: v6, Chain: c, Spec: []string{"-s", ip.String(), "-j", rec.Chain}})
-			}
-		}
-		// Recorded before the first change, so teardown finds it.
-		if err := writeJSON(filepath.Join(p.recordDir(), egressFile), rec); err != nil {
+		rules.Chains = append(rules.Chains, hostChain{IPv6: v6, Name: chain})
+		if err := p.saveHostRules(rules); err != nil {
 			return err
 		}
-		if err := ipt.NewChain("filter", rec.Chain); err != nil {
+		if err := ipt.NewChain("filter", chain); err != nil {
 			return fmt.Errorf("egress rules: %w", err)
 		}
 		specs := [][]string{{"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"}}
-		for _, r := range rules {
+		for _, r := range out {
 			if (r.Net.IP.To4() == nil) != v6 {
 				continue
 			}
@@ -200,26 +242,26 @@ func (p *Pod) restrictEgress(podIPs []net.IP, rules []OutRule) error {
 		}
 		specs = append(specs, []string{"-j", "REJECT"})
 		for _, spec := range specs {
-			if err := ipt.Append("filter", rec.Chain, spec...); err != nil {
+			if err := ipt.Append("filter", chain, spec...); err != nil {
 				return fmt.Errorf("egress rules: %w", err)
 			}
 		}
-		for _, j := range rec.Jumps {
-			if j.IPv6 != v6 {
-				continue
-			}
-			if err := ipt.Insert("filter", j.Chain, 1, j.Spec...); err != nil {
-				return fmt.Errorf("egress rules: %w", err)
+		for _, ip := range ips {
+			for _, c := range []string{"FORWARD", "INPUT"} {
+				r := hostRule{IPv6: v6, Chain: c, Spec: append([]string{"-s", ip.String()}, append(p.hostRuleComment(), "-j", chain)...)}
+				if err := p.insertRule(rules, r); err != nil {
+					return fmt.Errorf("egress rules: %w", err)
+				}
 			}
 		}
 	}
 	return nil
 }
 
-// removeEgressRules removes what restrictEgress recorded; nothing
-// recorded is nothing to do.
-func (p *Pod) removeEgressRules() error {
-	path := filepath.Join(p.recordDir(), egressFile)
+// removeHostRules removes what the host rules record names, rules first,
+// then chains; nothing recorded is nothing to do.
+func (p *Pod) removeHostRules() error {
+	path := filepath.Join(p.recordDir(), hostRulesFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -227,34 +269,30 @@ func (p *Pod) removeEgressRules() error {
 	if err != nil {
 		return err
 	}
-	var rec egressRecord
+	var rec hostRules
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return fmt.Errorf("egress record: %w", err)
+		return fmt.Errorf("host rules record: %w", err)
 	}
-	for _, v6 := range []bool{false, true} {
-		var jumps []egressJmp
-		for _, j := range rec.Jumps {
-			if j.IPv6 == v6 {
-				jumps = append(jumps, j)
-			}
-		}
-		if len(jumps) == 0 {
-			continue
-		}
-		ipt, err := newIPTables(v6)
+	for i := len(rec.Rules) - 1; i >= 0; i-- {
+		r := rec.Rules[i]
+		ipt, err := newIPTables(r.IPv6)
 		if err != nil {
 			return err
 		}
-		for _, j := range jumps {
-			if err := ipt.DeleteIfExists("filter", j.Chain, j.Spec...); err != nil {
-				return fmt.Errorf("remove egress rules: %w", err)
-			}
+		if err := ipt.DeleteIfExists("filter", r.Chain, r.Spec...); err != nil {
+			return fmt.Errorf("remove host rules: %w", err)
 		}
-		if ok, err := ipt.ChainExists("filter", rec.Chain); err != nil {
-			return fmt.Errorf("remove egress rules: %w", err)
+	}
+	for _, c := range rec.Chains {
+		ipt, err := newIPTables(c.IPv6)
+		if err != nil {
+			return err
+		}
+		if ok, err := ipt.ChainExists("filter", c.Name); err != nil {
+			return fmt.Errorf("remove host rules: %w", err)
 		} else if ok {
-			if err := ipt.ClearAndDeleteChain("filter", rec.Chain); err != nil {
-				return fmt.Errorf("remove egress rules: %w", err)
+			if err := ipt.ClearAndDeleteChain("filter", c.Name); err != nil {
+				return fmt.Errorf("remove host rules: %w", err)
 			}
 		}
 	}
@@ -268,7 +306,7 @@ func newIPTables(v6 bool) (*iptables.IPTables, error) {
 	}
 	ipt, err := iptables.NewWithProtocol(proto)
 	if err != nil {
-		return nil, fmt.Errorf("egress rules: %w", err)
+		return nil, fmt.Errorf("iptables: %w", err)
 	}
 	return ipt, nil
 }

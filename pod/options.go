@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/saturn-pods/saturn/grant"
+	"github.com/saturn-pods/saturn/network"
 )
 
 // PrepareOptions are the flags that define a pod, shared by run and
@@ -111,13 +112,19 @@ type RuntimeOptions struct {
 	DNSOpt       []string
 	DNSDomain    string
 	HostsEntries []string
-	netRaw       string
+	// NetOut and NetBandwidth are --net-out and --net-bandwidth, passed
+	// to stage1 as given (network.ParseOutRule, network.ParseBandwidth).
+	NetOut       []string
+	NetBandwidth string
+	netRaw       []string
 }
 
 // AddFlags adds the runtime flags to fs.
 func (o *RuntimeOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.netRaw, "net", "default", "the pod's networking: host, none or default")
+	fs.StringArrayVar(&o.netRaw, "net", []string{"default"}, "the pod's networking: host, none, or networks (default, default-restricted, names from net.d, all), comma-separated, each NAME[:ARG=VALUE;…]")
 	fs.Lookup("net").NoOptDefVal = "default"
+	fs.StringArrayVar(&o.NetOut, "net-out", nil, "CIDR[:PORTS][/PROTO] the pod may reach, repeated; without it, everywhere")
+	fs.StringVar(&o.NetBandwidth, "net-bandwidth", "", "rate limit of the pod's network in bytes per second: RATE[:BURST], or ingress=RATE[:BURST],egress=RATE[:BURST]")
 	fs.BoolVar(&o.Interactive, "interactive", false, "run the pod interactively (one app only)")
 	fs.BoolVar(&o.MDSRegister, "mds-register", false, "register the pod with the metadata service")
 	fs.StringVar(&o.Hostname, "hostname", "", `the pod's host name (default "rkt-$PODUUID")`)
@@ -133,28 +140,37 @@ func (o *RuntimeOptions) AddFlags(fs *pflag.FlagSet) {
 // saturn command (pod starts included) would pay for.
 var hostnameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$`) })
 
-// Check validates the runtime flags. Only host, none and default
-// networking exist so far: named CNI networks are refused.
+// Check validates the runtime flags. --net may be repeated, as rkt's:
+// the lists are joined; a network named twice is refused. Whether the
+// networks exist is for CheckNetworks.
 func (o *RuntimeOptions) Check() error {
-	o.Net = nil
-	for _, n := range strings.Split(o.netRaw, ",") {
-		n = strings.TrimSpace(n)
-		name, _, _ := strings.Cut(n, ":")
-		switch name {
-		case "host", "none", "default":
-			o.Net = append(o.Net, n)
-		case "":
-			return fmt.Errorf("invalid --net %q: empty network name", o.netRaw)
-		default:
-			return fmt.Errorf("invalid --net %q: named CNI networks are not supported yet (use host, none or default)", o.netRaw)
+	joined := strings.Join(o.netRaw, ",")
+	if strings.TrimSpace(joined) == "" {
+		joined = network.Default
+	}
+	mode, _, err := network.ParseNetFlag(joined)
+	if err != nil {
+		return fmt.Errorf("invalid --net: %w", err)
+	}
+	o.Net = []string{mode}
+	if mode == "contained" {
+		o.Net = nil
+		for _, n := range strings.Split(joined, ",") {
+			o.Net = append(o.Net, strings.TrimSpace(n))
 		}
 	}
-	if len(o.Net) > 1 {
-		for _, n := range o.Net {
-			if n == "host" || n == "none" {
-				return fmt.Errorf("invalid --net %q: %s cannot be combined with other networks", o.netRaw, n)
-			}
+	for _, s := range o.NetOut {
+		if _, err := network.ParseOutRule(s); err != nil {
+			return err
 		}
+	}
+	if o.NetBandwidth != "" {
+		if _, err := network.ParseBandwidth(o.NetBandwidth); err != nil {
+			return err
+		}
+	}
+	if m := o.NetMode(); m != "default" && (len(o.NetOut) > 0 || o.NetBandwidth != "") {
+		return fmt.Errorf("--net-out and --net-bandwidth need a contained network, not --net=%s", m)
 	}
 	switch o.IPC {
 	case "auto", "private", "parent":
@@ -246,6 +262,33 @@ func (o *RuntimeOptions) CheckStage1(im *schema.ImageManifest) error {
 	return fmt.Errorf("stage1 %s does not support %s; it supports %s", im.Name, what, strings.Join(modes, ", "))
 }
 
+// CheckNetworks refuses, before a pod exists, contained networks that
+// are not defined in the net.d directories of the configuration
+// directories or whose plugins are missing, as stage1-nspawn would.
+func (o *RuntimeOptions) CheckNetworks(localConfig, systemConfig string, ports bool) error {
+	mode, reqs, err := network.ParseNetFlag(strings.Join(o.Net, ","))
+	if err != nil || mode != "contained" {
+		return err
+	}
+	cat, err := network.LoadCatalog(network.ConfDirs(localConfig, systemConfig))
+	if err != nil {
+		return err
+	}
+	atts, err := cat.Resolve(reqs)
+	if err != nil {
+		return err
+	}
+	var opts network.Options
+	if ports {
+		opts.Ports = []network.PortMapping{{}}
+	}
+	if o.NetBandwidth != "" {
+		opts.Bandwidth = &network.Bandwidth{}
+	}
+	p := network.Pod{PluginDirs: network.PluginDirs(systemConfig)}
+	return p.Prepare(atts, opts)
+}
+
 // NetMode is "host", "none" or "default" (contained networking).
 func (o *RuntimeOptions) NetMode() string {
 	if len(o.Net) == 1 && (o.Net[0] == "host" || o.Net[0] == "none") {
@@ -277,21 +320,8 @@ func (o *RuntimeOptions) DNSConfMode() (resolv, hosts string) {
 
 // ResolvConf is the resolv.conf stage0 writes when DNSConfMode says so.
 func (o *RuntimeOptions) ResolvConf() string {
-	var b strings.Builder
-	b.WriteString("# Generated by saturn run\n")
-	for _, s := range o.DNS {
-		fmt.Fprintf(&b, "nameserver %s\n", s)
-	}
-	if o.DNSDomain != "" {
-		fmt.Fprintf(&b, "domain %s\n", o.DNSDomain)
-	}
-	if len(o.DNSSearch) > 0 {
-		fmt.Fprintf(&b, "search %s\n", strings.Join(o.DNSSearch, " "))
-	}
-	if len(o.DNSOpt) > 0 {
-		fmt.Fprintf(&b, "options %s\n", strings.Join(o.DNSOpt, " "))
-	}
-	return b.String()
+	d := network.DNS{Nameservers: o.DNS, Domain: o.DNSDomain, Search: o.DNSSearch, Options: o.DNSOpt}
+	return d.ResolvConf("# Generated by saturn run\n")
 }
 
 // Hosts is the /etc/hosts stage0 writes for --hosts-entry.

@@ -270,7 +270,7 @@ func TestInterfaceVersionOf(t *testing.T) {
 		{"", false, 1, ""},
 		{"1", true, 1, ""},
 		{"4", true, 4, ""},
-		{"5", true, 0, "interface version 5"},
+		{"6", true, 0, "interface version 6"},
 		{"0", true, 0, "invalid"},
 		{"x", true, 0, "invalid"},
 	}

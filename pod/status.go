@@ -25,7 +25,7 @@ const (
 	EntrypointAttach = "coreos.com/rkt/stage1/attach"
 	annInterfaceVers = "coreos.com/rkt/stage1/interface-version"
 	// MaxInterfaceVersion is the newest stage1 ABI saturn speaks.
-	MaxInterfaceVersion = 4
+	MaxInterfaceVersion = 5
 )
 
 // errNoPid is returned while stage1 has not written its pid yet.

@@ -232,7 +232,7 @@ func printStatus(w io.Writer, p *pod.Pod) error {
 	if t := p.StartTime(); !t.IsZero() {
 		fmt.Fprintf(w, "started=%s\n", t.Format(timeLayout))
 	}
-	if state == pod.StateRunning {
+	if state == pod.StateRunning || state == pod.StateExited {
 		fmt.Fprintf(w, "networks=%s\n", pod.FormatNetworks(p.Networks()))
 	}
 	switch state {

@@ -223,6 +223,9 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 		if err := pa.rt.CheckStage1(s1m); err != nil {
 			return nil, err
 		}
+		if err := checkNetworking(g, &pa.rt, s1m, len(pa.prep.Ports) > 0); err != nil {
+			return nil, err
+		}
 	}
 	g.debugf("stage1 image %s (%v)", s1, time.Since(start))
 	pm, err := podManifest(g, st, pa)
@@ -343,7 +346,7 @@ func runPrepared(g *globals, uuid string, rt *pod.RuntimeOptions) error {
 	}
 	// Checked while the pod is still prepared: a refusal leaves it there,
 	// to be run again with other flags.
-	if err := checkRunPrepared(p, rt); err != nil {
+	if err := checkRunPrepared(g, p, rt); err != nil {
 		return err
 	}
 	if err := p.LockForRun(); err != nil {
@@ -429,6 +432,9 @@ func stage1RunArgs(g *globals, uuid string, rt *pod.RuntimeOptions, version int)
 	if rt.IPC != "" && rt.IPC != "auto" {
 		args = append(args, "--ipc="+rt.IPC)
 	}
+	if version >= netArgsVersion {
+		args = append(args, netRunArgs(g, rt)...)
+	}
 	return append(args, uuid)
 }
 
@@ -491,7 +497,7 @@ func execStage1(p *pod.Pod, entry string, args []string) error {
 
 // checkRunPrepared refuses runtime flags the prepared pod p cannot run
 // with.
-func checkRunPrepared(p *pod.Pod, rt *pod.RuntimeOptions) error {
+func checkRunPrepared(g *globals, p *pod.Pod, rt *pod.RuntimeOptions) error {
 	if st := p.State(); st != pod.StatePrepared {
 		return fmt.Errorf("pod %s is %s, not prepared", p.UUID, st)
 	}
@@ -506,5 +512,8 @@ func checkRunPrepared(p *pod.Pod, rt *pod.RuntimeOptions) error {
 	if err != nil {
 		return err
 	}
-	return rt.CheckStage1(s1m)
+	if err := rt.CheckStage1(s1m); err != nil {
+		return err
+	}
+	return checkNetworking(g, rt, s1m, len(pm.Ports) > 0)
 }

@@ -20,7 +20,7 @@ func TestStage1InterfaceVersionOf(t *testing.T) {
 		{"no version is 1", map[string]string{annRunEntrypoint: "/run"}, 1, ""},
 		{"version 4", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "4"}, 4, ""},
 		{"version 2", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "2"}, 2, ""},
-		{"too new", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "5"}, 0, "speaks stage1 interface version 5; saturn supports up to 4"},
+		{"too new", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "6"}, 0, "speaks stage1 interface version 6; saturn supports up to 5"},
 		{"not a number", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "four"}, 0, `invalid coreos.com/rkt/stage1/interface-version "four"`},
 		{"zero", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "0"}, 0, "invalid"},
 		{"no run entrypoint", map[string]string{annInterfaceVersion: "4"}, 0, "is not a stage1 image"},

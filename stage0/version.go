@@ -11,7 +11,7 @@ import (
 var Version = "0.1.0-dev"
 
 // stage1InterfaceVersion is the highest rkt stage1 ABI version saturn speaks.
-const stage1InterfaceVersion = 4
+const stage1InterfaceVersion = 5
 
 func versionCommands(g *globals) []*command {
 	return []*command{{

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
 # Builds $BUILD/stage1-images/stage1-nspawn.aci: the static stage1 binary
-# as /init, the rkt stage1 entrypoints (and attach) linked to it.
-exec "$(dirname "$0")/../dist/mkstage1.sh" stage1-nspawn init host,none attach
+# as /init, the rkt stage1 entrypoints (and attach) linked to it. Interface
+# version 5: it takes the networking flags (docs/stage1-abi.md).
+STAGE1_INTERFACE_VERSION=5 exec "$(dirname "$0")/../dist/mkstage1.sh" stage1-nspawn init host,none,default attach

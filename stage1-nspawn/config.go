@@ -33,6 +33,8 @@ type runFlags struct {
 
 	resolvMode string
 	hostsMode  string
+
+	netf netFlags // network.go
 }
 
 func parseRunFlags(args []string) (*runFlags, error) {
@@ -50,6 +52,7 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	fs.BoolVar(&f.noSeccomp, "disable-seccomp", false, "accepted; stage1-nspawn sets no seccomp filter")
 	fs.StringVar(&f.mdsToken, "mds-token", "", "metadata service token")
 	fs.StringVar(&f.privateUsers, "private-users", "", "user namespace shift (unsupported)")
+	addNetFlags(fs, &f.netf)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -70,10 +73,8 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	if f.resolvMode, f.hostsMode, err = parseDNSConfMode(f.dnsConfMode); err != nil {
 		return nil, err
 	}
-	switch f.net {
-	case "host", "none":
-	default:
-		return nil, fmt.Errorf("--net=%s: stage1-nspawn supports only --net=host and --net=none (CNI networks are not supported yet)", f.net)
+	if err := f.netf.check(f.net); err != nil {
+		return nil, err
 	}
 	switch f.ipc {
 	case "auto", "private", "parent":
@@ -413,6 +414,7 @@ var enforcedIsolators = map[string]bool{
 	launch.IsolatorRemoveCaps:  true,
 	launch.IsolatorNoNewPrivs:  true,
 	launch.IsolatorOOMScoreAdj: true,
+	isoNetworkBandwidth:        true, // network.go
 }
 
 func warnIgnoredIsolators(app string, isolators []appIsolator) {

@@ -50,8 +50,15 @@ func TestParseRunFlags(t *testing.T) {
 			}, ""},
 		{[]string{"--net=none"}, nil, "expected one pod UUID argument, got 0"},
 		{[]string{"--net=none", "not-a-uuid"}, nil, `bad pod UUID "not-a-uuid"`},
-		{[]string{uuid}, nil, "--net=default: stage1-nspawn supports only"},
-		{[]string{"--net=mynet,other", uuid}, nil, "CNI networks are not supported yet"},
+		{[]string{uuid}, func(f *runFlags) bool {
+			return f.netf.mode == "contained" && len(f.netf.reqs) == 1 && f.netf.reqs[0].Name == "default"
+		}, ""},
+		{[]string{"--net=mynet:IP=10.0.0.9,other", "--net-out=10.1.0.0/16:443", "--net-bandwidth=1M", "--system-config=/usr/lib/saturn", uuid}, func(f *runFlags) bool {
+			return f.netf.mode == "contained" && len(f.netf.reqs) == 2 && f.netf.reqs[0].Args[0] == [2]string{"IP", "10.0.0.9"} &&
+				len(f.netf.out) == 1 && f.netf.bw.IngressRate == 8e6 && f.netf.systemConfig == "/usr/lib/saturn"
+		}, ""},
+		{[]string{"--net=a,a", uuid}, nil, "network a given twice"},
+		{[]string{"--net=none", "--net-out=10.0.0.0/8", uuid}, nil, "need a contained network"},
 		{[]string{"--net=none", "--ipc=shared", uuid}, nil, "--ipc=shared: want auto, private or parent"},
 		{[]string{"--net=none", "--bogus", uuid}, nil, "unknown flag: --bogus"},
 	}

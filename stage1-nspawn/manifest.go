@@ -29,6 +29,8 @@ type podManifest struct {
 	Volumes []volume     `json:"volumes"`
 	// Isolators of the whole pod; stage1-nspawn enforces none of them.
 	Isolators []appIsolator `json:"isolators"`
+	// Ports exposed on the host (--port), see network.go.
+	Ports []exposedPort `json:"ports"`
 }
 
 type runtimeApp struct {
@@ -49,6 +51,7 @@ type app struct {
 	Environment       []envVar       `json:"environment"`
 	MountPoints       []mountPoint   `json:"mountPoints"`
 	Isolators         []appIsolator  `json:"isolators"`
+	Ports             []appPort      `json:"ports"`
 }
 
 type eventHandler struct {

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/network"
 )
 
 // podRun is the state of the pod's PID 1 while it sets the pod up.
@@ -99,7 +101,7 @@ func (p *podRun) setup() error {
 		return fmt.Errorf("set hostname: %w", err)
 	}
 	if p.flags.net == "none" {
-		return loopbackUp()
+		return network.LoopbackUp()
 	}
 	return nil
 }
@@ -144,25 +146,4 @@ func (p *podRun) emptyVolume(m mountPlan) (string, error) {
 	}
 	p.volumes[m.volume] = d
 	return d, nil
-}
-
-// loopbackUp brings up lo in the pod's fresh network namespace.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("loopback: %w", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("loopback flags: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("loopback up: %w", err)
-	}
-	return nil
 }

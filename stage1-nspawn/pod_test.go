@@ -178,7 +178,8 @@ func TestUnknownVolumeKindRefused(t *testing.T) {
 func TestBadFlagsRefused(t *testing.T) {
 	p := newPod(t, []testApp{{name: "x"}})
 	for flag, want := range map[string]string{
-		"--net=default":                         "CNI networks are not supported yet",
+		"--net=a,a":                             "network a given twice",
+		"--net-bandwidth=1M":                    "need a contained network",
 		"--dns-conf-mode=resolv=fake":           "--dns-conf-mode: resolv=fake",
 		"--private-users=100000":                "user namespaces are not supported",
 		"--hostname=" + strings.Repeat("h", 65): "not a valid host name",

@@ -38,7 +38,22 @@ func runMain(args []string) int {
 	if err := keepFDsFromChildren(); err != nil {
 		return fail(err)
 	}
-	return startPod(podDir, f, plan, args, sigs, caught)
+	nw, err := planNetwork(podDir, f, plan)
+	if err != nil {
+		return fail(err)
+	}
+	if err := nw.up(); err != nil {
+		return fail(err)
+	}
+	code := startPod(podDir, f, plan, nw.podArgs(args), sigs, caught, nw)
+	if err := nw.down(); err != nil {
+		// The pod's records stay; gc tries again.
+		fmt.Fprintf(os.Stderr, "stage1: network teardown: %v\n", err)
+		if code == 0 {
+			code = exitStage1
+		}
+	}
+	return code
 }
 
 // keepFDsFromChildren marks every inherited fd above stderr close-on-exec:
@@ -75,7 +90,7 @@ func cloneFlags(f *runFlags) uintptr {
 
 // startPod starts PID 1 once caught says the stop signals, which arrive on
 // sigs, are caught.
-func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-chan os.Signal, caught func()) int {
+func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-chan os.Signal, caught func(), nw *podNet) int {
 	// Namespaces are created by clone(2) of a freshly exec'ed copy of this
 	// binary, never by unshare on one of this process's threads. The
 	// thread is locked because Pdeathsig fires when the parent *thread*
@@ -124,10 +139,12 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	env = append(env, caughtFDEnv+"="+strconv.Itoa(len(files)))
 	files = append(files, uintptr(caughtPipe[1]))
 	caught()
-	pid, err := syscall.ForkExec(self, append([]string{podInitName}, args...), &syscall.ProcAttr{
-		Env:   env,
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL},
+	pid, err := nw.forkIn(func() (int, error) {
+		return syscall.ForkExec(self, append([]string{podInitName}, args...), &syscall.ProcAttr{
+			Env:   env,
+			Files: files,
+			Sys:   &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL},
+		})
 	})
 	unix.Close(planFD)
 	unix.Close(caughtPipe[1])

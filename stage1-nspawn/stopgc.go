@@ -225,6 +225,15 @@ func gcMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	// The networks first: their records and namespace are in the pod
+	// directory, which stage0 unmounts and deletes after this.
+	uuid, err := parseUUID(fs.Arg(0))
+	if err != nil {
+		return fail(fmt.Errorf("gc: bad pod UUID %q: %w", fs.Arg(0), err))
+	}
+	if err := teardownNetwork(podDir, uuid); err != nil {
+		return fail(fmt.Errorf("gc: %w", err))
+	}
 	mounts, err := stage1Mounts(podDir)
 	if err != nil {
 		return fail(fmt.Errorf("gc: %w", err))

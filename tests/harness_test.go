@@ -53,6 +53,9 @@ type env struct {
 	LocalConfig  string
 	SystemConfig string
 	UserConfig   string
+	// NetNS, when set, is a network namespace (a path) saturn runs in,
+	// so that a pod's networks touch the test's tables, not the host's.
+	NetNS string
 }
 
 // newEnv makes an env whose cleanup garbage-collects every pod and then
@@ -127,6 +130,9 @@ func (e *env) globalArgs() []string {
 // command returns an unstarted saturn command with the env's global flags
 // placed before args.
 func (e *env) command(args ...string) *exec.Cmd {
+	if e.NetNS != "" {
+		return exec.Command("nsenter", append([]string{"--net=" + e.NetNS, "--", saturnBin()}, append(e.globalArgs(), args...)...)...)
+	}
 	return exec.Command(saturnBin(), append(e.globalArgs(), args...)...)
 }
 

@@ -50,7 +50,7 @@ func TestPrepareAndRunPrepared(t *testing.T) {
 	}
 	// Flags the pod cannot run with are refused while it is still
 	// prepared, so it can be run again.
-	e.failSaturn("does not support --net=default", "run-prepared", uuid)
+	e.failSaturn(`unknown network "nosuch"`, "run-prepared", "--net=nosuch", uuid)
 	e.failSaturn("--interactive supports only one app", "run-prepared", "--net=none", "--interactive", uuid)
 	if dirs := podDirs(t, e); !slices.Equal(dirs, []string{"prepared/" + uuid}) {
 		t.Errorf("pod dirs after refused run-prepared = %q", dirs)

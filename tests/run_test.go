@@ -219,8 +219,7 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 		{"empty volume mode", []string{"--volume=data,kind=empty,mode=999", bb, "--mount=volume=data,target=/data"}, `invalid mode "999"`},
 		{"empty volume uid", []string{"--volume=data,kind=empty,uid=-1", bb}, "invalid uid -1"},
 		{"empty volume gid", []string{"--volume=data,kind=empty,gid=4294967295", bb}, "invalid gid 4294967295"},
-		{"named network", []string{"--net=mynet", ta}, "named CNI networks are not supported"},
-		{"network the stage1 lacks", []string{"--net=default", ta}, "stage1 saturn-pods.org/stage1-nspawn does not support --net=default (the default when --net is not given); it supports --net=host, --net=none"},
+		{"networks combined with none", []string{"--net=default", ta}, "none cannot be combined with other networks"},
 		{"interactive with two apps", []string{"--interactive", ta, bb}, "--interactive supports only one image"},
 		{"per-app flag before image", []string{"--exec=/testapp", ta}, "--exec must follow an image"},
 		{"bad memory", []string{ta, "--memory=16m"}, "too low"},
@@ -423,8 +422,9 @@ func TestStage0Contract(t *testing.T) {
 	e := newEnv(t)
 	ta := testimg.TestApp(t, testimg.Options{})
 	for _, tt := range []struct{ version, args string }{
-		{"1", "--net=host --local-config=%s %s"},
-		{"4", "--net=host --local-config=%s --hostname=box --dns-conf-mode=resolv=stage0,hosts=default %s"},
+		{"1", "--net=host --local-config=%[1]s %[2]s"},
+		{"4", "--net=host --local-config=%[1]s --hostname=box --dns-conf-mode=resolv=stage0,hosts=default %[2]s"},
+		{"5", "--net=host --local-config=%[1]s --hostname=box --dns-conf-mode=resolv=stage0,hosts=default --system-config=%[3]s %[2]s"},
 	} {
 		out := filepath.Join(t.TempDir(), "out")
 		uuidFile := filepath.Join(t.TempDir(), "uuid")
@@ -442,7 +442,7 @@ func TestStage0Contract(t *testing.T) {
 		}
 		podDir := filepath.Join(e.Dir, "pods", "run", uuid)
 		want := []string{
-			"args=" + fmt.Sprintf(tt.args, e.LocalConfig, uuid),
+			"args=" + fmt.Sprintf(tt.args, e.LocalConfig, uuid, e.SystemConfig),
 			"cwd=" + podDir,
 			"lock=held",
 			"apps=second testapp ",
@@ -473,7 +473,7 @@ func TestStage0Contract(t *testing.T) {
 func TestNewerStage1InterfaceRefused(t *testing.T) {
 	e := newEnv(t)
 	ta := testimg.TestApp(t, testimg.Options{})
-	e.failSaturn("interface version 5", "run", "--insecure-options=image", "--stage1-path="+scriptStage1(t, "5"), "--net=host", ta)
+	e.failSaturn("interface version 6", "run", "--insecure-options=image", "--stage1-path="+scriptStage1(t, "6"), "--net=host", ta)
 	if dirs := podDirs(t, e); len(dirs) != 0 {
 		t.Errorf("pod dirs left: %q", dirs)
 	}

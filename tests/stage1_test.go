@@ -249,29 +249,11 @@ func startBackground(t *testing.T, cmd *exec.Cmd) *s1Background {
 	return bg
 }
 
-// s1Start starts saturn run and waits until stdout holds ready.
+// s1Start starts saturn run of stage1-nspawn with --net=none and waits
+// until stdout holds ready.
 func s1Start(t *testing.T, e *env, ready string, args ...string) *s1Background {
 	t.Helper()
-	uuidFile := filepath.Join(t.TempDir(), "uuid")
-	base := []string{"run", "--insecure-options=image", "--stage1-path=" + stage1Image("stage1-nspawn"), "--net=none", "--uuid-file-save=" + uuidFile}
-	bg := startBackground(t, e.command(append(base, args...)...))
-	deadline := time.After(time.Minute)
-	for !strings.Contains(bg.out.String(), ready) {
-		select {
-		case code := <-bg.done:
-			bg.done <- code
-			t.Fatalf("pod ended (%d) before printing %q:\n%s", code, ready, bg.out)
-		case <-deadline:
-			t.Fatalf("pod did not print %q within a minute:\n%s", ready, bg.out)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	b, err := os.ReadFile(uuidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bg.uuid = strings.TrimSpace(string(b))
-	return bg
+	return netStart(t, e, ready, append([]string{"--stage1-path=" + stage1Image("stage1-nspawn"), "--net=none"}, args...)...)
 }
 
 func (bg *s1Background) wait(t *testing.T) int {

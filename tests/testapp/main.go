@@ -88,6 +88,8 @@ func run(cmd string, args []string) int {
 		return mountBeside(args)
 	case "keyring":
 		return keyring(args)
+	case "serve", "dial", "sink", "send":
+		return netCmd(cmd, args)
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", cmd)
 		return 2
