@@ -80,7 +80,7 @@ func (p *Pod) recordDir() string { return filepath.Join(p.Dir, RecordDir) }
 func (p *Pod) NetNS() string { return filepath.Join(p.Dir, NetNSFile) }
 
 func (p *Pod) cni(dirs []string) *libcni.CNIConfig {
-	return libcni.NewCNIConfigWithCacheDir(dirs, filepath.Join(p.recordDir(), "cache"), nil)
+	return libcni.NewCNIConfigWithCacheDir(dirs, filepath.Join(p.recordDir(), "cache"), &pluginExec{})
 }
 
 // Options are what a pod asks of its first network besides joining it.

@@ -147,7 +147,7 @@ func TestParseApps(t *testing.T) {
 	}, {
 		name: "pod-wide flags between images",
 		args: []string{"--set-env=A=1", "a", "--inherit-env", "--set-env=B=2", "--port=http:8080", "--no-overlay", "b",
-			"--net=host", "--hostname=box", "--dns=8.8.8.8", "--dns-search=example.com", "--hosts-entry=10.0.0.1=db",
+			"--net=host", "--hostname=box", "--dns=8.8.8.8", "--dns-search=example.com", "--hosts-entry=10.0.0.1=db,10.0.0.2=cache", "--hosts-entry=10.0.0.1=db2",
 			"--uuid-file-save=/tmp/u", "--ipc=private", "--interactive=false", "--mds-register=false"},
 		check: func(t *testing.T, o *PrepareOptions, rt *RuntimeOptions) {
 			wantImages(t, o, "a", "b")
@@ -166,8 +166,10 @@ func TestParseApps(t *testing.T) {
 			if !strings.Contains(rt.ResolvConf(), "nameserver 8.8.8.8\nsearch example.com\n") {
 				t.Errorf("resolv.conf = %q", rt.ResolvConf())
 			}
-			if !strings.Contains(rt.Hosts(), "10.0.0.1 db\n") {
-				t.Errorf("hosts = %q", rt.Hosts())
+			// rkt's comma lists; the names of one address on one line.
+			if h := rt.Hosts("box"); !strings.Contains(h, "127.0.0.1 localhost localhost.localdomain box\n") ||
+				!strings.Contains(h, "\n10.0.0.1 db db2\n10.0.0.2 cache\n") {
+				t.Errorf("hosts = %q", h)
 			}
 		},
 	}, {
@@ -271,7 +273,7 @@ func TestParseAppsErrors(t *testing.T) {
 		{[]string{"--port=http:1.2.3:80", "a"}, "bad host IP"},
 		{[]string{"--port=Bad:80", "a"}, "bad port name"},
 		{[]string{"--net=mynet,mynet", "a"}, "network mynet given twice"},
-		{[]string{"--net=none", "--net=mynet", "a"}, "none cannot be combined"},
+		{[]string{"--net=mynet,none", "a"}, "none cannot be combined"},
 		{[]string{"--net-out=10.0.0.0/40", "a"}, "invalid --net-out"},
 		{[]string{"--net-bandwidth=fast", "a"}, "invalid --net-bandwidth"},
 		{[]string{"--net=host", "--net-bandwidth=1M", "a"}, "need a contained network"},

@@ -460,7 +460,11 @@ func writeDNSFiles(p *pod.Pod, rt *pod.RuntimeOptions) error {
 		}
 	}
 	if hosts == "stage0" {
-		if err := write("hosts", rt.Hosts()); err != nil {
+		hostname := rt.Hostname
+		if hostname == "" {
+			hostname = "rkt-" + p.UUID
+		}
+		if err := write("hosts", rt.Hosts(hostname)); err != nil {
 			return fmt.Errorf("write pod hosts: %w", err)
 		}
 	}

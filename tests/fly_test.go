@@ -406,7 +406,7 @@ func TestStage1FlagErrors(t *testing.T) {
 	notStage1 := testimg.Busybox(t, testimg.Options{})
 	tooNew := testimg.Busybox(t, testimg.Options{Name: "example.com/future-stage1", Modify: func(m *schema.ImageManifest) {
 		m.Annotations.Set(types.ACIdentifier("coreos.com/rkt/stage1/run"), "/bin/true")
-		m.Annotations.Set(types.ACIdentifier("coreos.com/rkt/stage1/interface-version"), "5")
+		m.Annotations.Set(types.ACIdentifier("coreos.com/rkt/stage1/interface-version"), "6")
 	}})
 	before := e.mustSaturn("image", "list", "--no-legend", "--full", "--fields=id")
 	for _, tc := range []struct {
@@ -422,7 +422,7 @@ func TestStage1FlagErrors(t *testing.T) {
 		// Discovery of this name only reaches the loopback, where nothing listens.
 		{[]string{"--stage1-name=localhost/no-such-stage1"}, "localhost/no-such-stage1"},
 		{[]string{"--stage1-path=" + notStage1}, "is not a stage1 image: no coreos.com/rkt/stage1/run annotation"},
-		{[]string{"--stage1-path=" + tooNew}, "speaks stage1 interface version 5; saturn supports up to 4"},
+		{[]string{"--stage1-path=" + tooNew}, "speaks stage1 interface version 6; saturn supports up to 5"},
 	} {
 		args := append([]string{"run", "--insecure-options=image"}, tc.flags...)
 		e.failSaturn(tc.want, append(args, img)...)

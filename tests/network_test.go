@@ -361,10 +361,9 @@ func leases(t *testing.T, name string) []string {
 
 // sameRules compares two iptables-save dumps and returns "" when they
 // hold the same rules, else what differs. Counters and comments are
-// ignored, and so are the firewall plugin's two chains that all pods
-// share and the plugin keeps once made (CNI-FORWARD, jumped to from
-// FORWARD, and CNI-ADMIN, the administrator's), and tables left with
-// their built-in chains only.
+// ignored, and so are the chains the firewall and portmap plugins share
+// between all pods and keep once made (sharedPluginRule), and tables left
+// with their built-in chains only.
 func sameRules(before, after string) string {
 	b, a := normRules(before), normRules(after)
 	if b == a {
@@ -373,12 +372,34 @@ func sameRules(before, after string) string {
 	return fmt.Sprintf("\nbefore:\n%s\nafter:\n%s", b, a)
 }
 
+// sharedPluginRule reports whether an iptables-save line belongs to the
+// plugins' shared chains: the firewall plugin's CNI-FORWARD (jumped to
+// from FORWARD) and CNI-ADMIN (the administrator's), portmap's
+// CNI-HOSTPORT-DNAT (from PREROUTING and OUTPUT), CNI-HOSTPORT-MASQ (from
+// POSTROUTING) and CNI-HOSTPORT-SETMARK, with their fixed rules. A
+// pod's own rules in them (a jump to its CNI-DN-… chain, an accept of its
+// address) are kept.
+func sharedPluginRule(l string) bool {
+	for _, c := range []string{"CNI-ADMIN", "CNI-FORWARD", "CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"} {
+		if strings.HasPrefix(l, ":"+c+" ") {
+			return true
+		}
+	}
+	for _, from := range []string{"-A FORWARD ", "-A PREROUTING ", "-A OUTPUT ", "-A POSTROUTING ", "-A CNI-FORWARD "} {
+		if strings.HasPrefix(l, from) && (strings.HasSuffix(l, "-j CNI-FORWARD") || strings.HasSuffix(l, "-j CNI-ADMIN") ||
+			strings.HasSuffix(l, "-j CNI-HOSTPORT-DNAT") || strings.HasSuffix(l, "-j CNI-HOSTPORT-MASQ")) {
+			return true
+		}
+	}
+	return l == "-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE" ||
+		strings.HasPrefix(l, "-A CNI-HOSTPORT-SETMARK ") && strings.HasSuffix(l, "-j MARK --set-xmark 0x2000/0x2000")
+}
+
 func normRules(s string) string {
 	var lines []string
 	for _, l := range strings.Split(s, "\n") {
 		switch {
-		case l == "", strings.HasPrefix(l, "#"), strings.HasPrefix(l, ":CNI-ADMIN "), strings.HasPrefix(l, ":CNI-FORWARD "),
-			strings.HasSuffix(l, "-j CNI-FORWARD"), strings.HasSuffix(l, "-j CNI-ADMIN"):
+		case l == "", strings.HasPrefix(l, "#"), sharedPluginRule(l):
 			continue
 		case strings.HasPrefix(l, ":"):
 			if i := strings.LastIndexByte(l, '['); i > 0 {

@@ -219,7 +219,7 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 		{"empty volume mode", []string{"--volume=data,kind=empty,mode=999", bb, "--mount=volume=data,target=/data"}, `invalid mode "999"`},
 		{"empty volume uid", []string{"--volume=data,kind=empty,uid=-1", bb}, "invalid uid -1"},
 		{"empty volume gid", []string{"--volume=data,kind=empty,gid=4294967295", bb}, "invalid gid 4294967295"},
-		{"networks combined with none", []string{"--net=default", ta}, "none cannot be combined with other networks"},
+		{"networks combined with none", []string{"--net=default,none", ta}, "none cannot be combined with other networks"},
 		{"interactive with two apps", []string{"--interactive", ta, bb}, "--interactive supports only one image"},
 		{"per-app flag before image", []string{"--exec=/testapp", ta}, "--exec must follow an image"},
 		{"bad memory", []string{ta, "--memory=16m"}, "too low"},

@@ -74,6 +74,7 @@ func sink(addr string) int {
 		return fail(err)
 	}
 	fmt.Printf("received bytes=%d seconds=%.3f\n", n, time.Since(start).Seconds())
+	c.Close()
 	return 0
 }
 
@@ -90,7 +91,13 @@ func send(addr string, n int) int {
 		}
 		n -= k
 	}
-	if err := c.Close(); err != nil {
+	// Done once the sink has it all: it closes when it read to the end.
+	// Exiting earlier could end the pod, and its network, while the
+	// data still sits in the socket's buffer.
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return fail(err)
+	}
+	if _, err := io.Copy(io.Discard, c); err != nil {
 		return fail(err)
 	}
 	return 0
