@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 
@@ -67,6 +68,21 @@ func Decompress(c Compression, r io.Reader) (io.ReadCloser, error) {
 		return zr.IOReadCloser(), nil
 	}
 	return io.NopCloser(r), nil
+}
+
+// DecompressSerial is Decompress without read-ahead goroutines: the
+// caller owns r alone again once the reader is closed, and a pipeline
+// that already keeps the cores busy (a download being written and hashed)
+// saves the hand-offs.
+func DecompressSerial(c Compression, r io.Reader) (io.ReadCloser, error) {
+	if c == Gzip {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("gzip layer: %w", err)
+		}
+		return zr, nil
+	}
+	return Decompress(c, r)
 }
 
 // entry is one checked layer entry.

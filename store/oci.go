@@ -73,7 +73,7 @@ type OCIImportOptions struct {
 	// RemoteURL, when set, is recorded as a remote whose ETag is the
 	// image's top digest, for pull-policy revalidation.
 	RemoteURL string
-	// Jobs is how many layers are downloaded at once (default 3).
+	// Jobs is how many layers are downloaded at once (default 6).
 	Jobs int
 	// Log, when set, receives a line per layer downloaded.
 	Log func(format string, a ...any)
@@ -104,7 +104,7 @@ func (s *Store) ImportOCI(ctx context.Context, img *oci.Image, opts OCIImportOpt
 	}()
 	jobs := opts.Jobs
 	if jobs <= 0 {
-		jobs = 3
+		jobs = 6 // as skopeo: loopback and fast links gain, slow ones lose nothing
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
@@ -213,48 +213,37 @@ func (s *Store) fillLayer(ctx context.Context, img *oci.Image, i int, t *layerTe
 		return err
 	}
 	defer rc.Close()
-	pr, pw := io.Pipe()
-	type scanResult struct {
+	// One pass, one goroutine: what the decompressor pulls from the
+	// download is written to the temp file and hashed on the way.
+	bw := bufio.NewWriterSize(t.f, writeBufSize)
+	h := sha256.New()
+	blob := &readCounter{r: bufio.NewReaderSize(io.LimitReader(rc, l.Size+1), writeBufSize)}
+	tee := io.TeeReader(blob, io.MultiWriter(bw, h))
+	var res struct {
 		plain          string
 		size, fileSize int64
 		files          oci.Files
 		err            error
 	}
-	done := make(chan scanResult, 1)
-	go func() {
-		var res scanResult
-		defer func() { done <- res }()
-		zr, err := oci.Decompress(l.Compression, pr)
-		if err != nil {
-			res.err = err
-			pr.CloseWithError(err)
-			return
-		}
-		h := sha256.New()
+	zr, err := oci.DecompressSerial(l.Compression, tee)
+	if err == nil {
+		ph := sha256.New()
 		var sc *oci.Scanned
-		sc, res.err = oci.Scan(io.TeeReader(zr, h), oci.UserFiles, s.maxImageSize())
+		sc, res.err = oci.Scan(io.TeeReader(zr, ph), oci.UserFiles, s.maxImageSize())
 		if sc != nil {
 			res.size, res.fileSize, res.files = sc.TarSize, sc.FileSize, sc.Files
 		}
 		zr.Close()
-		res.plain = "sha256:" + hex.EncodeToString(h.Sum(nil))
-		// Unblock the writer whatever happened.
-		pr.CloseWithError(res.err)
-		if res.err == nil {
-			io.Copy(io.Discard, pr)
-		}
-	}()
-	bw := bufio.NewWriterSize(t.f, writeBufSize)
-	h := sha256.New()
+		res.plain = "sha256:" + hex.EncodeToString(ph.Sum(nil))
+	} else {
+		res.err = err
+	}
 	// The blob is read to its end even when the scan stopped early, so a
 	// damaged blob is reported as such rather than by what it broke.
-	n, copyErr := io.CopyBuffer(io.MultiWriter(bw, h, &stickyWriter{w: pw}), io.LimitReader(rc, l.Size+1), make([]byte, 256<<10))
-	pw.Close()
-	res := <-done
-	if copyErr != nil {
-		return fmt.Errorf("download: %w", copyErr)
+	if _, err := io.CopyBuffer(io.Discard, tee, make([]byte, 256<<10)); err != nil {
+		return fmt.Errorf("download: %w", err)
 	}
-	if err := checkBlob(l, n, h); err != nil {
+	if err := checkBlob(l, blob.n, h); err != nil {
 		return err
 	}
 	if res.err != nil {
@@ -274,17 +263,16 @@ func (s *Store) fillLayer(ctx context.Context, img *oci.Image, i int, t *layerTe
 	return nil
 }
 
-// stickyWriter passes writes on until the first error, then drops them.
-type stickyWriter struct {
-	w   io.Writer
-	err error
+// readCounter counts the bytes read through it.
+type readCounter struct {
+	r io.Reader
+	n int64
 }
 
-func (s *stickyWriter) Write(p []byte) (int, error) {
-	if s.err == nil {
-		_, s.err = s.w.Write(p)
-	}
-	return len(p), nil
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // maxImageSize is the bound on an image's expanded size.
