@@ -26,6 +26,9 @@ type Config struct {
 	Auth map[string]Credentials
 	// DockerAuth maps a Docker registry host to its credentials.
 	DockerAuth map[string]BasicCredentials
+	// Registries maps a Docker registry host to its mirrors and whether
+	// plain http is allowed to it (the dockerRegistry kind).
+	Registries map[string]Registry
 	// Store holds the store kind; zero fields were not configured.
 	Store Store
 }
@@ -35,6 +38,16 @@ type Store struct {
 	// MaxImageSize bounds the expanded size of an image fetched into
 	// the store, in bytes.
 	MaxImageSize int64
+}
+
+// Registry is the dockerRegistry kind for one registry host.
+type Registry struct {
+	// Mirrors are hosts (host or host:port) serving the registry's
+	// repositories, tried in order before the registry itself.
+	Mirrors []string
+	// Insecure allows plain http to the registry and its mirrors
+	// (certificates are still checked on https).
+	Insecure bool
 }
 
 // Paths is the paths kind: where saturn keeps its data and finds
@@ -102,6 +115,7 @@ var subdirs = []struct {
 	{"auth.d", []string{kindAuth, kindDockerAuth}},
 	{"dockerAuth.d", []string{kindDockerAuth}},
 	{"store.d", []string{kindStore}},
+	{"registries.d", []string{kindRegistry}},
 }
 
 // Load reads the configuration directories in order (system, local,
@@ -111,6 +125,7 @@ func Load(dirs ...string) (*Config, error) {
 	c := &Config{
 		Auth:       map[string]Credentials{},
 		DockerAuth: map[string]BasicCredentials{},
+		Registries: map[string]Registry{},
 	}
 	for _, dir := range dirs {
 		if dir == "" {
@@ -146,6 +161,9 @@ func (c *Config) merge(l *layer) {
 	for r, cred := range l.dockerAuth {
 		c.DockerAuth[r] = cred
 	}
+	for h, r := range l.registries {
+		c.Registries[h] = r
+	}
 	if l.store.MaxImageSize != 0 {
 		c.Store.MaxImageSize = l.store.MaxImageSize
 	}
@@ -158,6 +176,7 @@ type layer struct {
 	stage1     Stage1
 	auth       map[string]Credentials
 	dockerAuth map[string]BasicCredentials
+	registries map[string]Registry
 	store      Store
 	origin     map[string]string // "kind/field" -> file that set it
 }
@@ -166,6 +185,7 @@ func loadDir(dir string) (*layer, error) {
 	l := &layer{
 		auth:       map[string]Credentials{},
 		dockerAuth: map[string]BasicCredentials{},
+		registries: map[string]Registry{},
 		origin:     map[string]string{},
 	}
 	for _, sd := range subdirs {

@@ -92,6 +92,18 @@ func TestLoadKinds(t *testing.T) {
 		},
 		want: Config{DockerAuth: map[string]BasicCredentials{"quay.io": {"u", "p"}, "gcr.io": {"g", "q"}}},
 	}, {
+		name: "dockerRegistry mirrors and insecure registries",
+		files: map[string]string{
+			"registries.d/hub.json": `{"saturnKind":"dockerRegistry","saturnVersion":"v1","registries":["docker.io","index.docker.io"],
+				"mirrors":["mirror.example:5000","127.0.0.1:5001"]}`,
+			"registries.d/lab.json": `{"saturnKind":"dockerRegistry","saturnVersion":"v1","registries":["lab.example:5000"],"insecure":true}`,
+		},
+		want: Config{Registries: map[string]Registry{
+			"docker.io":        {Mirrors: []string{"mirror.example:5000", "127.0.0.1:5001"}},
+			"index.docker.io":  {Mirrors: []string{"mirror.example:5000", "127.0.0.1:5001"}},
+			"lab.example:5000": {Insecure: true},
+		}},
+	}, {
 		name: "non-json files and subdirectories are ignored",
 		files: map[string]string{
 			"paths.d/README":          "not json",
@@ -126,6 +138,9 @@ func normalize(c *Config) {
 	}
 	if c.DockerAuth == nil {
 		c.DockerAuth = map[string]BasicCredentials{}
+	}
+	if c.Registries == nil {
+		c.Registries = map[string]Registry{}
 	}
 }
 
@@ -166,6 +181,8 @@ func TestLoadErrors(t *testing.T) {
 		{"auth no domains", map[string]string{"auth.d/a.json": `{"rktKind":"auth","rktVersion":"v1","type":"oauth","credentials":{"token":"t"}}`}, "auth.d/a.json", `"domains" is missing`},
 		{"auth no type", map[string]string{"auth.d/a.json": `{"rktKind":"auth","rktVersion":"v1","domains":["a"],"credentials":{"token":"t"}}`}, "auth.d/a.json", `"type" is missing`},
 		{"auth unknown type", map[string]string{"auth.d/a.json": `{"rktKind":"auth","rktVersion":"v1","domains":["a"],"type":"digest","credentials":{"token":"t"}}`}, "auth.d/a.json", `unknown auth type "digest"`},
+		{"dockerRegistry mirror is a URL", map[string]string{"registries.d/r.json": `{"saturnKind":"dockerRegistry","saturnVersion":"v1","registries":["a.io"],"mirrors":["https://m.io"]}`}, "registries.d/r.json", `mirror "https://m.io" is not a host`},
+		{"dockerRegistry no registries", map[string]string{"registries.d/r.json": `{"saturnKind":"dockerRegistry","saturnVersion":"v1","insecure":true}`}, "registries.d/r.json", `"registries" is missing`},
 		{"auth no credentials", map[string]string{"auth.d/a.json": `{"rktKind":"auth","rktVersion":"v1","domains":["a"],"type":"basic"}`}, "auth.d/a.json", `"credentials" is missing`},
 		{"auth basic no password", map[string]string{"auth.d/a.json": `{"rktKind":"auth","rktVersion":"v1","domains":["a"],"type":"basic","credentials":{"user":"u"}}`}, "auth.d/a.json", `non-empty "password"`},
 		{"auth oauth empty token", map[string]string{"auth.d/a.json": `{"rktKind":"auth","rktVersion":"v1","domains":["a"],"type":"oauth","credentials":{"token":""}}`}, "auth.d/a.json", `non-empty "token"`},
@@ -256,6 +273,7 @@ func TestOverride(t *testing.T) {
 			"c.com": {Type: "oauth", Token: "common"},
 		},
 		DockerAuth: map[string]BasicCredentials{"q.io": {"lu", "lp"}, "g.io": {"u", "p"}},
+		Registries: map[string]Registry{},
 	}
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("got %+v\nwant %+v", *got, want)

@@ -21,6 +21,7 @@ const (
 	kindAuth       = "auth"
 	kindDockerAuth = "dockerAuth"
 	kindStore      = "store"
+	kindRegistry   = "dockerRegistry"
 	version1       = "v1"
 
 	authBasic = "basic"
@@ -82,7 +83,7 @@ func (l *layer) loadFile(path string, kinds []string) error {
 		return err
 	}
 	if !slices.Contains(kinds, kind) {
-		if !slices.Contains([]string{kindPaths, kindStage1, kindAuth, kindDockerAuth, kindStore}, kind) {
+		if !slices.Contains([]string{kindPaths, kindStage1, kindAuth, kindDockerAuth, kindStore, kindRegistry}, kind) {
 			return fmt.Errorf("unknown kind %q", kind)
 		}
 		return fmt.Errorf("kind %q does not belong in %s", kind, filepath.Base(filepath.Dir(path)))
@@ -99,6 +100,8 @@ func (l *layer) loadFile(path string, kinds []string) error {
 		return l.loadAuth(path, data)
 	case kindStore:
 		return l.loadStore(path, data)
+	case kindRegistry:
+		return l.loadRegistry(path, data)
 	}
 	return l.loadDockerAuth(path, data)
 }
@@ -405,6 +408,39 @@ func walkValue(dec *json.Decoder, at string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	return nil
+}
+
+type dockerRegistryV1 struct {
+	Registries []string `json:"registries"`
+	Mirrors    []string `json:"mirrors"`
+	Insecure   bool     `json:"insecure"`
+}
+
+// loadRegistry reads a dockerRegistry file: mirrors tried before the
+// registries it names, and whether plain http is allowed to them.
+func (l *layer) loadRegistry(file string, data []byte) error {
+	var r dockerRegistryV1
+	if err := decode(data, &r); err != nil {
+		return err
+	}
+	if len(r.Registries) == 0 {
+		return errors.New(`dockerRegistry "registries" is missing or empty`)
+	}
+	for _, m := range r.Mirrors {
+		if err := checkHost("mirror", m); err != nil {
+			return err
+		}
+	}
+	for _, h := range r.Registries {
+		if err := checkHost("registry", h); err != nil {
+			return err
+		}
+		if err := l.claim("dockerRegistry registry "+h, file); err != nil {
+			return err
+		}
+		l.registries[h] = Registry{Mirrors: r.Mirrors, Insecure: r.Insecure}
 	}
 	return nil
 }

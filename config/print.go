@@ -38,6 +38,13 @@ type (
 		Data         string `json:"data,omitempty"`
 		Stage1Images string `json:"stage1-images,omitempty"`
 	}
+	registryEntry struct {
+		RktVersion string   `json:"rktVersion"`
+		RktKind    string   `json:"rktKind"`
+		Registries []string `json:"registries"`
+		Mirrors    []string `json:"mirrors,omitempty"`
+		Insecure   bool     `json:"insecure,omitempty"`
+	}
 	storeEntry struct {
 		RktVersion   string `json:"rktVersion"`
 		RktKind      string `json:"rktKind"`
@@ -72,6 +79,10 @@ func (c *Config) Entries() []any {
 			RktVersion: version1, RktKind: kindDockerAuth, Registries: []string{r},
 			Credentials: userAndPass{c.DockerAuth[r].User, Mask},
 		})
+	}
+	for _, h := range sortedKeys(c.Registries) {
+		r := c.Registries[h]
+		out = append(out, registryEntry{version1, kindRegistry, []string{h}, r.Mirrors, r.Insecure})
 	}
 	if c.Paths != (Paths{}) {
 		out = append(out, pathsEntry{version1, kindPaths, c.Paths.Data, c.Paths.Stage1Images})

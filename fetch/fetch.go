@@ -82,6 +82,9 @@ type Fetcher struct {
 	// DockerCredentials returns the dockerAuth user and password for a
 	// registry host; nil or ok false fetches anonymously.
 	DockerCredentials func(registry string) (user, password string, ok bool)
+	// DockerRegistry returns a registry host's configured mirrors and
+	// whether plain http is allowed to it (the dockerRegistry kind).
+	DockerRegistry func(registry string) (mirrors []string, insecure bool)
 }
 
 func (f *Fetcher) logf(format string, a ...any) {

@@ -96,6 +96,7 @@ func (f *Fetcher) ociOptions() oci.Options {
 		AllowHTTP:   f.Client.opts.AllowHTTP,
 		HTTPFlag:    f.Client.httpFlag(),
 		Credentials: f.DockerCredentials,
+		Registry:    f.DockerRegistry,
 		UserAgent:   f.Client.opts.UserAgent,
 		Debugf:      f.Debugf,
 	}

@@ -58,6 +58,8 @@ type Source struct {
 	// Digest, when set, pins the manifest (a registry reference by
 	// digest, or oci:PATH@sha256:HEX).
 	Digest string
+	// insecure: a mirror of a registry configured insecure.
+	insecure bool
 }
 
 // IsSource reports whether s names an OCI or Docker image source.

@@ -38,6 +38,10 @@ type Options struct {
 	UserAgent string
 	// Debugf receives a line per registry request (--debug).
 	Debugf func(format string, a ...any)
+	// Registry returns the configured mirrors of a registry host (tried
+	// in order before it) and whether plain http is allowed to it and
+	// its mirrors; nil for none.
+	Registry func(host string) (mirrors []string, insecure bool)
 }
 
 func (o *Options) debugf(format string, a ...any) {
@@ -54,7 +58,7 @@ func Open(ctx context.Context, src *Source, opts Options) (*Image, error) {
 	var err error
 	switch src.Kind {
 	case Registry:
-		b, err = newRegistry(ctx, src, &opts)
+		return openRegistry(ctx, src, opts)
 	case Layout:
 		b, err = openLayoutDir(src)
 	case Archive:
@@ -77,24 +81,75 @@ func Open(ctx context.Context, src *Source, opts Options) (*Image, error) {
 	return img, nil
 }
 
-// HeadDigest asks the registry which manifest digest src's tag names
-// now, without downloading it: a tag whose digest is what the store
-// holds needs no download. The zero Hash means the registry did not say.
+// openRegistry resolves a registry image from its mirrors, in order,
+// then from the registry itself. Whatever host serves it, every manifest,
+// config and layer is checked against its digest as from the registry.
+func openRegistry(ctx context.Context, src *Source, opts Options) (*Image, error) {
+	var err error
+	for _, h := range hosts(src, &opts) {
+		var b *registry
+		if b, err = newRegistry(ctx, h, &opts); err == nil {
+			var img *Image
+			if img, err = resolve(ctx, src, b); err == nil {
+				return img, nil
+			}
+		}
+		if h.Ref.Context().RegistryStr() != src.Ref.Context().RegistryStr() {
+			opts.debugf("registry: mirror %s: %v; trying the next", h.Ref.Context().RegistryStr(), err)
+		}
+	}
+	return nil, fmt.Errorf("image %s: %w", clip.Safe(src.String()), err)
+}
+
+// hosts is src at each of its registry's mirrors, then src itself.
+func hosts(src *Source, opts *Options) []*Source {
+	if opts.Registry == nil {
+		return []*Source{src}
+	}
+	mirrors, insecure := opts.Registry(src.Ref.Context().RegistryStr())
+	var out []*Source
+	for _, m := range mirrors {
+		ref, err := name.ParseReference(m + "/" + src.Ref.Context().RepositoryStr() + suffix(src.Ref))
+		if err != nil {
+			opts.debugf("registry: mirror %s: %v", m, err)
+			continue
+		}
+		out = append(out, &Source{Kind: Registry, Ref: ref, Digest: src.Digest, insecure: insecure})
+	}
+	return append(out, src)
+}
+
+// suffix is the ":TAG" or "@DIGEST" of a reference.
+func suffix(ref name.Reference) string {
+	if d, ok := ref.(name.Digest); ok {
+		return "@" + d.DigestStr()
+	}
+	return ":" + ref.Identifier()
+}
+
+// HeadDigest asks the registry (or its first mirror that answers) which
+// manifest digest src's tag names now, without downloading it: a tag
+// whose digest is what the store holds needs no download. The zero Hash
+// means the registry did not say.
 func HeadDigest(ctx context.Context, src *Source, opts Options) (v1.Hash, error) {
-	r, err := newRegistry(ctx, src, &opts)
-	if err != nil {
-		return v1.Hash{}, fmt.Errorf("image %s: %w", clip.Safe(src.String()), err)
+	var err error
+	for _, h := range hosts(src, &opts) {
+		var r *registry
+		if r, err = newRegistry(ctx, h, &opts); err != nil {
+			continue
+		}
+		var resp *http.Response
+		if resp, err = r.request(ctx, http.MethodHead, "manifests", src.Ref.Identifier()); err != nil {
+			continue
+		}
+		resp.Body.Close()
+		d, err := v1.NewHash(resp.Header.Get("Docker-Content-Digest"))
+		if err != nil {
+			return v1.Hash{}, nil
+		}
+		return d, nil
 	}
-	resp, err := r.request(ctx, http.MethodHead, "manifests", src.Ref.Identifier())
-	if err != nil {
-		return v1.Hash{}, fmt.Errorf("image %s: %w", clip.Safe(src.String()), err)
-	}
-	resp.Body.Close()
-	d, err := v1.NewHash(resp.Header.Get("Docker-Content-Digest"))
-	if err != nil {
-		return v1.Hash{}, nil
-	}
-	return d, nil
+	return v1.Hash{}, fmt.Errorf("image %s: %w", clip.Safe(src.String()), err)
 }
 
 // registry reads manifests and blobs of one repository over the
@@ -110,7 +165,13 @@ type registry struct {
 
 func newRegistry(ctx context.Context, src *Source, opts *Options) (*registry, error) {
 	ref := src.Ref
-	if opts.AllowHTTP {
+	allowHTTP := opts.AllowHTTP
+	if opts.Registry != nil {
+		if _, insecure := opts.Registry(ref.Context().RegistryStr()); insecure || src.insecure {
+			allowHTTP = true
+		}
+	}
+	if allowHTTP {
 		// Insecure lets the ping fall back to http for any host.
 		var err error
 		if ref, err = name.ParseReference(ref.String(), name.Insecure); err != nil {
@@ -122,7 +183,7 @@ func newRegistry(ctx context.Context, src *Source, opts *Options) (*registry, er
 	if inner == nil {
 		inner = http.DefaultTransport
 	}
-	g := &schemeGuard{inner: inner, allowHTTP: opts.AllowHTTP}
+	g := &schemeGuard{inner: inner, allowHTTP: allowHTTP}
 	auth := authn.Anonymous
 	if opts.Credentials != nil {
 		if user, pass, ok := opts.Credentials(repo.RegistryStr()); ok {

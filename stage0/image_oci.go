@@ -68,21 +68,39 @@ func (t *treeTar) Close() error {
 	return os.RemoveAll(t.dir)
 }
 
+// registryNames are the names a configuration may give a registry host:
+// Docker Hub answers to several.
+func registryNames(host string) []string {
+	if host == "index.docker.io" {
+		return []string{host, "registry-1.docker.io", "docker.io"}
+	}
+	return []string{host}
+}
+
 // dockerCredentials looks a registry host up in the dockerAuth
-// configuration. Docker Hub answers to several names; a configuration
-// may use any of them.
+// configuration.
 func (g *globals) dockerCredentials(host string) (string, string, bool) {
 	if g.cfg == nil {
 		return "", "", false
 	}
-	names := []string{host}
-	if host == "index.docker.io" {
-		names = append(names, "registry-1.docker.io", "docker.io")
-	}
-	for _, n := range names {
+	for _, n := range registryNames(host) {
 		if c, ok := g.cfg.DockerAuth[n]; ok {
 			return c.User, c.Password, true
 		}
 	}
 	return "", "", false
+}
+
+// dockerRegistry looks a registry host up in the dockerRegistry
+// configuration: its mirrors, and whether plain http is allowed to it.
+func (g *globals) dockerRegistry(host string) ([]string, bool) {
+	if g.cfg == nil {
+		return nil, false
+	}
+	for _, n := range registryNames(host) {
+		if r, ok := g.cfg.Registries[n]; ok {
+			return r.Mirrors, r.Insecure
+		}
+	}
+	return nil, false
 }

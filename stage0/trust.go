@@ -67,6 +67,7 @@ func (g *globals) newFetcher(st *store.Store, policy string) (*fetch.Fetcher, er
 		Log:                g.Stderr,
 		Progress:           g.Stderr == os.Stderr && isTerminal(os.Stderr),
 		DockerCredentials:  g.dockerCredentials,
+		DockerRegistry:     g.dockerRegistry,
 	}
 	if g.Debug {
 		f.Debugf = g.debugf

@@ -463,3 +463,32 @@ func TestOCIImageCommands(t *testing.T) {
 	e.mustSaturn("image", "gc", "--grace-period=0s")
 	storeEmpty(t, e)
 }
+
+func TestOCIRegistryMirrorsAndInsecureFromConfig(t *testing.T) {
+	e := newEnv(t)
+	origin, mirror := startRegistry(t, e, false), startRegistry(t, e, false)
+	l := testImages(t)
+	origin.push(l.Dir, "app", "test/app:v1")
+	mirror.push(l.Dir, "app", "test/app:v1")
+	origin.push(l.Dir, "other", "test/other:v1")
+	writeTestFile(t, filepath.Join(e.LocalConfig, "registries.d", "origin.json"), []byte(`{"saturnKind":"dockerRegistry","saturnVersion":"v1",
+		"registries":["`+origin.Host+`"],"mirrors":["`+mirror.Host+`"],"insecure":true}`))
+
+	// Plain http is allowed by the configuration alone, and the mirror
+	// serves the image.
+	r := e.saturn("--insecure-options=image", "run", "--net=none", origin.Ref("test/app:v1"))
+	if got := appLines(r.Stdout+r.Stderr, "app"); r.Code != 0 || !slices.Equal(got, wantCheck) {
+		t.Fatalf("run through the mirror: %q\n%s", got, r)
+	}
+	if at, from := mirror.gets("/v2/test/app/blobs/sha256:[0-9a-f]+"), origin.gets("/v2/test/app/blobs/sha256:[0-9a-f]+"); at == 0 || from != 0 {
+		t.Errorf("blobs from the mirror %d, from the registry %d: want all from the mirror", at, from)
+	}
+	// What the mirror lacks comes from the registry.
+	e.mustSaturn("--insecure-options=image", "fetch", origin.Ref("test/other:v1"))
+	if n := origin.gets("/v2/test/other/blobs/" + l.layerDigests("other")[1]); n != 1 {
+		t.Errorf("other's layer came %d times from the registry, want once", n)
+	}
+	if out := e.mustSaturn("config"); !strings.Contains(out, `"mirrors"`) || !strings.Contains(out, mirror.Host) {
+		t.Errorf("saturn config does not show the mirror:\n%s", out)
+	}
+}
