@@ -45,12 +45,14 @@ func (a *appPlan) rootInPod() string {
 
 // commandSpec is the spec of a command entered into app a: run as root in
 // the app's mount namespace with env, a session keyring of its own, and
-// the app's capability bounding set and no_new_privs, never PID 1's full
-// set: entering must not give more power than the app has (rkt's enter
-// did: CVE-2019-10144).
+// the app's capability bounding set, no_new_privs and seccomp filter,
+// never PID 1's full power: entering must not give more than the app has
+// (rkt's enter did: CVE-2019-10144, and ran outside the app's filter:
+// CVE-2019-10145).
 func (a *appPlan) commandSpec(args, env []string) *launch.Spec {
 	return &launch.Spec{
 		MountNS: a.spec.MountNS, NewSessionKeyring: true, Dir: "/", Args: args, Env: env,
 		Bounding: a.spec.Bounding, NoNewPrivs: a.spec.NoNewPrivs,
+		Seccomp: a.spec.Seccomp,
 	}
 }

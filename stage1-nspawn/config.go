@@ -49,7 +49,7 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	fs.StringVar(&f.ipc, "ipc", "auto", "auto, private or parent")
 	fs.BoolVar(&f.allCaps, "disable-capabilities-restriction", false, "give apps every capability")
 	fs.BoolVar(&f.disablePaths, "disable-paths", false, "leave /proc's kernel knobs writable and nothing masked")
-	fs.BoolVar(&f.noSeccomp, "disable-seccomp", false, "accepted; stage1-nspawn sets no seccomp filter")
+	fs.BoolVar(&f.noSeccomp, "disable-seccomp", false, "install no seccomp filter, neither the default one nor the apps' isolators'")
 	fs.StringVar(&f.mdsToken, "mds-token", "", "metadata service token")
 	fs.StringVar(&f.privateUsers, "private-users", "", "user namespace shift (unsupported)")
 	addNetFlags(fs, &f.netf)
@@ -211,7 +211,7 @@ func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags) (*appPlan,
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("app %s: rootfs %s missing", name, root)
 	}
-	opts := launch.Options{AllCaps: f.allCaps, MetadataURL: metadataURL(f.mdsToken)}
+	opts := launch.Options{AllCaps: f.allCaps, MetadataURL: metadataURL(f.mdsToken), Seccomp: !f.noSeccomp}
 	if f.interactive {
 		// The app is on the caller's terminal: it needs the caller's
 		// TERM, as rkt's apps get it from systemd-nspawn.
@@ -410,11 +410,13 @@ func checkHostSource(src string) error {
 // enforcedIsolators are the isolators stage1-nspawn applies; appc lets an
 // executor ignore others but asks it to say so.
 var enforcedIsolators = map[string]bool{
-	launch.IsolatorRetainCaps:  true,
-	launch.IsolatorRemoveCaps:  true,
-	launch.IsolatorNoNewPrivs:  true,
-	launch.IsolatorOOMScoreAdj: true,
-	isoNetworkBandwidth:        true, // network.go
+	launch.IsolatorRetainCaps:    true,
+	launch.IsolatorRemoveCaps:    true,
+	launch.IsolatorNoNewPrivs:    true,
+	launch.IsolatorOOMScoreAdj:   true,
+	isoNetworkBandwidth:          true, // network.go
+	launch.IsolatorSeccompRetain: true,
+	launch.IsolatorSeccompRemove: true,
 }
 
 func warnIgnoredIsolators(app string, isolators []appIsolator) {

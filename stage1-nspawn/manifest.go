@@ -346,6 +346,15 @@ func (a *app) launchIsolators() ([]launch.Isolator, error) {
 			if err = json.Unmarshal(iso.Value, &l.Adj); err == nil && (l.Adj < -1000 || l.Adj > 1000) {
 				err = fmt.Errorf("must be between -1000 and 1000, got %d", l.Adj)
 			}
+		case launch.IsolatorSeccompRetain, launch.IsolatorSeccompRemove:
+			var v struct {
+				Set   []string `json:"set"`
+				Errno string   `json:"errno"`
+			}
+			if err = json.Unmarshal(iso.Value, &v); err == nil && len(v.Set) == 0 {
+				err = errors.New("set must be non-empty")
+			}
+			l.Syscalls, l.Errno = v.Set, v.Errno
 		default:
 			continue
 		}

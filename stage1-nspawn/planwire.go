@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/seccomp"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
@@ -135,6 +136,12 @@ func (w *planWriter) spec(s *launch.Spec) {
 		w.uint64(r.Hard)
 	}
 	w.optInt(s.OOMScoreAdj)
+	w.bool(s.Seccomp != nil)
+	if s.Seccomp != nil {
+		w.int(int(s.Seccomp.Mode))
+		w.int(int(s.Seccomp.Errno))
+		writeInts(w, s.Seccomp.Syscalls)
+	}
 }
 
 func (w *planWriter) mount(m mountPlan) {
@@ -276,6 +283,9 @@ func (r *planReader) spec() *launch.Spec {
 		s.Rlimits = append(s.Rlimits, launch.Rlimit{Resource: r.int(), Soft: r.uint64(), Hard: r.uint64()})
 	}
 	s.OOMScoreAdj = r.optInt()
+	if r.bool() {
+		s.Seccomp = &seccomp.Filter{Mode: seccomp.Mode(r.int()), Errno: uint16(r.int()), Syscalls: readInts[uint32](r)}
+	}
 	return s
 }
 

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/saturn-pods/saturn/seccomp"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
@@ -21,6 +22,7 @@ func testPlan() *podPlan {
 				Bounding: []launch.Cap{0, 21, 40}, Ambient: []launch.Cap{21}, NoNewPrivs: true,
 				Rlimits:     []launch.Rlimit{{Resource: 7, Soft: 1024, Hard: ^uint64(0)}},
 				OOMScoreAdj: &adj,
+				Seccomp:     &seccomp.Filter{Mode: seccomp.Remove, Syscalls: []uint32{0, 161, 4294967295}, Errno: 95},
 			},
 			mounts: []mountPlan{
 				{volume: "data", target: "/data", kind: "empty", readOnly: false, recursive: true,

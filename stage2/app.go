@@ -69,6 +69,12 @@ func LaunchApp(app *types.App) *launch.App {
 			a.Isolators = append(a.Isolators, launch.Isolator{Name: launch.IsolatorNoNewPrivs, On: bool(*v)})
 		case *types.LinuxOOMScoreAdj:
 			a.Isolators = append(a.Isolators, launch.Isolator{Name: launch.IsolatorOOMScoreAdj, Adj: int(*v)})
+		case types.LinuxSeccompSet:
+			set := make([]string, len(v.Set()))
+			for i, e := range v.Set() {
+				set[i] = string(e)
+			}
+			a.Isolators = append(a.Isolators, launch.Isolator{Name: iso.Name.String(), Syscalls: set, Errno: string(v.Errno())})
 		}
 	}
 	return a

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/saturn-pods/saturn/seccomp"
 )
 
 // DefaultPath is the PATH the ACE spec gives every app unless its
@@ -46,6 +48,10 @@ type Options struct {
 	// Term is TERM for an app on the caller's terminal (--interactive),
 	// unless its manifest sets one; empty leaves TERM unset.
 	Term string
+	// Seccomp applies the app's seccomp isolator, or saturn's default
+	// filter when it has none. stage1-nspawn sets it unless told
+	// --disable-seccomp; stage1-fly, which isolates nothing, does not.
+	Seccomp bool
 }
 
 // EnvVar is one variable of an app's manifest environment.
@@ -55,10 +61,12 @@ type EnvVar struct {
 
 // The isolators a Spec applies, named as in appc.
 const (
-	IsolatorRetainCaps  = "os/linux/capabilities-retain-set"
-	IsolatorRemoveCaps  = "os/linux/capabilities-remove-set"
-	IsolatorNoNewPrivs  = "os/linux/no-new-privileges"
-	IsolatorOOMScoreAdj = "os/linux/oom-score-adj"
+	IsolatorRetainCaps    = "os/linux/capabilities-retain-set"
+	IsolatorRemoveCaps    = "os/linux/capabilities-remove-set"
+	IsolatorNoNewPrivs    = "os/linux/no-new-privileges"
+	IsolatorOOMScoreAdj   = "os/linux/oom-score-adj"
+	IsolatorSeccompRetain = seccomp.IsolatorRetain
+	IsolatorSeccompRemove = seccomp.IsolatorRemove
 )
 
 // Isolator is one isolator of an app's manifest that a Spec applies.
@@ -71,6 +79,9 @@ type Isolator struct {
 	On bool
 	// Adj is the value of oom-score-adj.
 	Adj int
+	// Syscalls and Errno are the set and errno of a seccomp isolator.
+	Syscalls []string
+	Errno    string
 }
 
 // App is what of an app's manifest decides how its processes start.
@@ -147,6 +158,13 @@ func AppSpec(root, name string, app *App, args []string, o Options) (*Spec, erro
 }
 
 func applyIsolators(s *Spec, isolators []Isolator, o Options) error {
+	if o.Seccomp {
+		f, err := seccompFilter(isolators)
+		if err != nil {
+			return err
+		}
+		s.Seccomp = f
+	}
 	bounding := append([]Cap(nil), DefaultCaps...)
 	var retain []Cap
 	for _, iso := range isolators {

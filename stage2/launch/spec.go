@@ -9,8 +9,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/seccomp"
 )
 
 // Rlimit is one resource limit applied before exec.
@@ -57,6 +60,8 @@ type Spec struct {
 	// when the process (or the helper that becomes it) is forked, so it
 	// does not travel to the helper.
 	Ctty bool `json:"-"`
+	// Seccomp is the app's seccomp filter; nil installs none.
+	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
 }
 
 // Memfd returns a close-on-exec memfd holding s for the helper,
@@ -127,6 +132,12 @@ func Exec(s *Spec) error {
 	if err != nil {
 		return err
 	}
+	var filter *seccomp.Prog
+	if s.Seccomp != nil {
+		if filter, err = seccomp.Compile(s.Seccomp); err != nil {
+			return err
+		}
+	}
 	if s.OOMScoreAdj != nil {
 		v := strconv.Itoa(*s.OOMScoreAdj)
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
@@ -162,13 +173,61 @@ func Exec(s *Spec) error {
 			return fmt.Errorf("setrlimit %d: %w", r.Resource, err)
 		}
 	}
+	early := s.seccompEarly()
+	if filter != nil && early {
+		// Still root: installing needs no no_new_privs.
+		if err := filter.Install(); err != nil {
+			return err
+		}
+	}
 	if err := setCredentials(s); err != nil {
 		return err
+	}
+	if filter != nil && !early {
+		if s.UID != 0 && !s.NoNewPrivs {
+			// The filter refuses what the credential switch needs,
+			// so it comes after it, and a process that is no longer
+			// root can install a filter only under no_new_privs.
+			if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+				return fmt.Errorf("set no_new_privs: %w", err)
+			}
+		}
+		return execFiltered(filter, prog, s.Args, s.Env)
 	}
 	if err := unix.Exec(prog, s.Args, s.Env); err != nil {
 		return fmt.Errorf("exec %s: %w", s.Args[0], err)
 	}
 	return nil
+}
+
+// execFiltered installs filter and execs prog with two raw system calls
+// and nothing in between, not even the Go runtime (which the filter may
+// refuse what it needs): everything the exec needs is made beforehand.
+// syscall.Exec would allocate, and restore the RLIMIT_NOFILE soft limit
+// that Go raises at start-up, after the filter; here the app keeps Go's
+// raised soft limit unless its spec sets one.
+func execFiltered(filter *seccomp.Prog, prog string, args, env []string) error {
+	argv0, err := unix.BytePtrFromString(prog)
+	if err != nil {
+		return err
+	}
+	argv, err := cStrings(args)
+	if err != nil {
+		return err
+	}
+	envv, err := cStrings(env)
+	if err != nil {
+		return err
+	}
+	if err := filter.Install(); err != nil {
+		return err
+	}
+	_, _, errno := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(argv0)),
+		uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+	runtime.KeepAlive(argv0)
+	runtime.KeepAlive(argv)
+	runtime.KeepAlive(envv)
+	return fmt.Errorf("exec %s: %w", args[0], errno)
 }
 
 // setCredentials switches groups and user, and raises the ambient set so
@@ -220,4 +279,18 @@ func lookPath(name string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s: not found in PATH %s", name, p)
+}
+
+// cStrings is ss as execve takes it: NUL-terminated strings, the list
+// ended by a nil pointer.
+func cStrings(ss []string) ([]*byte, error) {
+	out := make([]*byte, len(ss)+1)
+	for i, s := range ss {
+		p, err := unix.BytePtrFromString(s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
 }

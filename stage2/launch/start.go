@@ -10,10 +10,11 @@ import (
 
 // Direct reports whether Start can apply everything s asks for. Resource
 // limits and oom_score_adj belong to the whole process and must be set
-// between fork and exec, which Go's fork cannot do; such a spec needs
-// the helper (Main) exec'ed in between.
+// between fork and exec, which Go's fork cannot do; a seccomp filter
+// that refuses what Go's fork needs cannot be installed before it (see
+// forkPath). Such a spec needs the helper (Main) exec'ed in between.
 func (s *Spec) Direct() bool {
-	return len(s.Rlimits) == 0 && s.OOMScoreAdj == nil
+	return len(s.Rlimits) == 0 && s.OOMScoreAdj == nil && s.seccompEarly()
 }
 
 // Start starts the process s describes as a child of the caller, without
@@ -22,7 +23,8 @@ func (s *Spec) Direct() bool {
 // session. The caller reaps the child. s must be Direct.
 //
 // What belongs to a thread (the mount namespace, the session keyring,
-// the bounding set, no_new_privs: see prepareThread) is applied to a
+// the bounding set, no_new_privs: see prepareThread; then the seccomp
+// filter, right before the fork) is applied to a
 // thread that does nothing but fork the process, which inherits it; Go's
 // fork (ForkExec) then applies chroot (without MountNS), credentials,
 // ambient capabilities and the working directory in the child. The
@@ -37,7 +39,7 @@ func Start(s *Spec, files []uintptr, setsid bool) (int, error) {
 		return 0, fmt.Errorf("start: no command to run")
 	}
 	if !s.Direct() {
-		return 0, fmt.Errorf("start %s: resource limits and oom_score_adj need the stage2 helper", s.Args[0])
+		return 0, fmt.Errorf("start %s: resource limits, oom_score_adj and this seccomp filter need the stage2 helper", s.Args[0])
 	}
 	return onThrowawayThread(func() (int, error) { return forkApp(s, files, setsid) })
 }
@@ -63,6 +65,14 @@ func forkApp(s *Spec, files []uintptr, setsid bool) (int, error) {
 	// sees it, its mounts included.
 	prog, err := lookPathIn(s.Root, dir, s.Args[0], s.Env)
 	if err != nil {
+		return 0, err
+	}
+	// The filter comes last: it may refuse what the steps before it
+	// make (unshare, setns, keyctl, openat2...). From here to the app's
+	// exec only the calls of forkPath are made on this thread and in the
+	// child; a step added to the child (a SysProcAttr field) must be one
+	// of them, or the spec must go to the helper.
+	if err := installSeccomp(s.Seccomp); err != nil {
 		return 0, err
 	}
 	sys := &syscall.SysProcAttr{

@@ -90,6 +90,8 @@ func run(cmd string, args []string) int {
 		return keyring(args)
 	case "serve", "dial", "sink", "send":
 		return netCmd(cmd, args)
+	case "syscall":
+		return syscallProbe(args)
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", cmd)
 		return 2
