@@ -70,6 +70,9 @@ func CheckApp(name, image string, app *types.App, rootfs string) error {
 			return fmt.Errorf("app %q: supplementary gid %d is negative", name, gid)
 		}
 	}
+	if err := checkSeccomp(app); err != nil {
+		return fmt.Errorf("app %q (image %s): %w", name, image, err)
+	}
 	return nil
 }
 

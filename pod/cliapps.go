@@ -14,6 +14,8 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 	"github.com/spf13/pflag"
+
+	"github.com/saturn-pods/saturn/seccomp"
 )
 
 // Annotations rkt puts on a runtime app for its stdio modes; stage1 reads
@@ -363,12 +365,10 @@ func setCapsRemove(a *App, s string) error {
 	return nil
 }
 
-// syscallRe is compiled on first use, not at package init, which every
-// saturn command (pod starts included) would pay for.
-var syscallRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^-?@?[a-zA-Z0-9_/-]+$`) })
-
 // setSeccomp parses rkt's --seccomp: mode=retain|remove, an optional
-// errno=NAME and the syscalls (or @groups).
+// errno=NAME and the syscalls (or @groups). The set is resolved as stage1
+// will resolve it, so an unknown name, group or errno is refused here,
+// before the pod exists.
 func setSeccomp(a *App, s string) error {
 	var mode, errno string
 	var calls []string
@@ -379,7 +379,7 @@ func setSeccomp(a *App, s string) error {
 			mode = strings.TrimPrefix(item, "mode=")
 		case strings.HasPrefix(item, "errno="):
 			errno = strings.TrimPrefix(item, "errno=")
-		case syscallRe().MatchString(item):
+		case seccompEntry(item):
 			calls = append(calls, item)
 		default:
 			return fmt.Errorf("invalid --seccomp entry %q", item)
@@ -403,11 +403,29 @@ func setSeccomp(a *App, s string) error {
 	default:
 		return fmt.Errorf("invalid --seccomp mode %q (want retain or remove)", mode)
 	}
+	if err == nil {
+		m, _ := seccomp.ParseMode(mode)
+		_, err = seccomp.New(m, calls, errno)
+	}
 	if err != nil {
 		return fmt.Errorf("invalid --seccomp %q: %v", s, err)
 	}
 	a.Seccomp = is
 	return nil
+}
+
+// seccompEntry reports whether s looks like a system call name or an
+// @group: letters, digits, '_', '-', '.', '/', and '@' first.
+func seccompEntry(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '_' || c == '-' || c == '.' || c == '/' || c == '@' && i == 0
+		if !ok {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func setOOM(a *App, s string) error {
