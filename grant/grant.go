@@ -17,6 +17,8 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"github.com/saturn-pods/saturn/clip"
+	"github.com/saturn-pods/saturn/seccomp"
+	"github.com/saturn-pods/saturn/stage2"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
@@ -75,9 +77,10 @@ var rules = map[types.ACIdentifier]rule{
 	types.ResourceNetworkBandwidthName: {judge: narrows},
 	types.LinuxSELinuxContextName:      {judge: widens("chooses the app's SELinux context, which may be an unconfined one")},
 	types.UnixSysctlName:               {judge: widens("sets kernel parameters, some of which are the host's")},
-	// No seccomp filter is applied yet, so no set can widen one; the
-	// seccomp package's rule replaces these once stage2 applies filters.
-	types.LinuxSeccompRetainSetName: {judge: narrows, flag: "--seccomp", insecure: "seccomp"},
+	types.LinuxSeccompRetainSetName:    {judge: judgeSeccompRetain, flag: "--seccomp", insecure: "seccomp"},
+	// An image's remove set narrows saturn's default filter: stage0
+	// writes it into the pod as the default filter less the set (see
+	// seccomp.DefaultWithout), never as a blacklist.
 	types.LinuxSeccompRemoveSetName: {judge: narrows, flag: "--seccomp", insecure: "seccomp"},
 }
 
@@ -134,6 +137,29 @@ func judgeRetainCaps(iso *types.Isolator) string {
 		return ""
 	}
 	return "retains " + clip.String(strings.Join(extra, ",")) + " beyond the default capability set"
+}
+
+// judgeSeccompRetain refuses a retain set that lets through a system
+// call saturn's default filter refuses, or none at all (@appc.io/all). A
+// set saturn cannot resolve is left to stage0's check of the app, which
+// names what is wrong with it.
+func judgeSeccompRetain(iso *types.Isolator) string {
+	v, ok := iso.Value().(types.LinuxSeccompSet)
+	if !ok {
+		return "has a value saturn cannot read"
+	}
+	names, errno := stage2.SeccompSet(v)
+	f, err := seccomp.New(seccomp.Retain, names, errno)
+	if err != nil {
+		return ""
+	}
+	if f == nil {
+		return "turns the seccomp filter off (@appc.io/all)"
+	}
+	if extra := seccomp.Widens(f); len(extra) > 0 {
+		return "allows " + clip.String(strings.Join(extra, ",")) + " beyond saturn's default seccomp filter"
+	}
+	return ""
 }
 
 // judgeOOMScoreAdj refuses a negative adjustment: it would make the

@@ -59,6 +59,13 @@ func TestCheck(t *testing.T) {
 		{types.ResourceCPUName, `{"limit":"500m"}`, "", ""},
 		{types.LinuxSELinuxContextName, `{"user":"u","role":"r","type":"unconfined_t","level":"s0"}`, "SELinux context", "--pod-manifest"},
 		{types.UnixSysctlName, `{"kernel.core_pattern":"|/x"}`, "kernel parameters", "--pod-manifest"},
+		{types.LinuxSeccompRetainSetName, `{"set":["read","write","socket"]}`, "", ""},
+		{types.LinuxSeccompRetainSetName, `{"set":["@docker/default-whitelist"],"errno":"EPERM"}`, "", ""},
+		{types.LinuxSeccompRetainSetName, `{"set":["read","keyctl","mount"]}`, "allows keyctl,mount beyond saturn's default seccomp filter", "--seccomp"},
+		{types.LinuxSeccompRetainSetName, `{"set":["@appc.io/all"]}`, "turns the seccomp filter off", "--seccomp"},
+		// Left to the app check, which names the unknown call.
+		{types.LinuxSeccompRetainSetName, `{"set":["nosuchcall"]}`, "", ""},
+		{types.LinuxSeccompRemoveSetName, `{"set":["socket"]}`, "", ""},
 		{"os/linux/privileged", `true`, "cannot judge", "--pod-manifest"},
 		{"example.com/hint", `{}`, "cannot judge", "--pod-manifest"},
 	} {

@@ -48,6 +48,9 @@ func Generate(o *PrepareOptions, images ImageManifests, environ []string) (*sche
 		if err := o.Grants.Image(im.Name.String(), app.ImageID, fromImage); err != nil {
 			return nil, err
 		}
+		if err := narrowImageSeccomp(ra.App, fromImage); err != nil {
+			return nil, fmt.Errorf("app %s (image %s): %w", ra.Name, im.Name, err)
+		}
 		if pm.Apps.Get(ra.Name) != nil {
 			return nil, fmt.Errorf("two apps are named %q: give one of them another --name", ra.Name)
 		}
@@ -435,6 +438,14 @@ func LoadManifest(path string, images ImageManifests, grants *grant.Policy) (*sc
 		if ra.App == nil {
 			if err := grants.Image(im.Name.String(), ra.Image.ID.String(), im.App.Isolators); err != nil {
 				return nil, fmt.Errorf("pod manifest %s: app %s: %w", path, ra.Name, err)
+			}
+			if hasSeccompRemoveSet(im.App.Isolators) {
+				// The image's remove set narrows the default filter:
+				// the app gets the image's section, rewritten.
+				ra.App = copyApp(im.App)
+				if err := narrowImageSeccomp(ra.App, im.App.Isolators); err != nil {
+					return nil, fmt.Errorf("pod manifest %s: app %s: %w", path, ra.Name, err)
+				}
 			}
 		}
 	}

@@ -70,14 +70,21 @@ func LaunchApp(app *types.App) *launch.App {
 		case *types.LinuxOOMScoreAdj:
 			a.Isolators = append(a.Isolators, launch.Isolator{Name: launch.IsolatorOOMScoreAdj, Adj: int(*v)})
 		case types.LinuxSeccompSet:
-			set := make([]string, len(v.Set()))
-			for i, e := range v.Set() {
-				set[i] = string(e)
-			}
-			a.Isolators = append(a.Isolators, launch.Isolator{Name: iso.Name.String(), Syscalls: set, Errno: string(v.Errno())})
+			set, errno := SeccompSet(v)
+			a.Isolators = append(a.Isolators, launch.Isolator{Name: iso.Name.String(), Syscalls: set, Errno: errno})
 		}
 	}
 	return a
+}
+
+// SeccompSet returns the names and the errno of a seccomp isolator's
+// value, as package seccomp takes them.
+func SeccompSet(v types.LinuxSeccompSet) (names []string, errno string) {
+	names = make([]string, len(v.Set()))
+	for i, e := range v.Set() {
+		names[i] = string(e)
+	}
+	return names, string(v.Errno())
 }
 
 func envVars(env types.Environment) []launch.EnvVar {

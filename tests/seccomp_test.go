@@ -144,3 +144,32 @@ func TestSeccompEnterAndHandlers(t *testing.T) {
 	e.mustSaturn("stop", bg.uuid)
 	bg.wait(t)
 }
+
+// TestSeccompImageSets: an image's seccomp set only narrows saturn's
+// default filter. A retain set allowing more (the keyring here) or none
+// at all is a privilege the image would give itself: refused before the
+// pod exists unless the operator grants it (--seccomp, or
+// --insecure-options=seccomp). An image's remove set is read as the
+// default filter less its calls, never as rkt's blacklist, so the
+// keyring stays refused (with the set's errno).
+func TestSeccompImageSets(t *testing.T) {
+	e := newEnv(t)
+	wide := testimg.TestApp(t, testimg.Options{Name: "example.com/wide-filter",
+		Modify: withIsolator(t, types.LinuxSeccompRetainSetName, `{"set":["@rkt/default-whitelist","keyctl"]}`)})
+	r := e.saturn("run", "--insecure-options=image", "--net=none", wide, "--exec=/testapp", "--", "syscall", "keyctl")
+	wantRefusedBeforePod(t, e, r, "image example.com/wide-filter", types.LinuxSeccompRetainSetName, "allows keyctl beyond", "--seccomp")
+	off := testimg.TestApp(t, testimg.Options{Name: "example.com/no-filter",
+		Modify: withIsolator(t, types.LinuxSeccompRetainSetName, `{"set":["@appc.io/all"]}`)})
+	r = e.saturn("run", "--insecure-options=image", "--net=none", off, "--exec=/testapp", "--", "syscall", "keyctl")
+	wantRefusedBeforePod(t, e, r, "image example.com/no-filter", "turns the seccomp filter off")
+
+	out := runProbe(t, e, wide, nil, []string{"--seccomp=mode=retain,@rkt/default-whitelist,keyctl"}, "syscall", "keyctl")
+	wantLines(t, "operator's --seccomp", out, "keyctl: OK")
+	out = runProbe(t, e, wide, []string{"--insecure-options=image,seccomp"}, nil, "syscall", "keyctl")
+	wantLines(t, "--insecure-options=seccomp", out, "keyctl: OK")
+
+	narrow := testimg.TestApp(t, testimg.Options{Name: "example.com/narrow-filter",
+		Modify: withIsolator(t, types.LinuxSeccompRemoveSetName, `{"set":["socket"],"errno":"ENOTSUP"}`)})
+	out = runProbe(t, e, narrow, nil, nil, "syscall", "socket", "keyctl", "getpid")
+	wantLines(t, "image remove set", out, "socket: ENOTSUP", "keyctl: ENOTSUP", "getpid: OK")
+}
