@@ -99,6 +99,29 @@ func Default() *Filter {
 	return &Filter{Mode: Retain, Syscalls: sortUnique(nrs), Errno: DefaultErrno}
 }
 
+// DefaultWithCaps is Default for an app whose capability bounding set
+// is caps (nil: every capability): it also allows the system calls each
+// of those capabilities gates (mount and unshare with CAP_SYS_ADMIN,
+// ptrace with CAP_SYS_PTRACE...), as Docker's default profile does.
+// Within appc's default capabilities it is Default.
+func DefaultWithCaps(caps []int) *Filter {
+	if caps == nil {
+		caps = make([]int, 41)
+		for i := range caps {
+			caps[i] = i
+		}
+	}
+	f := Default()
+	var extra []uint32
+	for _, c := range caps {
+		extra = append(extra, resolveList(capabilitySyscalls(c))...)
+	}
+	if len(extra) > 0 {
+		f.Syscalls = sortUnique(append(append([]uint32(nil), f.Syscalls...), extra...))
+	}
+	return f
+}
+
 func defaultLists() [][]string {
 	lists := [][]string{dockerWhitelist, newerUnprivileged, systemdDefault}
 	if archName() == "arm64" || archName() == "arm" {

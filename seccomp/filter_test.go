@@ -231,3 +231,27 @@ func TestDefaultWithout(t *testing.T) {
 		t.Error("an unknown name accepted")
 	}
 }
+
+func TestDefaultWithCaps(t *testing.T) {
+	// appc's default capabilities gate nothing the default refuses.
+	appcDefault := []int{unix.CAP_AUDIT_WRITE, unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER,
+		unix.CAP_KILL, unix.CAP_MKNOD, unix.CAP_NET_RAW, unix.CAP_NET_BIND_SERVICE, unix.CAP_SETUID, unix.CAP_SETGID,
+		unix.CAP_SETPCAP, unix.CAP_SETFCAP, unix.CAP_SYS_CHROOT}
+	if got := DefaultWithCaps(appcDefault); !slices.Equal(got.Syscalls, Default().Syscalls) {
+		t.Errorf("default capabilities change the default filter by %d calls", len(got.Syscalls)-len(Default().Syscalls))
+	}
+	admin := DefaultWithCaps(append(appcDefault, unix.CAP_SYS_ADMIN))
+	for _, n := range []string{"mount", "umount2", "unshare", "setns", "open_tree"} {
+		if !admin.Allows(nr(t, n)) {
+			t.Errorf("CAP_SYS_ADMIN: %s refused", n)
+		}
+	}
+	for _, n := range []string{"keyctl", "ptrace", "init_module"} {
+		if admin.Allows(nr(t, n)) {
+			t.Errorf("CAP_SYS_ADMIN: %s allowed", n)
+		}
+	}
+	if all := DefaultWithCaps(nil); !all.Allows(nr(t, "ptrace")) || all.Allows(nr(t, "add_key")) {
+		t.Error("every capability: ptrace refused or add_key allowed")
+	}
+}

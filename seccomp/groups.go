@@ -170,3 +170,42 @@ var (
 		"tgkill", "tkill", "unshare", "vfork",
 	}
 )
+
+// capabilitySyscalls are the system calls that only a capability makes
+// useful, by capability number (linux/capability.h), as Docker's default
+// profile adds them when a container is granted the capability. The
+// default filter allows them to an app whose bounding set holds it, so a
+// capability the operator grants works; an image cannot grant itself
+// capabilities beyond the default set (see package grant).
+func capabilitySyscalls(c int) []string {
+	switch c {
+	case 21: // CAP_SYS_ADMIN
+		return []string{"bpf", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick",
+			"lookup_dcookie", "mount", "mount_setattr", "move_mount", "name_to_handle_at",
+			"open_tree", "perf_event_open", "quotactl", "quotactl_fd", "setdomainname",
+			"sethostname", "setns", "syslog", "umount", "umount2", "unshare"}
+	case 22: // CAP_SYS_BOOT
+		return []string{"reboot"}
+	case 16: // CAP_SYS_MODULE
+		return []string{"delete_module", "init_module", "finit_module"}
+	case 20: // CAP_SYS_PACCT
+		return []string{"acct"}
+	case 19: // CAP_SYS_PTRACE
+		return []string{"kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"}
+	case 17: // CAP_SYS_RAWIO
+		return []string{"iopl", "ioperm"}
+	case 25: // CAP_SYS_TIME
+		return []string{"settimeofday", "stime", "clock_settime", "clock_adjtime", "adjtimex"}
+	case 26: // CAP_SYS_TTY_CONFIG
+		return []string{"vhangup"}
+	case 23: // CAP_SYS_NICE
+		return []string{"get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"}
+	case 34: // CAP_SYSLOG
+		return []string{"syslog"}
+	case 39: // CAP_BPF
+		return []string{"bpf"}
+	case 38: // CAP_PERFMON
+		return []string{"perf_event_open"}
+	}
+	return nil
+}

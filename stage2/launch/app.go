@@ -158,13 +158,6 @@ func AppSpec(root, name string, app *App, args []string, o Options) (*Spec, erro
 }
 
 func applyIsolators(s *Spec, isolators []Isolator, o Options) error {
-	if o.Seccomp {
-		f, err := seccompFilter(isolators)
-		if err != nil {
-			return err
-		}
-		s.Seccomp = f
-	}
 	bounding := append([]Cap(nil), DefaultCaps...)
 	var retain []Cap
 	for _, iso := range isolators {
@@ -188,6 +181,17 @@ func applyIsolators(s *Spec, isolators []Isolator, o Options) error {
 			adj := iso.Adj
 			s.OOMScoreAdj = &adj
 		}
+	}
+	if o.Seccomp {
+		var caps []Cap // every capability
+		if !o.AllCaps {
+			caps = bounding
+		}
+		f, err := seccompFilter(isolators, caps)
+		if err != nil {
+			return err
+		}
+		s.Seccomp = f
 	}
 	if o.AllCaps {
 		return nil

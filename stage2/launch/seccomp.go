@@ -7,10 +7,11 @@ import (
 	"github.com/saturn-pods/saturn/seccomp"
 )
 
-// seccompFilter returns the filter of an app with isolators: its seccomp
-// isolator's, saturn's default filter when it has none, nil when the
-// isolator opts out (a retain set with @appc.io/all).
-func seccompFilter(isolators []Isolator) (*seccomp.Filter, error) {
+// seccompFilter returns the filter of an app with isolators and the
+// bounding set caps (nil: all): its seccomp isolator's, saturn's default
+// filter with what caps gate when it has none, nil when the isolator
+// opts out (a retain set with @appc.io/all).
+func seccompFilter(isolators []Isolator, caps []Cap) (*seccomp.Filter, error) {
 	var found *Isolator
 	for i := range isolators {
 		if _, ok := seccomp.ModeOf(isolators[i].Name); !ok {
@@ -30,7 +31,14 @@ func seccompFilter(isolators []Isolator) (*seccomp.Filter, error) {
 		return nil, fmt.Errorf("isolator %s: seccomp filters are not supported on this architecture", found.Name)
 	}
 	if found == nil {
-		return seccomp.Default(), nil
+		if caps == nil {
+			return seccomp.DefaultWithCaps(nil), nil
+		}
+		nums := make([]int, len(caps))
+		for i, c := range caps {
+			nums[i] = int(c)
+		}
+		return seccomp.DefaultWithCaps(nums), nil
 	}
 	mode, _ := seccomp.ModeOf(found.Name)
 	f, err := seccomp.New(mode, found.Syscalls, found.Errno)
