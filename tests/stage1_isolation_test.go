@@ -142,12 +142,16 @@ func TestStage1SessionKeyringIsTheAppsOwn(t *testing.T) {
 			t.Errorf("%s printed %q; want a session keyring other than the host's %d, then %q", who, lines, host, want)
 		}
 	}
-	r, _ := s1Run(t, e, append([]string{ta, "--exec=/testapp", "--"}, probe...)...)
+	// saturn's default seccomp filter refuses keyctl altogether
+	// (TestSeccompDefaultFilter); the session keyring must be the app's
+	// own without it too.
+	noFilter := "--insecure-options=image,seccomp"
+	r, _ := s1Run(t, e, append([]string{noFilter, ta, "--exec=/testapp", "--"}, probe...)...)
 	if r.Code != 0 {
 		t.Fatalf("saturn run: %s", r)
 	}
 	check("the app", s1Lines(r.Stdout, "testapp"))
-	bg := s1Start(t, e, "ready", ta, "--exec=/testapp", "--", "wait-signal")
+	bg := s1Start(t, e, "ready", noFilter, ta, "--exec=/testapp", "--", "wait-signal")
 	r = e.saturn(append([]string{"enter", bg.uuid, "/testapp"}, probe...)...)
 	if r.Code != 0 {
 		t.Fatalf("saturn enter: %s", r)
