@@ -407,7 +407,9 @@ func imageGCCommand() *command {
 			}
 			defer st.Close()
 			g.debugf("image gc: removing images unused for %s and their leftovers from %s", grace, st.Dir())
-			res, err := st.GC(grace)
+			res, err := st.GC(grace, func() {
+				fmt.Fprintln(g.Stderr, "image gc: waiting for pods being prepared to render their images")
+			})
 			if res != nil {
 				reportGC(g, res)
 			}

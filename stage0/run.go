@@ -212,9 +212,17 @@ func preparePod(g *globals, pa *podArgs) (*store.Store, *pod.Pod, error) {
 	return st, p, nil
 }
 
-// layPod is preparePod with the store open.
+// layPod is preparePod with the store open. It holds the store's images
+// from before it resolves the first one until the pod is laid out, so
+// that image gc cannot remove one in between; the trees stay held by the
+// store (RenderTree) until it is closed or stage1 is exec'ed.
 func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 	start := time.Now()
+	hold, err := st.HoldImages()
+	if err != nil {
+		return nil, err
+	}
+	defer hold.Release()
 	s1, s1m, err := g.stage1Image(st, &pa.stage1)
 	if err != nil {
 		return nil, err

@@ -23,13 +23,25 @@ type GCResult struct {
 // leftovers of crashed imports and renders. Work of live processes is
 // recognised by its locks and left alone. Trees named by any pod's
 // appsinfo/*/treeStoreID or stage1TreeStoreID are always kept.
-func (s *Store) GC(grace time.Duration) (*GCResult, error) {
+//
+// Images are looked at only while no pod in the making holds them
+// (HoldImages); GC waits for such pods, calling wait (if not nil) once
+// before it does.
+func (s *Store) GC(grace time.Duration, wait func()) (*GCResult, error) {
 	res := &GCResult{}
-	cutoff := time.Now().Add(-grace)
 	if err := s.gcLeftovers(res); err != nil {
 		return res, err
 	}
-	if err := s.gcImages(cutoff, res); err != nil {
+	hold, err := s.lockImagesForGC(wait)
+	if err != nil {
+		return res, fmt.Errorf("gc: %w", err)
+	}
+	// The cutoff is taken once the pods that held images rendered their
+	// trees, and marked their images used.
+	cutoff := time.Now().Add(-grace)
+	err = s.gcImages(cutoff, res)
+	hold.unlock()
+	if err != nil {
 		return res, err
 	}
 	if err := s.gcTrees(cutoff, res); err != nil {

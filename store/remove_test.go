@@ -80,7 +80,7 @@ func TestGCKeepsBlobWhenCommitFails(t *testing.T) {
 	if _, err := os.Stat(s.blobPath(id)); err != nil {
 		t.Errorf("blob of a listed image removed: %v", err)
 	}
-	res, err := s.GC(24 * time.Hour)
+	res, err := s.GC(24*time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

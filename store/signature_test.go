@@ -62,7 +62,7 @@ func TestSignatureGC(t *testing.T) {
 	if err := os.WriteFile(orphan, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.GC(time.Hour)
+	res, err := s.GC(time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestSignatureGC(t *testing.T) {
 	if _, err := os.Stat(s.sigPath(id)); err != nil {
 		t.Fatalf("gc within grace removed a signature: %v", err)
 	}
-	if _, err := s.GC(0); err != nil {
+	if _, err := s.GC(0, nil); err != nil {
 		t.Fatal(err)
 	}
 	assertEmptyStore(t, s)

@@ -406,7 +406,7 @@ func TestGC(t *testing.T) {
 	if err := s.markUsed([]string{stale, kept}, old); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.GC(24 * time.Hour)
+	res, err := s.GC(24*time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +436,7 @@ func TestGC(t *testing.T) {
 	}
 	// With no grace, the used image and its now unreferenced tree go too;
 	// the referenced tree stays although its image is gone.
-	res, err = s.GC(0)
+	res, err = s.GC(0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,7 +574,7 @@ func TestRenderedTreeHeldUntilClose(t *testing.T) {
 	if err := other.Remove(id); err != nil {
 		t.Fatal(err)
 	}
-	res, err := other.GC(0)
+	res, err := other.GC(0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,7 +593,7 @@ func TestRenderedTreeHeldUntilClose(t *testing.T) {
 	if err := other.Remove(id); err != nil {
 		t.Fatal(err)
 	}
-	res, err = other.GC(0)
+	res, err = other.GC(0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,3 +76,44 @@ func TestManifestCacheForgetsRemovedImages(t *testing.T) {
 		t.Fatalf("Manifest of a removed image: %v, want ErrNotFound", err)
 	}
 }
+
+// A pod in the making holds the store's images from resolving them to
+// rendering their trees: gc waits, so the image it resolved is still
+// there to render.
+func TestHoldImagesMakesGCWait(t *testing.T) {
+	s := openTestStore(t)
+	id := mustImport(t, s, testImage{name: "example.com/app", files: map[string]string{"a": "1"}})
+	hold, err := s.HoldImages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	waiting := make(chan struct{})
+	done := make(chan *GCResult, 1)
+	go func() {
+		res, err := other.GC(0, func() { close(waiting) })
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	select {
+	case <-waiting:
+	case res := <-done:
+		t.Fatalf("gc ran while the images were held: %+v", res)
+	}
+	treeID, _, err := s.RenderTree(id)
+	if err != nil {
+		t.Fatalf("render of a held image beside gc: %v", err)
+	}
+	hold.Release()
+	hold.Release() // twice is harmless
+	res := <-done
+	if len(res.Trees) != 0 {
+		t.Errorf("gc removed the held tree %s: %v", treeID, res.Trees)
+	}
+}

@@ -415,31 +415,43 @@ func TestFetchConcurrent(t *testing.T) {
 	e.mustSaturn("image", "export", want, filepath.Join(t.TempDir(), "out.aci"))
 }
 
-func TestFetchDuringImageGC(t *testing.T) {
-	e := newEnv(t)
-	img := testimg.Busybox(t, testimg.Options{})
-	want := fileID(t, img)
+// imageGCLoop runs image gc with no grace period over and over until the
+// returned stop is called, which returns how many ran.
+func (e *env) imageGCLoop() (stop func() int) {
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
+	done := make(chan struct{})
+	runs := 0
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for {
 			select {
-			case <-stop:
+			case <-done:
 				return
 			default:
 			}
 			e.saturn("image", "gc", "--grace-period=0s")
+			runs++
 		}
 	}()
+	return func() int {
+		close(done)
+		wg.Wait()
+		return runs
+	}
+}
+
+func TestFetchDuringImageGC(t *testing.T) {
+	e := newEnv(t)
+	img := testimg.Busybox(t, testimg.Options{})
+	want := fileID(t, img)
+	stop := e.imageGCLoop()
 	for range 5 {
 		if id := e.fetchOne(img); id != want {
 			t.Errorf("fetch during gc = %s, want %s", id, want)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	// Whatever gc removed, what the index lists must be whole.
 	for _, id := range strings.Fields(e.mustSaturn("image", "list", "--no-legend", "--full", "--fields=id")) {
 		e.mustSaturn("image", "export", "--overwrite", id, filepath.Join(t.TempDir(), "out.aci"))

@@ -1,0 +1,33 @@
+package tests
+
+import (
+	"testing"
+
+	"github.com/saturn-pods/saturn/tests/testimg"
+)
+
+// A run holds the images it resolved until its trees are rendered and
+// held: image gc with no grace period, in a loop beside it, waits for it
+// rather than deleting an image between the run's resolving and its
+// rendering ("not found in store").
+func TestRunRacingImageGC(t *testing.T) {
+	e := newEnv(t)
+	img := testimg.TestApp(t, testimg.Options{Exec: []string{"/testapp", "exit", "0"}})
+	stop := e.imageGCLoop()
+	failed := 0
+	for i := range 25 {
+		// By file: a run after a gc imports the image again, so only the
+		// race can make it fail.
+		r, _ := podRun(t, e, img)
+		if r.Code != 0 {
+			failed++
+			t.Errorf("run %d beside image gc failed: %s", i, r)
+			if failed > 2 {
+				break
+			}
+		}
+	}
+	if stop() == 0 {
+		t.Fatal("no image gc ran beside the runs")
+	}
+}
