@@ -276,7 +276,8 @@ func (p *Pod) Refresh() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("pod %s: no longer exists", p.UUID)
+	// As Load says it: the pod was removed since it was found.
+	return fmt.Errorf("no pod found with UUID %q", p.UUID)
 }
 
 // sampleLock tries a shared lock to learn whether another process holds

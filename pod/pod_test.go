@@ -560,3 +560,28 @@ func TestGCRecreatesPhaseDirs(t *testing.T) {
 		t.Errorf("pod still in %s", exited.phase)
 	}
 }
+
+// status racing rm: the pod was found, then removed before its manifest
+// was read. That is no pod found, not a pod without a manifest; a pod gc
+// moved on meanwhile is read where it went.
+func TestManifestOfPodRemovedMeanwhile(t *testing.T) {
+	data := t.TempDir()
+	p := makePod(t, data, dirRun)
+	q, err := Load(data, p.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p.Path(), filepath.Join(p.podsDir, dirExitedGarbage, p.UUID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Manifest(); err != nil {
+		t.Errorf("manifest of a pod gc marked meanwhile: %v", err)
+	}
+	if err := os.RemoveAll(filepath.Join(p.podsDir, dirExitedGarbage, p.UUID)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = q.Manifest()
+	if want := fmt.Sprintf("no pod found with UUID %q", p.UUID); err == nil || err.Error() != want {
+		t.Errorf("manifest of a pod removed meanwhile: %v, want %q", err, want)
+	}
+}

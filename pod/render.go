@@ -2,6 +2,7 @@ package pod
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -426,9 +427,20 @@ func (p *Pod) Manifest() (*schema.PodManifest, error) {
 	return &pm, nil
 }
 
-// ManifestBytes is the pod manifest as stored.
+// ManifestBytes is the pod manifest as stored. A pod that another
+// process moved on (gc marked it) is followed to its new place; one that
+// was removed meanwhile is no pod found, not a pod without a manifest.
 func (p *Pod) ManifestBytes() ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(p.Path(), fileManifest))
+	if errors.Is(err, os.ErrNotExist) && p.lock == nil {
+		if rerr := p.Refresh(); rerr != nil {
+			return nil, rerr
+		}
+		b, err = os.ReadFile(filepath.Join(p.Path(), fileManifest))
+		if errors.Is(err, os.ErrNotExist) && (p.phase == dirGarbage || p.phase == dirExitedGarbage) {
+			return nil, fmt.Errorf("no pod found with UUID %q: it is being removed", p.UUID)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pod %s has no manifest (yet): %w", p.UUID, err)
 	}

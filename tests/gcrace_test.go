@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/saturn-pods/saturn/tests/testimg"
@@ -29,5 +30,34 @@ func TestRunRacingImageGC(t *testing.T) {
 	}
 	if stop() == 0 {
 		t.Fatal("no image gc ran beside the runs")
+	}
+}
+
+// status racing rm answers for the pod as it was or says there is no pod
+// any more; it never reports a pod without a manifest.
+func TestStatusRacingRm(t *testing.T) {
+	e := newEnv(t)
+	img := testimg.TestApp(t, testimg.Options{Exec: []string{"/testapp", "exit", "0"}})
+	for i := range 15 {
+		r, uuid := podRun(t, e, img)
+		if r.Code != 0 || uuid == "" {
+			t.Fatalf("run %d: %s", i, r)
+		}
+		rm := e.command("rm", uuid)
+		if err := rm.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			st := e.saturn("status", uuid)
+			if st.Code != 0 && !strings.Contains(st.Stderr, "no pod found") {
+				t.Errorf("status beside rm: %s", st)
+			}
+			if st.Code != 0 {
+				break
+			}
+		}
+		if err := rm.Wait(); err != nil {
+			t.Fatalf("rm %s: %v", uuid, err)
+		}
 	}
 }
