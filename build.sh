@@ -38,9 +38,11 @@ need_root() {
 #   docker-registry             the reference registry, on loopback, for the Docker image tests
 #   umoci                       tests build OCI images layer by layer; umoci unpack is a bench peer
 #   skopeo                      tests push images to the registry; skopeo copy is a bench peer
+#   systemd                     systemd-socket-activate starts saturn as a .socket unit would
+#                               (tests/activation_test.go); not run as PID 1 here
 DEB_PACKAGES=(busybox-static gnupg iptables containernetworking-plugins iproute2 util-linux
 	xz-utils bzip2 curl ca-certificates runc hyperfine e2fsprogs qemu-system-x86
-	docker-registry umoci skopeo)
+	docker-registry umoci skopeo systemd)
 
 cmd_deps() {
 	need_root deps

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/activation"
 	"github.com/saturn-pods/saturn/stage1-fly/flywatch"
 	"github.com/saturn-pods/saturn/stage2"
 )
@@ -96,6 +97,8 @@ type runPlan struct {
 	mounts []flyMount
 	host   *hostMounts
 	dns    dnsModes
+	// sockets were passed for socket activation (listen.go).
+	sockets []activation.Socket
 }
 
 // run prepares the app and execs it in place of this process, so the pid
@@ -114,6 +117,10 @@ func run(f *runFlags) error {
 	if _, err := os.Stat(podManifestFile); err != nil {
 		return fmt.Errorf("pod manifest: %w", err)
 	}
+	socks, err := takeSockets()
+	if err != nil {
+		return err
+	}
 	// Started first, so that its start overlaps the planning and mounts
 	// below instead of delaying the app's exec. Without the watcher only
 	// rkt/status is missing; the pod runs.
@@ -123,7 +130,7 @@ func run(f *runFlags) error {
 	} else {
 		defer w.Release() // only if run fails: the app's exec does not return
 	}
-	plan, err := planRun(f)
+	plan, err := planRun(f, socks)
 	if err != nil {
 		return err
 	}
@@ -132,7 +139,7 @@ func run(f *runFlags) error {
 
 // planRun reads the pod and checks everything that can be refused (user,
 // executable, volumes, isolators) before anything is written or mounted.
-func planRun(f *runFlags) (*runPlan, error) {
+func planRun(f *runFlags, socks []activation.Socket) (*runPlan, error) {
 	p, err := loadPod(".")
 	if err != nil {
 		return nil, err
@@ -150,6 +157,9 @@ func planRun(f *runFlags) (*runPlan, error) {
 	// Keyrings are not namespaced: the app gets a session keyring of its
 	// own rather than the one of whoever started the pod.
 	spec.NewSessionKeyring = true
+	if spec.Env, err = socketEnv(p, spec.Env, socks); err != nil {
+		return nil, err
+	}
 	if err := stage2.CheckExec(rootfs, spec.Args, spec.Env); err != nil {
 		return nil, fmt.Errorf("app %s: %w", p.appName(), err)
 	}
@@ -161,7 +171,7 @@ func planRun(f *runFlags) (*runPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &runPlan{pod: p, spec: spec, mounts: mounts, host: host, dns: dns}, nil
+	return &runPlan{pod: p, spec: spec, mounts: mounts, host: host, dns: dns, sockets: socks}, nil
 }
 
 // launch writes the pod's runtime files, names the app to the exit
@@ -207,6 +217,9 @@ func launch(plan *runPlan, w *flywatch.Watcher, lockFD int, debug bool) error {
 		if _, err := unix.FcntlInt(uintptr(lockFD), unix.F_SETFD, 0); err != nil {
 			return fmt.Errorf("keep pod lock across exec: %w", err)
 		}
+	}
+	if err := keepSockets(plan.sockets); err != nil {
+		return err
 	}
 	if debug {
 		logf("exec %q chrooted in %s as %d:%d", plan.spec.Args, p.rootfs(), plan.spec.UID, plan.spec.GID)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/saturn-pods/saturn/activation"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
@@ -142,6 +143,10 @@ type appPlan struct {
 	notify bool
 	// stdio are the modes of stdin, stdout and stderr (attach.go).
 	stdio []string
+	// listen are the indexes in podPlan.sockets of the sockets the app
+	// gets (listen.go), listenNames their LISTEN_FDNAMES ("" if none).
+	listen      []int
+	listenNames string
 }
 
 // mountPlan is one volume mounted into an app.
@@ -160,6 +165,9 @@ type mountPlan struct {
 type podPlan struct {
 	manifest *podManifest
 	apps     []*appPlan
+	// sockets are those passed for socket activation, in the run
+	// entrypoint only (listen.go).
+	sockets []activation.Socket
 }
 
 // loadPlan reads and checks the pod in podDir: a pod stage1 cannot run
@@ -237,6 +245,9 @@ func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags) (*appPlan,
 		}
 	}
 	spec.Root = "/" + filepath.Join(a.rel, "rootfs")
+	// Sockets passed to saturn are not the app's unless given to it
+	// (listen.go): what --inherit-env copied names another process.
+	spec.Env = activation.Strip(spec.Env)
 	a.spec = spec
 	if a.mounts, err = planMounts(name, pm, ra, a.app); err != nil {
 		return nil, err

@@ -114,6 +114,8 @@ func encodePlan(p *podPlan) []byte {
 		for _, m := range a.mounts {
 			w.mount(m)
 		}
+		writeInts(w, a.listen)
+		w.str(a.listenNames)
 	}
 	return w.b
 }
@@ -260,6 +262,8 @@ func decodePlan(b []byte) (*podPlan, error) {
 		for j, nm := 0, r.count(); j < nm && r.err == nil; j++ {
 			a.mounts = append(a.mounts, r.mount())
 		}
+		a.listen = readInts[int](r)
+		a.listenNames = r.str()
 		p.apps = append(p.apps, a)
 	}
 	if r.err == nil && len(r.b) != 0 {

@@ -13,7 +13,7 @@ func testPlan() *podPlan {
 	ro := true
 	return &podPlan{apps: []*appPlan{
 		{
-			name: "web", rel: "opt/stage2/web", nullStderr: true, notify: true,
+			name: "web", rel: "opt/stage2/web", nullStderr: true, notify: true, listen: []int{0, 2}, listenNames: "http:unknown",
 			ra:  &runtimeApp{Name: "web", ReadOnlyRootFS: true},
 			app: &app{WorkingDirectory: "/srv", EventHandlers: []eventHandler{{Name: "pre-start", Exec: []string{"/bin/sh", "-c", "echo ü"}}, {Name: "post-stop", Exec: []string{}}}},
 			spec: &launch.Spec{
@@ -53,7 +53,7 @@ func TestPlanRoundTrip(t *testing.T) {
 	}
 	for i, w := range want.apps {
 		g := got.apps[i]
-		if g.name != w.name || g.rel != w.rel || g.nullStdout != w.nullStdout || g.nullStderr != w.nullStderr || g.notify != w.notify || g.ra.Name != w.name || g.ra.ReadOnlyRootFS != w.ra.ReadOnlyRootFS ||
+		if g.name != w.name || g.rel != w.rel || g.nullStdout != w.nullStdout || g.nullStderr != w.nullStderr || g.notify != w.notify || !reflect.DeepEqual(g.listen, w.listen) || g.listenNames != w.listenNames || g.ra.Name != w.name || g.ra.ReadOnlyRootFS != w.ra.ReadOnlyRootFS ||
 			g.app.WorkingDirectory != w.app.WorkingDirectory || !reflect.DeepEqual(g.app.EventHandlers, w.app.EventHandlers) {
 			t.Errorf("app %d: got %+v %+v %+v, want %+v %+v %+v", i, g, g.ra, g.app, w, w.ra, w.app)
 		}

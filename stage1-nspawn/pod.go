@@ -38,6 +38,10 @@ func podMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	sockets, err := openPodSockets()
+	if err != nil {
+		return fail(err)
+	}
 	if err := tellCaught(caught); err != nil {
 		return fail(err)
 	}
@@ -68,6 +72,7 @@ func podMain(args []string) int {
 	sv := newSupervisor(f, plan)
 	sv.notify = notifier
 	sv.tty = tty
+	sv.sockets = sockets
 	return sv.run(sigs)
 }
 

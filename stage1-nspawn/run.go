@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/activation"
 )
 
 // runMain is the run entrypoint. This process is the one stage0 exec'ed,
@@ -33,6 +35,9 @@ func runMain(args []string) int {
 	}
 	plan, err := loadPlan(podDir, f)
 	if err != nil {
+		return fail(err)
+	}
+	if err := planSockets(plan); err != nil {
 		return fail(err)
 	}
 	if err := keepFDsFromChildren(); err != nil {
@@ -107,7 +112,8 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	// The fds this process hands PID 1 are named in its environment. A
 	// caller's variable of the same name would shadow ours (the first
 	// of two equal keys wins) and point PID 1 at a wrong fd.
-	env := withoutEnv(os.Environ(), "RKT_LOCK_FD", planFDEnv, caughtFDEnv, notifyFDEnv, ttyFDEnv, consoleFDEnv)
+	env := withoutEnv(os.Environ(), "RKT_LOCK_FD", planFDEnv, caughtFDEnv, notifyFDEnv, ttyFDEnv, consoleFDEnv, listenFDsEnv)
+	env = activation.Strip(env)
 	relay, env, err := prepareNotify(env)
 	if err != nil {
 		return fail(err)
@@ -121,6 +127,7 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 		relay.abort()
 		return fail(err)
 	}
+	env, files = passSockets(plan, env, files)
 	planFD, err := planMemfd(plan)
 	if err != nil {
 		tty.abort()

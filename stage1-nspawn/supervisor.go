@@ -41,6 +41,9 @@ type supervisor struct {
 	plan   *podPlan
 	notify *podNotifier // systemd's readiness relay, nil when not under Type=notify
 	tty    *podTTY      // the run entrypoint's terminal fds, nil when none
+	// sockets are the sockets passed for socket activation (listen.go),
+	// -1 once handed to their app.
+	sockets []int
 
 	mu    sync.Mutex
 	procs map[int]func(code int) // pid -> what to tell of its exit, for processes it started
@@ -354,6 +357,10 @@ func (s *supervisor) spawn(spec *launch.Spec, files []uintptr, setsid bool, exit
 	defer s.mu.Unlock()
 	var pid int
 	var err error
+	for _, fd := range spec.Listen {
+		// The sockets follow stdio (see launch.Spec.Listen).
+		files = append(slices.Clip(files), uintptr(fd))
+	}
 	if spec.Direct() {
 		pid, err = launch.Start(spec, files, setsid)
 	} else {
@@ -397,10 +404,14 @@ func startHelper(spec *launch.Spec, files []uintptr, setsid bool) (int, error) {
 // specFD once the helper is started.
 func helperArgs(spec *launch.Spec, files []uintptr) (argv []string, all []uintptr, specFD int, err error) {
 	inHelper, ns := spec, []uintptr(nil)
-	if spec.MountNS > 0 {
+	if spec.MountNS > 0 || len(spec.Listen) > 0 {
 		c := *spec
-		c.MountNS = len(files) + 1
-		inHelper, ns = &c, []uintptr{uintptr(spec.MountNS)}
+		c.ListenFDs = len(spec.Listen)
+		if spec.MountNS > 0 {
+			c.MountNS = len(files) + 1
+			ns = []uintptr{uintptr(spec.MountNS)}
+		}
+		inHelper = &c
 	}
 	specFD, err = inHelper.Memfd()
 	if err != nil {
@@ -536,8 +547,13 @@ func (s *supervisor) startApp(a *appPlan, exits chan<- appExit) (int, int, error
 		spec = &withSocket
 		s.awaiting[a] = true
 	}
+	spec, err := withSockets(spec, a, s.sockets)
+	if err != nil {
+		return 0, exitStage1, err
+	}
 	// exits has room for every app, and each app exits once.
 	pid, err := s.spawnApp(a, spec, func(code int) { exits <- appExit{app: a, code: code} })
+	closeSockets(a, s.sockets)
 	if err != nil {
 		return 0, exitStage1, err
 	}

@@ -7,12 +7,14 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/activation"
 	"github.com/saturn-pods/saturn/seccomp"
 )
 
@@ -55,6 +57,16 @@ type Spec struct {
 	Rlimits    []Rlimit `json:"rlimits,omitempty"`
 	// OOMScoreAdj, when set, is written to /proc/self/oom_score_adj.
 	OOMScoreAdj *int `json:"oomScoreAdj,omitempty"`
+	// Listen are the caller's descriptors of the sockets the process
+	// gets for socket activation (package activation), as its fds 3
+	// onwards: the caller passes them right after stdio. Such a process
+	// is started through the helper, where they are only counted, in
+	// ListenFDs.
+	Listen []int `json:"-"`
+	// ListenFDs is how many of those sockets the helper's process has:
+	// it is told so in LISTEN_FDS, with its own pid in LISTEN_PID, which
+	// only the process that becomes the app knows, just before exec.
+	ListenFDs int `json:"listenFDs,omitempty"`
 	// Ctty makes the terminal on the process's fd 0 its controlling
 	// terminal, in the new session it must then lead. It is applied
 	// when the process (or the helper that becomes it) is forked, so it
@@ -183,6 +195,12 @@ func Exec(s *Spec) error {
 	if err := setCredentials(s); err != nil {
 		return err
 	}
+	env := s.Env
+	if s.ListenFDs > 0 {
+		// The pid as the app sees it, in the pod's PID namespace: exec
+		// keeps it.
+		env = append(slices.Clip(env), activation.EnvPID+"="+strconv.Itoa(os.Getpid()), activation.EnvFDs+"="+strconv.Itoa(s.ListenFDs))
+	}
 	if filter != nil && !early {
 		if s.UID != 0 && !s.NoNewPrivs {
 			// The filter refuses what the credential switch needs,
@@ -192,9 +210,9 @@ func Exec(s *Spec) error {
 				return fmt.Errorf("set no_new_privs: %w", err)
 			}
 		}
-		return execFiltered(filter, prog, s.Args, s.Env)
+		return execFiltered(filter, prog, s.Args, env)
 	}
-	if err := unix.Exec(prog, s.Args, s.Env); err != nil {
+	if err := unix.Exec(prog, s.Args, env); err != nil {
 		return fmt.Errorf("exec %s: %w", s.Args[0], err)
 	}
 	return nil

@@ -12,9 +12,11 @@ import (
 // limits and oom_score_adj belong to the whole process and must be set
 // between fork and exec, which Go's fork cannot do; a seccomp filter
 // that refuses what Go's fork needs cannot be installed before it (see
-// forkPath). Such a spec needs the helper (Main) exec'ed in between.
+// forkPath); a socket-activated app's LISTEN_PID is its own pid, known
+// only after the fork. Such a spec needs the helper (Main) exec'ed in
+// between.
 func (s *Spec) Direct() bool {
-	return len(s.Rlimits) == 0 && s.OOMScoreAdj == nil && s.seccompEarly()
+	return len(s.Rlimits) == 0 && s.OOMScoreAdj == nil && s.seccompEarly() && len(s.Listen) == 0 && s.ListenFDs == 0
 }
 
 // Start starts the process s describes as a child of the caller, without
@@ -39,7 +41,7 @@ func Start(s *Spec, files []uintptr, setsid bool) (int, error) {
 		return 0, fmt.Errorf("start: no command to run")
 	}
 	if !s.Direct() {
-		return 0, fmt.Errorf("start %s: resource limits, oom_score_adj and this seccomp filter need the stage2 helper", s.Args[0])
+		return 0, fmt.Errorf("start %s: resource limits, oom_score_adj, sockets and this seccomp filter need the stage2 helper", s.Args[0])
 	}
 	return onThrowawayThread(func() (int, error) { return forkApp(s, files, setsid) })
 }

@@ -92,6 +92,8 @@ func run(cmd string, args []string) int {
 		return netCmd(cmd, args)
 	case "syscall":
 		return syscallProbe(args)
+	case "serve-listen":
+		return serveListen()
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", cmd)
 		return 2
