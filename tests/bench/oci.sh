@@ -26,7 +26,10 @@ fs=$work/fs
 mount_bench_fs "$fs"
 regpid=
 cleanup() {
-	[[ -n $regpid ]] && kill "$regpid" 2>/dev/null && wait "$regpid" 2>/dev/null
+	if [[ -n $regpid ]]; then
+		kill "$regpid" 2>/dev/null || true
+		wait "$regpid" 2>/dev/null || true
+	fi
 	for d in "$fs"/data*; do
 		if [[ -d $d ]]; then "$saturn_bin" --dir="$d" gc --grace-period=0s >/dev/null 2>&1 || true; fi
 	done
