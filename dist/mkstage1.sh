@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# [STAGE1_INTERFACE_VERSION=N] mkstage1.sh NAME ENTRY NET_MODES [EXTRA...]: builds $BUILD/stage1-images/NAME.aci
-# from the Go package ./NAME: the static binary as /ENTRY, with the other rkt stage1
-# entrypoints (/enter, /gc, /stop, and the EXTRA ones the stage1 implements, such as
-# attach) symlinked to it (the binary picks its role by the name it runs as), the directories stage0 and the stage1 ABI
+# [STAGE1_INTERFACE_VERSION=N] mkstage1.sh NAME ENTRY NET_MODES [EXTRA|KEY=VALUE...]:
+# builds $BUILD/stage1-images/NAME.aci from the Go package ./NAME: the static
+# binary as /ENTRY, with the other rkt stage1 entrypoints (/enter, /gc, /stop, and
+# the EXTRA ones the stage1 implements, such as attach) symlinked to it (the binary
+# picks its role by the name it runs as), the directories stage0 and the stage1 ABI
 # expect, and a manifest carrying the entrypoint, interface-version and
 # net-modes (the --net values the stage1 accepts, docs/stage1-abi.md)
-# annotations. Both stage1s are built by it so their images cannot drift
+# annotations, and one saturn-pods.org/stage1/KEY annotation per KEY=VALUE
+# (what else the stage1 cannot honour: max-apps, unsupported-flags,
+# isolators). Both stage1s are built by it so their images cannot drift
 # apart in layout.
 set -euo pipefail
 : "${BUILD:?BUILD must name the build directory}"
 name=${1:?stage1 name}
 entry=${2:?run entrypoint file name}
 net_modes=${3:?comma-separated --net values the stage1 accepts}
-extra=("${@:4}")
+extra=()
+caps=""
+for arg in "${@:4}"; do
+	if [[ $arg == *=* ]]; then
+		caps+=$(printf ',\n    {"name": "saturn-pods.org/stage1/%s", "value": "%s"}' "${arg%%=*}" "${arg#*=}")
+	else
+		extra+=("$arg")
+	fi
+done
 # The stage1 interface version the image declares (docs/stage1-abi.md).
 iface_version=${STAGE1_INTERFACE_VERSION:-4}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,7 +62,7 @@ cat >"$work/manifest" <<JSON
     {"name": "coreos.com/rkt/stage1/gc", "value": "/gc"},
     {"name": "coreos.com/rkt/stage1/stop", "value": "/stop"},
 ${extra_ann}    {"name": "coreos.com/rkt/stage1/interface-version", "value": "$iface_version"},
-    {"name": "saturn-pods.org/stage1/net-modes", "value": "$net_modes"}
+    {"name": "saturn-pods.org/stage1/net-modes", "value": "$net_modes"}$(printf '%b' "$caps")
   ]
 }
 JSON

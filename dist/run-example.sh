@@ -3,7 +3,7 @@
 # in BUILD_DIR (called by ./build.sh run-example, as root).
 #
 # It uses the busybox image from BUILD_DIR/images, or makes one with
-# BUILD_DIR/bin/mkaci from /bin/busybox, then runs a pod of two busybox
+# "saturn image build" from /bin/busybox, then runs a pod of two busybox
 # apps that print the pod's hostname and its process list. The pod lives
 # in a scratch data directory that is garbage-collected and removed at the
 # end (set SATURN_EXAMPLE_DIR to keep it somewhere else).
@@ -46,7 +46,7 @@ if [[ ! -f $image ]]; then
 }
 EOF
 	image=$scratch/busybox.aci
-	"$BUILD/bin/mkaci" "$root" "$image"
+	"$SATURN" image build "$root" "$image"
 fi
 
 echo "run-example: importing $image"

@@ -62,6 +62,11 @@ func (c *Client) getRetry(ctx context.Context, u string, hdr http.Header) (*http
 	}
 }
 
+// ErrDeferred is wrapped by GetSmall's error when the server answered
+// 202 Accepted: it has the file in the making (quay.io signs an image it
+// converts while it streams it) and asks to be asked again later.
+var ErrDeferred = errors.New("server answered 202 Accepted: the download is deferred")
+
 // maxSmallFile bounds signatures and public keys.
 const maxSmallFile = 4 << 20
 
@@ -73,6 +78,9 @@ func (c *Client) GetSmall(ctx context.Context, u string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusAccepted {
+		return nil, fmt.Errorf("GET %s: %w", clip.String(u), ErrDeferred)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(u, resp)
 	}

@@ -69,6 +69,12 @@ type Fetcher struct {
 	// KeyClient fetches discovered public keys; nil means Client. It
 	// differs when --insecure-options=pubkey allows keys over plain http.
 	KeyClient *Client
+	// URLClient fetches an image named by an explicit http:// or https://
+	// URL, and its signature beside it; nil means Client. As in rkt, it
+	// may speak plain http without --insecure-options=http: the user
+	// chose the URL, and the signature check stays. Discovery, which
+	// picks URLs from what a server says, keeps using Client.
+	URLClient *Client
 	// Confirm asks the user whether to trust a discovered key; nil when
 	// there is nobody to ask (stdin is not a terminal).
 	Confirm func(question string) bool
@@ -85,7 +91,15 @@ type Fetcher struct {
 	// DockerRegistry returns a registry host's configured mirrors and
 	// whether plain http is allowed to it (the dockerRegistry kind).
 	DockerRegistry func(registry string) (mirrors []string, insecure bool)
+	// WarnUnverified, when set, replaces the warning printed on Log for
+	// each image imported unverified (InsecureImage), so that a command
+	// fetching several images can say it once.
+	WarnUnverified func()
 }
+
+// WarningUnverified is rkt's warning for an image imported without its
+// signature checked.
+const WarningUnverified = "warning: signature verification has been disabled"
 
 func (f *Fetcher) logf(format string, a ...any) {
 	if f.Log != nil {
@@ -128,7 +142,11 @@ func (f *Fetcher) fetchTop(ctx context.Context, ref, sigFile string) (string, er
 		return f.fetchOCI(ctx, ref)
 	case strings.HasPrefix(ref, "http://"), strings.HasPrefix(ref, "https://"):
 		f.debugf("fetch: %s is a URL (pull policy %s)", clip.String(ref), f.Policy)
-		return f.fetchRemote(ctx, ref, ref+".asc", sigFile, nil, "")
+		byURL := *f
+		if f.URLClient != nil {
+			byURL.Client = f.URLClient
+		}
+		return byURL.fetchRemote(ctx, ref, ref+".asc", sigFile, nil, "")
 	case strings.HasPrefix(ref, "file://"):
 		return f.fetchFile(strings.TrimPrefix(ref, "file://"), sigFile)
 	case strings.Contains(ref, "://"):
@@ -164,7 +182,7 @@ func (f *Fetcher) fetchName(ctx context.Context, ref string) (string, error) {
 			return "", err
 		}
 		if f.Policy == PullNever {
-			return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", clip.String(ref))
+			return "", fmt.Errorf("cannot find image %q: not found in the store (--pull-policy=never)", clip.String(ref))
 		}
 		f.debugf("fetch: %s not in the store; discovering it", clip.String(ref))
 	}
@@ -203,7 +221,7 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 	}
 	switch {
 	case f.Policy == PullNever && rem == nil:
-		return "", fmt.Errorf("image %q not found in the store (--pull-policy=never)", clip.String(aciURL))
+		return "", fmt.Errorf("cannot find image %q: not found in the store (--pull-policy=never)", clip.String(aciURL))
 	case f.Policy == PullNever, f.Policy == PullNew && rem != nil:
 		f.debugf("cache: using the stored image without asking (pull policy %s)", f.Policy)
 		return rem.ImageID, nil
@@ -215,8 +233,9 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 	// cannot be verified is not downloaded at all; with one, the image is
 	// revalidated first and the signature only fetched when it changed.
 	var sig []byte
+	deferred := false
 	if rem == nil {
-		if sig, err = f.signature(ctx, aciURL, ascURL, sigFile); err != nil {
+		if sig, deferred, err = f.signatureOrDeferred(ctx, aciURL, ascURL, sigFile); err != nil {
 			return "", err
 		}
 	}
@@ -238,7 +257,7 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 		return rem.ImageID, err
 	}
 	if rem != nil {
-		if sig, err = f.signature(ctx, aciURL, ascURL, sigFile); err != nil {
+		if sig, deferred, err = f.signatureOrDeferred(ctx, aciURL, ascURL, sigFile); err != nil {
 			return "", err
 		}
 	}
@@ -253,14 +272,65 @@ func (f *Fetcher) fetchRemote(ctx context.Context, aciURL, ascURL, sigFile strin
 		// never enters the store.
 		opts.Check = func(m *schema.ImageManifest) error { return checkLabels(m, app) }
 	}
+	if deferred {
+		return f.importDeferred(ctx, aciURL, ascURL, dl, name, opts)
+	}
 	return f.importStream(aciURL, dl, dl.Size, sig, name, opts)
+}
+
+// signatureOrDeferred is signature for a remote image whose signature
+// server may answer 202 Accepted: then deferred is set, and the signature
+// is asked for again once the image is downloaded, as rkt did.
+func (f *Fetcher) signatureOrDeferred(ctx context.Context, image, ascURL, sigFile string) (sig []byte, deferred bool, err error) {
+	sig, err = f.signature(ctx, image, ascURL, sigFile)
+	if errors.Is(err, ErrDeferred) {
+		f.logf("server requested deferring the signature download")
+		return nil, true, nil
+	}
+	return sig, false, err
+}
+
+// importDeferred downloads the image into a temporary file of the store,
+// then asks for its signature a second and last time (rkt's deferred
+// signature download: the server had it in the making while it sent the
+// image) and imports the file, verified, as importStream does. A second
+// 202 is an error, as it was in rkt.
+func (f *Fetcher) importDeferred(ctx context.Context, aciURL, ascURL string, dl *Download, name string, opts store.ImportOptions) (string, error) {
+	tmp, err := f.Store.TempFile()
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", clip.String(aciURL), err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	var r io.Reader = dl
+	if f.Progress {
+		r = newProgressReader(r, f.Log, "Downloading ACI", dl.Size)
+	}
+	if _, err := io.Copy(tmp, r); err != nil {
+		return "", fmt.Errorf("image %s: %w", clip.String(aciURL), err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	sig, err := f.signature(ctx, aciURL, ascURL, "")
+	if errors.Is(err, ErrDeferred) {
+		return "", fmt.Errorf("image %s: error downloading the signature file: server asked to defer the download again", clip.String(aciURL))
+	}
+	if err != nil {
+		return "", err
+	}
+	return f.importVerified(aciURL, tmp, sig, name, opts)
 }
 
 // signature reads the detached signature of image, from sigFile or the
 // URL; nil when signatures are switched off.
 func (f *Fetcher) signature(ctx context.Context, image, ascURL, sigFile string) ([]byte, error) {
 	if f.InsecureImage {
-		f.logf("warning: signature verification has been disabled")
+		if f.WarnUnverified != nil {
+			f.WarnUnverified()
+		} else {
+			f.logf("%s", WarningUnverified)
+		}
 		return nil, nil
 	}
 	if sigFile != "" {
@@ -339,6 +409,11 @@ func (f *Fetcher) importStream(src string, r io.Reader, size int64, sig []byte, 
 	if f.Progress {
 		r = newProgressReader(r, f.Log, "Downloading ACI", size)
 	}
+	return f.importVerified(src, r, sig, name, opts)
+}
+
+// importVerified is importStream without the progress bar.
+func (f *Fetcher) importVerified(src string, r io.Reader, sig []byte, name string, opts store.ImportOptions) (string, error) {
 	if sig == nil {
 		id, err := f.Store.Import(r, opts)
 		if err != nil {

@@ -35,7 +35,11 @@ func checkRuntimeApp(ra *schema.RuntimeApp, t Tree) error {
 	if app == nil {
 		app = t.Manifest.App
 	}
-	if err := CheckApp(ra.Name.String(), image, app, filepath.Join(t.Path, treeRootfsDir)); err != nil {
+	rootfs := filepath.Join(t.Path, treeRootfsDir)
+	if err := CheckApp(ra.Name.String(), image, app, rootfs); err != nil {
+		return &CheckError{err: err}
+	}
+	if err := checkWorkingDirectory(ra, app, rootfs, image); err != nil {
 		return &CheckError{err: err}
 	}
 	return nil

@@ -47,6 +47,7 @@ type App struct {
 	ReadOnlyRootFS    bool
 	UserAnnotations   types.UserAnnotations
 	UserLabels        types.UserLabels
+	Annotations       types.Annotations
 
 	MemoryLimit *types.ResourceMemory
 	CPULimit    *types.ResourceCPU
@@ -71,6 +72,8 @@ type Apps struct {
 	// pod manifest (rkt refuses them there; saturn gives them a meaning).
 	UserAnnotations types.UserAnnotations
 	UserLabels      types.UserLabels
+	// Annotations given before any image go to the pod manifest.
+	Annotations types.Annotations
 }
 
 func (as *Apps) last() *App {
@@ -155,6 +158,7 @@ func (as *Apps) AddFlags(fs *pflag.FlagSet) {
 	fs.Var(&podFlag{as, kvSetter("user-label", &as.UserLabels), func(a *App, s string) error {
 		return kvSetter("user-label", &a.UserLabels)(s)
 	}}, "user-label", "add a user label NAME=VALUE to the preceding app (before any image: to the pod)")
+	as.addAnnotationFlag(fs)
 	fs.Var(volumeFlag{as}, "volume", "volume to make available in the pod: NAME,kind=host|empty,source=PATH,readOnly=BOOL,recursive=BOOL")
 }
 

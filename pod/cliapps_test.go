@@ -297,8 +297,8 @@ func TestParseAppsErrors(t *testing.T) {
 		{[]string{"--hosts-entry=10.0.0.1=db\tx", "a"}, "control character"},
 		{[]string{"--net=none", "--mds-register", "a"}, "--mds-register does not work with --net=none"},
 		{[]string{"--net=host", "--mds-register", "a"}, "--mds-register: saturn has no metadata service yet"},
-		{[]string{"--pod-manifest=/p", "a"}, "--pod-manifest conflicts"},
-		{[]string{"--pod-manifest=/p", "--volume=v,kind=empty"}, "--pod-manifest conflicts"},
+		{[]string{"--pod-manifest=/p", "a"}, "conflicting flags set with --pod-manifest"},
+		{[]string{"--pod-manifest=/p", "--volume=v,kind=empty"}, "conflicting flags set with --pod-manifest"},
 		{[]string{"--pull-policy=sometimes", "a"}, "invalid --pull-policy"},
 		{[]string{"--store-only", "--no-store", "a"}, "conflict"},
 	}

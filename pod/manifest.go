@@ -21,6 +21,32 @@ type ImageManifests interface {
 	Manifest(id string) (*schema.ImageManifest, error)
 }
 
+// IDResolver is implemented by ImageManifests that take an image id in
+// any form the store resolves (the short one fetch prints, a unique
+// prefix): LoadManifest then puts the full id into the pod manifest.
+type IDResolver interface {
+	ResolveID(id string) (string, error)
+}
+
+// resolveImageID replaces the image id of ra with the full one when
+// images resolves ids.
+func resolveImageID(ra *schema.RuntimeApp, images ImageManifests) error {
+	r, ok := images.(IDResolver)
+	if !ok {
+		return nil
+	}
+	full, err := r.ResolveID(ra.Image.ID.String())
+	if err != nil {
+		return err
+	}
+	h, err := types.NewHash(full)
+	if err != nil {
+		return err
+	}
+	ra.Image.ID = *h
+	return nil
+}
+
 // Generate builds the pod manifest for the apps of o, whose ImageIDs the
 // caller has filled in. environ is the caller's environment, used with
 // --inherit-env.
@@ -67,6 +93,9 @@ func Generate(o *PrepareOptions, images ImageManifests, environ []string) (*sche
 	}
 	if err := checkPorts(pm); err != nil {
 		return nil, err
+	}
+	for _, an := range o.Apps.Annotations {
+		pm.Annotations.Set(an.Name, an.Value)
 	}
 	pm.Annotations.Set("coreos.com/rkt/stage1/mutable", "false")
 	pm.UserAnnotations = o.Apps.UserAnnotations
@@ -142,6 +171,9 @@ func runtimeApp(app *App, im *schema.ImageManifest, o *PrepareOptions) (schema.R
 	}
 	if err := overrideIsolators(app, a); err != nil {
 		return ra, fmt.Errorf("app %s: %w", name, err)
+	}
+	for _, an := range app.Annotations {
+		ra.Annotations.Set(an.Name, an.Value)
 	}
 	for ann, mode := range map[string]string{AnnotationStdin: app.Stdin, AnnotationStdout: app.Stdout, AnnotationStderr: app.Stderr} {
 		if mode != "" {
@@ -427,6 +459,9 @@ func LoadManifest(path string, images ImageManifests, grants *grant.Policy) (*sc
 		seen[ra.Name] = true
 		if ra.Image.ID.Empty() {
 			return nil, fmt.Errorf("pod manifest %s: app %s has no image id", path, ra.Name)
+		}
+		if err := resolveImageID(ra, images); err != nil {
+			return nil, fmt.Errorf("pod manifest %s: app %s: %w", path, ra.Name, err)
 		}
 		im, err := images.Manifest(ra.Image.ID.String())
 		if err != nil {

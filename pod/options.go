@@ -89,7 +89,7 @@ func (o *PrepareOptions) Check() error {
 		if len(o.Apps.Apps) > 0 || len(o.Apps.Volumes) > 0 || len(o.Apps.Mounts) > 0 ||
 			len(o.Ports) > 0 || o.InheritEnv || len(o.SetEnv) > 0 || len(o.SetEnvFile) > 0 ||
 			len(o.Apps.UserAnnotations) > 0 || len(o.Apps.UserLabels) > 0 {
-			return fmt.Errorf("--pod-manifest conflicts with images, --volume, --mount, --port and environment flags")
+			return fmt.Errorf("conflicting flags set with --pod-manifest (see --help): it conflicts with images, --volume, --mount, --port and environment flags")
 		}
 		return nil
 	}
@@ -134,7 +134,7 @@ func (o *RuntimeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.DNSSearch, "dns-search", nil, "DNS search domain for /etc/resolv.conf")
 	fs.StringArrayVar(&o.DNSOpt, "dns-opt", nil, "DNS option for /etc/resolv.conf")
 	fs.StringVar(&o.DNSDomain, "dns-domain", "", "DNS domain for /etc/resolv.conf")
-	fs.StringArrayVar(&o.HostsEntries, "hosts-entry", nil, "IP=HOSTNAME entry for the pod's /etc/hosts ('host': use the host's)")
+	fs.StringArrayVar(&o.HostsEntries, "hosts-entry", nil, "IP=HOSTNAME entries (comma-separated) for the pod's /etc/hosts ('host': use the host's)")
 }
 
 // hostnameRe is compiled on first use, not at package init, which every

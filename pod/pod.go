@@ -335,7 +335,7 @@ func List(dataDir string) ([]*Pod, error) {
 func Load(dataDir, uuid string) (*Pod, error) {
 	uuid = strings.ToLower(strings.TrimSpace(uuid))
 	if !validPrefix(uuid) {
-		return nil, fmt.Errorf("invalid pod UUID %q", uuid)
+		return nil, fmt.Errorf("invalid UUID %q: want a pod UUID or a prefix of one", uuid)
 	}
 	pods, err := List(dataDir)
 	if err != nil {
@@ -349,7 +349,8 @@ func Load(dataDir, uuid string) (*Pod, error) {
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("no pod found with UUID %q", uuid)
+		// rkt's words, then saturn's.
+		return nil, fmt.Errorf("no matches found for %q (no pod found with that UUID or prefix)", uuid)
 	case 1:
 		return found[0], nil
 	}
@@ -357,7 +358,7 @@ func Load(dataDir, uuid string) (*Pod, error) {
 	for _, p := range found {
 		names = append(names, p.UUID)
 	}
-	return nil, fmt.Errorf("UUID prefix %q is ambiguous, it matches pods %s", uuid, strings.Join(names, ", "))
+	return nil, fmt.Errorf("ambiguous uuid, %d matches: prefix %q matches pods %s", len(found), uuid, strings.Join(names, ", "))
 }
 
 // ReadUUIDFile reads a pod UUID saved by --uuid-file-save.

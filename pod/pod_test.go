@@ -133,8 +133,8 @@ func TestLoadErrors(t *testing.T) {
 	tests := map[string]string{
 		"1111":        "ambiguous",
 		"2222":        "no pod found",
-		"../../etc":   "invalid pod UUID",
-		"11111111-1x": "invalid pod UUID",
+		"../../etc":   "invalid UUID",
+		"11111111-1x": "invalid UUID",
 	}
 	for arg, want := range tests {
 		if _, err := Load(data, arg); err == nil || !strings.Contains(err.Error(), want) {

@@ -31,7 +31,10 @@ type command struct {
 	// (global flags before the name are still parsed). run needs this
 	// because its per-app flags follow each image.
 	rawArgs bool
-	run     func(g *globals, args []string) error
+	// hidden commands work but are not listed (aliases kept for rkt's
+	// users, such as "image fetch").
+	hidden bool
+	run    func(g *globals, args []string) error
 }
 
 // usageError is returned by commands for bad invocations; it prints the
@@ -75,16 +78,19 @@ func commandTable(g *globals) []*command {
 }
 
 // findCommand picks the longest command name made of the leading
-// non-flag words of args, skipping global flags that precede it.
-func findCommand(cmds []*command, args []string) (*command, []string, []string) {
-	var pre []string
+// non-flag words of args, skipping the flags that precede it (rkt's cobra
+// root took any flag of the command there). pre holds those flags, each
+// with the value it took when given as a separate word.
+func findCommand(cmds []*command, args []string) (*command, [][]string, []string) {
+	var pre [][]string
 	i := 0
 	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
-		pre = append(pre, args[i])
-		if takesValue(args[i]) && i+1 < len(args) {
-			pre = append(pre, args[i+1])
+		group := []string{args[i]}
+		if i+1 < len(args) && takesValue(cmds, args[i], args[i+1]) {
+			group = append(group, args[i+1])
 			i++
 		}
+		pre = append(pre, group)
 		i++
 	}
 	rest := args[i:]
@@ -112,50 +118,83 @@ func findCommand(cmds []*command, args []string) (*command, []string, []string) 
 	return best, pre, rest[bestLen:]
 }
 
-// takesValue reports whether a global flag given without "=" consumes the
-// next argument.
-func takesValue(arg string) bool {
-	if strings.Contains(arg, "=") {
+// takesValue reports whether a flag given before the command name
+// without "=" consumes the next word. Global flags are known; a flag of
+// the command is not known yet, so it takes the next word unless that
+// word is a flag or starts a command, as cobra's root command decided.
+func takesValue(cmds []*command, arg, next string) bool {
+	if strings.Contains(arg, "=") || strings.HasPrefix(next, "-") {
 		return false
 	}
-	switch strings.TrimLeft(arg, "-") {
-	case "dir", "local-config", "system-config", "user-config", "insecure-options":
-		return true
+	name := strings.TrimLeft(arg, "-")
+	fs := pflag.NewFlagSet("globals", pflag.ContinueOnError)
+	newGlobals(nil, nil).addFlags(fs)
+	addTopFlags(fs)
+	if f := fs.Lookup(name); f != nil {
+		return f.NoOptDefVal == ""
 	}
-	return false
+	if len(name) == 1 {
+		if f := fs.ShorthandLookup(name); f != nil {
+			return f.NoOptDefVal == ""
+		}
+	}
+	for _, c := range cmds {
+		if w, _, _ := strings.Cut(c.name, " "); w == next {
+			return false
+		}
+	}
+	return true
+}
+
+// addTopFlags adds the flags saturn takes with no command.
+func addTopFlags(fs *pflag.FlagSet) {
+	fs.BoolP("help", "h", false, "help for saturn")
+	fs.Bool("version", false, "print saturn's version (as 'saturn version')")
+}
+
+// flatten joins the flag groups findCommand returned.
+func flatten(groups [][]string) []string {
+	var out []string
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// splitGlobalFlags separates the global flags among groups from the
+// command's own, which a command parsing its arguments itself (rawArgs)
+// receives before the rest.
+func splitGlobalFlags(groups [][]string) (global, own []string) {
+	fs := pflag.NewFlagSet("globals", pflag.ContinueOnError)
+	newGlobals(nil, nil).addFlags(fs)
+	for _, g := range groups {
+		name, _, _ := strings.Cut(strings.TrimLeft(g[0], "-"), "=")
+		if fs.Lookup(name) != nil {
+			global = append(global, g...)
+		} else {
+			own = append(own, g...)
+		}
+	}
+	return global, own
 }
 
 func runCLI(args []string, stdout, stderr io.Writer) int {
 	g := newGlobals(stdout, stderr)
 	cmds := commandTable(g)
-	cmd, pre, rest := findCommand(cmds, args)
+	cmd, preGroups, rest := findCommand(cmds, args)
+	pre := flatten(preGroups)
 	if cmd == nil {
-		fs := pflag.NewFlagSet("saturn", pflag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		g.addFlags(fs)
-		help := fs.BoolP("help", "h", false, "help")
-		if err := fs.Parse(pre); err != nil {
-			fmt.Fprintf(stderr, "saturn: %v\n", err)
-			return exitUsage
-		}
-		if len(rest) == 0 || *help {
-			printHelp(stdout, cmds)
-			return exitOK
-		}
-		if rest[0] == "help" {
-			return helpFor(g, cmds, rest[1:], stdout, stderr)
-		}
-		if sub := subcommands(cmds, rest); len(sub) > 0 {
-			printGroupHelp(stdout, strings.Join(rest, " "), sub)
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "saturn: unknown command %q (see 'saturn help')\n", strings.Join(rest, " "))
-		return exitUsage
+		return runNoCommand(g, cmds, pre, rest)
 	}
 	fs, help := commandFlags(g, cmd)
 	parseArgs := append(pre, rest...)
+	cmdArgs := []string(nil)
 	if cmd.rawArgs {
-		parseArgs = pre
+		// The command parses its own flags, those given before its name
+		// too; only the global ones are taken here.
+		global, own := splitGlobalFlags(preGroups)
+		parseArgs = global
+		cmdArgs = append(own, rest...)
 	}
 	if err := fs.Parse(parseArgs); err != nil {
 		fmt.Fprintf(stderr, "saturn %s: %v\n", cmd.name, err)
@@ -166,15 +205,68 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		printCommandHelp(stdout, cmd, fs)
 		return exitOK
 	}
-	cmdArgs := fs.Args()
-	if cmd.rawArgs {
-		cmdArgs = rest
+	if !cmd.rawArgs {
+		cmdArgs = fs.Args()
 	}
 	if err := g.finish(); err != nil {
 		fmt.Fprintf(stderr, "saturn: %v\n", err)
 		return exitUsage
 	}
+	stop, err := g.startProfile()
+	if err != nil {
+		fmt.Fprintf(stderr, "saturn: %v\n", err)
+		return exitError
+	}
+	defer stop()
 	return reportError(stderr, cmd, cmd.run(g, cmdArgs))
+}
+
+// runNoCommand answers an invocation naming no command: help, version,
+// the commands of a group ("saturn image"), or rkt's "missing command".
+func runNoCommand(g *globals, cmds []*command, pre, rest []string) int {
+	stdout, stderr := g.Stdout, g.Stderr
+	fs := pflag.NewFlagSet("saturn", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	g.addFlags(fs)
+	addTopFlags(fs)
+	if err := fs.Parse(append(pre, rest...)); err != nil {
+		if len(rest) > 0 && len(subcommands(cmds, rest[:1])) == 0 {
+			err = fmt.Errorf("unknown command %q (see 'saturn help')", rest[0])
+		}
+		fmt.Fprintf(stderr, "saturn: %v\n", err)
+		return exitUsage
+	}
+	words := fs.Args()
+	help, _ := fs.GetBool("help")
+	if version, _ := fs.GetBool("version"); version && len(words) == 0 {
+		printVersion(stdout)
+		return exitOK
+	}
+	if len(words) > 0 && words[0] == "help" {
+		return helpFor(g, cmds, words[1:], stdout, stderr)
+	}
+	if len(words) == 0 {
+		if help {
+			printHelp(stdout, cmds)
+			return exitOK
+		}
+		// As rkt: a usage error, with the help to say what to type.
+		fmt.Fprintln(stderr, "saturn: missing command")
+		printHelp(stdout, cmds)
+		return exitUsage
+	}
+	return groupHelp(cmds, words, stdout, stderr, "saturn")
+}
+
+// groupHelp lists the commands of the group words names ("image"), or
+// says that there is no such command; who starts the error.
+func groupHelp(cmds []*command, words []string, stdout, stderr io.Writer, who string) int {
+	if sub := subcommands(cmds, words); len(sub) > 0 {
+		printGroupHelp(stdout, strings.Join(words, " "), sub)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "%s: unknown command %q (see 'saturn help')\n", who, strings.Join(words, " "))
+	return exitUsage
 }
 
 // commandFlags is the flag set of cmd: the global flags, its own and
@@ -195,17 +287,12 @@ func helpFor(g *globals, cmds []*command, words []string, stdout, stderr io.Writ
 		printHelp(stdout, cmds)
 		return exitOK
 	}
-	if cmd, _, rest := findCommand(cmds, words); cmd != nil && len(rest) == 0 {
+	if cmd, _, rest := findCommand(cmds, words); cmd != nil && len(rest) == 0 && !cmd.hidden {
 		fs, _ := commandFlags(g, cmd)
 		printCommandHelp(stdout, cmd, fs)
 		return exitOK
 	}
-	if sub := subcommands(cmds, words); len(sub) > 0 {
-		printGroupHelp(stdout, strings.Join(words, " "), sub)
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "saturn help: unknown command %q\n", strings.Join(words, " "))
-	return exitUsage
+	return groupHelp(cmds, words, stdout, stderr, "saturn help")
 }
 
 // subcommands lists the commands whose names start with the words given,
@@ -214,7 +301,7 @@ func subcommands(cmds []*command, words []string) []*command {
 	prefix := strings.Join(words, " ") + " "
 	var out []*command
 	for _, c := range cmds {
-		if strings.HasPrefix(c.name, prefix) {
+		if strings.HasPrefix(c.name, prefix) && !c.hidden {
 			out = append(out, c)
 		}
 	}
@@ -259,7 +346,9 @@ func printHelp(w io.Writer, cmds []*command) {
 	sorted := append([]*command(nil), cmds...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
 	for _, c := range sorted {
-		fmt.Fprintf(w, "  %-22s %s\n", c.name, c.short)
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-22s %s\n", c.name, c.short)
+		}
 	}
 	fmt.Fprintln(w)
 	fs := pflag.NewFlagSet("saturn", pflag.ContinueOnError)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/spf13/pflag"
+
 	"github.com/saturn-pods/saturn/config"
 )
 
@@ -36,16 +38,21 @@ func (g *globals) config() (*config.Config, error) {
 }
 
 func configCommands(g *globals) []*command {
+	var pretty bool
 	return []*command{{
 		name:  "config",
+		usage: "[--pretty-print=false]",
 		short: "print the merged configuration as JSON (secrets masked)",
-		run:   runConfig,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&pretty, "pretty-print", true, "apply indent to format the output")
+		},
+		run: func(g *globals, args []string) error { return runConfig(g, args, pretty) },
 	}}
 }
 
 // runConfig prints what saturn uses, rkt's `rkt config` format: the
 // configured values with the defaults filled in where nothing is set.
-func runConfig(g *globals, args []string) error {
+func runConfig(g *globals, args []string, pretty bool) error {
 	if len(args) != 0 {
 		return usagef("config takes no arguments")
 	}
@@ -61,7 +68,13 @@ func runConfig(g *globals, args []string) error {
 	if eff.Stage1.Name == "" && eff.Stage1.Location == "" {
 		eff.Stage1.Location = filepath.Join(eff.Paths.Stage1Images, defaultStage1File)
 	}
-	out, err := json.MarshalIndent(map[string]any{"stage0": eff.Entries()}, "", "\t")
+	v := map[string]any{"stage0": eff.Entries()}
+	var out []byte
+	if pretty {
+		out, err = json.MarshalIndent(v, "", "\t")
+	} else {
+		out, err = json.Marshal(v)
+	}
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}

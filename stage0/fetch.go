@@ -39,7 +39,7 @@ func (f *fetchFlags) add(fs *pflag.FlagSet) {
 func (f *fetchFlags) policy() (string, error) {
 	switch {
 	case f.noStore && f.storeOnly:
-		return "", usagef("--no-store and --store-only cannot be used together")
+		return "", usagef("both --store-only and --no-store specified")
 	case f.noStore:
 		return pullUpdate, nil
 	case f.storeOnly:
@@ -81,7 +81,7 @@ func (f *imageFetcher) fetchSigned(ref, sig string) (string, error) {
 func fetchCommands(g *globals) []*command {
 	var ff fetchFlags
 	var full bool
-	return []*command{{
+	fetch := &command{
 		name:  "fetch",
 		usage: "[--full] [--pull-policy=never|new|update] IMAGE...",
 		short: "fetch images into the local store",
@@ -122,5 +122,9 @@ func fetchCommands(g *globals) []*command {
 			}
 			return nil
 		},
-	}}
+	}
+	// rkt kept "image fetch" as a hidden alias of fetch.
+	alias := *fetch
+	alias.name, alias.hidden = "image fetch", true
+	return []*command{fetch, &alias}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/saturn-pods/saturn/aci"
 	"github.com/saturn-pods/saturn/config"
+	"github.com/saturn-pods/saturn/fetch"
 )
 
 // Defaults of the global flags; rkt's with saturn's names.
@@ -40,11 +41,29 @@ type globals struct {
 	// MaxImageSize bounds an imported image's expanded size: the flag,
 	// else the store config kind, else aci.DefaultMaxSize.
 	MaxImageSize int64
+	// CPUProfile and MemProfile are rkt's hidden profiling flags: files
+	// that get a pprof CPU profile of the command and a heap profile at
+	// its end.
+	CPUProfile string
+	MemProfile string
 
 	Stdout io.Writer
 	Stderr io.Writer
 
 	cfg *config.Config // loaded by finish
+
+	// warnedUnverified is set once the command said that it imports
+	// images unverified: rkt's warning comes once per command, however
+	// many images (stage1, apps, dependencies) it fetches.
+	warnedUnverified bool
+}
+
+// warnUnverified prints the warning about --insecure-options=image once.
+func (g *globals) warnUnverified() {
+	if !g.warnedUnverified {
+		g.warnedUnverified = true
+		fmt.Fprintln(g.Stderr, fetch.WarningUnverified)
+	}
 }
 
 func newGlobals(stdout, stderr io.Writer) *globals {
@@ -61,6 +80,10 @@ func (g *globals) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&g.Debug, "debug", false, "print out more debug information to stderr")
 	fs.StringVar(&g.maxImageSizeRaw, "max-image-size", "", "refuse images that expand to more than this (e.g. 16GiB; default 64GiB or the store config's max-image-size)")
 	fs.BoolVar(&g.TrustKeysFromHTTPS, "trust-keys-from-https", false, "automatically trust gpg keys fetched from https (default false: keys are shown and must be confirmed, or trusted with 'saturn trust')")
+	fs.StringVar(&g.CPUProfile, "cpuprofile", "", "write a CPU profile to the file")
+	fs.StringVar(&g.MemProfile, "memprofile", "", "write a memory profile to the file")
+	fs.MarkHidden("cpuprofile")
+	fs.MarkHidden("memprofile")
 }
 
 // finish validates flag values after parsing.

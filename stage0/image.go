@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/saturn-pods/saturn/clip"
+	"github.com/saturn-pods/saturn/pod"
 	"github.com/saturn-pods/saturn/store"
 )
 
@@ -27,8 +29,15 @@ var imageListHeaders = map[string]string{
 	"latest":     "LATEST",
 }
 
+// imageSortFields are the fields rkt's image list sorts by.
+var imageSortFields = []string{"name", "importtime", "lastused", "size"}
+
 const (
-	defaultImageFields = "id,name,importtime,lastused,size,latest"
+	// defaultImageFields are rkt 1.30's columns, in its order.
+	defaultImageFields = "id,name,size,importtime,lastused"
+	// knownImageFields are what --fields takes: rkt's, and saturn's
+	// LATEST column that older rkt printed.
+	knownImageFields = "id,name,size,importtime,lastused,latest"
 	// fullTimeLayout is how rkt prints times with --full.
 	fullTimeLayout = "2006-01-02 15:04:05.999 -0700 MST"
 )
@@ -53,6 +62,7 @@ func imageCommands(g *globals) []*command {
 		imageExportCommand(),
 		imageExtractCommand("extract", "extract an image's ACI content to a directory"),
 		imageExtractCommand("render", "render an image with its dependencies to a directory"),
+		imageBuildCommand(),
 	)
 }
 
@@ -68,9 +78,9 @@ func imageListCommand() *command {
 		usage: "[--fields=…] [--full] [--no-legend] [--format=json|json-pretty] [--sort=…] [--order=asc|desc]",
 		short: "list images in the local store",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&f.fields, "fields", defaultImageFields, "comma-separated list of fields to display: id, name, importtime, lastused, size, latest")
-			fs.StringVar(&f.sort, "sort", "importtime", "comma-separated list of fields to sort by")
-			fs.StringVar(&f.order, "order", "asc", "sort order: asc or desc")
+			fs.StringVar(&f.fields, "fields", defaultImageFields, "comma-separated list of fields to display: "+strings.ReplaceAll(knownImageFields, ",", ", "))
+			fs.StringVar(&f.sort, "sort", "importtime", "comma-separated list of fields to sort by: "+strings.Join(imageSortFields, ", "))
+			fs.StringVar(&f.order, "order", "asc", "sort order if --sort is given: asc or desc")
 			fs.StringVar(&f.format, "format", "", "output format: json or json-pretty (default a table)")
 			fs.BoolVar(&f.full, "full", false, "use long output format")
 			fs.BoolVar(&f.noLegend, "no-legend", false, "suppress a legend with the list")
@@ -85,15 +95,16 @@ func imageListCommand() *command {
 }
 
 func runImageList(g *globals, f *imageListFlags) error {
-	fields, err := parseImageFields(f.fields, "--fields")
+	fields, err := parseImageFields(f.fields, "--fields", strings.Split(knownImageFields, ","))
 	if err != nil {
 		return err
 	}
-	sortBy, err := parseImageFields(f.sort, "--sort")
+	sortBy, err := parseImageFields(f.sort, "--sort", imageSortFields)
 	if err != nil {
 		return err
 	}
-	if f.order != "asc" && f.order != "desc" {
+	order := strings.ToLower(f.order)
+	if order != "asc" && order != "desc" {
 		return usagef("invalid --order %q (want asc or desc)", clip.String(f.order))
 	}
 	if f.format != "" && f.format != "json" && f.format != "json-pretty" {
@@ -108,20 +119,30 @@ func runImageList(g *globals, f *imageListFlags) error {
 	if err != nil {
 		return err
 	}
-	sortImages(infos, sortBy, f.order == "desc")
+	// As rkt's, SIZE is what an image takes in the store: its blob and
+	// the tree rendered from it.
+	trees, err := st.TreeSizes()
+	if err != nil {
+		return err
+	}
+	for i := range infos {
+		infos[i].Size += trees[infos[i].ID]
+	}
+	sortImages(infos, sortBy, order == "desc")
 	if f.format != "" {
 		return writeImagesJSON(g.Stdout, infos, f.format == "json-pretty")
 	}
 	return writeImagesTable(g.Stdout, infos, fields, f.full, f.noLegend, time.Now())
 }
 
-func parseImageFields(s, flag string) ([]string, error) {
+// parseImageFields parses a comma-separated list of the fields valid.
+func parseImageFields(s, flag string, valid []string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	for _, f := range strings.Split(s, ",") {
 		f = strings.ToLower(strings.TrimSpace(f))
-		if _, ok := imageListHeaders[f]; !ok {
-			return nil, usagef("%s: unknown field %q (valid: %s)", flag, clip.String(f), defaultImageFields)
+		if !slices.Contains(valid, f) {
+			return nil, usagef("%s: unknown field %q (valid: %s)", flag, clip.String(f), strings.Join(valid, ", "))
 		}
 		if seen[f] {
 			return nil, usagef("%s: duplicated field %q", flag, f)
@@ -377,11 +398,48 @@ func removeImage(g *globals, st *store.Store, ref string) error {
 		return err
 	}
 	g.debugf("image rm: %s is %s (%s)", clip.String(ref), id, clip.String(info.Name))
+	if err := refuseInUse(g, st, id); err != nil {
+		return err
+	}
 	if err := st.Remove(id); err != nil {
 		return err
 	}
+	// The trees rendered from it go with it; those a pod still references
+	// (an exited one, not yet collected) stay until gc.
+	trees, err := st.RemoveTreesOf(id)
+	for _, t := range trees {
+		g.debugf("image rm: removed treestore %s", t)
+	}
+	if err != nil {
+		fmt.Fprintf(g.Stderr, "saturn image rm: %s: removing its rendered trees: %v (image gc removes them later)\n", id, err)
+	}
 	// rkt prints this line on stdout, for scripts; the count on stderr.
 	fmt.Fprintf(g.Stdout, "successfully removed aci for image: %q\n", id)
+	return nil
+}
+
+// refuseInUse refuses to remove the image id while a pod that is being
+// prepared, prepared or running was laid out from it (as the image of an
+// app, a dependency or the stage1): its overlays, or the pod's next start,
+// need the image's tree.
+func refuseInUse(g *globals, st *store.Store, id string) error {
+	pods, err := pod.List(g.Dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range pods {
+		switch p.State() {
+		case pod.StatePreparing, pod.StatePrepared, pod.StateRunning:
+		default:
+			continue
+		}
+		for _, treeID := range p.TreeIDs() {
+			ids, err := st.TreeImages(treeID)
+			if err == nil && slices.Contains(ids, id) {
+				return fmt.Errorf("image %s is in use by pod %s (%s); stop and remove the pod first", shortID(id), p.UUID, p.State())
+			}
+		}
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ func TestParseImageFields(t *testing.T) {
 		wantErr string
 	}{
 		{in: "id,name,importtime,lastused,size,latest", want: "id name importtime lastused size latest"},
+		{in: defaultImageFields, want: "id name size importtime lastused"},
 		{in: "NAME, Size", want: "name size"},
 		{in: "id", want: "id"},
 		{in: "id,colour", wantErr: `unknown field "colour"`},
@@ -22,7 +23,7 @@ func TestParseImageFields(t *testing.T) {
 		{in: "id,id", wantErr: `duplicated field "id"`},
 	}
 	for _, tt := range tests {
-		got, err := parseImageFields(tt.in, "--fields")
+		got, err := parseImageFields(tt.in, "--fields", strings.Split(knownImageFields, ","))
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("parseImageFields(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
@@ -31,6 +32,12 @@ func TestParseImageFields(t *testing.T) {
 		}
 		if err != nil || strings.Join(got, " ") != tt.want {
 			t.Errorf("parseImageFields(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+	// --sort takes rkt's sortable fields only.
+	for in, ok := range map[string]bool{"name,size": true, "importtime": true, "lastused": true, "id": false, "latest": false} {
+		if _, err := parseImageFields(in, "--sort", imageSortFields); (err == nil) != ok {
+			t.Errorf("--sort=%s: %v", in, err)
 		}
 	}
 }

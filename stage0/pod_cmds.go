@@ -232,14 +232,14 @@ func printStatus(w io.Writer, p *pod.Pod) error {
 	if t := p.StartTime(); !t.IsZero() {
 		fmt.Fprintf(w, "started=%s\n", t.Format(timeLayout))
 	}
-	if state == pod.StateRunning || state == pod.StateExited {
-		fmt.Fprintf(w, "networks=%s\n", pod.FormatNetworks(p.Networks()))
-	}
 	switch state {
 	case pod.StateRunning, pod.StateExited, pod.StateExitedGarbage, pod.StateExitedDeleting, pod.StateDeleting:
 	default:
 		return nil
 	}
+	// An exited pod still says where it was attached: scripts read the
+	// line after the pod ended too.
+	fmt.Fprintf(w, "networks=%s\n", pod.FormatNetworks(p.Networks()))
 	// Just after start the pid file may not be written yet.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	pid, err := p.WaitPid(ctx)
@@ -271,21 +271,26 @@ func runStop(g *globals, args []string, uuidFile string, force bool) error {
 	if err := needRoot(); err != nil {
 		return err
 	}
-	var failed bool
+	failed := 0
 	for _, u := range uuids {
 		p, err := pod.Load(g.Dir, u)
+		if err == nil && (p.Exited() || p.State() == pod.StateDeleting) {
+			// As rkt: stopping what has stopped is no failure.
+			fmt.Fprintf(g.Stdout, "pod %q is already stopped\n", p.UUID)
+			continue
+		}
 		if err == nil {
 			err = stopPod(g, p, force)
 		}
 		if err != nil {
 			fmt.Fprintf(g.Stderr, "saturn stop: %v\n", err)
-			failed = true
+			failed++
 			continue
 		}
 		fmt.Fprintf(g.Stdout, "%q\n", p.UUID)
 	}
-	if failed {
-		return &exitCodeError{code: exitError}
+	if failed > 0 {
+		return &exitCodeError{code: exitError, err: fmt.Errorf("failed to stop %d pod(s)", failed)}
 	}
 	return nil
 }
@@ -294,7 +299,7 @@ func runStop(g *globals, args []string, uuidFile string, force bool) error {
 // pod's pid signalled (TERM, or KILL with --force).
 func stopPod(g *globals, p *pod.Pod, force bool) error {
 	if !p.Running() {
-		return fmt.Errorf("pod %s is not running (%s)", p.UUID, p.State())
+		return fmt.Errorf("pod %q is not running (%s)", p.UUID, p.State())
 	}
 	entry, ok, err := p.HostEntrypoint(pod.EntrypointStop, hostTrees(g))
 	if err != nil {

@@ -125,15 +125,15 @@ func fmtTime(t time.Time, full bool, now time.Time) string {
 	return relativeTime(t, now)
 }
 
-// podJSON is a pod in list and status JSON output, with rkt's API field
-// names; times are Unix nanoseconds.
+// podJSON is a pod in list and status JSON output: rkt's API pod, its
+// keys and no others, so that tools reading rkt's JSON read saturn's;
+// times are Unix nanoseconds.
 type podJSON struct {
 	UUID            string            `json:"name"`
 	State           string            `json:"state"`
 	Networks        []pod.NetInfo     `json:"networks,omitempty"`
 	AppNames        []string          `json:"app_names,omitempty"`
 	Apps            []*appJSON        `json:"apps,omitempty"`
-	Pid             int               `json:"pid,omitempty"`
 	CreatedAt       *int64            `json:"created_at,omitempty"`
 	StartedAt       *int64            `json:"started_at,omitempty"`
 	UserAnnotations map[string]string `json:"user_annotations,omitempty"`
@@ -164,11 +164,6 @@ func newPodJSON(p *pod.Pod) *podJSON {
 	if t := p.StartTime(); !t.IsZero() {
 		n := t.UnixNano()
 		j.StartedAt = &n
-	}
-	if p.Running() || p.Exited() {
-		if pid, err := p.Pid(); err == nil {
-			j.Pid = pid
-		}
 	}
 	pm, err := p.Manifest()
 	if err != nil {

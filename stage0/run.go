@@ -136,7 +136,7 @@ func applyGlobalFlags(g *globals, fs *pflag.FlagSet) error {
 // unprivileged, before they touch anything.
 func needRoot() error {
 	if os.Geteuid() != 0 {
-		return errors.New("must run as root (pods need mounts, locks and namespaces)")
+		return errors.New("cannot run as unprivileged user: pods need mounts, locks and namespaces (run saturn as root)")
 	}
 	return nil
 }
@@ -228,7 +228,7 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 		return nil, err
 	}
 	if pa.run {
-		if err := pa.rt.CheckStage1(s1m); err != nil {
+		if err := checkRuntimeStage1(&pa.rt, s1m); err != nil {
 			return nil, err
 		}
 		if err := checkNetworking(g, &pa.rt, s1m, len(pa.prep.Ports) > 0); err != nil {
@@ -238,6 +238,9 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 	g.debugf("stage1 image %s (%v)", s1, time.Since(start))
 	pm, err := podManifest(g, st, pa)
 	if err != nil {
+		return nil, err
+	}
+	if err := pod.CheckStage1Pod(s1m, pm, idResolvingManifests{st}); err != nil {
 		return nil, err
 	}
 	g.debugf("pod manifest with %d apps (%v)", len(pm.Apps), time.Since(start))
@@ -287,7 +290,7 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 func podManifest(g *globals, st *store.Store, pa *podArgs) (*schema.PodManifest, error) {
 	pa.prep.Grants = imageGrants(g, st, pa.prep.TrustImageIsolators)
 	if pa.prep.PodManifest != "" {
-		return pod.LoadManifest(pa.prep.PodManifest, st, pa.prep.Grants)
+		return pod.LoadManifest(pa.prep.PodManifest, idResolvingManifests{st}, pa.prep.Grants)
 	}
 	f := newImageFetcher(g, st, pa.prep.PullPolicy)
 	for _, app := range pa.prep.Apps.Apps {
@@ -298,6 +301,27 @@ func podManifest(g *globals, st *store.Store, pa *podArgs) (*schema.PodManifest,
 		app.ImageID = id
 	}
 	return pod.Generate(&pa.prep, st, os.Environ())
+}
+
+// idResolvingManifests gives image manifests by full id or unique prefix
+// (the short id fetch prints), so that a --pod-manifest may name images
+// so; the pod gets the full ids.
+type idResolvingManifests struct{ st *store.Store }
+
+func (r idResolvingManifests) Manifest(id string) (*schema.ImageManifest, error) {
+	full, err := r.ResolveID(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.st.Manifest(full)
+}
+
+// ResolveID makes idResolvingManifests a pod.IDResolver.
+func (r idResolvingManifests) ResolveID(id string) (string, error) {
+	if !strings.HasPrefix(id, "sha512-") {
+		return "", fmt.Errorf("image id %q: not a sha512- id", id)
+	}
+	return r.st.Resolve(id)
 }
 
 // discoveryError shortens the failed discovery of an image name that is
@@ -318,7 +342,7 @@ func discoveryError(ref string, err error) error {
 			first = first[:i] + first[i+len(repeat)+j+1:]
 		}
 	}
-	return fmt.Errorf("image %q: not found in the store, and discovery failed: %s", ref, first)
+	return fmt.Errorf("cannot find image %q: not found in the store, and discovery failed: %s", ref, first)
 }
 
 func cleaner(g *globals, st *store.Store) *pod.Cleaner {
@@ -524,8 +548,17 @@ func checkRunPrepared(g *globals, p *pod.Pod, rt *pod.RuntimeOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := rt.CheckStage1(s1m); err != nil {
+	if err := checkRuntimeStage1(rt, s1m); err != nil {
 		return err
 	}
 	return checkNetworking(g, rt, s1m, len(pm.Ports) > 0)
+}
+
+// checkRuntimeStage1 refuses the runtime flags the stage1 image s1m says
+// it cannot honour.
+func checkRuntimeStage1(rt *pod.RuntimeOptions, s1m *schema.ImageManifest) error {
+	if err := rt.CheckStage1(s1m); err != nil {
+		return err
+	}
+	return rt.CheckStage1Flags(s1m)
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,14 +60,15 @@ func (g *globals) stage1Image(st *store.Store, f *stage1Flags) (string, *schema.
 }
 
 func (g *globals) chooseStage1(st *store.Store, f *stage1Flags) (string, error) {
-	set := 0
-	for _, v := range []string{f.Path, f.URL, f.Name, f.Hash, f.FromDir} {
-		if v != "" {
-			set++
+	var set []string
+	for _, fl := range []struct{ name, v string }{{"stage1-path", f.Path}, {"stage1-url", f.URL}, {"stage1-name", f.Name}, {"stage1-hash", f.Hash}, {"stage1-from-dir", f.FromDir}} {
+		if fl.v != "" {
+			set = append(set, fl.name)
 		}
 	}
-	if set > 1 {
-		return "", usagef("only one of --stage1-path, --stage1-url, --stage1-name, --stage1-hash, --stage1-from-dir may be given")
+	if len(set) > 1 {
+		// rkt's words; saturn's detail after them.
+		return "", usagef("flags --%s and --%s are mutually exclusive (give one of --stage1-path, --stage1-url, --stage1-name, --stage1-hash, --stage1-from-dir)", set[1], set[0])
 	}
 	switch {
 	case f.Path != "":
@@ -115,9 +118,37 @@ func (g *globals) defaultStage1(st *store.Store) (string, error) {
 		}
 	}
 	if s.Location != "" {
-		return g.importStage1(st, s.Location)
+		id, err := g.importStage1(st, s.Location)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || !filepath.IsAbs(s.Location) {
+			return id, err
+		}
+		// As rkt: a configured stage1 file that is missing falls back to
+		// the image of that name beside the binary.
+		if alt := besideBinary(filepath.Base(s.Location)); alt != "" {
+			fmt.Fprintf(g.Stderr, "saturn: warning: configured stage1 image %s does not exist; using %s\n", s.Location, alt)
+			return g.importStage1(st, alt)
+		}
+		return "", err
 	}
 	return g.importStage1(st, filepath.Join(g.stage1ImagesDir(), defaultStage1File))
+}
+
+// besideBinary returns the stage1 image file name that lies beside the
+// saturn binary: in its directory, as rkt looked, or in the stage1 images
+// directory that goes with it (build/stage1-images, lib/saturn/
+// stage1-images); "" when there is none.
+func besideBinary(name string) string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	for _, dir := range append([]string{filepath.Dir(exe)}, binaryStage1Dirs()...) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
 }
 
 // stage1ImagesDir is the paths kind's stage1-images, else the first that
@@ -129,18 +160,27 @@ func (g *globals) stage1ImagesDir() string {
 	if cfg, err := g.config(); err == nil && cfg.Paths.Stage1Images != "" {
 		return cfg.Paths.Stage1Images
 	}
-	if exe, err := os.Executable(); err == nil {
-		bin := filepath.Dir(exe)
-		for _, dir := range []string{
-			filepath.Join(bin, "..", "stage1-images"),
-			filepath.Join(bin, "..", "lib", "saturn", "stage1-images"),
-		} {
-			if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-				return filepath.Clean(dir)
-			}
+	for _, dir := range binaryStage1Dirs() {
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			return dir
 		}
 	}
 	return filepath.Join(defaultSystemConfig, "stage1-images")
+}
+
+// binaryStage1Dirs are the stage1 images directories that go with the
+// saturn binary: build/stage1-images of a build, <prefix>/lib/saturn/
+// stage1-images of an installation.
+func binaryStage1Dirs() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	bin := filepath.Dir(exe)
+	return []string{
+		filepath.Clean(filepath.Join(bin, "..", "stage1-images")),
+		filepath.Clean(filepath.Join(bin, "..", "lib", "saturn", "stage1-images")),
+	}
 }
 
 // importStage1 brings a stage1 image given as a path or URL into the

@@ -55,7 +55,7 @@ func TestStage1FlagsExclusive(t *testing.T) {
 		// The conflict is refused before the store is touched.
 		_, _, err := g.stage1Image(nil, &f)
 		var ue *usageError
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "only one of") {
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "are mutually exclusive") {
 			t.Errorf("%+v: error %v, want a usage error", f, err)
 		}
 	}

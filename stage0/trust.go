@@ -68,9 +68,17 @@ func (g *globals) newFetcher(st *store.Store, policy string) (*fetch.Fetcher, er
 		Progress:           g.Stderr == os.Stderr && isTerminal(os.Stderr),
 		DockerCredentials:  g.dockerCredentials,
 		DockerRegistry:     g.dockerRegistry,
+		WarnUnverified:     g.warnUnverified,
 	}
 	if g.Debug {
 		f.Debugf = g.debugf
+	}
+	if !g.Insecure.HTTP {
+		// As rkt: an http:// URL the user gave is fetched; discovery
+		// over plain http still needs --insecure-options=http.
+		if f.URLClient, err = g.httpClient(true, ""); err != nil {
+			return nil, err
+		}
 	}
 	if g.Insecure.PubKey {
 		// rkt's "pubkey": discovered keys may come over plain http; they

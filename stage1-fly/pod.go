@@ -9,6 +9,8 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/pod"
 )
 
 // Paths inside the pod directory (docs/stage1-abi.md).
@@ -66,10 +68,42 @@ func loadPod(dir string) (*flyPod, error) {
 	if p.App == nil || len(p.App.Exec) == 0 {
 		return nil, fmt.Errorf("app %s: image %s has no exec (try --exec)", p.appName(), p.image.Name)
 	}
-	if err := checkIsolators(p.App.Isolators); err != nil {
+	isos, err := flyIsolators(p)
+	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", p.appName(), err)
 	}
+	p.App.Isolators = isos
 	return p, nil
+}
+
+// flyIsolators returns the isolators of p's app that fly applies. As
+// rkt's fly did, resource limits only the image asks for are ignored with
+// a warning (a fly app shares the host's resources, and images made for
+// other stage1s carry them); every other isolator fly cannot apply is
+// refused, and so are the limits the operator asked for.
+func flyIsolators(p *flyPod) (types.Isolators, error) {
+	operator, fromImage := pod.SplitIsolators(p.app, p.image)
+	if err := checkIsolators(operator); err != nil {
+		return nil, err
+	}
+	kept := operator
+	for _, iso := range fromImage {
+		if isResourceLimit(iso.Name) {
+			fmt.Fprintf(os.Stderr, "stage1-fly: warning: ignoring isolator %s of image %s: fly runs the app on the host and applies no resource limits\n", iso.Name, p.image.Name)
+			continue
+		}
+		kept = append(kept, iso)
+	}
+	if err := checkIsolators(kept); err != nil {
+		return nil, err
+	}
+	return kept, nil
+}
+
+// isResourceLimit reports whether an isolator limits the resources the
+// app may use (cgroup settings), as opposed to what it may do.
+func isResourceLimit(name types.ACIdentifier) bool {
+	return strings.HasPrefix(name.String(), "resource/") || name == types.LinuxCPUSharesName
 }
 
 func readJSON(path string, v any) error {

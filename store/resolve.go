@@ -18,6 +18,9 @@ import (
 // idPrefix is how every image id starts (appc: sha512 of the plain tar).
 const idPrefix = "sha512-"
 
+// shortIDHex is how many hex digits the short id form fetch prints has.
+const shortIDHex = 32
+
 // Resolve turns a reference into the full id of an image in the store. A
 // reference is a full id, a unique id prefix ("sha512-abc…"), an image
 // name, "name:version", or "name,label=value,…". A name matches the most
@@ -40,7 +43,8 @@ func (s *Store) Resolve(ref string) (string, error) {
 	}
 	id, err := s.findByName(string(app.Name), labels)
 	if err != nil {
-		return "", fmt.Errorf("image %q: %w", clip.String(ref), err)
+		// rkt's words, then saturn's.
+		return "", fmt.Errorf("cannot find image %q: %w", clip.String(ref), err)
 	}
 	return id, nil
 }
@@ -52,15 +56,7 @@ func (s *Store) resolvePrefix(ref string) (string, error) {
 	}
 	var matches []string
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(imagesBucket)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		p := []byte(ref)
-		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-			matches = append(matches, string(k))
-		}
+		matches = idsWithPrefix(tx, ref)
 		return nil
 	})
 	if err != nil {
@@ -68,11 +64,32 @@ func (s *Store) resolvePrefix(ref string) (string, error) {
 	}
 	switch len(matches) {
 	case 0:
-		return "", fmt.Errorf("image %s: %w", clip.String(ref), ErrNotFound)
+		return "", &notFoundError{fmt.Sprintf("cannot resolve image ID %q: no image IDs found in the store", clip.String(ref))}
 	case 1:
 		return matches[0], nil
 	}
-	return "", fmt.Errorf("image id %s is ambiguous: %d images match (%s, %s, …); give more digits", clip.String(ref), len(matches), types.ShortHash(matches[0]), types.ShortHash(matches[1]))
+	return "", fmt.Errorf("ambiguous image ID: %q (%d images match: %s, %s, …; give more digits)", clip.String(ref), len(matches), types.ShortHash(matches[0]), types.ShortHash(matches[1]))
+}
+
+// notFoundError is an ErrNotFound that words its message itself.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string        { return e.msg }
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// idsWithPrefix lists the stored image ids starting with prefix.
+func idsWithPrefix(tx *bolt.Tx, prefix string) []string {
+	b := tx.Bucket(imagesBucket)
+	if b == nil {
+		return nil
+	}
+	var matches []string
+	c := b.Cursor()
+	p := []byte(prefix)
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		matches = append(matches, string(k))
+	}
+	return matches
 }
 
 // findByName returns the newest image named name whose labels include
@@ -137,6 +154,15 @@ func findDependencyTx(tx *bolt.Tx, dep types.Dependency) (string, error) {
 	desc := depString(dep)
 	if dep.ImageID != nil && !dep.ImageID.Empty() {
 		id := dep.ImageID.String()
+		// A manifest may name its dependency by the short id fetch
+		// prints: a unique prefix of at least that length (128 bits, no
+		// less a pin than the full id against a forged match) stands for
+		// the full id.
+		if len(id) >= len(idPrefix)+shortIDHex {
+			if m := idsWithPrefix(tx, id); len(m) == 1 {
+				id = m[0]
+			}
+		}
 		r, err := getImage(tx, id)
 		if err != nil {
 			return "", fmt.Errorf("dependency %s: %w; fetch it first", desc, err)

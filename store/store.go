@@ -175,7 +175,7 @@ func (r *imageRecord) info(id string) ImageInfo {
 
 // ErrNotFound is returned (wrapped) when an image or reference is not in
 // the store.
-var ErrNotFound = errors.New("not found in store")
+var ErrNotFound = errors.New("not found in the store")
 
 // Open opens (creating if needed) the store under dir, saturn's --dir.
 func Open(dir string) (*Store, error) {

@@ -105,13 +105,13 @@ func TestResolve(t *testing.T) {
 		{ref: "example.com/missing", wantErr: "not found"},
 		{ref: "sha512-", wantErr: "not a sha512- id"},
 		{ref: "sha512-XYZ", wantErr: "not a sha512- id"},
-		{ref: "sha512-" + strings.Repeat("0", 40), wantErr: "not found"},
+		{ref: "sha512-" + strings.Repeat("0", 40), wantErr: "no image IDs found"},
 		{ref: "Bad Name!", wantErr: "image reference"},
 	}
 	for _, tt := range tests {
 		got, err := s.Resolve(tt.ref)
 		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || tt.wantErr == "not found" && !errors.Is(err, ErrNotFound) {
 				t.Errorf("Resolve(%q) = %q, %v; want error containing %q", tt.ref, got, err, tt.wantErr)
 			}
 			continue

@@ -58,9 +58,18 @@ func TestConfigDefaultStage1Name(t *testing.T) {
 	if !e.runsOnFly(img) {
 		t.Fatal("the configured stage1 name and version were not used")
 	}
+	// A location whose file is missing falls back to the file of that
+	// name beside the binary (build/stage1-images here), with a warning,
+	// as rkt's did; with none there either the error names the location.
 	writeConfig(t, e.LocalConfig, "stage1.d/fly.json", `{"rktKind":"stage1","rktVersion":"v1",
 		"name":"example.com/missing-stage1","version":"1","location":"/nonexistent/stage1-fly.aci"}`)
-	e.failSaturn("/nonexistent/stage1-fly.aci", "run", "--insecure-options=image", img)
+	r := e.saturn("run", "--insecure-options=image", "--net=host", img)
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != nsLink(t, "pid") || !strings.Contains(r.Stderr, "warning: configured stage1 image /nonexistent/stage1-fly.aci does not exist; using "+stage1Image("stage1-fly")) {
+		t.Errorf("missing configured stage1 did not fall back to the one beside saturn, with a warning: %s", r)
+	}
+	writeConfig(t, e.LocalConfig, "stage1.d/fly.json", `{"rktKind":"stage1","rktVersion":"v1",
+		"name":"example.com/missing-stage1","version":"1","location":"/nonexistent/no-such-stage1.aci"}`)
+	e.failSaturn("/nonexistent/no-such-stage1.aci", "run", "--insecure-options=image", img)
 	os.Remove(cfg)
 }
 

@@ -205,13 +205,15 @@ func TestFetchHTTP(t *testing.T) {
 	defer srv.Close()
 	url := srv.URL + "/busybox.aci"
 
-	e.failSaturn("--insecure-options=http", "--insecure-options=image", "fetch", url)
+	// As rkt: a URL given explicitly may be plain http without
+	// --insecure-options=http, and its signature is still required.
+	e.failSaturn("signature verification", "fetch", url)
 	e.failSaturn("signature verification", "--insecure-options=http", "fetch", url)
 	if gets.Load() != 0 {
 		t.Fatalf("refused fetches made %d requests", gets.Load())
 	}
 	want := fileID(t, img)
-	if id := e.fetchOne2(url); id != want {
+	if id := strings.TrimSpace(e.mustSaturn("--insecure-options=image", "fetch", "--full", url)); id != want {
 		t.Fatalf("fetch %s = %s, want %s", url, id, want)
 	}
 	// The default pull policy uses the stored copy without asking.
@@ -252,7 +254,7 @@ func (e *env) fetchOne2(url string, flags ...string) string {
 
 func TestFetchPullPolicy(t *testing.T) {
 	e := newEnv(t)
-	e.failSaturn(`"example.com/busybox" not found in the store`, "fetch", "--pull-policy=never", "example.com/busybox")
+	e.failSaturn(`cannot find image "example.com/busybox": not found in the store`, "fetch", "--pull-policy=never", "example.com/busybox")
 	e.failSaturn("invalid --pull-policy", "fetch", "--pull-policy=sometimes", "example.com/busybox")
 	id := e.fetchOne(testimg.Busybox(t, testimg.Options{Version: "1.2.3"}))
 	for _, ref := range []string{"example.com/busybox", "example.com/busybox:1.2.3", "example.com/busybox,version=1.2.3"} {

@@ -413,7 +413,7 @@ func TestStage1FlagErrors(t *testing.T) {
 		flags []string
 		want  string
 	}{
-		{[]string{"--stage1-path=" + stage1Image("stage1-fly"), "--stage1-from-dir=stage1-fly.aci"}, "only one of --stage1-path"},
+		{[]string{"--stage1-path=" + stage1Image("stage1-fly"), "--stage1-from-dir=stage1-fly.aci"}, "are mutually exclusive"},
 		{[]string{"--stage1-path=/nonexistent/stage1.aci"}, "/nonexistent/stage1.aci"},
 		{[]string{"--stage1-from-dir=../stage1-fly.aci"}, "not a path"},
 		{[]string{"--stage1-from-dir=nope.aci"}, "nope.aci"},

@@ -186,7 +186,7 @@ func TestRunPodManifest(t *testing.T) {
 	if r.Code != 0 || !slices.Equal(appLines(r.Stdout+r.Stderr, "hand"), []string{"from-manifest"}) {
 		t.Errorf("run --pod-manifest: %s", r)
 	}
-	e.failSaturn("--pod-manifest conflicts", "run", "--insecure-options=image", "--pod-manifest="+manifest, ta)
+	e.failSaturn("conflicting flags set with --pod-manifest", "run", "--insecure-options=image", "--pod-manifest="+manifest, ta)
 }
 
 // TestRunBadInputLeavesNothing: every refusal names the problem, exits
@@ -201,7 +201,7 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown image", []string{"example.com/no-such-image"}, `image "example.com/no-such-image": not found in the store, and discovery failed: `},
+		{"unknown image", []string{"example.com/no-such-image"}, `cannot find image "example.com/no-such-image": not found in the store, and discovery failed: `},
 		{"missing image file", []string{missing}, "missing.aci"},
 		{"duplicate app names", []string{ta, ta}, `two apps are named "testapp"`},
 		{"unknown volume kind", []string{"--volume=data,kind=nfs", ta}, "--volume"},
@@ -366,7 +366,7 @@ func TestPodCommandsNeedRoot(t *testing.T) {
 		cmd := exec.Command(saturnBin(), append([]string{"--dir=" + dir}, args...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		out, _ := cmd.CombinedOutput()
-		if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(out), "must run as root") {
+		if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(out), "cannot run as unprivileged user") {
 			t.Errorf("saturn %v as nobody: exit %d\n%s", args, cmd.ProcessState.ExitCode(), out)
 		}
 	}

@@ -96,11 +96,23 @@ func isArmored(sig []byte) bool {
 
 // Authorize decides whether the image called name is trusted, given the
 // result of Check: a signature that checked out and a signer trusted for
-// the name or as a root key. The error is one line naming image and key.
+// the name or as a root key. The error is one line naming image and key,
+// in rkt's words ("image … verification failed", openpgp's reason) with
+// saturn's detail after them, so that scripts grepping rkt's keep working.
 func (s *Store) Authorize(name string, signer *Key, checkErr error) error {
+	var err error
 	if checkErr != nil {
-		return s.explain(name, checkErr)
+		err = s.explain(name, checkErr)
+	} else {
+		err = s.authorizeSigner(name, signer)
 	}
+	if err != nil {
+		return fmt.Errorf("image %q verification failed: %w", name, err)
+	}
+	return nil
+}
+
+func (s *Store) authorizeSigner(name string, signer *Key) error {
 	keyring, err := s.Keyring(name)
 	if err != nil {
 		return err
@@ -110,20 +122,28 @@ func (s *Store) Authorize(name string, signer *Key, checkErr error) error {
 			return nil
 		}
 	}
-	if other := s.trustedElsewhere(signer.Fingerprint); other != "" {
-		return fmt.Errorf("image %s is signed by key %s, which is trusted only for %s, not for this image", name, signer.Describe(), other)
-	}
-	if len(keyring) == 0 {
-		return fmt.Errorf("image %s is signed by key %s, but no keys are trusted for it (add one with 'saturn trust --prefix=%s')", name, signer.Describe(), name)
-	}
-	return fmt.Errorf("image %s is signed by key %s, which is not trusted for it", name, signer.Describe())
+	return s.unknownSigner(name, "key "+signer.Describe(), signer.Fingerprint, len(keyring) == 0)
 }
 
-// explain turns a failed Check into one line naming the image and key.
+// unknownSigner is the refusal of a signature by a key not trusted for
+// the image called name.
+func (s *Store) unknownSigner(name, who, fingerprint string, noneTrusted bool) error {
+	if fingerprint != "" {
+		if other := s.trustedElsewhere(fingerprint); other != "" {
+			return fmt.Errorf("openpgp: signature made by unknown entity (%s, which is trusted only for %s, not for this image)", who, other)
+		}
+	}
+	if noneTrusted {
+		return fmt.Errorf("openpgp: signature made by unknown entity (%s, but no keys are trusted for it: add one with 'saturn trust --prefix=%s')", who, name)
+	}
+	return fmt.Errorf("openpgp: signature made by unknown entity (%s, which is not trusted for it)", who)
+}
+
+// explain turns a failed Check into one line naming the key.
 func (s *Store) explain(name string, err error) error {
 	var ce *CheckError
 	if !errors.As(err, &ce) {
-		return fmt.Errorf("image %s: verify signature: %w", name, err)
+		return fmt.Errorf("verify signature: %w", err)
 	}
 	who := "key " + ce.Issuer
 	if ce.Signer != nil {
@@ -133,22 +153,20 @@ func (s *Store) explain(name string, err error) error {
 	var structErr pgperrors.StructuralError
 	switch {
 	case errors.Is(ce.Err, pgperrors.ErrUnknownIssuer):
-		if keyring, kerr := s.Keyring(name); kerr == nil && len(keyring) == 0 {
-			return fmt.Errorf("image %s is signed by %s, but no keys are trusted for it (add one with 'saturn trust --prefix=%s')", name, who, name)
-		}
-		return fmt.Errorf("image %s is signed by %s, which is not trusted", name, who)
+		keyring, kerr := s.Keyring(name)
+		return s.unknownSigner(name, who, "", kerr == nil && len(keyring) == 0)
 	case errors.Is(ce.Err, pgperrors.ErrKeyRevoked):
-		return fmt.Errorf("image %s is signed by %s, which has been revoked", name, who)
+		return fmt.Errorf("signed by %s, which has been revoked", who)
 	case errors.Is(ce.Err, pgperrors.ErrKeyExpired):
-		return fmt.Errorf("image %s is signed by %s, which has expired", name, who)
+		return fmt.Errorf("signed by %s, which has expired", who)
 	case errors.Is(ce.Err, pgperrors.ErrSignatureExpired):
-		return fmt.Errorf("image %s: the signature by %s has expired", name, who)
+		return fmt.Errorf("the signature by %s has expired", who)
 	case errors.As(ce.Err, &sigErr):
-		return fmt.Errorf("image %s: signature by %s does not match the image (image tampered with or corrupt)", name, who)
+		return fmt.Errorf("openpgp: invalid signature: the signature by %s does not match the image (image tampered with or corrupt)", who)
 	case errors.As(ce.Err, &structErr):
-		return fmt.Errorf("image %s: malformed signature: %v", name, ce.Err)
+		return fmt.Errorf("malformed signature: %v", ce.Err)
 	}
-	return fmt.Errorf("image %s: verify signature by %s: %v", name, who, ce.Err)
+	return fmt.Errorf("verify signature by %s: %v", who, ce.Err)
 }
 
 // findIssuer finds the entity of keyring whose primary key or subkey has

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/saturn-pods/saturn/aci"
 	"github.com/spf13/pflag"
@@ -44,37 +43,5 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	return build(fs.Arg(0), fs.Arg(1), c, *overwrite)
-}
-
-// build writes to a temporary file next to out and renames it into place,
-// so a failed build never leaves a partial image behind.
-func build(dir, out string, c aci.Compression, overwrite bool) error {
-	if _, err := os.Lstat(out); err == nil && !overwrite {
-		return fmt.Errorf("%s exists (use --overwrite)", out)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".mkaci-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := aci.Build(dir, tmp, c); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if !overwrite {
-		// Link fails if out appeared meanwhile, unlike rename.
-		if err := os.Link(tmp.Name(), out); err != nil {
-			return fmt.Errorf("create %s: %w", out, err)
-		}
-		return nil
-	}
-	return os.Rename(tmp.Name(), out)
+	return aci.BuildFile(fs.Arg(0), fs.Arg(1), c, *overwrite)
 }
