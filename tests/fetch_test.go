@@ -507,7 +507,7 @@ func TestFetchKilled(t *testing.T) {
 	if list := e.mustSaturn("image", "list", "--no-legend"); list != "" {
 		t.Fatalf("killed fetch left a visible image:\n%s", list)
 	}
-	e.failSaturn("not found", "image", "cat-manifest", fileID(t, img))
+	e.failSaturn("no image IDs found", "image", "cat-manifest", fileID(t, img))
 	r := e.saturn("image", "gc")
 	if r.Code != 0 || !strings.Contains(r.Stderr, "leftover") {
 		t.Fatalf("image gc did not report the leftover: %s", r)

@@ -326,10 +326,11 @@ func TestFlyRefuses(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"two apps", []string{img, "--name=one", img, "--name=two"}, "exactly one app per pod; this pod has 2"},
+		// stage0 refuses these, as the stage1's annotations say.
+		{"two apps", []string{img, "--name=one", img, "--name=two"}, "runs at most 1 app(s) per pod; this pod has 2"},
 		{"memory limit", []string{img, "--memory=64M"}, "cannot apply isolator resource/memory"},
 		{"no network", []string{"--net=none", img}, "stage1-fly does not support --net=none; it supports --net=host, --net=default"},
-		{"own hostname", []string{"--hostname=mypod", img}, "--hostname cannot be honoured"},
+		{"own hostname", []string{"--hostname=mypod", img}, "cannot honour --hostname"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := e.withT(t).flyRun(tc.args...)
