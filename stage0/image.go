@@ -368,6 +368,15 @@ func imageRmCommand() *command {
 				return err
 			}
 			defer st.Close()
+			// Pods in the making are laid out first, so that every pod
+			// using an image is seen in its pod directory.
+			hold, err := st.HoldImagesExclusive(func() {
+				fmt.Fprintln(g.Stderr, "image rm: waiting for pods being prepared to render their images")
+			})
+			if err != nil {
+				return err
+			}
+			defer hold.Release()
 			removed, failed := 0, 0
 			for _, ref := range args {
 				if err := removeImage(g, st, ref); err != nil {

@@ -82,3 +82,15 @@ func (s *Store) RemoveTreesOf(id string) ([]string, error) {
 	}
 	return removed, nil
 }
+
+// HoldImagesExclusive waits until no pod in the making holds the store's
+// images (HoldImages), calling wait first if one does, and keeps new ones
+// from holding them until released: image rm then sees every pod that
+// uses an image in its pod directory.
+func (s *Store) HoldImagesExclusive(wait func()) (*ImagesHold, error) {
+	lk, err := s.lockImagesForGC(wait)
+	if err != nil {
+		return nil, err
+	}
+	return &ImagesHold{lk}, nil
+}

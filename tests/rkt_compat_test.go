@@ -339,7 +339,7 @@ func TestRktFlyImageIsolators(t *testing.T) {
 	filtered := testimg.Busybox(t, testimg.Options{Name: "example.com/filtered", Modify: func(m *schema.ImageManifest) {
 		m.App.Isolators = types.Isolators{*seccompIso}
 	}})
-	if r, _ := e.flyRun("--net=host", filtered); r.Code == 0 || !strings.Contains(r.Stderr, "cannot apply isolator os/linux/seccomp-remove-set") {
+	if r, _ := e.flyRun("--net=host", filtered); r.Code == 0 || !strings.Contains(r.Stderr, "cannot apply isolator os/linux/seccomp-") {
 		t.Errorf("fly with an image's seccomp filter: %s", r)
 	}
 }
