@@ -13,13 +13,13 @@ import (
 // one, to Apply: errors are one line and nothing lands outside the tree.
 func FuzzScanApply(f *testing.F) {
 	for _, seed := range [][]ent{
-		{{name: "a/", typ: tar.TypeDir}, {name: "a/f", typ: tar.TypeReg, body: "x"}, {name: "a/.wh.f", typ: tar.TypeReg}},
-		{{name: "d/.wh..wh..opq", typ: tar.TypeReg}, {name: "d/n", typ: tar.TypeReg, body: "n"}},
-		{{name: "t", typ: tar.TypeReg, body: "t"}, {name: "l", typ: tar.TypeLink, link: "t"}},
-		{{name: "up", typ: tar.TypeSymlink, link: "../../.."}, {name: "x", typ: tar.TypeLink, link: "up/etc/passwd"}},
-		{{name: "s", typ: tar.TypeSymlink, link: "/"}, {name: "s/x", typ: tar.TypeReg}},
-		{{name: "../x", typ: tar.TypeReg}},
-		{{name: "etc/passwd", typ: tar.TypeReg, body: "root:x:0:0::/:/bin/sh\n"}},
+		{{Name: "a/", Type: tar.TypeDir}, {Name: "a/f", Type: tar.TypeReg, Body: "x"}, {Name: "a/.wh.f", Type: tar.TypeReg}},
+		{{Name: "d/.wh..wh..opq", Type: tar.TypeReg}, {Name: "d/n", Type: tar.TypeReg, Body: "n"}},
+		{{Name: "t", Type: tar.TypeReg, Body: "t"}, {Name: "l", Type: tar.TypeLink, Link: "t"}},
+		{{Name: "up", Type: tar.TypeSymlink, Link: "../../.."}, {Name: "x", Type: tar.TypeLink, Link: "up/etc/passwd"}},
+		{{Name: "s", Type: tar.TypeSymlink, Link: "/"}, {Name: "s/x", Type: tar.TypeReg}},
+		{{Name: "../x", Type: tar.TypeReg}},
+		{{Name: "etc/passwd", Type: tar.TypeReg, Body: "root:x:0:0::/:/bin/sh\n"}},
 	} {
 		f.Add(layerTar(f, seed...))
 	}

@@ -10,40 +10,13 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/saturn-pods/saturn/oci/ocitest"
 	"github.com/saturn-pods/saturn/untar"
 )
 
-type ent struct {
-	name, body, link string
-	typ              byte
-}
+type ent = ocitest.Entry
 
-func layerTar(t testing.TB, ents ...ent) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range ents {
-		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: 0o644, Linkname: e.link, Size: int64(len(e.body))}
-		if e.typ == tar.TypeDir {
-			hdr.Mode = 0o755
-		}
-		if e.typ != tar.TypeReg {
-			hdr.Size = 0
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if hdr.Size > 0 {
-			if _, err := tw.Write([]byte(e.body)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+func layerTar(t testing.TB, ents ...ent) []byte { return ocitest.LayerTar(t, ents...) }
 
 func applyAll(t *testing.T, root string, layers ...[]byte) error {
 	t.Helper()
@@ -85,41 +58,41 @@ func ino(t *testing.T, p string) uint64 {
 
 func TestApplyWhiteoutsOpaqueAndHardLinks(t *testing.T) {
 	base := layerTar(t,
-		ent{name: "a/", typ: tar.TypeDir},
-		ent{name: "a/gone", typ: tar.TypeReg, body: "old"},
-		ent{name: "a/changed", typ: tar.TypeReg, body: "v1"},
-		ent{name: "a/dir/", typ: tar.TypeDir},
-		ent{name: "a/dir/deep", typ: tar.TypeReg, body: "deep"},
-		ent{name: "opq/", typ: tar.TypeDir},
-		ent{name: "opq/lower", typ: tar.TypeReg, body: "lower"},
-		ent{name: "opq/sub/", typ: tar.TypeDir},
-		ent{name: "opq/sub/lower", typ: tar.TypeReg, body: "lower"},
-		ent{name: "late/", typ: tar.TypeDir},
-		ent{name: "late/lower", typ: tar.TypeReg, body: "lower"},
-		ent{name: "target", typ: tar.TypeReg, body: "shared"},
-		ent{name: "same/", typ: tar.TypeDir},
-		ent{name: "same/lower", typ: tar.TypeReg, body: "lower"},
+		ent{Name: "a/", Type: tar.TypeDir},
+		ent{Name: "a/gone", Type: tar.TypeReg, Body: "old"},
+		ent{Name: "a/changed", Type: tar.TypeReg, Body: "v1"},
+		ent{Name: "a/dir/", Type: tar.TypeDir},
+		ent{Name: "a/dir/deep", Type: tar.TypeReg, Body: "deep"},
+		ent{Name: "opq/", Type: tar.TypeDir},
+		ent{Name: "opq/lower", Type: tar.TypeReg, Body: "lower"},
+		ent{Name: "opq/sub/", Type: tar.TypeDir},
+		ent{Name: "opq/sub/lower", Type: tar.TypeReg, Body: "lower"},
+		ent{Name: "late/", Type: tar.TypeDir},
+		ent{Name: "late/lower", Type: tar.TypeReg, Body: "lower"},
+		ent{Name: "target", Type: tar.TypeReg, Body: "shared"},
+		ent{Name: "same/", Type: tar.TypeDir},
+		ent{Name: "same/lower", Type: tar.TypeReg, Body: "lower"},
 	)
 	top := layerTar(t,
-		ent{name: "a/.wh.gone", typ: tar.TypeReg},
-		ent{name: "a/.wh.dir", typ: tar.TypeReg},
-		ent{name: "a/changed", typ: tar.TypeReg, body: "v2"},
+		ent{Name: "a/.wh.gone", Type: tar.TypeReg},
+		ent{Name: "a/.wh.dir", Type: tar.TypeReg},
+		ent{Name: "a/changed", Type: tar.TypeReg, Body: "v2"},
 		// Opaque marker first, as most tools write it.
-		ent{name: "opq/", typ: tar.TypeDir},
-		ent{name: "opq/.wh..wh..opq", typ: tar.TypeReg},
-		ent{name: "opq/new", typ: tar.TypeReg, body: "new"},
+		ent{Name: "opq/", Type: tar.TypeDir},
+		ent{Name: "opq/.wh..wh..opq", Type: tar.TypeReg},
+		ent{Name: "opq/new", Type: tar.TypeReg, Body: "new"},
 		// Opaque marker after the layer's own entries of the directory,
 		// one of them below a directory kept from the lower layer.
-		ent{name: "late/sub/mine", typ: tar.TypeReg, body: "mine"},
-		ent{name: "late/.wh..wh..opq", typ: tar.TypeReg},
+		ent{Name: "late/sub/mine", Type: tar.TypeReg, Body: "mine"},
+		ent{Name: "late/.wh..wh..opq", Type: tar.TypeReg},
 		// A whiteout does not remove what its own layer holds.
-		ent{name: "same/new", typ: tar.TypeReg, body: "new"},
-		ent{name: "same/.wh.new", typ: tar.TypeReg},
+		ent{Name: "same/new", Type: tar.TypeReg, Body: "new"},
+		ent{Name: "same/.wh.new", Type: tar.TypeReg},
 		// Hard links to a lower layer's file and to one of this layer.
-		ent{name: "link-lower", typ: tar.TypeLink, link: "target"},
-		ent{name: "own", typ: tar.TypeReg, body: "own"},
-		ent{name: "link-own", typ: tar.TypeLink, link: "./own"},
-		ent{name: ".wh..wh..plnk", typ: tar.TypeDir},
+		ent{Name: "link-lower", Type: tar.TypeLink, Link: "target"},
+		ent{Name: "own", Type: tar.TypeReg, Body: "own"},
+		ent{Name: "link-own", Type: tar.TypeLink, Link: "./own"},
+		ent{Name: ".wh..wh..plnk", Type: tar.TypeDir},
 	)
 	root := t.TempDir()
 	if err := applyAll(t, root, base, top); err != nil {
@@ -148,8 +121,8 @@ func TestApplyStaysInside(t *testing.T) {
 	root := filepath.Join(outside, "root")
 	// A symlink of a lower layer is resolved inside the tree: ".."
 	// stops at the tree's root.
-	lower := layerTar(t, ent{name: "up", typ: tar.TypeSymlink, link: "../../../../../../.."})
-	upper := layerTar(t, ent{name: "up/evil", typ: tar.TypeReg, body: "x"})
+	lower := layerTar(t, ent{Name: "up", Type: tar.TypeSymlink, Link: "../../../../../../.."})
+	upper := layerTar(t, ent{Name: "up/evil", Type: tar.TypeReg, Body: "x"})
 	if err := applyAll(t, root, lower, upper); err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +138,8 @@ func TestApplyStaysInside(t *testing.T) {
 		t.Fatal(err)
 	}
 	root2 := t.TempDir()
-	wl := layerTar(t, ent{name: "out", typ: tar.TypeSymlink, link: outside})
-	wu := layerTar(t, ent{name: "out/.wh.victim", typ: tar.TypeReg}, ent{name: "out/.wh..wh..opq", typ: tar.TypeReg})
+	wl := layerTar(t, ent{Name: "out", Type: tar.TypeSymlink, Link: outside})
+	wu := layerTar(t, ent{Name: "out/.wh.victim", Type: tar.TypeReg}, ent{Name: "out/.wh..wh..opq", Type: tar.TypeReg})
 	if err := applyAll(t, root2, wl, wu); err != nil {
 		t.Fatal(err)
 	}
@@ -176,20 +149,20 @@ func TestApplyStaysInside(t *testing.T) {
 }
 
 func TestBadLayers(t *testing.T) {
-	full := layerTar(t, ent{name: "big", typ: tar.TypeReg, body: strings.Repeat("x", 4096)})
+	full := layerTar(t, ent{Name: "big", Type: tar.TypeReg, Body: strings.Repeat("x", 4096)})
 	tests := []struct {
 		name  string
 		layer []byte
 		want  string
 	}{
-		{"dotdot", layerTar(t, ent{name: "a/../../x", typ: tar.TypeReg}), `".."`},
-		{"link out", layerTar(t, ent{name: "l", typ: tar.TypeLink, link: "../../etc/passwd"}), `".."`},
-		{"below own symlink", layerTar(t, ent{name: "s", typ: tar.TypeSymlink, link: "/etc"}, ent{name: "s/passwd", typ: tar.TypeReg}), "below the symlink"},
-		{"whiteout of nothing", layerTar(t, ent{name: "a/.wh.", typ: tar.TypeReg}), "whiteout of nothing"},
+		{"dotdot", layerTar(t, ent{Name: "a/../../x", Type: tar.TypeReg}), `".."`},
+		{"link out", layerTar(t, ent{Name: "l", Type: tar.TypeLink, Link: "../../etc/passwd"}), `".."`},
+		{"below own symlink", layerTar(t, ent{Name: "s", Type: tar.TypeSymlink, Link: "/etc"}, ent{Name: "s/passwd", Type: tar.TypeReg}), "below the symlink"},
+		{"whiteout of nothing", layerTar(t, ent{Name: "a/.wh.", Type: tar.TypeReg}), "whiteout of nothing"},
 		{"truncated", full[:1024], "truncated"},
-		{"root not dir", layerTar(t, ent{name: ".", typ: tar.TypeReg}), "root is not a directory"},
-		{"long name", layerTar(t, ent{name: "d/" + strings.Repeat("n", 256), typ: tar.TypeReg}), "beyond NAME_MAX"},
-		{"long path", layerTar(t, ent{name: strings.Repeat("d/", 2100) + "f", typ: tar.TypeReg}), "beyond PATH_MAX"},
+		{"root not dir", layerTar(t, ent{Name: ".", Type: tar.TypeReg}), "root is not a directory"},
+		{"long name", layerTar(t, ent{Name: "d/" + strings.Repeat("n", 256), Type: tar.TypeReg}), "beyond NAME_MAX"},
+		{"long path", layerTar(t, ent{Name: strings.Repeat("d/", 2100) + "f", Type: tar.TypeReg}), "beyond PATH_MAX"},
 	}
 	for _, tt := range tests {
 		_, err := Scan(bytes.NewReader(tt.layer), nil, 0)
@@ -219,7 +192,7 @@ func TestScanSizeCap(t *testing.T) {
 			t.Errorf("a 1 TiB file under a %d byte cap: %v", max, err)
 		}
 	}
-	small := layerTar(t, ent{name: "f", typ: tar.TypeReg, body: strings.Repeat("x", 10000)})
+	small := layerTar(t, ent{Name: "f", Type: tar.TypeReg, Body: strings.Repeat("x", 10000)})
 	if _, err := Scan(bytes.NewReader(small), nil, 4096); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("a 10 kB layer under a 4 kB cap: %v", err)
 	}
@@ -229,8 +202,8 @@ func TestScanSizeCap(t *testing.T) {
 }
 
 func TestScanKeepsUserFiles(t *testing.T) {
-	l1 := layerTar(t, ent{name: "etc/passwd", typ: tar.TypeReg, body: "root:x:0:0::/root:/bin/sh\n"}, ent{name: "etc/group", typ: tar.TypeReg, body: "root:x:0:\n"})
-	l2 := layerTar(t, ent{name: "etc/passwd", typ: tar.TypeReg, body: "app:x:1000:1001::/:/bin/sh\n"}, ent{name: "etc/.wh.group", typ: tar.TypeReg})
+	l1 := layerTar(t, ent{Name: "etc/passwd", Type: tar.TypeReg, Body: "root:x:0:0::/root:/bin/sh\n"}, ent{Name: "etc/group", Type: tar.TypeReg, Body: "root:x:0:\n"})
+	l2 := layerTar(t, ent{Name: "etc/passwd", Type: tar.TypeReg, Body: "app:x:1000:1001::/:/bin/sh\n"}, ent{Name: "etc/.wh.group", Type: tar.TypeReg})
 	view := Files{}
 	var total int64
 	for _, l := range [][]byte{l1, l2} {

@@ -3,7 +3,6 @@ package oci
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,68 +14,15 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/saturn-pods/saturn/oci/ocitest"
 )
-
-// testLayout writes an OCI image layout by hand.
-type testLayout struct {
-	t   *testing.T
-	dir string
-	idx v1.IndexManifest
-}
-
-func newTestLayout(t *testing.T) *testLayout {
-	dir := t.TempDir()
-	must(t, os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644))
-	return &testLayout{t: t, dir: dir, idx: v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}}
-}
 
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func (l *testLayout) blob(mt types.MediaType, b []byte) v1.Descriptor {
-	d := sha256Of(b)
-	p := filepath.Join(l.dir, "blobs", "sha256", d.Hex)
-	must(l.t, os.MkdirAll(filepath.Dir(p), 0o755))
-	must(l.t, os.WriteFile(p, b, 0o644))
-	return v1.Descriptor{MediaType: mt, Digest: d, Size: int64(len(b))}
-}
-
-func gz(t testing.TB, b []byte) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	_, err := zw.Write(b)
-	must(t, err)
-	must(t, zw.Close())
-	return buf.Bytes()
-}
-
-// image adds an image with the given plain layers and config fields and
-// returns its manifest descriptor.
-func (l *testLayout) image(cfg v1.Config, layers ...[]byte) v1.Descriptor {
-	cf := v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, Config: cfg, RootFS: v1.RootFS{Type: "layers"}}
-	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1}
-	for _, plain := range layers {
-		cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, sha256Of(plain))
-		m.Layers = append(m.Layers, l.blob(types.OCILayer, gz(l.t, plain)))
-	}
-	raw, err := json.Marshal(cf)
-	must(l.t, err)
-	m.Config = l.blob(types.OCIConfigJSON, raw)
-	raw, err = json.Marshal(m)
-	must(l.t, err)
-	return l.blob(types.OCIManifestSchema1, raw)
-}
-
-func (l *testLayout) tag(d v1.Descriptor, ref string) {
-	d.Annotations = map[string]string{refNameAnnotation: ref}
-	l.idx.Manifests = append(l.idx.Manifests, d)
-	raw, err := json.Marshal(l.idx)
-	must(l.t, err)
-	must(l.t, os.WriteFile(filepath.Join(l.dir, "index.json"), raw, 0o644))
 }
 
 func openSrc(t *testing.T, s string) (*Image, error) {
@@ -89,21 +35,21 @@ func openSrc(t *testing.T, s string) (*Image, error) {
 }
 
 func TestOpenLayout(t *testing.T) {
-	l := newTestLayout(t)
-	layer := layerTar(t, ent{name: "hello", typ: tar.TypeReg, body: "hi"})
-	d := l.image(v1.Config{Entrypoint: []string{"/bin/sh"}, Cmd: []string{"-c", "true"}}, layer)
-	l.tag(d, "v1")
+	l := ocitest.NewLayout(t)
+	layer := layerTar(t, ent{Name: "hello", Type: tar.TypeReg, Body: "hi"})
+	d := l.Image(v1.Config{Entrypoint: []string{"/bin/sh"}, Cmd: []string{"-c", "true"}}, layer)
+	l.Tag(d, "v1")
 	// An index with another platform and this one, tagged v2.
-	other := l.image(v1.Config{}, layer)
+	other := l.Image(v1.Config{}, layer)
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{
 		{MediaType: other.MediaType, Digest: other.Digest, Size: other.Size, Platform: &v1.Platform{OS: "linux", Architecture: "riscv-none"}},
 		{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}},
 	}}
 	raw, err := json.Marshal(idx)
 	must(t, err)
-	l.tag(l.blob(types.OCIImageIndex, raw), "v2")
+	l.Tag(l.Blob(types.OCIImageIndex, raw), "v2")
 
-	for _, ref := range []string{"oci:" + l.dir + ":v1", "oci:" + l.dir + ":v2", "oci:" + l.dir + "@" + d.Digest.String()} {
+	for _, ref := range []string{"oci:" + l.Dir + ":v1", "oci:" + l.Dir + ":v2", "oci:" + l.Dir + "@" + d.Digest.String()} {
 		img, err := openSrc(t, ref)
 		if err != nil {
 			t.Fatalf("%s: %v", ref, err)
@@ -116,50 +62,50 @@ func TestOpenLayout(t *testing.T) {
 		}
 		img.Close()
 	}
-	if _, err := openSrc(t, "oci:"+l.dir+":nope"); err == nil || !strings.Contains(err.Error(), `no image named "nope"`) {
+	if _, err := openSrc(t, "oci:"+l.Dir+":nope"); err == nil || !strings.Contains(err.Error(), `no image named "nope"`) {
 		t.Errorf("missing ref: %v", err)
 	}
-	if _, err := openSrc(t, "oci:"+l.dir); err == nil || !strings.Contains(err.Error(), "name one") {
+	if _, err := openSrc(t, "oci:"+l.Dir); err == nil || !strings.Contains(err.Error(), "name one") {
 		t.Errorf("two images, no ref: %v", err)
 	}
 
 	// A manifest whose bytes no longer match its digest.
-	p := filepath.Join(l.dir, "blobs", "sha256", d.Digest.Hex)
+	p := filepath.Join(l.Dir, "blobs", "sha256", d.Digest.Hex)
 	orig, err := os.ReadFile(p)
 	must(t, err)
 	must(t, os.WriteFile(p, bytes.Replace(orig, []byte(`"schemaVersion":2`), []byte(`"schemaVersion":2 `), 1), 0o644))
-	if _, err := openSrc(t, "oci:"+l.dir+":v1"); !errors.Is(err, ErrDigest) {
+	if _, err := openSrc(t, "oci:"+l.Dir+":v1"); !errors.Is(err, ErrDigest) {
 		t.Errorf("tampered manifest: %v, want a digest mismatch", err)
 	}
 	must(t, os.WriteFile(p, orig, 0o644))
 }
 
 func TestOpenUnknownMediaTypes(t *testing.T) {
-	l := newTestLayout(t)
-	cfg := l.blob("application/vnd.cncf.helm.config.v1+json", []byte(`{}`))
+	l := ocitest.NewLayout(t)
+	cfg := l.Blob("application/vnd.cncf.helm.config.v1+json", []byte(`{}`))
 	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Config: cfg}
 	raw, err := json.Marshal(m)
 	must(t, err)
-	l.tag(l.blob(types.OCIManifestSchema1, raw), "chart")
-	if _, err := openSrc(t, "oci:"+l.dir+":chart"); err == nil || !strings.Contains(err.Error(), "unknown config media type") {
+	l.Tag(l.Blob(types.OCIManifestSchema1, raw), "chart")
+	if _, err := openSrc(t, "oci:"+l.Dir+":chart"); err == nil || !strings.Contains(err.Error(), "unknown config media type") {
 		t.Errorf("helm chart: %v", err)
 	}
-	layer := layerTar(t, ent{name: "x", typ: tar.TypeReg})
+	layer := layerTar(t, ent{Name: "x", Type: tar.TypeReg})
 	cf := v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{sha256Of(layer)}}}
 	raw, err = json.Marshal(cf)
 	must(t, err)
-	m = v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Config: l.blob(types.OCIConfigJSON, raw),
-		Layers: []v1.Descriptor{l.blob("application/vnd.example.layer.v1.tar+lz4", layer)}}
+	m = v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Config: l.Blob(types.OCIConfigJSON, raw),
+		Layers: []v1.Descriptor{l.Blob("application/vnd.example.layer.v1.tar+lz4", layer)}}
 	raw, err = json.Marshal(m)
 	must(t, err)
-	l.tag(l.blob(types.OCIManifestSchema1, raw), "lz4")
-	if _, err := openSrc(t, "oci:"+l.dir+":lz4"); err == nil || !strings.Contains(err.Error(), "unknown layer media type") {
+	l.Tag(l.Blob(types.OCIManifestSchema1, raw), "lz4")
+	if _, err := openSrc(t, "oci:"+l.Dir+":lz4"); err == nil || !strings.Contains(err.Error(), "unknown layer media type") {
 		t.Errorf("lz4 layer: %v", err)
 	}
 }
 
 func TestOpenDockerArchive(t *testing.T) {
-	layer := layerTar(t, ent{name: "f", typ: tar.TypeReg, body: "docker"})
+	layer := layerTar(t, ent{Name: "f", Type: tar.TypeReg, Body: "docker"})
 	cf := v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{sha256Of(layer)}}}
 	cfg, err := json.Marshal(cf)
 	must(t, err)

@@ -492,3 +492,20 @@ func TestOCIRegistryMirrorsAndInsecureFromConfig(t *testing.T) {
 		t.Errorf("saturn config does not show the mirror:\n%s", out)
 	}
 }
+
+func TestOCIPerAppFlagsAndVolumes(t *testing.T) {
+	e := newEnv(t)
+	l := testImages(t)
+	host := t.TempDir()
+	// The image's Volumes entry /vol is the mount point volume-vol; the
+	// per-app flags override its user, environment and command.
+	r := e.saturn("--insecure-options=image", "run", "--net=none", "--volume=volume-vol,kind=host,source="+host,
+		"oci:"+l.image("app"), "--user=0", "--group=0", "--environment=FOO=flag", "--exec=/bin/sh", "--",
+		"-c", "echo user=$(id -u):$(id -g) foo=$FOO pwd=$(pwd); echo written > /vol/out")
+	if got := appLines(r.Stdout+r.Stderr, "layout"); r.Code != 0 || !slices.Equal(got, []string{"user=0:0 foo=flag pwd=/data"}) {
+		t.Errorf("per-app flags: %q\n%s", got, r)
+	}
+	if b, err := os.ReadFile(filepath.Join(host, "out")); err != nil || string(b) != "written\n" {
+		t.Errorf("the image's volume did not reach the host directory: %q, %v", b, err)
+	}
+}
