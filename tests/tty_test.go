@@ -118,13 +118,19 @@ func (h *hostTerm) settle(tag string) string {
 }
 
 // device is the terminal's device number, to find who holds it.
-func (h *hostTerm) device() uint64 {
+// device identifies the operator's terminal by its inode: the device
+// number alone would not do, since every devpts instance numbers its
+// ptys from 0, so the pod's own pty can have the same st_rdev.
+func (h *hostTerm) device() inodeID {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(h.slave.Fd()), &st); err != nil {
 		h.t.Fatal(err)
 	}
-	return st.Rdev
+	return inodeID{st.Dev, st.Ino}
 }
+
+// inodeID is a file's identity: the file system it is on and its inode.
+type inodeID struct{ dev, ino uint64 }
 
 // tiocsti runs probe, a command line whose pod runs testapp's tiocsti
 // probe on its own terminal, from the shell. The probe pushes a command
@@ -210,8 +216,8 @@ func TestTTYEnterLeavesNothingOnTheTerminal(t *testing.T) {
 }
 
 // holders lists the fds, as /proc/PID/fd/N, that processes in the PID
-// namespace of pid1 (host pid) hold on the character device dev.
-func holders(t *testing.T, pid1 string, dev uint64) []string {
+// namespace of pid1 (host pid) hold on the terminal term.
+func holders(t *testing.T, pid1 string, term inodeID) []string {
 	t.Helper()
 	ns, err := os.Readlink("/proc/" + pid1 + "/ns/pid")
 	if err != nil {
@@ -233,7 +239,7 @@ func holders(t *testing.T, pid1 string, dev uint64) []string {
 		for _, fd := range fds {
 			path := "/proc/" + p.Name() + "/fd/" + fd.Name()
 			var st unix.Stat_t
-			if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == dev {
+			if unix.Stat(path, &st) == nil && (inodeID{st.Dev, st.Ino}) == term {
 				held = append(held, path)
 			}
 		}
