@@ -138,10 +138,11 @@ func (r *testRegistry) url(p string) string {
 // Ref is the docker:// reference of repo:tag at this registry.
 func (r *testRegistry) Ref(repoTag string) string { return "docker://" + r.Host + "/" + repoTag }
 
-// push copies the image tag of an OCI layout into repoTag with skopeo.
-func (r *testRegistry) push(layout, tag, repoTag string) {
+// push copies the image tag of an OCI layout into repoTag with skopeo,
+// with flags (--format=v2s2 for a Docker schema 2 manifest, say).
+func (r *testRegistry) push(layout, tag, repoTag string, flags ...string) {
 	r.t.Helper()
-	args := []string{"copy", "--quiet"}
+	args := append([]string{"copy", "--quiet"}, flags...)
 	if r.TLS {
 		args = append(args, "--dest-cert-dir", filepath.Join(filepath.Dir(r.log), "certs"), "--dest-creds", r.User+":"+r.Password)
 	} else {
@@ -155,6 +156,14 @@ func (r *testRegistry) push(layout, tag, repoTag string) {
 
 // digest asks the registry for the manifest digest of repo:tag.
 func (r *testRegistry) digest(repoTag string) string {
+	r.t.Helper()
+	d, _ := r.head(repoTag)
+	return d
+}
+
+// head asks the registry for the manifest digest and media type of
+// repo:tag.
+func (r *testRegistry) head(repoTag string) (string, string) {
 	r.t.Helper()
 	repo, tag, _ := strings.Cut(repoTag, ":")
 	req, err := http.NewRequest(http.MethodHead, r.url("/v2/"+repo+"/manifests/"+tag), nil)
@@ -174,7 +183,7 @@ func (r *testRegistry) digest(repoTag string) string {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(d, "sha256:") {
 		r.t.Fatalf("HEAD %s: %s, digest %q", repoTag, resp.Status, d)
 	}
-	return d
+	return d, resp.Header.Get("Content-Type")
 }
 
 // blobPath is where the registry stores the blob with digest d.

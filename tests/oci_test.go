@@ -198,6 +198,21 @@ func TestOCIRegistryPlainHTTP(t *testing.T) {
 	}
 
 	e.failSaturn("tag nope not found in "+reg.Host+"/test/app", "--insecure-options=image,http", "fetch", reg.Ref("test/app:nope"))
+
+	// The same image with a Docker schema 2 manifest and Docker media
+	// types: another manifest, so another image id, but the same layers,
+	// which e2 holds already.
+	reg.push(l.Dir, "app", "test/schema2:v1", "--format=v2s2")
+	if _, mt := reg.head("test/schema2:v1"); mt != "application/vnd.docker.distribution.manifest.v2+json" {
+		t.Fatalf("skopeo --format=v2s2 pushed a %s manifest", mt)
+	}
+	r = e2.saturn("--insecure-options=image,http", "run", "--net=none", reg.Ref("test/schema2:v1"))
+	if got := appLines(r.Stdout+r.Stderr, "schema2"); r.Code != 0 || !slices.Equal(got, wantCheck) {
+		t.Errorf("schema 2 image: %q\n%s", got, r)
+	}
+	if n := reg.gets("/v2/test/schema2/blobs/" + appLayers[0]); n != 0 {
+		t.Errorf("the schema 2 image's base layer was downloaded again (%d GETs)", n)
+	}
 }
 
 // registryEnv is an env that trusts reg's CA and, with auth, has its
