@@ -353,9 +353,13 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 		return fmt.Errorf("app %s: %w", a.name, err)
 	}
 	if a.app.WorkingDirectory != "" {
-		if err := inDir(root, a.app.WorkingDirectory, func(*os.File) error { return nil }); err != nil {
+		// Made if missing. Unlike a mount point, "/" (the appc default)
+		// is a working directory like any other.
+		d, err := launch.MkdirAllIn(root, a.app.WorkingDirectory)
+		if err != nil {
 			return fmt.Errorf("app %s: working directory: %w", a.name, err)
 		}
+		d.Close()
 	}
 	if a.ra.ReadOnlyRootFS {
 		return setAttr(int(root.Fd()), "", false, unix.MOUNT_ATTR_RDONLY)
