@@ -109,6 +109,11 @@ func planMounts(p *flyPod, isMount func(string) bool, dns dnsModes, emptyDir fun
 	return ms, nil
 }
 
+// hostnameMount shows the hostname (the host's) on the app's
+// /etc/hostname, read live as rkt's prepare-app showed it. It is bound
+// after the planned mounts, over the image's file or a volume's.
+var hostnameMount = flyMount{Source: "/proc/sys/kernel/hostname", Target: "/etc/hostname", ReadOnly: true, File: true}
+
 type appVolume struct {
 	vol  types.Volume
 	path string

@@ -182,10 +182,8 @@ func launch(plan *runPlan, w *flywatch.Watcher, lockFD int, debug bool) error {
 	if err := prepareRktDir(p, plan.spec.Env); err != nil {
 		return err
 	}
-	if plan.dns.hosts == "default" {
-		if err := ensureHosts(p.rootfs()); err != nil {
-			return err
-		}
+	if err := prepareEtc(p, plan.dns.hosts); err != nil {
+		return err
 	}
 	// If setup fails from here on, the watcher records stage1's exit code.
 	if w != nil {
@@ -360,6 +358,9 @@ func setupMountNamespace(p *flyPod, mounts []flyMount, host *hostMounts) error {
 			return err
 		}
 	}
+	if err := applyMount(rootfs, hostnameMount); err != nil {
+		return err
+	}
 	if p.app.ReadOnlyRootFS {
 		// Only this namespace's view of the rootfs mount changes; the
 		// mounts below it (/tmp, volumes) keep their own flags.
@@ -390,26 +391,6 @@ func isolateRootfs(rootfs string, host *hostMounts) error {
 	}
 	if err := unix.Mount("", rootfs, "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("make %s a slave mount: %w", rootfs, err)
-	}
-	return nil
-}
-
-// ensureHosts gives an app without /etc/hosts a minimal one, as rkt fly
-// does for --dns-conf-mode hosts=default: the app shares the host's
-// network, but not its /etc.
-func ensureHosts(rootfs string) error {
-	path, err := stage2.ResolveIn(rootfs, "/etc/hosts")
-	if err != nil {
-		return fmt.Errorf("app /etc/hosts: %w", err)
-	}
-	if _, err := os.Lstat(path); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("app /etc/hosts: %w", err)
-	}
-	if err := os.WriteFile(path, []byte("127.0.0.1 localhost localhost.localdomain\n::1 localhost ip6-localhost\n"), 0o644); err != nil {
-		return fmt.Errorf("app /etc/hosts: %w", err)
 	}
 	return nil
 }

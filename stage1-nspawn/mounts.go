@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/etcfiles"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
@@ -352,6 +353,9 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 	if err := setupDNS(p, root); err != nil {
 		return fmt.Errorf("app %s: %w", a.name, err)
 	}
+	if err := setupEtc(root); err != nil {
+		return fmt.Errorf("app %s: %w", a.name, err)
+	}
 	if a.app.WorkingDirectory != "" {
 		// Made if missing. Unlike a mount point, "/" (the appc default)
 		// is a working directory like any other.
@@ -583,10 +587,7 @@ func writeFallbackHosts(root *os.File, hostname string) error {
 		return fmt.Errorf("write /etc/hosts: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "/etc/hosts")
-	hosts := "127.0.0.1 localhost localhost.localdomain localhost4 localhost4.localdomain4\n" +
-		"::1 localhost localhost.localdomain localhost6 localhost6.localdomain6\n" +
-		"127.0.0.1 " + hostname + "\n"
-	_, err = f.WriteString(hosts)
+	_, err = f.Write(etcfiles.FallbackHosts(hostname))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -462,7 +462,7 @@ func TestFallbackHostsStaysInRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(root, outside, "hosts"))
-	if err != nil || !strings.Contains(string(b), "127.0.0.1 pod\n") {
+	if err != nil || !strings.Contains(string(b), "localhost4.localdomain4 pod\n") {
 		t.Errorf("fallback hosts: %q, %v", b, err)
 	}
 	if err := os.WriteFile(filepath.Join(root, outside, "hosts"), []byte("image"), 0o644); err != nil {

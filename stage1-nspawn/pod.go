@@ -94,6 +94,11 @@ func (p *podRun) setup() error {
 	if err := setupStage1FS(p.s1, p.flags.disablePaths); err != nil {
 		return err
 	}
+	if p.flags.hostsMode == "stage0" {
+		if err := addHostnameToStage0Hosts(p.s1, p.flags.hostname); err != nil {
+			return err
+		}
+	}
 	for _, a := range p.plan.apps {
 		if err := setupAppFS(p, a, filepath.Join(p.s1, a.rel, "rootfs")); err != nil {
 			return err

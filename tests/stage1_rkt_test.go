@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,6 +60,58 @@ func TestWorkingDirectoryFromImage(t *testing.T) {
 			}
 			if r.Code != 0 || !slices.Equal(lines, want) {
 				t.Errorf("%s, workingDirectory %s: printed %q, want %q\n%s", s1, wd, lines, want, r)
+			}
+		}
+	}
+}
+
+// Every app finds /etc/hostname holding the pod's hostname (the image's
+// is covered), /etc/mtab a symlink to ../proc/self/mounts unless the image
+// has one, and the hostname on the localhost line of /etc/hosts, whether
+// stage1 writes the file (the image has none) or stage0 does
+// (--hosts-entry), as rkt wrote them.
+func TestEtcFilesAsRkt(t *testing.T) {
+	e := newEnv(t)
+	hostHostname, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	show := `cat /etc/hostname; readlink /etc/mtab || cat /etc/mtab; grep '^127.0.0.1' /etc/hosts; grep -c '^10.1.1.1 db$' /etc/hosts; true`
+	plain := testimg.Busybox(t, testimg.Options{Exec: []string{"/bin/sh", "-c", show}})
+	own := testimg.Busybox(t, testimg.Options{Exec: []string{"/bin/sh", "-c", show},
+		Files: map[string]string{"etc/hostname": "from-image\n", "etc/mtab": "image's mtab\n"}})
+	for _, s1 := range bothStage1s {
+		for _, tc := range []struct {
+			name, img, hosts string
+			flags            []string
+		}{
+			{"image without the files", plain, "127.0.0.1 localhost localhost.localdomain localhost4 localhost4.localdomain4 %s", nil},
+			{"image with its own", own, "127.0.0.1 localhost localhost.localdomain localhost4 localhost4.localdomain4 %s", nil},
+			{"--hosts-entry", plain, "127.0.0.1 localhost localhost.localdomain %s", []string{"--hosts-entry=10.1.1.1=db"}},
+		} {
+			r, uuid, lines := runUnder(t, e, s1, "busybox", append(tc.flags, tc.img)...)
+			hostname := "rkt-" + uuid
+			if s1 == "stage1-fly" {
+				hostname = hostHostname
+			}
+			mtab := "../proc/self/mounts"
+			if tc.img == own {
+				mtab = "image's mtab"
+			}
+			entry := "0"
+			if tc.flags != nil {
+				entry = "1"
+			}
+			want := []string{hostname, mtab, fmt.Sprintf(tc.hosts, hostname), entry}
+			ok := r.Code == 0 && len(lines) == len(want) && lines[0] == want[0] && lines[1] == want[1] && lines[3] == want[3]
+			if ok && lines[2] != want[2] {
+				// stage0 may name the pod's own hostname (rkt-UUID) on
+				// that line too, which on fly is not the hostname.
+				f := strings.Fields(lines[2])
+				ok = tc.flags != nil && slices.Contains(f, hostname) && slices.Contains(f, "localhost") && f[0] == "127.0.0.1"
+			}
+			if !ok {
+				t.Errorf("%s, %s: printed %q, want %q\n%s", s1, tc.name, lines, want, r)
 			}
 		}
 	}
