@@ -11,6 +11,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/copytree"
 	"github.com/saturn-pods/saturn/mountinfo"
 	"github.com/saturn-pods/saturn/stage2"
 )
@@ -331,21 +332,24 @@ func makeTarget(target string, file bool) error {
 }
 
 // makeEmptyVolume creates an empty volume's directory with the volume's
-// mode and owner (0755, root by default).
-func makeEmptyVolume(dir string, v types.Volume) error {
+// mode and owner (0755, root by default). fresh says the directory is new
+// and empty: the mount may fill it (fillEmptyVolume).
+func makeEmptyVolume(dir string, v types.Volume) (fresh bool, err error) {
 	mode := os.FileMode(0o755)
 	if v.Mode != nil {
 		n, err := strconv.ParseUint(*v.Mode, 8, 32)
 		if err != nil {
-			return fmt.Errorf("volume %s: invalid mode %q", v.Name, *v.Mode)
+			return false, fmt.Errorf("volume %s: invalid mode %q", v.Name, *v.Mode)
 		}
 		mode = os.FileMode(n)
 	}
+	_, err = os.Lstat(dir)
+	fresh = os.IsNotExist(err)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return false, err
 	}
 	if err := os.Chmod(dir, mode); err != nil {
-		return err
+		return false, err
 	}
 	uid, gid := 0, 0
 	if v.UID != nil {
@@ -354,5 +358,33 @@ func makeEmptyVolume(dir string, v types.Volume) error {
 	if v.GID != nil {
 		gid = *v.GID
 	}
-	return os.Chown(dir, uid, gid)
+	return fresh, os.Chown(dir, uid, gid)
+}
+
+// fillEmptyVolume copies the image's directory at target (a path in
+// rootfs), if it has one, into the new empty volume dir: its files, its
+// owner and its mode, as rkt and Docker fill a volume mounted over an
+// image directory.
+func fillEmptyVolume(dir, rootfs, target string) error {
+	path, err := stage2.ResolveIn(rootfs, target)
+	if err != nil {
+		return fmt.Errorf("mount target %s: %w", target, err)
+	}
+	src, err := os.OpenFile(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil // no directory of the image there
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if err := copytree.Attrs(dst, src); err != nil {
+		return fmt.Errorf("fill volume from the image's %s: %w", target, err)
+	}
+	if err := copytree.Into(dst, src); err != nil {
+		return fmt.Errorf("fill volume from the image's %s: %w", target, err)
+	}
+	return nil
 }

@@ -350,8 +350,14 @@ func setupMountNamespace(p *flyPod, mounts []flyMount, host *hostMounts) error {
 	rootfs := p.rootfs()
 	for _, m := range mounts {
 		if m.Empty != nil {
-			if err := makeEmptyVolume(m.Source, *m.Empty); err != nil {
+			fresh, err := makeEmptyVolume(m.Source, *m.Empty)
+			if err != nil {
 				return err
+			}
+			if fresh {
+				if err := fillEmptyVolume(m.Source, rootfs, m.Target); err != nil {
+					return err
+				}
 			}
 		}
 		if err := applyMount(rootfs, m); err != nil {

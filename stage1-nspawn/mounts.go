@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/copytree"
 	"github.com/saturn-pods/saturn/etcfiles"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
@@ -387,9 +388,10 @@ func inDir(root *os.File, p string, f func(*os.File) error) error {
 
 func mountVolume(p *podRun, root *os.File, m mountPlan) error {
 	src, attr := m.source, roAttr(m.readOnly)
+	fresh := false
 	if m.kind == "empty" {
 		var err error
-		if src, err = p.emptyVolume(m); err != nil {
+		if src, fresh, err = p.emptyVolume(m); err != nil {
 			return err
 		}
 	}
@@ -408,12 +410,35 @@ func mountVolume(p *podRun, root *os.File, m mountPlan) error {
 	if err := unix.Fstat(int(sf.Fd()), &st); err != nil {
 		return &os.PathError{Op: "stat", Path: src, Err: err}
 	}
-	target, err := makeTarget(root, m.target, st.Mode&unix.S_IFMT == unix.S_IFDIR)
+	dir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	// As rkt and Docker do, a new empty volume mounted over a directory
+	// of the image starts out as a copy of it: its files, and its owner
+	// and mode.
+	fill := fresh && dir && isDirIn(root, m.target)
+	target, err := makeTarget(root, m.target, dir)
 	if err != nil {
 		return err
 	}
 	defer target.Close()
+	if fill {
+		if err := copytree.Attrs(sf, target); err != nil {
+			return fmt.Errorf("fill from the image's %s: %w", m.target, err)
+		}
+		if err := copytree.Into(sf, target); err != nil {
+			return fmt.Errorf("fill from the image's %s: %w", m.target, err)
+		}
+	}
 	return bindFileOn(sf, target, m.recursive, attr)
+}
+
+// isDirIn reports whether p is a directory in root, as the app sees it.
+func isDirIn(root *os.File, p string) bool {
+	d, err := launch.OpenIn(root, p, unix.O_DIRECTORY)
+	if err != nil {
+		return false
+	}
+	d.Close()
+	return true
 }
 
 // makeTarget returns the mount point for p inside root, of the right

@@ -133,27 +133,29 @@ func pivot(root string) error {
 
 // emptyVolume returns the host directory backing an empty volume,
 // creating it under the pod directory the first time an app mounts it so
-// every app of the pod shares it.
-func (p *podRun) emptyVolume(m mountPlan) (string, error) {
+// every app of the pod shares it. fresh says this is that first time and
+// the directory is empty: the mount may fill it (see mountVolume).
+func (p *podRun) emptyVolume(m mountPlan) (dir string, fresh bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if d, ok := p.volumes[m.volume]; ok {
-		return d, nil
+		return d, false, nil
 	}
 	d := filepath.Join(p.podDir, "sharedVolumes", m.volume)
 	if err := os.MkdirAll(d, 0o755); err != nil {
-		return "", err
+		return "", false, err
 	}
 	mode, err := strconv.ParseUint(*m.vol.Mode, 8, 32)
 	if err != nil {
-		return "", fmt.Errorf("mode %q: %w", *m.vol.Mode, err)
+		return "", false, fmt.Errorf("mode %q: %w", *m.vol.Mode, err)
 	}
 	if err := unix.Chmod(d, uint32(mode)); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if err := os.Chown(d, *m.vol.UID, *m.vol.GID); err != nil {
-		return "", err
+		return "", false, err
 	}
 	p.volumes[m.volume] = d
-	return d, nil
+	ents, err := os.ReadDir(d)
+	return d, err == nil && len(ents) == 0, nil
 }

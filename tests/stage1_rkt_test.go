@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
 
 	"github.com/saturn-pods/saturn/tests/testimg"
 )
@@ -112,6 +113,68 @@ func TestEtcFilesAsRkt(t *testing.T) {
 			}
 			if !ok {
 				t.Errorf("%s, %s: printed %q, want %q\n%s", s1, tc.name, lines, want, r)
+			}
+		}
+	}
+}
+
+// dataImage builds a busybox image whose /data holds a file and a
+// subdirectory, /data being owned by 1000:1000 with mode 0750, and whose
+// app runs script.
+func dataImage(t *testing.T, script string, modify func(*schema.ImageManifest)) string {
+	t.Helper()
+	dir := testimg.Dir(t, testimg.Options{Exec: []string{"/bin/sh", "-c", script}, Modify: modify,
+		Files: map[string]string{"data/a": "from the image\n", "data/sub/b": "b\n"}}, testimg.BusyboxDir)
+	data := filepath.Join(dir, "rootfs/data")
+	for _, p := range []string{data, filepath.Join(data, "a")} {
+		if err := os.Chown(p, 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "data.aci")
+	if err := testimg.BuildACI(dir, out, 0); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A new empty volume mounted over a directory the image has starts out
+// with that directory's files, owners and mode, as rkt and Docker fill
+// volumes: for a volume the pod declares and for the implicit one of an
+// image mount point alike. What the app then writes lands in the volume.
+func TestEmptyVolumeFilledFromImage(t *testing.T) {
+	e := newEnv(t)
+	script := `stat -c '%a %u %g' /data /data/a; cat /data/a /data/sub/b; echo new > /data/new`
+	declared := dataImage(t, script, nil)
+	implicit := dataImage(t, script, func(m *schema.ImageManifest) {
+		m.App.MountPoints = []types.MountPoint{{Name: "data", Path: "/data"}}
+	})
+	want := []string{"750 1000 1000", "644 1000 1000", "from the image", "b"}
+	for _, s1 := range bothStage1s {
+		for _, tc := range []struct {
+			name string
+			args []string
+		}{
+			{"declared volume", []string{"--volume=data,kind=empty", "--mount=volume=data,target=/data", declared}},
+			{"image mount point", []string{implicit}},
+		} {
+			r, uuid, lines := runUnder(t, e, s1, "busybox", tc.args...)
+			if r.Code != 0 || !slices.Equal(lines, want) {
+				t.Errorf("%s, %s: printed %q, want %q\n%s", s1, tc.name, lines, want, r)
+				continue
+			}
+			dirs, _ := filepath.Glob(filepath.Join(e.Dir, "pods", "*", uuid, "sharedVolumes", "data"))
+			if len(dirs) != 1 {
+				t.Errorf("%s, %s: no volume directory", s1, tc.name)
+				continue
+			}
+			for _, f := range []string{"a", "sub/b", "new"} {
+				if _, err := os.Stat(filepath.Join(dirs[0], f)); err != nil {
+					t.Errorf("%s, %s: the volume lacks %s: %v", s1, tc.name, f, err)
+				}
 			}
 		}
 	}
