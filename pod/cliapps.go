@@ -484,10 +484,9 @@ func parseMount(s string) (schema.Mount, error) {
 	if m.Volume.Empty() || m.Path == "" {
 		return m, fmt.Errorf("invalid --mount %q: want volume=NAME,target=PATH", s)
 	}
-	if !path.IsAbs(m.Path) {
-		return m, fmt.Errorf("invalid --mount %q: target must be an absolute path", s)
-	}
-	if path.Clean(m.Path) == "/" {
+	// A relative target, and "..", are resolved inside the app's rootfs
+	// by stage1, as rkt's were: passed on as given.
+	if path.Clean("/"+m.Path) == "/" {
 		return m, fmt.Errorf("invalid --mount %q: a volume cannot replace the app's root", s)
 	}
 	return m, nil

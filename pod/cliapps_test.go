@@ -242,7 +242,7 @@ func TestParseAppsErrors(t *testing.T) {
 		{[]string{"--volume=v,kind=host", "a"}, "invalid --volume"},
 		{[]string{"--volume=v,kind=empty", "--volume=v,kind=empty", "a"}, "declared twice"},
 		{[]string{"a", "--mount=volume=v"}, "want volume=NAME,target=PATH"},
-		{[]string{"a", "--mount=volume=v,target=rel"}, "absolute path"},
+		{[]string{"a", "--mount=volume=v,target=.."}, "cannot replace the app's root"},
 		{[]string{"a", "--mount=volume=v,target=/x,extra=1"}, "unknown parameter"},
 		{[]string{"a", "--memory=16m"}, "too low"},
 		{[]string{"a", "--memory=lots"}, "invalid memory limit"},

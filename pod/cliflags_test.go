@@ -41,7 +41,7 @@ func TestOOMScoreAdjustFlag(t *testing.T) {
 }
 
 func TestMountOnRootRefused(t *testing.T) {
-	for _, target := range []string{"/", "//", "/."} {
+	for _, target := range []string{"/", "//", "/.", ".", "..", "a/..", "/../.."} {
 		_, _, err := parse([]string{"--volume=data,kind=empty", "img", "--mount=volume=data,target=" + target})
 		if err == nil || !strings.Contains(err.Error(), "cannot replace the app's root") {
 			t.Errorf("target %q: %v", target, err)

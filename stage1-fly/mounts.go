@@ -155,9 +155,9 @@ func appVolumes(p *flyPod) ([]appVolume, error) {
 			// Older manifests name the mount point instead of a path.
 			path = mp.Path
 		}
-		if !filepath.IsAbs(path) {
-			return nil, fmt.Errorf("app %s: mount path %q of volume %s is not absolute", p.appName(), m.Path, m.Volume)
-		}
+		// A relative path, or one with "..", is taken inside the app's
+		// rootfs, from its root, as rkt did (--mount target=data).
+		path = filepath.Join("/", path)
 		readOnlyFrom(&v, m.Volume)
 		mounted[m.Volume] = true
 		out = append(out, appVolume{vol: v, path: path})

@@ -200,8 +200,9 @@ func TestAppVolumesAndPlan(t *testing.T) {
 		},
 		{name: "relative source", vols: []types.Volume{{Name: "v", Kind: "host", Source: "rel"}},
 			mounts: []schema.Mount{{Volume: "v", Path: "/v"}}, wantErr: `source "rel" is not an absolute path`},
-		{name: "relative path", vols: []types.Volume{hostVol},
-			mounts: []schema.Mount{{Volume: "data", Path: "data"}}, wantErr: `mount path "data"`},
+		{name: "relative path, taken from the app's root", vols: []types.Volume{hostVol},
+			mounts: []schema.Mount{{Volume: "data", Path: "data/../../in"}}, dns: dnsModes{"default", "default"},
+			want: []flyMount{{Source: "/srv/data", Target: "/in", Share: true}}},
 		{name: "unknown kind", vols: []types.Volume{{Name: "v", Kind: "nfs"}},
 			mounts: []schema.Mount{{Volume: "v", Path: "/v"}}, wantErr: `unknown kind "nfs"`},
 	}

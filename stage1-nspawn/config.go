@@ -332,6 +332,9 @@ func planMounts(name string, pm *podManifest, ra *runtimeApp, app *app) ([]mount
 				target = mp.Path
 			}
 		}
+		// A relative path, or one with "..", is taken inside the app's
+		// rootfs, from its root, as rkt did (--mount target=data).
+		target = filepath.Join("/", target)
 		mp, err := mountFor(name, v, target, app)
 		if err != nil {
 			return nil, err

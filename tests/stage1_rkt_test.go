@@ -179,3 +179,30 @@ func TestEmptyVolumeFilledFromImage(t *testing.T) {
 		}
 	}
 }
+
+// --mount target= takes a relative path, and "..", from the app's root, as
+// rkt did: never outside the app's rootfs.
+func TestMountRelativeTarget(t *testing.T) {
+	e := newEnv(t)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("host file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := testimg.Busybox(t, testimg.Options{Exec: []string{"/bin/sh", "-c", "cat /data/f /up/f"}})
+	for _, s1 := range bothStage1s {
+		r, uuid, lines := runUnder(t, e, s1, "busybox", "--volume=v,kind=host,source="+src,
+			img, "--mount=volume=v,target=data", "--mount=volume=v,target=../../../up")
+		if want := []string{"host file", "host file"}; r.Code != 0 || !slices.Equal(lines, want) {
+			t.Errorf("%s: printed %q, want %q\n%s", s1, lines, want, r)
+			continue
+		}
+		pod, _ := filepath.Glob(filepath.Join(e.Dir, "pods", "*", uuid))
+		for _, outside := range []string{"up", "stage1/up", "stage1/rootfs/up", "stage1/rootfs/opt/up", "stage1/rootfs/opt/stage2/up"} {
+			if len(pod) == 1 {
+				if _, err := os.Lstat(filepath.Join(pod[0], outside)); err == nil {
+					t.Errorf("%s: ../../../up made %s outside the app's rootfs", s1, outside)
+				}
+			}
+		}
+	}
+}
