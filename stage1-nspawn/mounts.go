@@ -367,7 +367,48 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 		d.Close()
 	}
 	if a.ra.ReadOnlyRootFS {
+		if !mountsAt(a.mounts, "/tmp") {
+			// Apps need a writable /tmp, as stage1-fly gives every app,
+			// unless the image says what goes there (a mount point).
+			if err := inDir(root, "/tmp", mountTmp); err != nil {
+				return fmt.Errorf("app %s: %w", a.name, err)
+			}
+		}
 		return setAttr(int(root.Fd()), "", false, unix.MOUNT_ATTR_RDONLY)
+	}
+	return nil
+}
+
+// mountsAt reports whether one of ms is mounted on target.
+func mountsAt(ms []mountPlan, target string) bool {
+	for _, m := range ms {
+		if m.target == target {
+			return true
+		}
+	}
+	return false
+}
+
+// mountTmp mounts a fresh tmpfs for everyone's files (mode 1777) on target.
+func mountTmp(target *os.File) error {
+	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("mount tmpfs: %w", err)
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigSetString(fs, "mode", "1777"); err != nil {
+		return fmt.Errorf("mount tmpfs: %w", err)
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return fmt.Errorf("mount tmpfs: %w", err)
+	}
+	mfd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return fmt.Errorf("mount tmpfs: %w", err)
+	}
+	defer unix.Close(mfd)
+	if err := attach(mfd, int(target.Fd()), ""); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", target.Name(), err)
 	}
 	return nil
 }

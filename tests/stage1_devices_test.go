@@ -54,10 +54,11 @@ func TestStage1AppDeviceNodesDoNotOpen(t *testing.T) {
 			append([]string{"/: " + refused, "/tmp: " + refused}, append(common, "rootfs writable")...)},
 		{"no-overlay", []string{"--no-overlay"}, nil,
 			append([]string{"/: " + refused, "/tmp: " + refused}, append(common, "rootfs writable")...)},
+		// A read-only rootfs comes with a writable tmpfs /tmp, nodev.
 		{"overlay-readonly", nil, []string{"--readonly-rootfs"},
-			append([]string{"/: mknod refused", "/tmp: mknod refused"}, append(common, "rootfs read-only")...)},
+			append([]string{"/: mknod refused", "/tmp: " + refused}, append(common, "rootfs read-only")...)},
 		{"no-overlay-readonly", []string{"--no-overlay"}, []string{"--readonly-rootfs"},
-			append([]string{"/: mknod refused", "/tmp: mknod refused"}, append(common, "rootfs read-only")...)},
+			append([]string{"/: mknod refused", "/tmp: " + refused}, append(common, "rootfs read-only")...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			host := devicesOpenIn(t)

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -202,6 +203,29 @@ func TestMountRelativeTarget(t *testing.T) {
 				if _, err := os.Lstat(filepath.Join(pod[0], outside)); err == nil {
 					t.Errorf("%s: ../../../up made %s outside the app's rootfs", s1, outside)
 				}
+			}
+		}
+	}
+}
+
+// With --readonly-rootfs an app still gets a writable /tmp, a fresh tmpfs,
+// under both stage1s, unless the image declares a mount point there:
+// then /tmp is that volume.
+func TestReadOnlyRootfsTmp(t *testing.T) {
+	e := newEnv(t)
+	script := `echo x > /tmp/f && cat /tmp/f; stat -f -c %T /tmp; touch /in-root 2>/dev/null || echo read-only root`
+	plain := testimg.Busybox(t, testimg.Options{Exec: []string{"/bin/sh", "-c", script}})
+	declared := testimg.Busybox(t, testimg.Options{Exec: []string{"/bin/sh", "-c", script}, Modify: func(m *schema.ImageManifest) {
+		m.App.MountPoints = []types.MountPoint{{Name: "tmp", Path: "/tmp"}}
+	}})
+	for _, s1 := range bothStage1s {
+		for _, tc := range []struct {
+			name, img, fs string
+		}{{"no mount point", plain, "tmpfs"}, {"mount point /tmp", declared, ""}} {
+			r, _, lines := runUnder(t, e, s1, "busybox", tc.img, "--readonly-rootfs")
+			if r.Code != 0 || len(lines) != 3 || lines[0] != "x" || lines[2] != "read-only root" ||
+				(tc.fs != "" && lines[1] != tc.fs) || (tc.fs == "" && lines[1] == "tmpfs") {
+				t.Errorf("%s, %s: printed %q; want /tmp writable (%s), the root read-only\n%s", s1, tc.name, lines, cmp.Or(tc.fs, "the volume"), r)
 			}
 		}
 	}
