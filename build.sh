@@ -38,11 +38,13 @@ need_root() {
 #   docker-registry             the reference registry, on loopback, for the Docker image tests
 #   umoci                       tests build OCI images layer by layer; umoci unpack is a bench peer
 #   skopeo                      tests push images to the registry; skopeo copy is a bench peer
+#   podman                      the network benchmark's peer (tests/bench/net.sh), on the CNI plugins
+#   util-linux's nsenter        runs saturn in the network namespaces the network tests make
 #   systemd                     systemd-socket-activate starts saturn as a .socket unit would
 #                               (tests/activation_test.go); not run as PID 1 here
 DEB_PACKAGES=(busybox-static gnupg iptables containernetworking-plugins iproute2 util-linux
 	xz-utils bzip2 curl ca-certificates runc hyperfine e2fsprogs qemu-system-x86
-	docker-registry umoci skopeo systemd)
+	docker-registry umoci skopeo systemd podman)
 
 cmd_deps() {
 	need_root deps
