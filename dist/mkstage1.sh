@@ -26,6 +26,8 @@ for arg in "${@:4}"; do
 done
 # The stage1 interface version the image declares (docs/stage1-abi.md).
 iface_version=${STAGE1_INTERFACE_VERSION:-4}
+# Helper binaries beside the entrypoint: NAME=PACKAGE, space-separated.
+read -r -a helpers <<<"${STAGE1_HELPERS:-}"
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CGO_ENABLED=0
 read -r -a goflags <<<"${GOFLAGS_BUILD:--trimpath}"
@@ -37,6 +39,9 @@ mkdir -p "$BUILD/stage1-images" "$rootfs/rkt/status" "$rootfs/rkt/env" "$rootfs/
 	"$rootfs/etc" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
 (cd "$root" && go build "${goflags[@]}" -o "$rootfs/$entry" "./$name")
+for h in "${helpers[@]}"; do
+	(cd "$root" && go build "${goflags[@]}" -o "$rootfs/${h%%=*}" "${h#*=}")
+done
 extra_ann=
 for e in enter gc stop "${extra[@]}"; do
 	ln -s "$entry" "$rootfs/$e"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/saturn-pods/saturn/grant"
 	"github.com/saturn-pods/saturn/network"
+	"github.com/saturn-pods/saturn/network/cni"
 )
 
 // PrepareOptions are the flags that define a pod, shared by run and
@@ -277,7 +278,7 @@ func (o *RuntimeOptions) CheckNetworks(localConfig, systemConfig string, ports b
 	if err != nil || mode != "contained" {
 		return err
 	}
-	cat, err := network.LoadCatalog(network.ConfDirs(localConfig, systemConfig))
+	cat, err := cni.LoadCatalog(cni.ConfDirs(localConfig, systemConfig))
 	if err != nil {
 		return err
 	}
@@ -285,14 +286,14 @@ func (o *RuntimeOptions) CheckNetworks(localConfig, systemConfig string, ports b
 	if err != nil {
 		return err
 	}
-	var opts network.Options
+	var opts cni.Options
 	if ports {
 		opts.Ports = []network.PortMapping{{}}
 	}
 	if o.NetBandwidth != "" {
 		opts.Bandwidth = &network.Bandwidth{}
 	}
-	p := network.Pod{PluginDirs: network.PluginDirs(systemConfig)}
+	p := cni.Pod{PluginDirs: cni.PluginDirs(systemConfig)}
 	return p.Prepare(atts, opts)
 }
 

@@ -1,14 +1,16 @@
 package main
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
@@ -61,9 +63,8 @@ func (f *netFlags) check(netFlag string) error {
 
 // podNet is the run entrypoint's view of the pod's networks.
 type podNet struct {
-	pod      *network.Pod
-	atts     []network.Attachment
-	opts     network.Options
+	req      network.HelperRequest
+	helper   int   // the network helper binary, opened before any app ran
 	ports    []int // sockets holding the host ports for the pod's life
 	sw       *network.NetNSSwitch
 	resolv   string // stage1's --dns-conf-mode resolv mode
@@ -71,10 +72,59 @@ type podNet struct {
 	resolvOK bool // a plugin's DNS was written for PID 1
 }
 
-// planNetwork checks the pod's networking before anything exists:
-// networks known, plugins there, ports the images declare and host
-// ports free (and held from here on). It returns nil for --net=host and
-// --net=none.
+// helperName is the network helper's file name beside this binary in
+// the stage1 image (stage1-nspawn/nethelper).
+const helperName = "net"
+
+// openHelper opens the network helper beside the running binary. The
+// run entrypoint opens it before PID 1 exists and runs it through that
+// descriptor, also at the pod's end: by then the apps have run, and the
+// file of that name in the pod's writable stage1 rootfs is no longer to
+// be trusted, but the inode opened before is the one stage0 rendered.
+func openHelper() (int, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Open(filepath.Join(filepath.Dir(self), helperName), unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("network helper: %w", err)
+	}
+	return fd, nil
+}
+
+// runHelper runs the network helper held open on fd for op with req and
+// returns what it printed. The helper dies with this process
+// (Pdeathsig), and its plugins with it. It is started from a goroutine
+// of its own, never from the main thread, which is in the pod's network
+// namespace while it forks PID 1 and stays there should it fail to
+// leave: the helper must start in the host's.
+func runHelper(fd int, op string, req *network.HelperRequest) ([]byte, error) {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(fmt.Sprintf("/proc/self/fd/%d", fd), op)
+	cmd.Args[0] = helperName
+	cmd.Stdin = bytes.NewReader(in)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Run() }()
+	if err := <-errc; err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return nil, errors.New(msg)
+		}
+		return nil, fmt.Errorf("network helper: %w", err)
+	}
+	return stdout.Bytes(), nil
+}
+
+// planNetwork checks what it can of the pod's networking before anything
+// exists: ports the images declare and host ports free (and held from
+// here on); the helper checks the networks and their plugins before it
+// makes anything. It returns nil for --net=host and --net=none.
 func planNetwork(podDir string, f *runFlags, plan *podPlan) (*podNet, error) {
 	bw, err := imageBandwidth(plan)
 	if err != nil {
@@ -86,25 +136,17 @@ func planNetwork(podDir string, f *runFlags, plan *podPlan) (*podNet, error) {
 		}
 		return nil, nil
 	}
-	cat, err := network.LoadCatalog(network.ConfDirs(f.localConfig, f.netf.systemConfig))
-	if err != nil {
-		return nil, err
-	}
-	atts, err := cat.Resolve(f.netf.reqs)
-	if err != nil {
-		return nil, err
-	}
 	n := &podNet{
-		pod:    &network.Pod{Dir: podDir, ContainerID: f.uuid, PluginDirs: network.PluginDirs(f.netf.systemConfig)},
-		atts:   atts,
-		opts:   network.Options{NetOut: f.netf.out, Bandwidth: f.netf.bw.Narrow(bw)},
+		req: network.HelperRequest{PodDir: podDir, ContainerID: f.uuid, Net: f.net, LocalConfig: f.localConfig,
+			SystemConfig: f.netf.systemConfig, Bandwidth: f.netf.bw.Narrow(bw), NetOut: f.netf.netOut},
+		helper: -1,
 		resolv: f.resolvMode,
 		hosts:  f.hostsMode,
 	}
-	if n.opts.Ports, err = portMappings(plan); err != nil {
+	if n.req.Ports, err = portMappings(plan); err != nil {
 		return nil, err
 	}
-	if err := n.pod.Prepare(n.atts, n.opts); err != nil {
+	if n.helper, err = openHelper(); err != nil {
 		return nil, err
 	}
 	if err := n.holdPorts(); err != nil {
@@ -187,7 +229,7 @@ func portMappings(plan *podPlan) ([]network.PortMapping, error) {
 // a listening socket, which, unlike a bound one, keeps others from
 // listening even with SO_REUSEADDR.
 func (n *podNet) holdPorts() error {
-	for _, pm := range n.opts.Ports {
+	for _, pm := range n.req.Ports {
 		ip := net.IPv4zero
 		if pm.HostIP != "" {
 			ip = net.ParseIP(pm.HostIP)
@@ -242,23 +284,29 @@ func holdPort(ip net.IP, port int, proto string) (int, error) {
 	return fd, nil
 }
 
-// up makes the pod's network namespace and attaches the networks. The
-// plugins run from a goroutine of their own, never from this (main,
-// locked) thread, which later enters the pod's namespace to fork PID 1.
+// up has the helper make the pod's network namespace and attach the
+// networks; the plugins run in the helper's process, whose threads are
+// all in the host's namespace.
 func (n *podNet) up() error {
 	if n == nil {
 		return nil
 	}
-	var res *network.Result
-	err := inGoroutine(func() (err error) {
-		res, err = n.pod.Setup(context.Background(), n.atts, n.opts)
-		return err
-	})
+	out, err := runHelper(n.helper, "setup", &n.req)
+	var res network.HelperReply
+	if err == nil {
+		if err = json.Unmarshal(out, &res); err != nil {
+			err = fmt.Errorf("network helper reply: %w", err)
+			if derr := n.down(); derr != nil {
+				err = fmt.Errorf("%w (and undoing the network: %v)", err, derr)
+			}
+			return err
+		}
+	}
 	if err != nil {
 		n.release()
 		return err
 	}
-	if n.sw, err = network.OpenNetNSSwitch(n.pod.NetNS()); err == nil && res.DNS != nil && n.resolv == "default" {
+	if n.sw, err = network.OpenNetNSSwitch(filepath.Join(n.req.PodDir, network.NetNSFile)); err == nil && res.DNS != nil && n.resolv == "default" {
 		err = n.writeResolvConf(res.DNS)
 	}
 	if err != nil {
@@ -275,7 +323,7 @@ func (n *podNet) up() error {
 // gave the apps a plugin's DNS when no --dns flag said otherwise.
 func (n *podNet) writeResolvConf(d *network.DNS) error {
 	conf := d.ResolvConf("# Generated by saturn from the pod's network\n")
-	path := filepath.Join(n.pod.Dir, "stage1", "rootfs", "etc", "resolv.conf")
+	path := filepath.Join(n.req.PodDir, "stage1", "rootfs", "etc", "resolv.conf")
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return fmt.Errorf("write resolv.conf: %w", err)
@@ -342,34 +390,42 @@ func (n *podNet) down() error {
 		n.sw.Close()
 		n.sw = nil
 	}
-	err := inGoroutine(func() error { return n.pod.Teardown(context.Background()) })
+	_, err := runHelper(n.helper, "teardown", &network.HelperRequest{PodDir: n.req.PodDir, ContainerID: n.req.ContainerID})
 	n.release()
 	return err
 }
 
-// release closes the host port sockets.
+// release closes the host port sockets and the helper.
 func (n *podNet) release() {
 	for _, fd := range n.ports {
 		unix.Close(fd)
 	}
 	n.ports = nil
-}
-
-// inGoroutine runs fn on a goroutine of its own and waits for it: the
-// caller may be the main goroutine, locked to a thread that must not
-// start the plugins.
-func inGoroutine(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() { errc <- fn() }()
-	return <-errc
+	if n.helper >= 0 {
+		unix.Close(n.helper)
+		n.helper = -1
+	}
 }
 
 // teardownNetwork is the gc entrypoint's part: what the pod's networks
 // left (after a killed run entrypoint or a reboot) is undone from the
 // pod directory's records, with the plugin directories they name.
+// The helper is the one beside this binary, which stage0 runs from
+// stage1's tree in the store. A pod without network records or
+// namespace (host or none) needs no helper.
 func teardownNetwork(podDir, uuid string) error {
-	p := &network.Pod{Dir: podDir, ContainerID: uuid}
-	return inGoroutine(func() error { return p.Teardown(context.Background()) })
+	_, rerr := os.Lstat(filepath.Join(podDir, network.RecordDir))
+	_, nerr := os.Lstat(filepath.Join(podDir, network.NetNSFile))
+	if errors.Is(rerr, os.ErrNotExist) && errors.Is(nerr, os.ErrNotExist) {
+		return nil
+	}
+	fd, err := openHelper()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	_, err = runHelper(fd, "teardown", &network.HelperRequest{PodDir: podDir, ContainerID: uuid})
+	return err
 }
 
 // appPort is a port an app's image declares.

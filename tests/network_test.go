@@ -231,6 +231,11 @@ func TestNetDefault(t *testing.T) {
 	if list := e.mustSaturn("list", "--no-legend"); !strings.Contains(list, "default:ip4="+ip) {
 		t.Errorf("list does not show the network:\n%s", list)
 	}
+	for _, args := range [][]string{{"status", "--format=json", bg.uuid}, {"list", "--format=json"}} {
+		if out := e.mustSaturn(args...); !strings.Contains(out, `"networks":[{"netName":"default","ifName":"eth0","ip":"`+ip+`"}]`) {
+			t.Errorf("saturn %s does not carry the network:\n%s", strings.Join(args, " "), out)
+		}
+	}
 }
 
 func TestNetNoneAndRestricted(t *testing.T) {
@@ -244,6 +249,16 @@ func TestNetNoneAndRestricted(t *testing.T) {
 	out = e.mustSaturn("run", "--insecure-options=image", "--net=default-restricted", bb, "--exec=/bin/sh", "--", "-c", "ip -4 -o addr; ip route")
 	if !strings.Contains(out, "eth0    inet 172.16.29.") || strings.Contains(out, "default") {
 		t.Errorf("default-restricted: want an address on eth0 and no default route:\n%s", out)
+	}
+	// rkt's networking overview: a network of one loopback plugin from
+	// net.d, as written; default-restricted comes along on eth0.
+	writeConfig(t, e.LocalConfig, "net.d/10-loopback.conf", `{
+    "name": "loopback-test",
+    "type": "loopback"
+}`)
+	out = e.mustSaturn("--debug", "run", "--insecure-options=image", "--net=loopback-test", bb, "--exec=/bin/sh", "--", "-c", "ip -4 -o addr")
+	if !strings.Contains(out, "lo    inet 127.0.0.1/8") || !strings.Contains(out, "eth1    inet 172.16.29.") {
+		t.Errorf("--net=loopback-test:\n%s", out)
 	}
 	// From the pod to the host's other address: no route.
 	out2 := e.saturn("run", "--insecure-options=image", "--net=default-restricted", bb, "--exec=/bin/sh", "--", "-c", "ip route get "+labOtherIP+" || echo unreachable")

@@ -1,4 +1,4 @@
-package network
+package cni
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
+
+	"github.com/saturn-pods/saturn/network"
 )
 
 // The tests that run plugins need root and run in a network namespace of
@@ -95,17 +97,17 @@ func TestSetupTeardown(t *testing.T) {
 	if err := p.Prepare(atts, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.Setup(context.Background(), atts, Options{NetOut: []OutRule{mustRule(t, "10.1.0.0/16:80")}})
+	res, err := p.Setup(context.Background(), atts, Options{NetOut: []network.OutRule{mustRule(t, "10.1.0.0/16:80")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Infos) != 2 || res.Infos[0].IP != "10.77.0.9" || res.Infos[0].NetName != "tn1" || !strings.HasPrefix(res.Infos[1].IP, "10.78.0.") {
 		t.Fatalf("infos = %+v; want tn1 on 10.77.0.9 (CNI_ARGS IP honoured) and tn2 on 10.78.0.x", res.Infos)
 	}
-	if infos, err := ReadInfo(p.Dir); err != nil || len(infos) != 2 {
+	if infos, err := network.ReadInfo(p.Dir); err != nil || len(infos) != 2 {
 		t.Fatalf("net-info.json: %+v %v", infos, err)
 	}
-	if !IsNetNS(p.NetNS()) {
+	if !network.IsNetNS(p.NetNS()) {
 		t.Fatal("pod network namespace not pinned")
 	}
 	addrs := run(t, "nsenter", "--net="+p.NetNS(), "ip", "-4", "-o", "addr")
@@ -139,7 +141,7 @@ func TestSetupTeardown(t *testing.T) {
 	if links := run(t, "ip", "-o", "link"); strings.Contains(links, "veth") {
 		t.Errorf("veths left:\n%s", links)
 	}
-	for _, f := range []string{NetNSFile, RecordDir} {
+	for _, f := range []string{network.NetNSFile, network.RecordDir} {
 		if _, err := os.Lstat(filepath.Join(p.Dir, f)); !os.IsNotExist(err) {
 			t.Errorf("%s left in the pod directory (%v)", f, err)
 		}
@@ -167,7 +169,7 @@ func TestSetupRollsBack(t *testing.T) {
 	if got := leases(t, data, "ok1"); len(got) != 0 {
 		t.Errorf("lease of ok1 kept after the failure: %v", got)
 	}
-	for _, f := range []string{NetNSFile, RecordDir, InfoFile} {
+	for _, f := range []string{network.NetNSFile, network.RecordDir, network.InfoFile} {
 		if _, err := os.Lstat(filepath.Join(p.Dir, f)); !os.IsNotExist(err) {
 			t.Errorf("%s left in the pod directory (%v)", f, err)
 		}
@@ -206,7 +208,7 @@ func TestPrepareMissingPlugin(t *testing.T) {
 	// Ports and a bandwidth limit bring their plugins into the first list.
 	list2, _ := libcni.NetworkConfFromBytes([]byte(`{"cniVersion": "1.0.0", "name": "y", "plugins": [{"type": "ptp"}]}`))
 	atts := []Attachment{{Name: "y", IfName: "eth0", Conf: list2}}
-	if err := p.Prepare(atts, Options{Ports: []PortMapping{{HostPort: 1, ContainerPort: 2, Protocol: "tcp"}}, Bandwidth: &Bandwidth{IngressRate: 1}}); err != nil {
+	if err := p.Prepare(atts, Options{Ports: []network.PortMapping{{HostPort: 1, ContainerPort: 2, Protocol: "tcp"}}, Bandwidth: &network.Bandwidth{IngressRate: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	var types []string
@@ -218,8 +220,8 @@ func TestPrepareMissingPlugin(t *testing.T) {
 	}
 }
 
-func mustRule(t *testing.T, s string) OutRule {
-	r, err := ParseOutRule(s)
+func mustRule(t *testing.T, s string) network.OutRule {
+	r, err := network.ParseOutRule(s)
 	if err != nil {
 		t.Fatal(err)
 	}

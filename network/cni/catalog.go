@@ -1,14 +1,11 @@
-// Package network attaches pods to CNI networks: it loads network
-// configurations the way rkt did (net.d of the local and system
-// configuration directories, lexically ordered, plus the built-in
-// default and default-restricted networks), makes a pod's network
-// namespace, runs the CNI plugins through libcni, keeps what it did in
-// the pod directory and tears it all down again, also for a pod whose
-// stage1 was killed or whose host rebooted.
-//
-// It does not import appc: stage1-nspawn uses it and its start-up cost
-// counts.
-package network
+// Package cni runs a pod's CNI networks: it loads network configurations
+// the way rkt did (net.d of the local and system configuration
+// directories, lexically ordered, plus the built-in default and
+// default-restricted networks), runs the plugins through libcni in the
+// pod's network namespace, keeps what it did in the pod directory and
+// tears it all down again, also for a pod whose stage1 was killed or
+// whose host rebooted.
+package cni
 
 import (
 	"encoding/json"
@@ -20,12 +17,8 @@ import (
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
-)
 
-// Names of the built-in networks, as rkt's.
-const (
-	Default           = "default"
-	DefaultRestricted = "default-restricted"
+	"github.com/saturn-pods/saturn/network"
 )
 
 // CNIVersion is the spec version of the built-in networks: the newest
@@ -126,7 +119,7 @@ func LoadCatalog(dirs []string) (*Catalog, error) {
 	for _, e := range user {
 		c.order = append(c.order, e.list.Name)
 	}
-	for name, conf := range map[string]string{Default: defaultConf, DefaultRestricted: defaultRestrictedConf} {
+	for name, conf := range map[string]string{network.Default: defaultConf, network.DefaultRestricted: defaultRestrictedConf} {
 		if _, ok := c.nets[name]; ok {
 			continue
 		}
@@ -201,54 +194,6 @@ func (c *Catalog) Has(name string) bool { _, ok := c.nets[name]; return ok }
 // Names returns the user's networks in the order --net=all attaches them.
 func (c *Catalog) Names() []string { return append([]string(nil), c.order...) }
 
-// Request is one network asked for on the command line, with its
-// CNI_ARGS (rkt's --net=NAME:K=V;K2=V2).
-type Request struct {
-	Name string
-	Args [][2]string
-}
-
-// ParseNetFlag reads stage1's --net value: "host", "none", or a
-// comma-separated list of networks, each optionally with arguments.
-// A network given twice is refused (rkt: a network can be joined once).
-func ParseNetFlag(v string) (mode string, reqs []Request, err error) {
-	switch v {
-	case "host", "none":
-		return v, nil, nil
-	case "":
-		v = Default
-	}
-	seen := map[string]bool{}
-	for _, item := range strings.Split(v, ",") {
-		name, args, hasArgs := strings.Cut(strings.TrimSpace(item), ":")
-		if name == "" {
-			return "", nil, fmt.Errorf("--net=%s: empty network name", v)
-		}
-		if name == "host" || name == "none" {
-			return "", nil, fmt.Errorf("--net=%s: %s cannot be combined with other networks", v, name)
-		}
-		if seen[name] {
-			return "", nil, fmt.Errorf("--net=%s: network %s given twice", v, name)
-		}
-		seen[name] = true
-		r := Request{Name: name}
-		if hasArgs {
-			if name == "all" {
-				return "", nil, fmt.Errorf("--net=%s: all takes no arguments", v)
-			}
-			for _, kv := range strings.Split(args, ";") {
-				k, val, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return "", nil, fmt.Errorf("--net=%s: network %s: argument %q is not KEY=VALUE", v, name, kv)
-				}
-				r.Args = append(r.Args, [2]string{k, val})
-			}
-		}
-		reqs = append(reqs, r)
-	}
-	return "contained", reqs, nil
-}
-
 // Attachment is one network a pod joins, resolved from the catalog.
 type Attachment struct {
 	Name   string
@@ -262,7 +207,7 @@ type Attachment struct {
 // otherwise, and default-restricted is added, last, when default is not
 // among them, so the host stays reachable, as rkt did. An unknown
 // network is an error.
-func (c *Catalog) Resolve(reqs []Request) ([]Attachment, error) {
+func (c *Catalog) Resolve(reqs []network.Request) ([]Attachment, error) {
 	var names []string
 	args := map[string][][2]string{}
 	named := map[string]bool{}
@@ -286,10 +231,10 @@ func (c *Catalog) Resolve(reqs []Request) ([]Attachment, error) {
 	}
 	hasDefault := false
 	for _, n := range names {
-		hasDefault = hasDefault || n == Default
+		hasDefault = hasDefault || n == network.Default
 	}
-	if !hasDefault && !contains(names, DefaultRestricted) {
-		names = append(names, DefaultRestricted)
+	if !hasDefault && !contains(names, network.DefaultRestricted) {
+		names = append(names, network.DefaultRestricted)
 	}
 	if len(names) == 0 {
 		return nil, errors.New("no network to attach")

@@ -1,4 +1,4 @@
-package network
+package cni
 
 import (
 	"context"
@@ -16,41 +16,13 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"golang.org/x/sys/unix"
-)
 
-// Files of the pod directory this package owns, besides NetNSFile.
-const (
-	// RecordDir holds one file per network the pod joined or was
-	// about to join (written before the plugins run, so a stage1 killed
-	// in the middle leaves what gc needs to undo it) and libcni's cache
-	// of the plugins' results.
-	RecordDir = "net"
-	// InfoFile is rkt's list of the pod's networks, for list and status.
-	InfoFile = "net-info.json"
+	"github.com/saturn-pods/saturn/network"
 )
 
 // PluginTimeout bounds one network's plugins, so that a hung plugin
 // fails the pod instead of hanging it.
 const PluginTimeout = 2 * time.Minute
-
-// PortMapping is one --port, for the portmap plugin's portMappings
-// capability.
-type PortMapping struct {
-	HostPort      int    `json:"hostPort"`
-	ContainerPort int    `json:"containerPort"`
-	Protocol      string `json:"protocol"`
-	HostIP        string `json:"hostIP,omitempty"`
-}
-
-// Bandwidth is a rate limit for the bandwidth plugin: rates in bits per
-// second, bursts in bits; zero leaves that direction alone. Ingress is
-// traffic to the pod, egress traffic from it.
-type Bandwidth struct {
-	IngressRate  uint64 `json:"ingressRate,omitempty"`
-	IngressBurst uint64 `json:"ingressBurst,omitempty"`
-	EgressRate   uint64 `json:"egressRate,omitempty"`
-	EgressBurst  uint64 `json:"egressBurst,omitempty"`
-}
 
 // PluginDirs are where CNI plugin binaries are looked up: CNI_PATH when
 // set, else saturn's own directory under the system configuration
@@ -74,10 +46,10 @@ type Pod struct {
 	PluginDirs  []string // where plugin binaries are looked up
 }
 
-func (p *Pod) recordDir() string { return filepath.Join(p.Dir, RecordDir) }
+func (p *Pod) recordDir() string { return filepath.Join(p.Dir, network.RecordDir) }
 
 // NetNS is the path of the pod's pinned network namespace.
-func (p *Pod) NetNS() string { return filepath.Join(p.Dir, NetNSFile) }
+func (p *Pod) NetNS() string { return filepath.Join(p.Dir, network.NetNSFile) }
 
 func (p *Pod) cni(dirs []string) *libcni.CNIConfig {
 	return libcni.NewCNIConfigWithCacheDir(dirs, filepath.Join(p.recordDir(), "cache"), &pluginExec{})
@@ -85,52 +57,16 @@ func (p *Pod) cni(dirs []string) *libcni.CNIConfig {
 
 // Options are what a pod asks of its first network besides joining it.
 type Options struct {
-	Ports     []PortMapping
-	Bandwidth *Bandwidth
-	NetOut    []OutRule
-}
-
-// Info is one joined network as rkt's net-info.json has it.
-type Info struct {
-	NetName string `json:"netName"`
-	IfName  string `json:"ifName"`
-	IP      string `json:"ip"`
-	Mask    string `json:"mask,omitempty"`
-	HostIP  string `json:"hostIP,omitempty"`
+	Ports     []network.PortMapping
+	Bandwidth *network.Bandwidth
+	NetOut    []network.OutRule
 }
 
 // Result is what joining the networks gave the pod.
 type Result struct {
-	Infos []Info
+	Infos []network.Info
 	// DNS is the first name server configuration a plugin returned.
-	DNS *DNS
-}
-
-// DNS is resolver configuration a plugin returned.
-type DNS struct {
-	Nameservers []string
-	Domain      string
-	Search      []string
-	Options     []string
-}
-
-// ResolvConf renders d as a resolv.conf, after the comment line header.
-func (d *DNS) ResolvConf(header string) string {
-	var b strings.Builder
-	b.WriteString(header)
-	for _, s := range d.Nameservers {
-		fmt.Fprintf(&b, "nameserver %s\n", s)
-	}
-	if d.Domain != "" {
-		fmt.Fprintf(&b, "domain %s\n", d.Domain)
-	}
-	if len(d.Search) > 0 {
-		fmt.Fprintf(&b, "search %s\n", strings.Join(d.Search, " "))
-	}
-	if len(d.Options) > 0 {
-		fmt.Fprintf(&b, "options %s\n", strings.Join(d.Options, " "))
-	}
-	return b.String()
+	DNS *network.DNS
 }
 
 // record is what the pod directory keeps of one network: enough to
@@ -219,7 +155,7 @@ func (p *Pod) Setup(ctx context.Context, atts []Attachment, opts Options) (*Resu
 	if err := os.Mkdir(p.recordDir(), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("network records: %w", err)
 	}
-	if err := CreateNetNS(p.NetNS()); err != nil {
+	if err := network.CreateNetNS(p.NetNS()); err != nil {
 		return nil, err
 	}
 	res, err := p.setup(ctx, atts, opts)
@@ -260,7 +196,7 @@ func (p *Pod) setup(ctx context.Context, atts []Attachment, opts Options) (*Resu
 		if err != nil {
 			return nil, fmt.Errorf("network %s: result: %w", a.Name, err)
 		}
-		info := Info{NetName: a.Name, IfName: a.IfName}
+		info := network.Info{NetName: a.Name, IfName: a.IfName}
 		for _, ipc := range cur.IPs {
 			if info.IP == "" {
 				info.IP = ipc.Address.IP.String()
@@ -276,7 +212,7 @@ func (p *Pod) setup(ctx context.Context, atts []Attachment, opts Options) (*Resu
 		}
 		out.Infos = append(out.Infos, info)
 		if out.DNS == nil && len(cur.DNS.Nameservers) > 0 {
-			out.DNS = &DNS{Nameservers: cur.DNS.Nameservers, Domain: cur.DNS.Domain, Search: cur.DNS.Search, Options: cur.DNS.Options}
+			out.DNS = &network.DNS{Nameservers: cur.DNS.Nameservers, Domain: cur.DNS.Domain, Search: cur.DNS.Search, Options: cur.DNS.Options}
 		}
 	}
 	rules := &hostRules{}
@@ -290,7 +226,7 @@ func (p *Pod) setup(ctx context.Context, atts []Attachment, opts Options) (*Resu
 			return nil, err
 		}
 	}
-	if err := writeJSON(filepath.Join(p.Dir, InfoFile), out.Infos); err != nil {
+	if err := writeJSON(filepath.Join(p.Dir, network.InfoFile), out.Infos); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -335,7 +271,7 @@ func (p *Pod) writeRecord(i int, rec record) error {
 func (p *Pod) Teardown(ctx context.Context) error {
 	var errs []error
 	netns := p.NetNS()
-	if !IsNetNS(netns) {
+	if !network.IsNetNS(netns) {
 		netns = ""
 	}
 	recs, err := filepath.Glob(filepath.Join(p.recordDir(), "[0-9]*.json"))
@@ -356,7 +292,7 @@ func (p *Pod) Teardown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
-		if err := RemoveNetNS(p.NetNS()); err != nil {
+		if err := network.RemoveNetNS(p.NetNS()); err != nil {
 			errs = append(errs, err)
 		}
 		if err := os.RemoveAll(filepath.Join(p.recordDir(), "cache")); err != nil {
@@ -392,23 +328,6 @@ func (p *Pod) del(ctx context.Context, file, netns string) error {
 		return fmt.Errorf("network %s: %w", rec.Name, err)
 	}
 	return nil
-}
-
-// ReadInfo reads the net-info.json of the pod directory dir; none when
-// there is no such file.
-func ReadInfo(dir string) ([]Info, error) {
-	b, err := os.ReadFile(filepath.Join(dir, InfoFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var infos []Info
-	if err := json.Unmarshal(b, &infos); err != nil {
-		return nil, fmt.Errorf("%s: %w", InfoFile, err)
-	}
-	return infos, nil
 }
 
 // writeJSON writes v to path through a temp file renamed into place: a
