@@ -127,7 +127,7 @@ func TestNetDNS(t *testing.T) {
 	}
 	writeConfig(t, e.LocalConfig, "net.d/30-withdns.conflist", `{"cniVersion": "1.0.0", "name": "withdns", "plugins": [
 		{"type": "ptp", "ipMasq": false, "dns": {"nameservers": ["192.0.2.99"], "search": ["pods.example"]},
-		 "ipam": {"type": "host-local", "subnet": "10.4.0.0/24"}}]}`)
+		 "ipam": {"type": "host-local", "subnet": "10.4.0.0/24", "dataDir": "`+t.TempDir()+`"}}]}`)
 	out = e.mustSaturn("run", "--insecure-options=image", "--net=withdns", bb, "--exec=/bin/cat", "--", "/etc/resolv.conf")
 	if !strings.Contains(out, "nameserver 192.0.2.99") || !strings.Contains(out, "search pods.example") {
 		t.Errorf("resolv.conf from the network's DNS:\n%s", out)

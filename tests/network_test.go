@@ -288,6 +288,13 @@ func TestNetBridge(t *testing.T) {
         ]
     }
 }`)
+	// host-local keeps its leases where the example's file says nothing
+	// else; the directory goes once no lease is left in it.
+	t.Cleanup(func() {
+		if len(leases(t, "bridge-nat")) == 0 {
+			os.RemoveAll("/var/lib/cni/networks/bridge-nat")
+		}
+	})
 	img := serverImage(t)
 	a := netStart(t, e, "listening", "--net=bridge-nat:IP=10.2.0.77", img)
 	if ip := podIP(t, e, a.uuid, "bridge-nat"); ip != "10.2.0.77" {
@@ -315,8 +322,10 @@ func TestNetErrors(t *testing.T) {
 	l := newNetLab(t)
 	e := l.env()
 	writeConfig(t, e.LocalConfig, "net.d/10-noplugin.conf", `{"name": "noplugin", "type": "no-such-plugin"}`)
+	leaseDir := t.TempDir()
 	writeConfig(t, e.LocalConfig, "net.d/20-tiny.conflist", `{"cniVersion": "1.0.0", "name": "tiny", "plugins": [
-		{"type": "ptp", "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.3.0.0/24", "rangeStart": "10.3.0.5", "rangeEnd": "10.3.0.5"}]]}}]}`)
+		{"type": "ptp", "ipam": {"type": "host-local", "dataDir": "`+leaseDir+`",
+		 "ranges": [[{"subnet": "10.3.0.0/24", "rangeStart": "10.3.0.5", "rangeEnd": "10.3.0.5"}]]}}]}`)
 	img := serverImage(t)
 	bb := testimg.Busybox(t, testimg.Options{})
 	before := l.mustIn(l.host, "iptables-save")
@@ -353,15 +362,22 @@ func TestNetErrors(t *testing.T) {
 	if after := l.mustIn(l.host, "iptables-save"); sameRules(before, after) != "" {
 		t.Errorf("iptables rules changed: %s", sameRules(before, after))
 	}
-	if left := leases(t, "tiny"); len(left) > 0 {
+	if left := leasesIn(t, leaseDir, "tiny"); len(left) > 0 {
 		t.Errorf("leases of tiny left: %v", left)
 	}
 }
 
-// leases lists host-local's leases of network name.
+// leases lists host-local's leases of network name in its default
+// directory.
 func leases(t *testing.T, name string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join("/var/lib/cni/networks", name))
+	return leasesIn(t, "/var/lib/cni/networks", name)
+}
+
+// leasesIn lists host-local's leases of network name under dataDir.
+func leasesIn(t *testing.T, dataDir, name string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dataDir, name))
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
