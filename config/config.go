@@ -2,7 +2,7 @@
 // JSON files carrying a kind and a version in the subdirectories paths.d,
 // stage1.d, auth.d and dockerAuth.d of up to three directories (system,
 // local, user), later directories overriding earlier ones; saturn adds
-// store.d.
+// store.d, registries.d and logs.d.
 package config
 
 import (
@@ -31,6 +31,15 @@ type Config struct {
 	Registries map[string]Registry
 	// Store holds the store kind; zero fields were not configured.
 	Store Store
+	// Logs holds the logs kind; zero fields were not configured.
+	Logs Logs
+}
+
+// Logs is saturn's logs kind: where pods' output goes.
+type Logs struct {
+	// AppLogs is the default of run's and prepare's --app-logs: auto,
+	// journal or stdout.
+	AppLogs string
 }
 
 // Store is saturn's store kind: limits of the image store.
@@ -116,6 +125,7 @@ var subdirs = []struct {
 	{"dockerAuth.d", []string{kindDockerAuth}},
 	{"store.d", []string{kindStore}},
 	{"registries.d", []string{kindRegistry}},
+	{"logs.d", []string{kindLogs}},
 }
 
 // Load reads the configuration directories in order (system, local,
@@ -167,6 +177,9 @@ func (c *Config) merge(l *layer) {
 	if l.store.MaxImageSize != 0 {
 		c.Store.MaxImageSize = l.store.MaxImageSize
 	}
+	if l.logs.AppLogs != "" {
+		c.Logs.AppLogs = l.logs.AppLogs
+	}
 }
 
 // layer is what one configuration directory says, with the file that
@@ -178,6 +191,7 @@ type layer struct {
 	dockerAuth map[string]BasicCredentials
 	registries map[string]Registry
 	store      Store
+	logs       Logs
 	origin     map[string]string // "kind/field" -> file that set it
 }
 

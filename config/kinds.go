@@ -22,6 +22,7 @@ const (
 	kindDockerAuth = "dockerAuth"
 	kindStore      = "store"
 	kindRegistry   = "dockerRegistry"
+	kindLogs       = "logs"
 	version1       = "v1"
 
 	authBasic = "basic"
@@ -83,7 +84,7 @@ func (l *layer) loadFile(path string, kinds []string) error {
 		return err
 	}
 	if !slices.Contains(kinds, kind) {
-		if !slices.Contains([]string{kindPaths, kindStage1, kindAuth, kindDockerAuth, kindStore, kindRegistry}, kind) {
+		if !slices.Contains([]string{kindPaths, kindStage1, kindAuth, kindDockerAuth, kindStore, kindRegistry, kindLogs}, kind) {
 			return fmt.Errorf("unknown kind %q", kind)
 		}
 		return fmt.Errorf("kind %q does not belong in %s", kind, filepath.Base(filepath.Dir(path)))
@@ -102,6 +103,8 @@ func (l *layer) loadFile(path string, kinds []string) error {
 		return l.loadStore(path, data)
 	case kindRegistry:
 		return l.loadRegistry(path, data)
+	case kindLogs:
+		return l.loadLogs(path, data)
 	}
 	return l.loadDockerAuth(path, data)
 }
@@ -149,6 +152,28 @@ func (l *layer) loadPaths(file string, data []byte) error {
 		}
 		*f.dst = filepath.Clean(f.val)
 	}
+	return nil
+}
+
+type logsV1 struct {
+	AppLogs string `json:"app-logs"`
+}
+
+// AppLogsModes are the values of --app-logs and of logs' app-logs.
+var AppLogsModes = []string{"auto", "journal", "stdout"}
+
+func (l *layer) loadLogs(file string, data []byte) error {
+	var lg logsV1
+	if err := decode(data, &lg); err != nil {
+		return err
+	}
+	if !slices.Contains(AppLogsModes, lg.AppLogs) {
+		return fmt.Errorf(`logs "app-logs" is %q, want one of %s`, lg.AppLogs, strings.Join(AppLogsModes, ", "))
+	}
+	if err := l.claim("logs app-logs", file); err != nil {
+		return err
+	}
+	l.logs.AppLogs = lg.AppLogs
 	return nil
 }
 

@@ -45,6 +45,11 @@ type (
 		Mirrors    []string `json:"mirrors,omitempty"`
 		Insecure   bool     `json:"insecure,omitempty"`
 	}
+	logsEntry struct {
+		RktVersion string `json:"rktVersion"`
+		RktKind    string `json:"rktKind"`
+		AppLogs    string `json:"app-logs"`
+	}
 	storeEntry struct {
 		RktVersion   string `json:"rktVersion"`
 		RktKind      string `json:"rktKind"`
@@ -92,6 +97,9 @@ func (c *Config) Entries() []any {
 	}
 	if c.Store != (Store{}) {
 		out = append(out, storeEntry{version1, kindStore, strconv.FormatInt(c.Store.MaxImageSize, 10)})
+	}
+	if c.Logs != (Logs{}) {
+		out = append(out, logsEntry{version1, kindLogs, c.Logs.AppLogs})
 	}
 	return out
 }

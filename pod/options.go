@@ -42,6 +42,8 @@ type PrepareOptions struct {
 	// Grants is what the operator lets images grant themselves; the
 	// caller fills it in from the flags (nil: nothing that widens).
 	Grants *grant.Policy
+	// AppLogs is --app-logs (see AnnAppLogs); "" when not given.
+	AppLogs string
 }
 
 // Pull policies, as rkt's --pull-policy.
@@ -66,6 +68,7 @@ func (o *PrepareOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.TrustImageIsolators, strings.TrimPrefix(grant.TrustFlag, "--"), false, "let images signed by a trusted key keep isolators that widen their confinement (capabilities beyond the default set...)")
 	fs.BoolVar(&o.storeOnly, "store-only", false, "deprecated: use --pull-policy=never")
 	fs.BoolVar(&o.noStore, "no-store", false, "deprecated: use --pull-policy=update")
+	fs.StringVar(&o.AppLogs, "app-logs", "", "where apps' output goes: auto (the journal when journald runs, else stdout), journal or stdout (default auto, or logs.d's app-logs)")
 	fs.Lookup("store-only").Hidden = true
 	fs.Lookup("no-store").Hidden = true
 }
@@ -85,6 +88,9 @@ func (o *PrepareOptions) Check() error {
 	case PullNever, PullNew, PullUpdate:
 	default:
 		return fmt.Errorf("invalid --pull-policy %q (want never, new or update)", o.PullPolicy)
+	}
+	if err := checkAppLogs(o.AppLogs); err != nil {
+		return err
 	}
 	if o.PodManifest != "" {
 		if len(o.Apps.Apps) > 0 || len(o.Apps.Volumes) > 0 || len(o.Apps.Mounts) > 0 ||

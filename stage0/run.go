@@ -240,6 +240,7 @@ func layPod(g *globals, st *store.Store, pa *podArgs) (*pod.Pod, error) {
 	if err != nil {
 		return nil, err
 	}
+	pod.SetAppLogs(pm, pa.prep.AppLogs, g.cfg.Logs.AppLogs)
 	if err := pod.CheckStage1Pod(s1m, pm, idResolvingManifests{st}); err != nil {
 		return nil, err
 	}

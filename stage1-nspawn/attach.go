@@ -198,12 +198,11 @@ func (s *supervisor) spawnAttachable(a *appPlan, spec *launch.Spec, exited func(
 			master.Close()
 		}()
 	}
-	prefix := fmt.Sprintf("%s[%d]: ", a.name, pid)
 	for i, r := range logs {
 		if r != nil {
 			s.logs.Add(1)
 			s.pumping.Add(1)
-			go s.pump(r, []*lineWriter{nil, s.stdout, s.stderr}[i], prefix)
+			go s.pump(r, s.logLine(a, pid, i))
 		}
 	}
 	return pid, nil

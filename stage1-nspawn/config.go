@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/saturn-pods/saturn/activation"
+	"github.com/saturn-pods/saturn/journal"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
@@ -168,6 +169,11 @@ type podPlan struct {
 	// sockets are those passed for socket activation, in the run
 	// entrypoint only (listen.go).
 	sockets []activation.Socket
+	// journal is the run entrypoint's connection to journald when apps
+	// log there (applogs.go); logUnit, the service saturn runs in, goes
+	// to PID 1 with the plan.
+	journal *journal.Conn
+	logUnit string
 }
 
 // loadPlan reads and checks the pod in podDir: a pod stage1 cannot run

@@ -28,7 +28,8 @@ type podManifest struct {
 	Apps    []runtimeApp `json:"apps"`
 	Volumes []volume     `json:"volumes"`
 	// Isolators of the whole pod; stage1-nspawn enforces none of them.
-	Isolators []appIsolator `json:"isolators"`
+	Isolators   []appIsolator `json:"isolators"`
+	Annotations []annotation  `json:"annotations"`
 	// Ports exposed on the host (--port), see network.go.
 	Ports []exposedPort `json:"ports"`
 }

@@ -117,6 +117,7 @@ func encodePlan(p *podPlan) []byte {
 		writeInts(w, a.listen)
 		w.str(a.listenNames)
 	}
+	w.str(p.logUnit)
 	return w.b
 }
 
@@ -266,6 +267,7 @@ func decodePlan(b []byte) (*podPlan, error) {
 		a.listenNames = r.str()
 		p.apps = append(p.apps, a)
 	}
+	p.logUnit = r.str()
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errBadPlan
 	}

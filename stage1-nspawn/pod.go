@@ -42,6 +42,10 @@ func podMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	logs, err := openPodJournal()
+	if err != nil {
+		return fail(err)
+	}
 	if err := tellCaught(caught); err != nil {
 		return fail(err)
 	}
@@ -73,6 +77,9 @@ func podMain(args []string) int {
 	sv.notify = notifier
 	sv.tty = tty
 	sv.sockets = sockets
+	if logs != nil {
+		sv.journal = &podJournal{conn: logs, uuid: f.uuid, unit: plan.logUnit}
+	}
 	return sv.run(sigs)
 }
 

@@ -40,6 +40,9 @@ func runMain(args []string) int {
 	if err := planSockets(plan); err != nil {
 		return fail(err)
 	}
+	if err := planJournal(plan, f); err != nil {
+		return fail(err)
+	}
 	if err := keepFDsFromChildren(); err != nil {
 		return fail(err)
 	}
@@ -112,7 +115,7 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	// The fds this process hands PID 1 are named in its environment. A
 	// caller's variable of the same name would shadow ours (the first
 	// of two equal keys wins) and point PID 1 at a wrong fd.
-	env := withoutEnv(os.Environ(), "RKT_LOCK_FD", planFDEnv, caughtFDEnv, notifyFDEnv, ttyFDEnv, consoleFDEnv, listenFDsEnv)
+	env := withoutEnv(os.Environ(), "RKT_LOCK_FD", planFDEnv, caughtFDEnv, notifyFDEnv, ttyFDEnv, consoleFDEnv, listenFDsEnv, journalFDEnv)
 	env = activation.Strip(env)
 	relay, env, err := prepareNotify(env)
 	if err != nil {
@@ -128,6 +131,7 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 		return fail(err)
 	}
 	env, files = passSockets(plan, env, files)
+	env, files = passJournal(plan, env, files)
 	planFD, err := planMemfd(plan)
 	if err != nil {
 		tty.abort()

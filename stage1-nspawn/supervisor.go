@@ -44,6 +44,9 @@ type supervisor struct {
 	// sockets are the sockets passed for socket activation (listen.go),
 	// -1 once handed to their app.
 	sockets []int
+	// journal takes the apps' output when it goes to journald
+	// (applogs.go), nil when it goes to the pod's stdout and stderr.
+	journal *podJournal
 
 	mu    sync.Mutex
 	procs map[int]func(code int) // pid -> what to tell of its exit, for processes it started
@@ -472,14 +475,13 @@ func (s *supervisor) spawnLogged(a *appPlan, spec *launch.Spec, exited func(code
 		closeAll(readers)
 		return 0, err
 	}
-	prefix := fmt.Sprintf("%s[%d]: ", a.name, pid)
-	for i, w := range []*lineWriter{s.stdout, s.stderr} {
-		if readers[i] == nil {
+	for i, r := range readers {
+		if r == nil {
 			continue
 		}
 		s.logs.Add(1)
 		s.pumping.Add(1)
-		go s.pump(readers[i], w, prefix)
+		go s.pump(r, s.logLine(a, pid, i+1))
 	}
 	return pid, nil
 }
@@ -497,7 +499,9 @@ func (s *supervisor) startCopy(r *os.File, w io.Writer) {
 	}()
 }
 
-func (s *supervisor) pump(r *os.File, w *lineWriter, prefix string) {
+// pump passes what is written to r on to out line by line, each line
+// without its newline.
+func (s *supervisor) pump(r *os.File, out func(line string)) {
 	defer s.logs.Done()
 	defer s.pumping.Add(-1)
 	defer r.Close()
@@ -505,10 +509,7 @@ func (s *supervisor) pump(r *os.File, w *lineWriter, prefix string) {
 	for {
 		line, err := br.ReadString('\n')
 		if line != "" {
-			if !strings.HasSuffix(line, "\n") {
-				line += "\n"
-			}
-			w.writeLine(prefix, line)
+			out(strings.TrimSuffix(line, "\n"))
 		}
 		if err != nil {
 			return

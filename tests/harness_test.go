@@ -75,6 +75,18 @@ func newEnv(t testing.TB) *env {
 			t.Fatal(err)
 		}
 	}
+	// Tests read apps' lines from saturn's output, where they go unless
+	// journald runs on the host (--app-logs=auto): where it does, the
+	// tests' saturn is configured to keep them there.
+	if _, err := os.Stat("/run/systemd/journal/socket"); err == nil {
+		logs := filepath.Join(e.SystemConfig, "logs.d")
+		if err := os.MkdirAll(logs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(logs, "tests.json"), []byte(`{"saturnKind":"logs","saturnVersion":"v1","app-logs":"stdout"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Cleanup(func() { e.cleanup(root) })
 	return e
 }
