@@ -11,6 +11,7 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 
+	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/stage2"
 )
 
@@ -85,7 +86,7 @@ func CheckApp(name, image string, app *types.App, rootfs string) error {
 func checkExec(rootfs, exe string, env []string) error {
 	switch {
 	case path.IsAbs(exe):
-		full, err := stage2.ResolveIn(rootfs, exe)
+		full, err := inroot.Resolve(rootfs, exe)
 		if err != nil || !exists(full) {
 			return fmt.Errorf("executable %q not found", exe)
 		}
@@ -101,7 +102,7 @@ func checkExec(rootfs, exe string, env []string) error {
 		if dir == "" {
 			continue
 		}
-		full, err := stage2.ResolveIn(rootfs, path.Join(dir, exe))
+		full, err := inroot.Resolve(rootfs, path.Join(dir, exe))
 		if err == nil && isExecutable(full) {
 			return nil
 		}
@@ -133,13 +134,13 @@ func checkIdentity(rootfs, kind, v, db string) error {
 		return nil
 	}
 	if path.IsAbs(v) {
-		full, err := stage2.ResolveIn(rootfs, v)
+		full, err := inroot.Resolve(rootfs, v)
 		if err != nil || !exists(full) {
 			return fmt.Errorf("%s %q: file not found", kind, v)
 		}
 		return nil
 	}
-	full, err := stage2.ResolveIn(rootfs, db)
+	full, err := inroot.Resolve(rootfs, db)
 	if err != nil {
 		return fmt.Errorf("%s %q not found: no %s", kind, v, db)
 	}

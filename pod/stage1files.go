@@ -1,6 +1,7 @@
 package pod
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 // Stage1RootfsPath is where the pod's stage1 rootfs is.
@@ -37,25 +40,11 @@ func (p *Pod) stage1File(rel string) (dir, relOut string) {
 // status and list.
 func (p *Pod) openStage1File(rel string) (*os.File, error) {
 	dir, rel := p.stage1File(rel)
-	path := filepath.Join(dir, rel)
-	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
-	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	f, err := inroot.OpenBeneath(dir, rel, unix.O_RDONLY|unix.O_NONBLOCK)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) {
+		return nil, fmt.Errorf("%s goes through a symlink", filepath.Join(dir, rel))
 	}
-	defer unix.Close(dfd)
-	fd, err := unix.Openat2(dfd, rel, &unix.OpenHow{Flags: flags,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
-	if err == unix.ENOSYS {
-		fd, err = unix.Openat(dfd, rel, flags, 0)
-	}
-	switch {
-	case err == unix.ELOOP || err == unix.EXDEV:
-		return nil, fmt.Errorf("%s goes through a symlink", path)
-	case err != nil:
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	return os.NewFile(uintptr(fd), path), nil
+	return f, err
 }
 
 // readStage1File reads rel below the stage1 rootfs as readTrimmed reads

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/saturn-pods/saturn/stage2"
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 // Stage1 entrypoint annotations and the interface version annotation.
@@ -78,7 +78,7 @@ func (p *Pod) HostEntrypoint(name string, locate TreeLocator) (string, bool, err
 	// The kernel resolves symlinks of the exec'ed path against the host's
 	// root; use the tree's copy only when that lands where a resolution
 	// confined to the tree does, on a regular file.
-	inTree, err := stage2.ResolveIn(rootfs, "/"+rel)
+	inTree, err := inroot.Resolve(rootfs, "/"+rel)
 	if err != nil {
 		return entry, ok, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 
+	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/stage2"
 )
 
@@ -44,7 +45,7 @@ func checkWorkingDirectory(ra *schema.RuntimeApp, app *types.App, rootfs, image 
 		if slices.Contains(mounts, prefix) {
 			return nil
 		}
-		full, err := stage2.ResolveIn(rootfs, prefix)
+		full, err := inroot.Resolve(rootfs, prefix)
 		if err != nil {
 			return nil
 		}

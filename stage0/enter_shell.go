@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/saturn-pods/saturn/stage2/launch"
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 // enterShells are what enter runs when given no command: the first the
@@ -17,13 +17,13 @@ var enterShells = []string{"/bin/bash", "/bin/sh"}
 // executable file in app's rootfs, resolved as the app sees it (never
 // out of its root); the last one when none is.
 func defaultEnterShell(podDir, app string) string {
-	root, err := launch.OpenRoot(filepath.Join(podDir, "stage1", "rootfs", "opt", "stage2", app, "rootfs"))
+	root, err := inroot.OpenRoot(filepath.Join(podDir, "stage1", "rootfs", "opt", "stage2", app, "rootfs"))
 	if err != nil {
 		return enterShells[len(enterShells)-1]
 	}
 	defer root.Close()
 	for _, sh := range enterShells {
-		f, err := launch.OpenIn(root, sh, 0)
+		f, err := inroot.Open(root, sh, 0)
 		if err != nil {
 			continue
 		}

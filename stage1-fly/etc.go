@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/saturn-pods/saturn/etcfiles"
-	"github.com/saturn-pods/saturn/stage2"
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 // prepareEtc writes what the app finds in /etc besides the files bound
@@ -41,7 +41,7 @@ func prepareEtc(p *flyPod, hostsMode string) error {
 // ensureHosts gives an app without /etc/hosts one naming localhost and
 // the hostname: the app shares the host's network, but not its /etc.
 func ensureHosts(rootfs, hostname string) error {
-	path, err := stage2.ResolveIn(rootfs, "/etc/hosts")
+	path, err := inroot.Resolve(rootfs, "/etc/hosts")
 	if err != nil {
 		return fmt.Errorf("app /etc/hosts: %w", err)
 	}
@@ -60,7 +60,7 @@ func ensureHosts(rootfs, hostname string) error {
 // ensureMtab makes /etc/mtab a symlink to the app's mount table when the
 // image has /etc and nothing at /etc/mtab, as rkt did.
 func ensureMtab(rootfs string) error {
-	etc, err := stage2.ResolveIn(rootfs, "/etc")
+	etc, err := inroot.Resolve(rootfs, "/etc")
 	if err != nil {
 		return fmt.Errorf("app /etc/mtab: %w", err)
 	}

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/copytree"
+	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/mountinfo"
-	"github.com/saturn-pods/saturn/stage2"
 )
 
 // flyMount is one mount into the app's rootfs. Source is a host path,
@@ -270,7 +270,7 @@ func mountsBelow(points map[string]bool, dir string) []string {
 // rootfs (symlinks followed with rootfs as /), so an image cannot point a
 // mount outside its own tree.
 func applyMount(rootfs string, m flyMount) error {
-	target, err := stage2.ResolveIn(rootfs, m.Target)
+	target, err := inroot.Resolve(rootfs, m.Target)
 	if err != nil {
 		return fmt.Errorf("mount target %s: %w", m.Target, err)
 	}
@@ -366,7 +366,7 @@ func makeEmptyVolume(dir string, v types.Volume) (fresh bool, err error) {
 // owner and its mode, as rkt and Docker fill a volume mounted over an
 // image directory.
 func fillEmptyVolume(dir, rootfs, target string) error {
-	path, err := stage2.ResolveIn(rootfs, target)
+	path, err := inroot.Resolve(rootfs, target)
 	if err != nil {
 		return fmt.Errorf("mount target %s: %w", target, err)
 	}

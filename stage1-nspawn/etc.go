@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/etcfiles"
-	"github.com/saturn-pods/saturn/stage2/launch"
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 // What every app finds in its /etc besides DNS files, as under rkt's
@@ -30,7 +30,7 @@ func setupEtc(root *os.File) error {
 // the pod's UTS namespace, whatever the image says, as rkt's prepare-app
 // made it.
 func bindHostname(root *os.File) error {
-	src, err := launch.OpenIn(root, "/proc/sys/kernel/hostname", 0)
+	src, err := inroot.Open(root, "/proc/sys/kernel/hostname", 0)
 	if err != nil {
 		return fmt.Errorf("/etc/hostname: %w", err)
 	}
@@ -46,7 +46,7 @@ func bindHostname(root *os.File) error {
 // ensureMtab makes /etc/mtab a symlink to the app's mount table when the
 // image has an /etc and nothing at /etc/mtab, as rkt did.
 func ensureMtab(root *os.File) error {
-	etc, err := launch.OpenIn(root, "/etc", unix.O_DIRECTORY)
+	etc, err := inroot.Open(root, "/etc", unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return nil
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/saturn-pods/saturn/copytree"
 	"github.com/saturn-pods/saturn/etcfiles"
-	"github.com/saturn-pods/saturn/stage2/launch"
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 func mount(src, target, fstype string, flags uintptr, data string) error {
@@ -229,7 +229,7 @@ func setupStage1FS(s1 string, disablePaths bool) error {
 			return err
 		}
 	}
-	root, err := launch.OpenRoot(s1)
+	root, err := inroot.OpenRoot(s1)
 	if err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 	}
 	// Opened after that bind, so it is the rootfs's own mount: every
 	// lookup and mount below is relative to it.
-	root, err := launch.OpenRoot(rootPath)
+	root, err := inroot.OpenRoot(rootPath)
 	if err != nil {
 		return err
 	}
@@ -360,7 +360,7 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 	if a.app.WorkingDirectory != "" {
 		// Made if missing. Unlike a mount point, "/" (the appc default)
 		// is a working directory like any other.
-		d, err := launch.MkdirAllIn(root, a.app.WorkingDirectory)
+		d, err := inroot.MkdirAll(root, a.app.WorkingDirectory)
 		if err != nil {
 			return fmt.Errorf("app %s: working directory: %w", a.name, err)
 		}
@@ -416,7 +416,7 @@ func mountTmp(target *os.File) error {
 // inDir runs f on the directory p inside root (symlinks resolved inside
 // root), made if missing.
 func inDir(root *os.File, p string, f func(*os.File) error) error {
-	d, err := launch.MkdirAllIn(root, p)
+	d, err := inroot.MkdirAll(root, p)
 	if err != nil {
 		return err
 	}
@@ -474,7 +474,7 @@ func mountVolume(p *podRun, root *os.File, m mountPlan) error {
 
 // isDirIn reports whether p is a directory in root, as the app sees it.
 func isDirIn(root *os.File, p string) bool {
-	d, err := launch.OpenIn(root, p, unix.O_DIRECTORY)
+	d, err := inroot.Open(root, p, unix.O_DIRECTORY)
 	if err != nil {
 		return false
 	}
@@ -489,7 +489,7 @@ func isDirIn(root *os.File, p string) bool {
 // symlinks there refused, so a writer of a volume on the way can make it
 // fail but not act elsewhere.
 func makeTarget(root *os.File, p string, dir bool) (*os.File, error) {
-	parent, name, err := launch.ParentIn(root, p)
+	parent, name, err := inroot.Parent(root, p)
 	if err != nil {
 		return nil, err
 	}
@@ -518,7 +518,7 @@ func targetAt(parent *os.File, name string, dir bool) (*os.File, error) {
 	if dir {
 		fl = unix.O_DIRECTORY
 	}
-	return launch.OpenAt(parent, name, fl)
+	return inroot.OpenAt(parent, name, fl)
 }
 
 // clearTarget removes name in parent if it is not of the type the mount
@@ -540,7 +540,7 @@ func clearTarget(parent *os.File, name string, dir bool) error {
 		// parent here: replacing it would empty it, the rootfs maybe.
 		return fmt.Errorf("a directory reached through .. cannot be replaced by a file")
 	}
-	return removeAt(int(parent.Fd()), name)
+	return inroot.RemoveAt(int(parent.Fd()), name)
 }
 
 // createTarget makes name in parent, a directory or an empty file, unless
@@ -564,44 +564,6 @@ func createTarget(parent *os.File, name string, dir bool) error {
 	return unix.Close(fd)
 }
 
-// removeAt removes name in dir and, for a directory, all it holds, as
-// os.RemoveAll would but relative to descriptors only, never through a
-// symlink and never into a mount (EBUSY), so it removes nothing outside
-// dir whatever is swapped in meanwhile.
-func removeAt(dir int, name string) error {
-	err := unix.Unlinkat(dir, name, 0)
-	if err != unix.EISDIR {
-		return err
-	}
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	d := os.NewFile(uintptr(fd), name)
-	defer d.Close()
-	// Opening a mount point enters the mount: a volume's content is
-	// not the mount point's to remove.
-	var stx unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, 0, &stx); err != nil {
-		return err
-	}
-	if stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
-		return unix.EBUSY
-	}
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if err := removeAt(fd, n); err != nil && err != unix.ENOENT {
-			return err
-		}
-	}
-	return unix.Unlinkat(dir, name, unix.AT_REMOVEDIR)
-}
-
-// setupDNS gives the app /etc/hosts and /etc/resolv.conf as
-// --dns-conf-mode says: the host's, stage0's (written into the stage1
 // rootfs), or for hosts by default a fallback when the image has none.
 func setupDNS(p *podRun, root *os.File) error {
 	files := []struct{ name, mode string }{{"hosts", p.flags.hostsMode}, {"resolv.conf", p.flags.resolvMode}}
@@ -638,7 +600,7 @@ func setupDNS(p *podRun, root *os.File) error {
 
 // writeFallbackHosts writes /etc/hosts in root unless the image has one.
 func writeFallbackHosts(root *os.File, hostname string) error {
-	parent, name, err := launch.ParentIn(root, "/etc/hosts")
+	parent, name, err := inroot.Parent(root, "/etc/hosts")
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/mountinfo"
-	"github.com/saturn-pods/saturn/stage2/launch"
 	"github.com/saturn-pods/saturn/terminal"
 )
 
@@ -220,7 +220,7 @@ func appRoot(t *testing.T) (string, *os.File, string) {
 	root, outside := t.TempDir(), t.TempDir()
 	detachUnder(t, root)
 	detachUnder(t, outside)
-	rf, err := launch.OpenRoot(root)
+	rf, err := inroot.OpenRoot(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +403,7 @@ func TestMountTargetSwappedForSymlink(t *testing.T) {
 	}
 	target := func(p, swapped string, dir bool) (*os.File, error) {
 		t.Helper()
-		parent, name, err := launch.ParentIn(rf, p)
+		parent, name, err := inroot.Parent(rf, p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -475,39 +475,6 @@ func TestFallbackHostsStaysInRoot(t *testing.T) {
 		t.Errorf("the image's /etc/hosts was replaced by %q", b)
 	}
 	untouched(t, outside)
-}
-
-// removeAt, which replaces a directory by a file mount point, removes a
-// symlink it meets, not what the symlink names, and stops at a mount.
-func TestRemoveAtStaysInDir(t *testing.T) {
-	root, rf, outside := appRoot(t)
-	if err := os.WriteFile(filepath.Join(outside, "keep"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mkdir(t, filepath.Join(root, "d/sub"))
-	symlink(t, outside, filepath.Join(root, "d/sub/link"))
-	if err := os.WriteFile(filepath.Join(root, "d/sub/f"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := removeAt(int(rf.Fd()), "d"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Lstat(filepath.Join(root, "d")); !os.IsNotExist(err) {
-		t.Errorf("d not removed: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
-		t.Errorf("removing d removed %s/keep through a symlink: %v", outside, err)
-	}
-	mkdir(t, filepath.Join(root, "m/mnt"))
-	if err := bind(volumeDir(t), filepath.Join(root, "m/mnt"), false, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := removeAt(int(rf.Fd()), "m"); err == nil {
-		t.Errorf("removeAt removed a directory holding a mount")
-	}
-	if _, err := os.Stat(filepath.Join(root, "m/mnt/marker")); err != nil {
-		t.Errorf("removeAt emptied a mounted volume: %v", err)
-	}
 }
 
 // The app's /proc and /sys, mounted on descriptors: /sys read-only,

@@ -112,10 +112,6 @@ func CheckExec(root string, args, env []string) error { return launch.CheckExec(
 // "CAP_" optional) into its number.
 func ParseCap(name string) (Cap, error) { return launch.ParseCap(name) }
 
-// ResolveIn returns the host path of p as seen by a process chrooted into
-// root (see launch.ResolveIn).
-func ResolveIn(root, p string) (string, error) { return launch.ResolveIn(root, p) }
-
 // LookupUser resolves an appc "user" field against the app's rootfs (see
 // launch.LookupUser).
 func LookupUser(root, user string) (uint32, error) { return launch.LookupUser(root, user) }

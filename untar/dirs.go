@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 // Directories are found by their path relative to the root. A lookup that
@@ -160,21 +162,11 @@ func isSymlinkAt(dirfd int, base string) bool {
 // "..", absolute symlinks and magic links cannot leave it.
 func (x *Tree) openInRoot(rel string) (int, error) {
 	x.walked += strings.Count(rel, "/") + 1
-	how := &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	fd, err := inroot.OpenFD(x.rootFD, rel, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err == unix.ENOSYS {
+		return -1, errors.New("kernel lacks openat2 (Linux 5.6 or newer is required)")
 	}
-	for range 16 {
-		fd, err := unix.Openat2(x.rootFD, rel, how)
-		// EAGAIN: a concurrent rename raced the in-root ".." check; retry.
-		if err != unix.EAGAIN && err != unix.EINTR {
-			if err == unix.ENOSYS {
-				return -1, errors.New("kernel lacks openat2 (Linux 5.6 or newer is required)")
-			}
-			return fd, err
-		}
-	}
-	return -1, fmt.Errorf("open %s: %w", rel, unix.EAGAIN)
+	return fd, err
 }
 
 // finishNode is a directory on the way to deferred directories.

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/clip"
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 // Options tune a Tree.
@@ -288,7 +289,7 @@ func (x *Tree) remove(pfd int, base string) error {
 		x.dropDirCache()
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		if err := removeAllAt(pfd, base); err != nil {
+		if err := inroot.RemoveAt(pfd, base); err != nil {
 			return fmt.Errorf("replace directory: %w", err)
 		}
 		return nil
@@ -297,46 +298,6 @@ func (x *Tree) remove(pfd int, base string) error {
 		return fmt.Errorf("replace: %w", err)
 	}
 	return nil
-}
-
-// removeAllAt removes base in pfd and everything below it without ever
-// following a symlink.
-func removeAllAt(pfd int, base string) error {
-	err := unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR)
-	if err == nil || err == unix.ENOENT {
-		return nil
-	}
-	if err != unix.ENOTEMPTY && err != unix.EEXIST {
-		return err
-	}
-	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	f := os.NewFile(uintptr(fd), base)
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		f.Close()
-		return err
-	}
-	for _, n := range names {
-		var st unix.Stat_t
-		if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			f.Close()
-			return err
-		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			err = removeAllAt(fd, n)
-		} else {
-			err = unix.Unlinkat(fd, n, 0)
-		}
-		if err != nil && err != unix.ENOENT {
-			f.Close()
-			return err
-		}
-	}
-	f.Close()
-	return unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR)
 }
 
 func (x *Tree) mkdir(pfd int, rel, base string, hdr *tar.Header) error {

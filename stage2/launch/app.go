@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/seccomp"
 )
 
@@ -248,7 +249,7 @@ func CheckExec(root string, args, env []string) error {
 		return fmt.Errorf("executable %q: path must be absolute", args[0])
 	}
 	for _, c := range cands {
-		full, err := ResolveIn(root, c)
+		full, err := inroot.Resolve(root, c)
 		if err != nil {
 			continue
 		}

@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 	"syscall"
+
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 // Direct reports whether Start can apply everything s asks for. Resource
@@ -113,7 +115,7 @@ func lookPathIn(root, dir, name string, env []string) (string, error) {
 		}
 		if root != "" {
 			var err error
-			if host, err = ResolveIn(root, host); err != nil {
+			if host, err = inroot.Resolve(root, host); err != nil {
 				continue
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 // LookupUser resolves an appc "user" field against the app's rootfs: a
@@ -32,7 +34,7 @@ func lookupID(root, v, db string, owner func(*syscall.Stat_t) uint32) (uint32, e
 		return uint32(n), nil
 	}
 	if filepath.IsAbs(v) {
-		p, err := ResolveIn(root, v)
+		p, err := inroot.Resolve(root, v)
 		if err != nil {
 			return 0, err
 		}
@@ -42,7 +44,7 @@ func lookupID(root, v, db string, owner func(*syscall.Stat_t) uint32) (uint32, e
 		}
 		return owner(&st), nil
 	}
-	p, err := ResolveIn(root, db)
+	p, err := inroot.Resolve(root, db)
 	if err != nil {
 		return 0, err
 	}

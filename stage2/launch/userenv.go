@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/saturn-pods/saturn/inroot"
 )
 
 // userVars are the variables rkt's stage1 gives every app unless its
@@ -48,7 +50,7 @@ func userEnv(root string, uid uint32) map[string]string {
 // passwdEntry finds uid in root's /etc/passwd (symlinks resolved inside
 // root): its name, home directory and shell.
 func passwdEntry(root string, uid uint32) (name, home, shell string, ok bool) {
-	p, err := ResolveIn(root, "/etc/passwd")
+	p, err := inroot.Resolve(root, "/etc/passwd")
 	if err != nil {
 		return "", "", "", false
 	}

@@ -1,4 +1,4 @@
-package launch
+package inroot
 
 import (
 	"errors"
@@ -8,15 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ResolveIn above returns a host path, which whoever uses it walks again
-// by name: a writer of a directory on the way (a host volume mounted
-// into the app) can swap a directory for a symlink in between and send
-// the walk out of the root. The functions below return file descriptors
-// instead, found by the kernel with RESOLVE_IN_ROOT, and create what is
-// missing relative to the descriptor of its parent, so nothing is ever
-// looked up twice by name.
-
-// OpenRoot opens root as the anchor of OpenIn, MkdirAllIn and ParentIn.
+// OpenRoot opens root as the anchor of Open, MkdirAll and Parent.
 func OpenRoot(root string) (*os.File, error) {
 	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -25,56 +17,70 @@ func OpenRoot(root string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), root), nil
 }
 
-// OpenIn opens p as a process chrooted into root sees it, with O_PATH
+// Open opens p as a process chrooted into root sees it, with O_PATH
 // and flags: symlinks are followed with root as "/", ".." stops at
 // root, and magic links (/proc/*/fd/*, /proc/*/root), which jump
 // anywhere, are refused.
-func OpenIn(root *os.File, p string, flags int) (*os.File, error) {
+func Open(root *os.File, p string, flags int) (*os.File, error) {
+	fd, err := OpenFD(int(root.Fd()), p, flags|unix.O_PATH)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// OpenFD is Open on the descriptor rootFD with flags as given (plus
+// O_CLOEXEC), for callers that read or write what they open and keep
+// descriptors as numbers. The error is the kernel's, ENOSYS on a kernel
+// older than 5.6, which has no openat2.
+func OpenFD(rootFD int, p string, flags int) (int, error) {
 	how := unix.OpenHow{
-		Flags:   uint64(flags | unix.O_PATH | unix.O_CLOEXEC),
+		Flags:   uint64(flags | unix.O_CLOEXEC),
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	}
+	return openat2(rootFD, p, &how)
+}
+
+// openat2 retries the two errors that say nothing about the path.
+// EAGAIN: a rename raced a ".." and the kernel could not prove the walk
+// stayed in root; retrying is safe, looping forever is not.
+func openat2(dir int, p string, how *unix.OpenHow) (int, error) {
 	for try := 0; ; try++ {
-		fd, err := unix.Openat2(int(root.Fd()), p, &how)
-		// EAGAIN: a rename raced a ".." and the kernel could not
-		// prove it stayed in root. Retrying is safe; looping is not.
-		if err == unix.EAGAIN && try < 16 {
+		fd, err := unix.Openat2(dir, p, how)
+		if (err == unix.EAGAIN || err == unix.EINTR) && try < 16 {
 			continue
 		}
-		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: p, Err: err}
-		}
-		return os.NewFile(uintptr(fd), p), nil
+		return fd, err
 	}
 }
 
-// MkdirAllIn returns the directory p inside root, creating what is
+// MkdirAll returns the directory p inside root, creating what is
 // missing one component at a time, each relative to its parent's
 // descriptor. Symlinks on the way are followed inside root, a dangling
-// one by creating its target, as ResolveIn does.
-func MkdirAllIn(root *os.File, p string) (*os.File, error) {
+// one by creating its target, as Resolve does.
+func MkdirAll(root *os.File, p string) (*os.File, error) {
 	links := 0
-	return mkdirAllIn(root, p, &links)
+	return mkdirAll(root, p, &links)
 }
 
-// ParentIn resolves all of p inside root but its last component,
+// Parent resolves all of p inside root but its last component,
 // creating missing directories, and follows that last component while it
 // is a symlink. It returns the directory holding p's object and the
 // object's name there: never a symlink when looked at, perhaps missing,
 // "." when p is a directory reached through "..". Callers work on the
 // name with *at calls that do not follow symlinks, so a symlink swapped
 // in afterwards is refused, never followed.
-func ParentIn(root *os.File, p string) (*os.File, string, error) {
+func Parent(root *os.File, p string) (*os.File, string, error) {
 	links := 0
-	return parentIn(root, p, &links)
+	return parent(root, p, &links)
 }
 
-func mkdirAllIn(root *os.File, p string, links *int) (*os.File, error) {
-	f, err := OpenIn(root, p, unix.O_DIRECTORY)
+func mkdirAll(root *os.File, p string, links *int) (*os.File, error) {
+	f, err := Open(root, p, unix.O_DIRECTORY)
 	if !errors.Is(err, unix.ENOENT) {
 		return f, err
 	}
-	dir, name, err := parentIn(root, p, links)
+	dir, name, err := parent(root, p, links)
 	if err != nil {
 		return nil, err
 	}
@@ -85,16 +91,16 @@ func mkdirAllIn(root *os.File, p string, links *int) (*os.File, error) {
 	return OpenAt(dir, name, unix.O_DIRECTORY)
 }
 
-func parentIn(root *os.File, p string, links *int) (*os.File, string, error) {
+func parent(root *os.File, p string, links *int) (*os.File, string, error) {
 	for {
 		dirPath, name := splitLast(p)
 		if name == "" || name == "." || name == ".." {
 			// An *at call on ".." would climb out of the directory it
 			// is given, root included: the kernel resolves it, once
 			// what comes before it exists.
-			return dotIn(root, dirPath, p, links)
+			return dot(root, dirPath, p, links)
 		}
-		dir, err := mkdirAllIn(root, dirPath, links)
+		dir, err := mkdirAll(root, dirPath, links)
 		if err != nil {
 			return nil, "", err
 		}
@@ -117,15 +123,15 @@ func parentIn(root *os.File, p string, links *int) (*os.File, string, error) {
 	}
 }
 
-// dotIn makes dirPath and returns the directory p, which ends in "." or
+// dot makes dirPath and returns the directory p, which ends in "." or
 // "..", with the name ".": *at calls on it act on that directory itself.
-func dotIn(root *os.File, dirPath, p string, links *int) (*os.File, string, error) {
-	d, err := mkdirAllIn(root, dirPath, links)
+func dot(root *os.File, dirPath, p string, links *int) (*os.File, string, error) {
+	d, err := mkdirAll(root, dirPath, links)
 	if err != nil {
 		return nil, "", err
 	}
 	d.Close()
-	f, err := OpenIn(root, p, unix.O_DIRECTORY)
+	f, err := Open(root, p, unix.O_DIRECTORY)
 	return f, ".", err
 }
 
@@ -156,8 +162,8 @@ func readlinkAt(dir *os.File, name string) (string, error) {
 	return string(buf[:n]), nil
 }
 
-// OpenAt opens name in dir (from ParentIn) with O_PATH and flags,
-// refusing a symlink there: one swapped in after ParentIn looked is
+// OpenAt opens name in dir (from Parent) with O_PATH and flags,
+// refusing a symlink there: one swapped in after Parent looked is
 // never followed.
 func OpenAt(dir *os.File, name string, flags int) (*os.File, error) {
 	path := dir.Name() + "/" + name

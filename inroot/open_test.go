@@ -1,4 +1,4 @@
-package launch
+package inroot
 
 import (
 	"os"
@@ -17,6 +17,24 @@ func fdPath(t *testing.T, f *os.File) string {
 	return p
 }
 
+// hostileLinks are symlinks an image or a writer of a volume could
+// plant to send a walk out of the root; outside is a directory beside
+// the root, which no walk may touch.
+func hostileLinks(outside string) map[string]string {
+	return map[string]string{
+		"bin":         "usr/bin",
+		"abs":         "/etc",
+		"escape":      "../../../../etc",
+		"usr/bin/up":  "../..",
+		"loop":        "loop",
+		"etc/dangles": "/nowhere/file",
+		"work":        "nope/../../../../../../etc/cron.d/x",
+		"late":        "nope/../escape/shadow",
+		"host":        outside,
+		"hostup":      "../../../../../../../../" + outside + "/x",
+	}
+}
+
 // rootWithLinks makes a root holding usr/bin and etc, and links in it.
 func rootWithLinks(t *testing.T, links map[string]string) (string, *os.File) {
 	t.Helper()
@@ -27,6 +45,9 @@ func rootWithLinks(t *testing.T, links map[string]string) (string, *os.File) {
 		}
 	}
 	for l, target := range links {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, l)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.Symlink(target, filepath.Join(root, l)); err != nil {
 			t.Fatal(err)
 		}
@@ -39,22 +60,11 @@ func rootWithLinks(t *testing.T, links map[string]string) (string, *os.File) {
 	return root, f
 }
 
-// ParentIn finds what ResolveIn finds (see TestResolveIn in stage2),
+// Parent finds what Resolve finds (TestResolve),
 // never outside root, making the directories on the way.
 func TestParentIn(t *testing.T) {
 	outside := t.TempDir()
-	root, rf := rootWithLinks(t, map[string]string{
-		"bin":         "usr/bin",
-		"abs":         "/etc",
-		"escape":      "../../../../etc",
-		"usr/bin/up":  "../..",
-		"loop":        "loop",
-		"etc/dangles": "/nowhere/file",
-		"work":        "nope/../../../../../../etc/cron.d/x",
-		"late":        "nope/../escape/shadow",
-		"host":        outside,
-		"hostup":      "../../../../../../../../" + outside + "/x",
-	})
+	root, rf := rootWithLinks(t, hostileLinks(outside))
 	for _, tc := range []struct{ in, want string }{
 		{"/bin/sh", "usr/bin/sh"},
 		{"bin", "usr/bin"},
@@ -73,27 +83,27 @@ func TestParentIn(t *testing.T) {
 		{"/host/x", outside[1:] + "/x"},
 		{"/hostup", outside[1:] + "/x"},
 	} {
-		dir, name, err := ParentIn(rf, tc.in)
+		dir, name, err := Parent(rf, tc.in)
 		if err != nil {
-			t.Errorf("ParentIn(%q): %v", tc.in, err)
+			t.Errorf("Parent(%q): %v", tc.in, err)
 			continue
 		}
 		got := filepath.Join(fdPath(t, dir), name)
 		dir.Close()
 		if want := filepath.Join(root, tc.want); got != want {
-			t.Errorf("ParentIn(%q) = %q, want %q", tc.in, got, want)
+			t.Errorf("Parent(%q) = %q, want %q", tc.in, got, want)
 		}
 	}
-	if dir, _, err := ParentIn(rf, "/loop/x"); err == nil {
+	if dir, _, err := Parent(rf, "/loop/x"); err == nil {
 		dir.Close()
-		t.Errorf("ParentIn(/loop/x) resolved a symlink loop")
+		t.Errorf("Parent(/loop/x) resolved a symlink loop")
 	}
 	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 		t.Errorf("resolving in %s made %v in %s, outside it", root, ents, outside)
 	}
 }
 
-// MkdirAllIn makes the directory inside root, through dangling and
+// MkdirAll makes the directory inside root, through dangling and
 // escaping symlinks, and refuses a file on the way.
 func TestMkdirAllIn(t *testing.T) {
 	outside := t.TempDir()
@@ -111,25 +121,25 @@ func TestMkdirAllIn(t *testing.T) {
 		{"/up/up/made", "made"},
 		{"/usr/bin", "usr/bin"},
 	} {
-		d, err := MkdirAllIn(rf, tc.in)
+		d, err := MkdirAll(rf, tc.in)
 		if err != nil {
-			t.Errorf("MkdirAllIn(%q): %v", tc.in, err)
+			t.Errorf("MkdirAll(%q): %v", tc.in, err)
 			continue
 		}
 		if got, want := fdPath(t, d), filepath.Join(root, tc.want); got != want {
-			t.Errorf("MkdirAllIn(%q) = %q, want %q", tc.in, got, want)
+			t.Errorf("MkdirAll(%q) = %q, want %q", tc.in, got, want)
 		}
 		d.Close()
 		if st, err := os.Stat(filepath.Join(root, tc.want)); err != nil || !st.IsDir() {
-			t.Errorf("MkdirAllIn(%q) made no directory %s: %v", tc.in, tc.want, err)
+			t.Errorf("MkdirAll(%q) made no directory %s: %v", tc.in, tc.want, err)
 		}
 	}
-	if d, err := MkdirAllIn(rf, "/etc/file/x"); err == nil {
+	if d, err := MkdirAll(rf, "/etc/file/x"); err == nil {
 		d.Close()
-		t.Errorf("MkdirAllIn went through a regular file")
+		t.Errorf("MkdirAll went through a regular file")
 	}
 	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
-		t.Errorf("MkdirAllIn in %s made %v in %s, outside it", root, ents, outside)
+		t.Errorf("MkdirAll in %s made %v in %s, outside it", root, ents, outside)
 	}
 }
 

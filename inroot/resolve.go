@@ -1,4 +1,4 @@
-package launch
+package inroot
 
 import (
 	"fmt"
@@ -10,11 +10,11 @@ import (
 // maxSymlinks bounds symlink chains the way the kernel does.
 const maxSymlinks = 40
 
-// ResolveIn returns the host path of p as seen by a process chrooted into
+// Resolve returns the host path of p as seen by a process chrooted into
 // root: symlinks are followed with root as "/", and ".." never climbs out
 // of root. Missing components count as directories to be made, so the
 // result is usable for creating a path too, and is always inside root.
-func ResolveIn(root, p string) (string, error) {
+func Resolve(root, p string) (string, error) {
 	rest := strings.Split(filepath.Clean("/"+p), "/")
 	cur := "/"
 	links := 0
