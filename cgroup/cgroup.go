@@ -134,6 +134,9 @@ type handle interface {
 	prepare(sys *syscall.SysProcAttr) error
 	// stats adds what the driver counts to s.
 	stats(s *Stats) error
+	// views returns the cgroup's directories as an app's view shows
+	// them (see Target.Views).
+	views() []View
 	close()
 }
 
@@ -226,6 +229,18 @@ func (t *Target) Prepare(sys *syscall.SysProcAttr) error {
 	return nil
 }
 
+// ClonesInto reports whether Prepare has the child cloned into the
+// cgroup (clone3's CLONE_INTO_CGROUP, for a unified hierarchy) rather
+// than only moving the calling thread (v1).
+func (t *Target) ClonesInto() bool {
+	for _, h := range t.hs {
+		if _, ok := h.(*v2Handle); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // Stats reads what the cgroup's processes use.
 func (t *Target) Stats() (Stats, error) {
 	var s Stats
@@ -235,6 +250,36 @@ func (t *Target) Stats() (Stats, error) {
 		}
 	}
 	return s, nil
+}
+
+// View is one directory of an app's /sys/fs/cgroup: the app's cgroup in
+// one hierarchy, to be bind-mounted read-only from Dir (an fd t holds).
+type View struct {
+	// Name is the hierarchy's directory below /sys/fs/cgroup, as on the
+	// host ("memory", "cpu,cpuacct", "unified"); "" for the unified
+	// hierarchy of a pure v2 host, which is /sys/fs/cgroup itself.
+	Name string
+	Dir  int
+	// Aliases are symlinks to Name a host has for co-mounted
+	// controllers ("cpu" and "cpuacct" for "cpu,cpuacct").
+	Aliases []string
+}
+
+// Views lists what an app started in t sees at /sys/fs/cgroup: its own
+// cgroup in each hierarchy, the host's hierarchy above it never. On a
+// pure v2 host that is one view named "", else one per hierarchy, under a
+// directory of the caller's own (a read-only tmpfs, as hosts have).
+func (t *Target) Views() []View {
+	var vs []View
+	for _, h := range t.hs {
+		vs = append(vs, h.views()...)
+	}
+	if len(vs) == 1 && vs[0].Name == "unified" {
+		if h, ok := t.hs[0].(*v2Handle); ok && h.d.whole {
+			vs[0].Name = ""
+		}
+	}
+	return vs
 }
 
 // Close closes t's descriptors.

@@ -26,10 +26,17 @@ const (
 	Unified Layout = "v2"
 )
 
-// The controllers saturn uses. A v1 hierarchy of none of them (net_cls,
-// perf_event…) is left alone; a named one (name=systemd) is joined so that
-// whoever tracks processes by it sees the pod as one group.
+// The controllers saturn may use. A v1 hierarchy of none of them
+// (net_cls, perf_event…) is left alone, and so are named ones
+// (name=systemd), which hold no controller.
 var usedControllers = []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "io", "devices", "freezer"}
+
+// baseControllers are the v1 hierarchies every pod gets a cgroup in:
+// those of the limits every pod has (pids) or may get later (memory and
+// cpu, by an update) and of the usage status reports (cpuacct). Others
+// (blkio, cpuset) only when a limit needs them: on v1 each hierarchy a
+// process moves in costs the move an RCU grace period, milliseconds.
+var baseControllers = []string{"cpu", "cpuacct", "memory", "pids"}
 
 // Host is the cgroup layout of the machine, as the calling process's mount
 // namespace and cgroup namespace show it.
@@ -38,9 +45,8 @@ type Host struct {
 	Layout Layout
 	// Unified is the mount point of the cgroup2 filesystem, "" if none.
 	Unified string
-	// V1 maps each v1 controller saturn uses, and each named hierarchy
-	// ("name=systemd"), to the mount point of its hierarchy. Co-mounted
-	// controllers share a mount point.
+	// V1 maps each v1 controller saturn uses to the mount point of its
+	// hierarchy. Co-mounted controllers share a mount point.
 	V1 map[string]string
 	// Systemd is true when systemd runs as PID 1 and so owns the cgroup
 	// tree: a pod's cgroup then comes from it, as a transient scope.
@@ -141,20 +147,14 @@ func layoutOf(ms []mountinfo.Mount, own []procCgroup) (*Host, error) {
 			}
 		case "cgroup":
 			for _, opt := range strings.Split(m.SuperOptions, ",") {
-				wanted := strings.HasPrefix(opt, "name=") || slices.Contains(usedControllers, opt)
-				if home, ok := hierarchies[opt]; ok && wanted && h.V1[opt] == "" {
+				if home, ok := hierarchies[opt]; ok && slices.Contains(usedControllers, opt) && h.V1[opt] == "" {
 					h.V1[opt] = m.Point
 					h.home[m.Point] = home
 				}
 			}
 		}
 	}
-	controllers := 0
-	for c := range h.V1 {
-		if !strings.HasPrefix(c, "name=") {
-			controllers++
-		}
-	}
+	controllers := len(h.V1)
 	switch {
 	case controllers > 0 && h.Unified != "":
 		h.Layout = Hybrid
@@ -180,6 +180,7 @@ func (h *Host) drivers() ([]driver, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.whole = len(h.V1) == 0
 		ds = append(ds, d)
 	}
 	return ds, nil

@@ -60,7 +60,7 @@ func TestLayoutOf(t *testing.T) {
 			home:    map[string]string{"/sys/fs/cgroup": "/init.scope"},
 		},
 		{
-			name: "hybrid, co-mounted cpu,cpuacct; net_cls and a subtree bind are left alone",
+			name: "hybrid, co-mounted cpu,cpuacct; name=systemd, net_cls and a subtree bind are left alone",
 			ms: []mountinfo.Mount{
 				cg1("/sys/fs/cgroup/systemd", "rw,xattr,name=systemd"),
 				cg1("/sys/fs/cgroup/memory", "rw,memory"),
@@ -73,11 +73,11 @@ func TestLayoutOf(t *testing.T) {
 			layout:  Hybrid,
 			unified: "/sys/fs/cgroup/unified",
 			v1: map[string]string{
-				"name=systemd": "/sys/fs/cgroup/systemd", "memory": "/sys/fs/cgroup/memory",
-				"cpu": "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
+				"memory": "/sys/fs/cgroup/memory",
+				"cpu":    "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
 			},
 			home: map[string]string{
-				"/sys/fs/cgroup/systemd": "/", "/sys/fs/cgroup/memory": "/m",
+				"/sys/fs/cgroup/memory":      "/m",
 				"/sys/fs/cgroup/cpu,cpuacct": "/c", "/sys/fs/cgroup/unified": "/u",
 			},
 		},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -29,6 +30,10 @@ type Config struct {
 	Pod Resources
 	// Apps are the pod's apps, each with limits of its own.
 	Apps []App
+	// Record, when set, is called with the pod's cgroup path as soon as
+	// it is known and before any cgroup directory is made, so that a
+	// caller killed halfway leaves a note of what to remove.
+	Record func(path string) error
 }
 
 // App is one app's cgroup.
@@ -45,14 +50,14 @@ type Pod struct {
 	host *Host
 	ds   []driver
 	// joined is set while the process that made the pod sits in its
-	// stage1 cgroup.
+	// stage1 cgroup (under systemd, see build).
 	joined bool
 }
 
 // Create checks that every limit c asks for can be enforced, makes the
-// pod's cgroups and sets their limits, and moves the calling process
-// into the pod's stage1 cgroup, so that what it starts (the pod's PID 1)
-// is there too. Whatever fails leaves nothing behind.
+// pod's cgroups and sets their limits. The caller starts stage1's
+// processes in Stage1 and each app's in App. Whatever fails leaves
+// nothing behind.
 func (h *Host) Create(c *Config) (*Pod, error) {
 	ds, err := h.drivers()
 	if err != nil {
@@ -76,6 +81,17 @@ func (h *Host) Create(c *Config) (*Pod, error) {
 			return nil, fmt.Errorf("app %s: %w", a.Name, err)
 		}
 	}
+	want := slices.Clone(baseControllers)
+	for _, r := range append([]*Resources{&podRes}, appResources(c.Apps)...) {
+		for _, wc := range r.controllers() {
+			want = append(want, wc[1])
+		}
+	}
+	for _, d := range ds {
+		if v, ok := d.(*v1); ok {
+			v.use(want)
+		}
+	}
 	p := &Pod{uuid: c.UUID, host: h, ds: ds}
 	if h.Systemd {
 		if err := p.startScope(c.Parent); err != nil {
@@ -88,6 +104,14 @@ func (h *Host) Create(c *Config) (*Pod, error) {
 		}
 		p.Path = path.Join("/", parent, podName(c.UUID, false))
 	}
+	if c.Record != nil {
+		if err := c.Record(p.Path); err != nil {
+			if rerr := p.Remove(); rerr != nil {
+				err = fmt.Errorf("%w (and cleaning up: %v)", err, rerr)
+			}
+			return nil, err
+		}
+	}
 	if err := p.build(&podRes, c.Apps); err != nil {
 		if rerr := p.Remove(); rerr != nil {
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, rerr)
@@ -97,24 +121,35 @@ func (h *Host) Create(c *Config) (*Pod, error) {
 	return p, nil
 }
 
-// build makes the tree below p.Path and moves the calling process into
-// stage1. stage1 is made and joined before apps is made: that is when
-// controllers get enabled in the pod's cgroup, which cgroup v2 allows
-// only once the pod's cgroup holds no process itself (under systemd the
-// calling process starts out there, in the scope).
+func appResources(apps []App) []*Resources {
+	out := make([]*Resources, len(apps))
+	for i := range apps {
+		out[i] = &apps[i].Resources
+	}
+	return out
+}
+
+// build makes the tree below p.Path. Under systemd the calling process
+// starts out in the pod's cgroup, the scope, and moves into stage1 before
+// apps is made: that is when controllers get enabled in the pod's
+// cgroup, which cgroup v2 allows only once it holds no process itself.
+// Elsewhere the caller stays where it is (a move costs every hierarchy
+// an RCU grace period) and starts stage1's processes in stage1.
 func (p *Pod) build(podRes *Resources, apps []App) error {
-	stage1 := path.Join(p.Path, stage1Name)
-	self := os.Getpid()
+	stage1 := p.Stage1().Path
 	for _, d := range p.ds {
 		if err := d.create(stage1); err != nil {
 			return err
 		}
 	}
-	for _, d := range p.ds {
-		if err := d.join(stage1, self); err != nil {
-			return err
+	if p.host.Systemd {
+		self := os.Getpid()
+		for _, d := range p.ds {
+			if err := d.join(stage1, self); err != nil {
+				return err
+			}
+			p.joined = true
 		}
-		p.joined = true
 	}
 	g := p.Apps()
 	for _, d := range p.ds {
@@ -153,6 +188,9 @@ func (h *Host) Open(path, uuid string) (*Pod, error) {
 	return &Pod{Path: path, uuid: uuid, host: h, ds: ds}, nil
 }
 
+// Stage1 is the cgroup of stage1's own processes.
+func (p *Pod) Stage1() *Group { return &Group{Path: path.Join(p.Path, stage1Name), ds: p.ds} }
+
 // Apps is the cgroup of all of the pod's apps, holding its pod-wide
 // limits.
 func (p *Pod) Apps() *Group { return &Group{Path: path.Join(p.Path, appsName), ds: p.ds} }
@@ -162,20 +200,26 @@ func (p *Pod) App(name string) *Group {
 	return &Group{Path: path.Join(p.Path, appsName, name), ds: p.ds}
 }
 
-// AppNames lists the apps that have a cgroup in the pod.
+// AppNames lists the apps that have a cgroup in the pod, from the first
+// hierarchy the pod has cgroups in.
 func (p *Pod) AppNames() ([]string, error) {
-	var names []string
-	dirs := p.ds[0].dirs(path.Join(p.Path, appsName))
-	ents, err := os.ReadDir(dirs[0])
-	if err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			names = append(names, e.Name())
+	var err error
+	for _, d := range p.ds {
+		for _, dir := range d.dirs(path.Join(p.Path, appsName)) {
+			var ents []os.DirEntry
+			if ents, err = os.ReadDir(dir); err != nil {
+				continue
+			}
+			var names []string
+			for _, e := range ents {
+				if e.IsDir() {
+					names = append(names, e.Name())
+				}
+			}
+			return names, nil
 		}
 	}
-	return names, nil
+	return nil, fmt.Errorf("cgroup: %w", err)
 }
 
 // Remove kills whatever still runs in the pod's cgroups and removes them

@@ -15,11 +15,37 @@ import (
 )
 
 // v1 is cgroup v1: a hierarchy per controller or group of co-mounted
-// controllers (cpu,cpuacct), each its own mount, plus named hierarchies
-// (name=systemd) with no controller, which only track processes.
+// controllers (cpu,cpuacct), each its own mount.
 type v1 struct {
-	mounts map[string]string // controller or "name=X" → mount point
+	mounts map[string]string // controller → mount point
 	points []string          // each mount point once
+	// only, when set, are the mount points create and join work in:
+	// the hierarchies of the controllers a pod uses (see use).
+	only map[string]bool
+}
+
+// use narrows create and join to the hierarchies of ctrls.
+func (d *v1) use(ctrls []string) {
+	d.only = map[string]bool{}
+	for _, c := range ctrls {
+		if p := d.mounts[c]; p != "" {
+			d.only[p] = true
+		}
+	}
+}
+
+// used lists the mount points create and join work in.
+func (d *v1) used() []string {
+	if d.only == nil {
+		return d.points
+	}
+	var out []string
+	for _, p := range d.points {
+		if d.only[p] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func newV1(mounts map[string]string) *v1 {
@@ -47,7 +73,7 @@ func (d *v1) dirs(path string) []string {
 func (d *v1) dir(c, path string) string { return filepath.Join(d.mounts[c], path) }
 
 func (d *v1) create(path string) error {
-	for _, p := range d.points {
+	for _, p := range d.used() {
 		cpuset := p == d.mounts["cpuset"]
 		dir := p
 		for _, elem := range strings.Split(strings.Trim(path, "/"), "/") {
@@ -211,7 +237,7 @@ func setBlkioV1(dir string, r *Resources) error {
 }
 
 func (d *v1) join(path string, pid int) error {
-	for _, p := range d.points {
+	for _, p := range d.used() {
 		if err := writeFile(filepath.Join(p, path, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
 			return err
 		}
@@ -222,9 +248,13 @@ func (d *v1) join(path string, pid int) error {
 // kill sends SIGKILL to the processes in path and below until none is
 // left or a deadline passes. v1 cannot kill a cgroup at once, so a
 // process forking meanwhile is caught on a later round; the pods' pids
-// limit bounds how many rounds that takes.
+// limit bounds how many rounds that takes. v1 lists a process in every
+// cgroup one of its threads is in, and the caller may still have a
+// thread it placed a child with (Target.Prepare) that is ending: the
+// caller itself is never signalled.
 func (d *v1) kill(path string) error {
 	deadline := time.Now().Add(5 * time.Second)
+	self := os.Getpid()
 	for {
 		var pids []int
 		for _, p := range d.points {
@@ -232,7 +262,11 @@ func (d *v1) kill(path string) error {
 			if err != nil {
 				return err
 			}
-			pids = append(pids, ps...)
+			for _, pid := range ps {
+				if pid != self {
+					pids = append(pids, pid)
+				}
+			}
 		}
 		if len(pids) == 0 {
 			return nil
@@ -272,29 +306,31 @@ func procsBelow(dir string) ([]int, error) {
 }
 
 func (d *v1) open(path string) (handle, error) {
-	h := &v1Handle{fds: map[string]int{}}
+	h := &v1Handle{fds: map[string]int{}, d: d}
 	for _, p := range d.points {
 		fd, err := unix.Open(filepath.Join(p, path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err == unix.ENOENT && !d.only[p] {
+			// A hierarchy the pod has no cgroup in (see use).
+			continue
+		}
 		if err != nil {
 			h.close()
 			return nil, fmt.Errorf("cgroup: open %s: %w", filepath.Join(p, path), err)
 		}
 		h.fds[p] = fd
 	}
-	h.memory, h.cpuacct, h.pids = -1, -1, -1
-	if d.has("memory") {
-		h.memory = h.fds[d.mounts["memory"]]
+	fdOf := func(c string) int {
+		if fd, ok := h.fds[d.mounts[c]]; ok && d.has(c) {
+			return fd
+		}
+		return -1
 	}
-	if d.has("cpuacct") {
-		h.cpuacct = h.fds[d.mounts["cpuacct"]]
-	}
-	if d.has("pids") {
-		h.pids = h.fds[d.mounts["pids"]]
-	}
+	h.memory, h.cpuacct, h.pids = fdOf("memory"), fdOf("cpuacct"), fdOf("pids")
 	return h, nil
 }
 
 type v1Handle struct {
+	d                     *v1
 	fds                   map[string]int // mount point → the cgroup's directory
 	memory, cpuacct, pids int
 }
@@ -333,6 +369,22 @@ func (h *v1Handle) stats(s *Stats) error {
 		}
 	}
 	return nil
+}
+
+func (h *v1Handle) views() []View {
+	var vs []View
+	for p, fd := range h.fds {
+		v := View{Name: filepath.Base(p), Dir: fd}
+		for c, mp := range h.d.mounts {
+			if mp == p && c != v.Name {
+				v.Aliases = append(v.Aliases, c)
+			}
+		}
+		slices.Sort(v.Aliases)
+		vs = append(vs, v)
+	}
+	slices.SortFunc(vs, func(a, b View) int { return strings.Compare(a.Name, b.Name) })
+	return vs
 }
 
 func (h *v1Handle) close() {

@@ -24,6 +24,9 @@ type v2 struct {
 	// tree saturn owns from the root, a systemd scope's path for one
 	// systemd delegated (systemd owns the cgroups above it).
 	top string
+	// whole is set when the host has no v1 hierarchy: this one is all
+	// of /sys/fs/cgroup.
+	whole bool
 }
 
 // v2Controllers are the v2 controllers saturn enables below a pod.
@@ -282,6 +285,10 @@ func (h *v2Handle) stats(s *Stats) error {
 		}
 	}
 	return nil
+}
+
+func (h *v2Handle) views() []View {
+	return []View{{Name: "unified", Dir: h.fd}}
 }
 
 func (h *v2Handle) close() {

@@ -8,8 +8,9 @@
 # net-modes (the --net values the stage1 accepts, docs/stage1-abi.md)
 # annotations, and one saturn-pods.org/stage1/KEY annotation per KEY=VALUE
 # (what else the stage1 cannot honour: max-apps, unsupported-flags,
-# isolators). Both stage1s are built by it so their images cannot drift
-# apart in layout.
+# isolators). EXTRA entrypoints are announced as coreos.com/rkt/stage1/<name>,
+# but saturn's own (update, stats) as saturn-pods.org/stage1/<name>. Both
+# stage1s are built by it so their images cannot drift apart in layout.
 set -euo pipefail
 : "${BUILD:?BUILD must name the build directory}"
 name=${1:?stage1 name}
@@ -47,7 +48,11 @@ for e in enter gc stop "${extra[@]}"; do
 	ln -s "$entry" "$rootfs/$e"
 done
 for e in "${extra[@]}"; do
-	extra_ann+="    {\"name\": \"coreos.com/rkt/stage1/$e\", \"value\": \"/$e\"},"$'\n'
+	# rkt's entrypoints (attach) are announced under rkt's prefix,
+	# saturn's own (update, stats) under saturn's.
+	ns=coreos.com/rkt/stage1
+	case $e in update | stats) ns=saturn-pods.org/stage1 ;; esac
+	extra_ann+="    {\"name\": \"$ns/$e\", \"value\": \"/$e\"},"$'\n'
 done
 
 version=$(cd "$root" && git describe --always --dirty 2>/dev/null || echo 0)

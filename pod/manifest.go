@@ -98,6 +98,9 @@ func Generate(o *PrepareOptions, images ImageManifests, environ []string) (*sche
 		pm.Annotations.Set(an.Name, an.Value)
 	}
 	pm.Annotations.Set("coreos.com/rkt/stage1/mutable", "false")
+	if o.CgroupParent != "" {
+		pm.Annotations.Set(AnnCgroupParent, o.CgroupParent)
+	}
 	pm.UserAnnotations = o.Apps.UserAnnotations
 	pm.UserLabels = o.Apps.UserLabels
 	return roundTrip(pm)

@@ -44,6 +44,8 @@ type PrepareOptions struct {
 	Grants *grant.Policy
 	// AppLogs is --app-logs (see AnnAppLogs); "" when not given.
 	AppLogs string
+	// CgroupParent is where stage1 puts the pod's cgroup (cgroups.go).
+	CgroupParent string
 }
 
 // Pull policies, as rkt's --pull-policy.
@@ -66,6 +68,7 @@ func (o *PrepareOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.UUIDFileSave, "uuid-file-save", "", "write the pod UUID to this file")
 	fs.StringVar(&o.PullPolicy, "pull-policy", PullNew, "when to fetch an image: never, new or update")
 	fs.BoolVar(&o.TrustImageIsolators, strings.TrimPrefix(grant.TrustFlag, "--"), false, "let images signed by a trusted key keep isolators that widen their confinement (capabilities beyond the default set...)")
+	addCgroupParentFlag(fs, &o.CgroupParent)
 	fs.BoolVar(&o.storeOnly, "store-only", false, "deprecated: use --pull-policy=never")
 	fs.BoolVar(&o.noStore, "no-store", false, "deprecated: use --pull-policy=update")
 	fs.StringVar(&o.AppLogs, "app-logs", "", "where apps' output goes: auto (the journal when journald runs, else stdout), journal or stdout (default auto, or logs.d's app-logs)")
@@ -88,6 +91,9 @@ func (o *PrepareOptions) Check() error {
 	case PullNever, PullNew, PullUpdate:
 	default:
 		return fmt.Errorf("invalid --pull-policy %q (want never, new or update)", o.PullPolicy)
+	}
+	if err := checkCgroupParent(o.CgroupParent); err != nil {
+		return err
 	}
 	if err := checkAppLogs(o.AppLogs); err != nil {
 		return err

@@ -72,6 +72,7 @@ func commandTable(g *globals) []*command {
 	cmds = append(cmds, imageCommands(g)...)
 	cmds = append(cmds, podCommands(g)...)
 	cmds = append(cmds, attachCommands(g)...)
+	cmds = append(cmds, updateCommands(g)...)
 	cmds = append(cmds, trustCommands(g)...)
 	cmds = append(cmds, verifyCommands(g)...)
 	return cmds

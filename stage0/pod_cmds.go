@@ -216,10 +216,17 @@ func runStatus(g *globals, args []string, uuidFile, wait, waitReady, format stri
 		return err
 	}
 	waitExitStatus(p, 2*time.Second)
+	usage := appUsage(g, p)
 	if format != "" {
-		return printJSON(g.Stdout, newPodJSON(p), format == "json-pretty")
+		j := newPodJSON(p)
+		usage.addJSON(j)
+		return printJSON(g.Stdout, j, format == "json-pretty")
 	}
-	return printStatus(g.Stdout, p)
+	if err := printStatus(g.Stdout, p); err != nil {
+		return err
+	}
+	usage.print(g.Stdout)
+	return nil
 }
 
 // printStatus prints rkt's key=value status lines.

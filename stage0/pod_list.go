@@ -153,6 +153,10 @@ type appJSON struct {
 	Mounts          []pod.AppMount    `json:"mounts,omitempty"`
 	UserAnnotations map[string]string `json:"user_annotations,omitempty"`
 	UserLabels      map[string]string `json:"user_labels,omitempty"`
+	// From the app's cgroup (usage.go): status only, not list.
+	OOMKills    uint64  `json:"oom_kills,omitempty"`
+	MemoryBytes *uint64 `json:"memory_bytes,omitempty"`
+	CPUNanos    *uint64 `json:"cpu_ns,omitempty"`
 }
 
 func newPodJSON(p *pod.Pod) *podJSON {

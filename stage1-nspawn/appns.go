@@ -54,5 +54,8 @@ func (a *appPlan) commandSpec(args, env []string) *launch.Spec {
 		MountNS: a.spec.MountNS, NewSessionKeyring: true, Dir: "/", Args: args, Env: env,
 		Bounding: a.spec.Bounding, NoNewPrivs: a.spec.NoNewPrivs,
 		Seccomp: a.spec.Seccomp,
+		// In the app's cgroup, under its limits (rkt's ran outside:
+		// CVE-2019-10147).
+		Cgroup: a.spec.Cgroup,
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/saturn-pods/saturn/activation"
+	"github.com/saturn-pods/saturn/cgroup"
 	"github.com/saturn-pods/saturn/journal"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
@@ -148,6 +149,10 @@ type appPlan struct {
 	// gets (listen.go), listenNames their LISTEN_FDNAMES ("" if none).
 	listen      []int
 	listenNames string
+	// resources are the app's cgroup limits (run entrypoint); cgroup is
+	// its cgroup, opened by PID 1.
+	resources cgroup.Resources
+	cgroup    *cgroup.Target
 }
 
 // mountPlan is one volume mounted into an app.
@@ -174,6 +179,12 @@ type podPlan struct {
 	// to PID 1 with the plan.
 	journal *journal.Conn
 	logUnit string
+	// resources are the pod-wide cgroup limits and cgroupParent where
+	// the pod's cgroup goes (run entrypoint only); cgroupPath is the
+	// pod's cgroup once made, which PID 1 gets.
+	resources    cgroup.Resources
+	cgroupParent string
+	cgroupPath   string
 }
 
 // loadPlan reads and checks the pod in podDir: a pod stage1 cannot run
@@ -192,9 +203,19 @@ func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
 		return nil, fmt.Errorf("--interactive needs exactly one app, the pod has %d", len(pm.Apps))
 	}
 	for _, iso := range pm.Isolators {
-		fmt.Fprintf(os.Stderr, "stage1: warning: pod isolator %s is not enforced by stage1-nspawn\n", iso.Name)
+		if !cgroupIsolators[iso.Name] {
+			fmt.Fprintf(os.Stderr, "stage1: warning: pod isolator %s is not enforced by stage1-nspawn\n", iso.Name)
+		}
 	}
 	p := &podPlan{manifest: pm}
+	if p.resources, err = cgroupResources(pm.Isolators); err != nil {
+		return nil, fmt.Errorf("pod: %w", err)
+	}
+	for _, a := range pm.Annotations {
+		if a.Name == annCgroupParent {
+			p.cgroupParent = a.Value
+		}
+	}
 	s1 := filepath.Join(podDir, "stage1", "rootfs")
 	for i := range pm.Apps {
 		a, err := planApp(s1, pm, &pm.Apps[i], f)
@@ -257,6 +278,9 @@ func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags) (*appPlan,
 	a.spec = spec
 	if a.mounts, err = planMounts(name, pm, ra, a.app); err != nil {
 		return nil, err
+	}
+	if a.resources, err = cgroupResources(a.app.Isolators); err != nil {
+		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
 	warnIgnoredIsolators(name, a.app.Isolators)
 	warnStdioModes(name, ra.Annotations, f.interactive)
@@ -441,7 +465,7 @@ var enforcedIsolators = map[string]bool{
 
 func warnIgnoredIsolators(app string, isolators []appIsolator) {
 	for _, iso := range isolators {
-		if !enforcedIsolators[iso.Name] {
+		if !enforcedIsolators[iso.Name] && !cgroupIsolators[iso.Name] {
 			fmt.Fprintf(os.Stderr, "stage1: warning: app %s: isolator %s is not enforced by stage1-nspawn\n", app, iso.Name)
 		}
 	}

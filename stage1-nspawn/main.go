@@ -52,6 +52,10 @@ func dispatch(name string, args []string) int {
 		return stopMain(args)
 	case "gc":
 		return gcMain(args)
+	case "update":
+		return updateMain(args)
+	case "stats":
+		return statsMain(args)
 	case podInitName:
 		return podMain(args)
 	case stage2Name:

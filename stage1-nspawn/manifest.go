@@ -27,11 +27,12 @@ type podManifest struct {
 	ACKind  string       `json:"acKind"`
 	Apps    []runtimeApp `json:"apps"`
 	Volumes []volume     `json:"volumes"`
-	// Isolators of the whole pod; stage1-nspawn enforces none of them.
-	Isolators   []appIsolator `json:"isolators"`
-	Annotations []annotation  `json:"annotations"`
+	// Isolators of the whole pod; stage1-nspawn enforces the cgroup ones
+	// (cgroups.go).
+	Isolators []appIsolator `json:"isolators"`
 	// Ports exposed on the host (--port), see network.go.
-	Ports []exposedPort `json:"ports"`
+	Ports       []exposedPort `json:"ports"`
+	Annotations []annotation  `json:"annotations"`
 }
 
 type runtimeApp struct {

@@ -342,6 +342,9 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 	if err := inDir(root, "/sys", mountSys); err != nil {
 		return err
 	}
+	if err := inDir(root, "/sys/fs/cgroup", func(d *os.File) error { return mountCgroupView(a, d) }); err != nil {
+		return fmt.Errorf("app %s: %w", a.name, err)
+	}
 	dev := func(d *os.File) error { return bindOn(filepath.Join(p.s1, "dev"), d, true, 0) }
 	if err := inDir(root, "/dev", dev); err != nil {
 		return err

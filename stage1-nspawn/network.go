@@ -352,17 +352,17 @@ func (n *podNet) podArgs(args []string) []string {
 // thread in the pod's network namespace, so that PID 1 starts in it,
 // and brings the thread back to the host's right after.
 //
-// It runs on the run entrypoint's main thread, which is locked for the
-// process's life (Pdeathsig ties PID 1 to the thread that forked it, so
-// PID 1 must be forked from a thread that lives as long as the pod) and
-// runs nothing else meanwhile; the Go runtime starts new threads from a
-// template thread, never by cloning a locked one, so no other goroutine
-// ever runs in the pod's namespace. A dedicated thread that forks PID 1
-// would have to live, locked and idle, for the pod's whole life for the
-// same reason: the switch costs two setns calls instead. If the thread
-// cannot come back, PID 1 is killed and the run fails: the thread must
-// not start host-side work from the pod's namespace (the plugins run
-// from other goroutines anyway).
+// It runs on the thread forkPodInit locks for the pod's life
+// (Pdeathsig ties PID 1 to the thread that forked it, so PID 1 must be
+// forked from a thread that lives as long as the pod; on cgroup v1 that
+// thread is also moved into the pod's stage1 cgroup), which runs nothing
+// else meanwhile; the Go runtime starts new threads from a template
+// thread, never by cloning a locked one, so no other goroutine ever runs
+// in the pod's namespace. The thread comes back all the same, so that it
+// holds no namespace of the pod's after PID 1. If the thread cannot come
+// back, PID 1 is killed and the run fails: the thread must not start
+// host-side work from the pod's namespace (the plugins run from other
+// goroutines anyway).
 func (n *podNet) forkIn(fork func() (int, error)) (int, error) {
 	if n == nil {
 		return fork()

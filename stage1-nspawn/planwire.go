@@ -118,6 +118,7 @@ func encodePlan(p *podPlan) []byte {
 		w.str(a.listenNames)
 	}
 	w.str(p.logUnit)
+	w.str(p.cgroupPath)
 	return w.b
 }
 
@@ -268,6 +269,7 @@ func decodePlan(b []byte) (*podPlan, error) {
 		p.apps = append(p.apps, a)
 	}
 	p.logUnit = r.str()
+	p.cgroupPath = r.str()
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errBadPlan
 	}

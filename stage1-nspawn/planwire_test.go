@@ -39,7 +39,7 @@ func testPlan() *podPlan {
 			app:  &app{},
 			spec: &launch.Spec{Root: "/opt/stage2/all-caps/rootfs", Args: []string{"/x"}, Env: []string{}, Bounding: nil, Ambient: []launch.Cap{}},
 		},
-	}}
+	}, cgroupPath: "/machine.slice/saturn-0b2c1f06-2c8e-4b39-a3a0-25e1c1b8f0d1"}
 }
 
 func TestPlanRoundTrip(t *testing.T) {
@@ -50,6 +50,9 @@ func TestPlanRoundTrip(t *testing.T) {
 	}
 	if len(got.apps) != len(want.apps) {
 		t.Fatalf("%d apps, want %d", len(got.apps), len(want.apps))
+	}
+	if got.cgroupPath != want.cgroupPath {
+		t.Errorf("cgroup path %q, want %q", got.cgroupPath, want.cgroupPath)
 	}
 	for i, w := range want.apps {
 		g := got.apps[i]

@@ -106,6 +106,10 @@ func (p *podRun) setup() error {
 			return err
 		}
 	}
+	// While the host's cgroup filesystems are still reachable.
+	if err := openAppCgroups(p.plan, p.flags.uuid); err != nil {
+		return err
+	}
 	for _, a := range p.plan.apps {
 		if err := setupAppFS(p, a, filepath.Join(p.s1, a.rel, "rootfs")); err != nil {
 			return err

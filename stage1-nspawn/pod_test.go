@@ -423,14 +423,17 @@ func TestStdioModesAndPodIsolatorsWarned(t *testing.T) {
 		{name: "a", pod: anns("coreos.com/rkt/stage2/stdin", "log", "coreos.com/rkt/stage2/stdout", "tty", "coreos.com/rkt/stage2/stderr", "log")},
 		{name: "b", pod: anns("coreos.com/rkt/stage2/stdin", "null", "coreos.com/rkt/stage2/stdout", "null", "coreos.com/rkt/stage2/stderr", "stream")},
 	})
-	p.pm.Isolators = types.Isolators{isolator(t, types.ResourceCPUName, `{"limit":"500m"}`)}
+	// resource/cpu is enforced pod-wide (a cgroup limit), oom-score-adj
+	// only per app.
+	p.pm.Isolators = types.Isolators{isolator(t, types.ResourceCPUName, `{"limit":"500m"}`),
+		isolator(t, types.LinuxOOMScoreAdjName, `100`)}
 	p.writeManifest(t)
 	r := p.run(t)
 	if r.code != 0 {
 		t.Fatalf("pod: code %d stderr %s", r.code, r.stderr)
 	}
 	want := []string{
-		"stage1: warning: pod isolator resource/cpu is not enforced by stage1-nspawn",
+		"stage1: warning: pod isolator os/linux/oom-score-adj is not enforced by stage1-nspawn",
 		"stage1: warning: app a: stdin mode log is not supported, using null",
 	}
 	if got := strings.Split(strings.TrimSpace(r.stderr), "\n"); !slices.Equal(got, want) {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/activation"
+	"github.com/saturn-pods/saturn/cgroup"
 )
 
 // runMain is the run entrypoint. This process is the one stage0 exec'ed,
@@ -50,10 +51,15 @@ func runMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if err := nw.up(); err != nil {
+	cg, err := makePodCgroups(podDir, f, plan)
+	if err != nil {
 		return fail(err)
 	}
-	code := startPod(podDir, f, plan, nw.podArgs(args), sigs, caught, nw)
+	if err := nw.up(); err != nil {
+		removePodCgroups(cg)
+		return fail(err)
+	}
+	code := startPod(podDir, f, plan, nw.podArgs(args), sigs, caught, nw, cg)
 	if err := nw.down(); err != nil {
 		// The pod's records stay; gc tries again.
 		fmt.Fprintf(os.Stderr, "stage1: network teardown: %v\n", err)
@@ -61,6 +67,7 @@ func runMain(args []string) int {
 			code = exitStage1
 		}
 	}
+	removePodCgroups(cg)
 	return code
 }
 
@@ -98,13 +105,14 @@ func cloneFlags(f *runFlags) uintptr {
 
 // startPod starts PID 1 once caught says the stop signals, which arrive on
 // sigs, are caught.
-func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-chan os.Signal, caught func(), nw *podNet) int {
+func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-chan os.Signal, caught func(), nw *podNet, cg *cgroup.Pod) int {
 	// Namespaces are created by clone(2) of a freshly exec'ed copy of this
 	// binary, never by unshare on one of this process's threads. The
-	// thread is locked because Pdeathsig fires when the parent *thread*
-	// exits. syscall.ForkExec rather than os/exec: os/exec probes for
-	// pidfd support with a throw-away child and waits through a pidfd,
-	// which costs every pod start a process and a few threads' work.
+	// thread that forks is locked because Pdeathsig fires when the parent
+	// *thread* exits (see forkPodInit). syscall.ForkExec rather than
+	// os/exec: os/exec probes for pidfd support with a throw-away child
+	// and waits through a pidfd, which costs every pod start a process
+	// and a few threads' work.
 	runtime.LockOSThread()
 	// The pod's PID 1 shows up as "init" (the binary's name in the stage1
 	// image) rather than "exe".
@@ -150,12 +158,9 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	env = append(env, caughtFDEnv+"="+strconv.Itoa(len(files)))
 	files = append(files, uintptr(caughtPipe[1]))
 	caught()
-	pid, err := nw.forkIn(func() (int, error) {
-		return syscall.ForkExec(self, append([]string{podInitName}, args...), &syscall.ProcAttr{
-			Env:   env,
-			Files: files,
-			Sys:   &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL},
-		})
+	sys := &syscall.SysProcAttr{Cloneflags: cloneFlags(f), Pdeathsig: syscall.SIGKILL}
+	pid, err := forkPodInit(cg, nw, sys, func() (int, error) {
+		return syscall.ForkExec(self, append([]string{podInitName}, args...), &syscall.ProcAttr{Env: env, Files: files, Sys: sys})
 	})
 	unix.Close(planFD)
 	unix.Close(caughtPipe[1])

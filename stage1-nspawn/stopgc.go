@@ -246,6 +246,10 @@ func gcMain(args []string) int {
 			return fail(fmt.Errorf("gc: unmount %s: %w", m, err))
 		}
 	}
+	// What a killed run entrypoint could not remove.
+	if err := removeRecordedCgroups(fs.Arg(0)); err != nil {
+		return fail(fmt.Errorf("gc: %w", err))
+	}
 	return 0
 }
 

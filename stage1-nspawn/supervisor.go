@@ -225,6 +225,10 @@ func (s *supervisor) appExited(e appExit, res *podResult) {
 		// systemd fails: the pod is not ready, and says why.
 		fmt.Fprintf(os.Stderr, "stage1: warning: app %s exited before it said READY=1: the pod will not be ready\n", e.app.name)
 	}
+	// Before the exit status: whoever reads that finds the OOM kills too.
+	if err := recordOOMKills(e.app); err != nil {
+		fmt.Fprintf(os.Stderr, "stage1: app %s: OOM kills: %v\n", e.app.name, err)
+	}
 	if err := writeFileAtomic(filepath.Join(rktDir, "status", e.app.name), []byte(strconv.Itoa(e.code))); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 	}
@@ -386,10 +390,9 @@ func startHelper(spec *launch.Spec, files []uintptr, setsid bool) (int, error) {
 		return 0, err
 	}
 	defer unix.Close(specFD)
-	pid, err := syscall.ForkExec("/proc/self/exe", argv, &syscall.ProcAttr{
-		Env:   []string{},
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Setsid: setsid, Setctty: setsid && spec.Ctty},
+	sys := &syscall.SysProcAttr{Setsid: setsid, Setctty: setsid && spec.Ctty}
+	pid, err := launch.ForkInCgroup(spec, sys, func() (int, error) {
+		return syscall.ForkExec("/proc/self/exe", argv, &syscall.ProcAttr{Env: []string{}, Files: files, Sys: sys})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", spec.Args[0], err)

@@ -147,15 +147,21 @@ func TestImageNarrowingIsolatorsKept(t *testing.T) {
 }
 
 // The operator's --caps-retain grants what the image could not: the same
-// probe mounts the host's hierarchy and could write its knobs.
+// probe mounts a cgroup hierarchy and a proc, and could write proc's
+// knobs. release_agent stays out of reach all the same: the app's cgroup
+// namespace shows it its own cgroup only, which has none
+// (TestCgroupReleaseAgentOutOfReach).
 func TestOperatorCapsRetainGrants(t *testing.T) {
 	e := newEnv(t)
 	caps := "--caps-retain=" + strings.Join(attackerCaps, ",")
-	for _, tc := range []struct{ step, knob string }{{"cgroup", "release_agent"}, {"proc", "core_pattern"}} {
+	for _, tc := range []struct{ step, knob, want string }{
+		{"cgroup", "release_agent", "no such file or directory"},
+		{"proc", "core_pattern", "writable"},
+	} {
 		img := escapeImage(t, "example.com/widen-"+tc.step, tc.step, attackerCaps)
 		r, _ := podRun(t, e, img, caps)
-		if r.Code != 0 || !strings.HasPrefix(probeSays(r, tc.step+"-mount"), "ok") || probeSays(r, tc.knob) != "writable" {
-			t.Errorf("%s: with the operator's %s the probe should mount and open %s:\n%s", tc.step, caps, tc.knob, r)
+		if r.Code != 0 || !strings.HasPrefix(probeSays(r, tc.step+"-mount"), "ok") || probeSays(r, tc.knob) != tc.want {
+			t.Errorf("%s: with the operator's %s the probe should mount, and %s be %s:\n%s", tc.step, caps, tc.knob, tc.want, r)
 		}
 	}
 }

@@ -76,7 +76,7 @@ var forkPath = []string{
 // seccompEarly reports whether the filter of s (if any) can be installed
 // before the fork or the credential switch (see forkPath).
 func (s *Spec) seccompEarly() bool {
-	return s.Seccomp == nil || s.Seccomp.AllowsNames(forkPath)
+	return s.Seccomp == nil || s.Seccomp.AllowsNames(s.forkNeeds())
 }
 
 // installSeccomp installs f, if any, on the calling thread, which holds

@@ -74,6 +74,10 @@ type Spec struct {
 	Ctty bool `json:"-"`
 	// Seccomp is the app's seccomp filter; nil installs none.
 	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
+	// Cgroup, when set, is the cgroup the process starts in, in a cgroup
+	// namespace of its own (see placeInCgroup). The helper does not get
+	// it: it is started in the cgroup already.
+	Cgroup CgroupTarget `json:"-"`
 }
 
 // Memfd returns a close-on-exec memfd holding s for the helper,

@@ -71,14 +71,6 @@ func forkApp(s *Spec, files []uintptr, setsid bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The filter comes last: it may refuse what the steps before it
-	// make (unshare, setns, keyctl, openat2...). From here to the app's
-	// exec only the calls of forkPath are made on this thread and in the
-	// child; a step added to the child (a SysProcAttr field) must be one
-	// of them, or the spec must go to the helper.
-	if err := installSeccomp(s.Seccomp); err != nil {
-		return 0, err
-	}
 	sys := &syscall.SysProcAttr{
 		Chroot:     s.Root,
 		Setsid:     setsid,
@@ -87,6 +79,20 @@ func forkApp(s *Spec, files []uintptr, setsid bool) (int, error) {
 	}
 	for _, c := range s.Ambient {
 		sys.AmbientCaps = append(sys.AmbientCaps, uintptr(c))
+	}
+	// Before the filter: placing the thread writes cgroup files and may
+	// unshare a cgroup namespace.
+	if err := placeInCgroup(s, sys); err != nil {
+		return 0, err
+	}
+	// The filter comes last: it may refuse what the steps before it
+	// make (unshare, setns, keyctl, openat2...). From here to the app's
+	// exec only the calls of forkPath (and a fork into a cgroup's,
+	// forkNeeds) are made on this thread and in the child; a step added
+	// to the child (a SysProcAttr field) must be one of them, or the spec
+	// must go to the helper.
+	if err := installSeccomp(s.Seccomp); err != nil {
+		return 0, err
 	}
 	pid, err := syscall.ForkExec(prog, s.Args, &syscall.ProcAttr{Dir: dir, Env: s.Env, Files: files, Sys: sys})
 	if err != nil {

@@ -32,7 +32,11 @@ type suite struct {
 }
 
 var suites = []suite{
+	// The cgroup package's tests: real cgroups, v2 paths and files.
 	{"cgroup", "./cgroup", nil},
+	// The functional cgroup tests: pods under limits, driven through
+	// saturn run, status, update and gc.
+	{"functional", "./tests", []string{"-test.run=^TestCgroup"}},
 }
 
 // modules are the kernel modules pods use that Debian's cloud kernel

@@ -94,6 +94,14 @@ func run(cmd string, args []string) int {
 		return syscallProbe(args)
 	case "serve-listen":
 		return serveListen()
+	case "inherited-fds":
+		return inheritedFDs()
+	case "alloc":
+		return alloc(args)
+	case "spin":
+		return spin(args)
+	case "fork-bomb":
+		return forkBomb()
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", cmd)
 		return 2

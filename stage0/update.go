@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/appc/spec/schema/types"
+	"github.com/spf13/pflag"
+
+	"github.com/saturn-pods/saturn/pod"
+)
+
+// updateCommands is `saturn update`: new resource limits for a running
+// pod, as Garden's LimitMemory/LimitCpu and podman's update change a
+// running container's. stage1 owns the pod's cgroups, so the change is
+// its update entrypoint's (docs/stage1-abi.md).
+func updateCommands(g *globals) []*command {
+	var app, memory, cpu, uuidFile string
+	var shares uint64
+	return []*command{{
+		name:  "update",
+		usage: "[--app=NAME] [--memory=SIZE] [--cpu=CPUS] [--cpu-shares=N] UUID",
+		short: "change the resource limits of a running pod (one app's with --app, else the pod's as a whole)",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&app, "app", "", "the app whose limits change (default: the limits all apps share)")
+			fs.StringVar(&memory, "memory", "", "memory limit (e.g. 64M)")
+			fs.StringVar(&cpu, "cpu", "", "cpu limit (e.g. 250m, a quarter CPU)")
+			fs.Uint64Var(&shares, "cpu-shares", 0, "CPU time share weight (2-262144)")
+			fs.StringVar(&uuidFile, "uuid-file", "", "read the pod UUID from this file")
+		},
+		run: func(g *globals, args []string) error {
+			uuid, err := podArg(args, uuidFile)
+			if err != nil {
+				return err
+			}
+			if memory == "" && cpu == "" && shares == 0 {
+				return usagef("give a limit to change: --memory, --cpu or --cpu-shares")
+			}
+			if err := needRoot(); err != nil {
+				return err
+			}
+			p, err := pod.Load(g.Dir, uuid)
+			if err != nil {
+				return err
+			}
+			var argv []string
+			if app != "" {
+				argv = append(argv, "--app="+app)
+			}
+			if memory != "" {
+				argv = append(argv, "--memory="+memory)
+			}
+			if cpu != "" {
+				argv = append(argv, "--cpu="+cpu)
+			}
+			if shares != 0 {
+				argv = append(argv, "--cpu-shares="+strconv.FormatUint(shares, 10))
+			}
+			return updatePod(g, p, app, argv)
+		},
+	}}
+}
+
+func updatePod(g *globals, p *pod.Pod, app string, flags []string) error {
+	if !p.Running() {
+		return fmt.Errorf("pod %s is not running (%s)", p.UUID, p.State())
+	}
+	if app != "" {
+		pm, err := p.Manifest()
+		if err != nil {
+			return err
+		}
+		if pm.Apps.Get(types.ACName(app)) == nil {
+			var names []string
+			for _, ra := range pm.Apps {
+				names = append(names, ra.Name.String())
+			}
+			sort.Strings(names)
+			return fmt.Errorf("pod %s has no app %q (it has %s)", p.UUID, app, strings.Join(names, ", "))
+		}
+	}
+	entry, ok, err := p.HostEntrypoint(pod.EntrypointUpdate, hostTrees(g))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("pod %s: its stage1 has no %s entrypoint: it cannot change the limits of a running pod", p.UUID, pod.EntrypointUpdate)
+	}
+	if err := os.Chdir(p.Path()); err != nil {
+		return fmt.Errorf("enter pod directory: %w", err)
+	}
+	argv := append(append([]string{entry}, flags...), p.UUID)
+	g.debugf("exec %s", strings.Join(argv, " "))
+	// exec, so that stage1's error and exit code are saturn update's.
+	if err := syscall.Exec(entry, argv, os.Environ()); err != nil {
+		return fmt.Errorf("exec stage1 update %s: %w", entry, err)
+	}
+	return nil
+}
