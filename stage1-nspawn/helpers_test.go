@@ -96,6 +96,13 @@ func newPod(t *testing.T, apps []testApp, volumes ...types.Volume) *testPod {
 			t.Fatal(err)
 		}
 	}
+	// As stage0's gc would: what a killed run entrypoint left (its pod's
+	// cgroups) goes. Cleanups run last first: this one after the pod's.
+	t.Cleanup(func() {
+		if r := runCmd(t, p.entry("gc", p.uuid)); r.code != 0 {
+			t.Errorf("gc: code %d stderr %s", r.code, r.stderr)
+		}
+	})
 	if err := os.WriteFile(filepath.Join(p.dir, "stage1", "manifest"), []byte(`{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/stage1"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
