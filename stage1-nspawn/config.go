@@ -143,6 +143,8 @@ type appPlan struct {
 	// notify: the image says the app speaks sd_notify; it has started
 	// once it says READY=1.
 	notify bool
+	// ns is the app's mount namespace in the making (appns.go).
+	ns *appNS
 	// stdio are the modes of stdin, stdout and stderr (attach.go).
 	stdio []string
 	// listen are the indexes in podPlan.sockets of the sockets the app

@@ -240,7 +240,7 @@ func (s *supervisor) enterSpec(req enterRequest) (*launch.Spec, error) {
 	if err := launch.CheckExec(app.rootInPod(), args, env); err != nil {
 		return nil, fmt.Errorf("app %s: %w", app.name, err)
 	}
-	return app.commandSpec(args, env), nil
+	return app.commandSpec(args, env)
 }
 
 // checkEnterPeer lets only callers from outside the pod use the enter

@@ -66,12 +66,11 @@ func podMain(args []string) int {
 		return fail(err)
 	}
 	tty.closeConsole()
-	if err := makeAppNamespaces(plan.apps); err != nil {
-		return fail(err)
-	}
 	if err := dropPID1Privileges(plan.apps); err != nil {
 		return fail(err)
 	}
+	detachHostRoot()
+	makeAppNamespaces(plan.apps)
 	caught()
 	sv := newSupervisor(f, plan)
 	sv.notify = notifier
@@ -127,19 +126,40 @@ func (p *podRun) setup() error {
 	return nil
 }
 
-// pivot makes root the root of the mount namespace and detaches the old
-// root, so nothing of the host stays reachable from the pod.
+// hostRoot is where the host's root is while PID 1 detaches it from its
+// namespace, beneath the stage1 rootfs (see pivot).
+const hostRoot = "/.host-root"
+
+// pivot makes root the root of the mount namespace, with the old root,
+// the host's, moved beneath it to hostRoot, for detachHostRoot to take
+// away. Detaching a mount makes the kernel wait for an RCU grace period
+// before it returns, up to milliseconds; the apps' mount namespaces wait
+// for one too, and the two waits overlap rather than add up when the
+// host's root is detached on the side. No app ever sees PID 1's
+// namespace: each has its own, made without the stage1 rootfs and
+// whatever lies below it, the host's root included (appns.go).
 func pivot(root string) error {
+	if err := unix.Mkdir(filepath.Join(root, hostRoot), 0o700); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("pivot_root %s: %w", root, err)
+	}
 	if err := unix.Chdir(root); err != nil {
 		return err
 	}
-	if err := unix.PivotRoot(".", "."); err != nil {
+	if err := unix.PivotRoot(".", "."+hostRoot); err != nil {
 		return fmt.Errorf("pivot_root %s: %w", root, err)
 	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detach old root: %w", err)
-	}
 	return unix.Chdir("/")
+}
+
+// detachHostRoot detaches the host's root, which pivot left at hostRoot,
+// from PID 1's namespace, on a goroutine of its own (see pivot), and
+// returns at once. Nothing of the host is then reachable from PID 1.
+func detachHostRoot() {
+	go func() {
+		if err := unix.Unmount(hostRoot, unix.MNT_DETACH); err != nil {
+			fmt.Fprintf(os.Stderr, "stage1: warning: detach the host's root: %v\n", err)
+		}
+	}()
 }
 
 // emptyVolume returns the host directory backing an empty volume,

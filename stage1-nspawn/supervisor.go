@@ -525,6 +525,9 @@ func (s *supervisor) pump(r *os.File, out func(line string)) {
 // record for the app: the code it fails the pod with, with an error, or
 // none when the pod began to stop while the handlers ran.
 func (s *supervisor) startApp(a *appPlan, exits chan<- appExit) (int, int, error) {
+	if err := a.waitNS(); err != nil {
+		return 0, exitStage1, err
+	}
 	var env strings.Builder
 	for _, kv := range a.spec.Env {
 		env.WriteString(kv + "\n")
