@@ -42,9 +42,10 @@ need_root() {
 #   util-linux's nsenter        runs saturn in the network namespaces the network tests make
 #   systemd                     systemd-socket-activate starts saturn as a .socket unit would
 #                               (tests/activation_test.go); not run as PID 1 here
+#   dbus-daemon                 a private bus on which machined's tests serve a stand-in machined
 DEB_PACKAGES=(busybox-static gnupg iptables containernetworking-plugins iproute2 util-linux
 	xz-utils bzip2 curl ca-certificates runc hyperfine e2fsprogs qemu-system-x86
-	docker-registry umoci skopeo systemd podman)
+	docker-registry umoci skopeo systemd dbus-daemon podman)
 
 cmd_deps() {
 	need_root deps

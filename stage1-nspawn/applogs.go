@@ -73,16 +73,8 @@ func planJournal(p *podPlan, f *runFlags) error {
 // serviceOf returns the systemd service in a /proc/<pid>/cgroup (the
 // unified line, or systemd's named v1 hierarchy), "" when none.
 func serviceOf(procCgroup string) string {
-	for _, line := range strings.Split(procCgroup, "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 || parts[1] != "" && parts[1] != "name=systemd" {
-			continue
-		}
-		for _, c := range strings.Split(parts[2], "/") {
-			if strings.HasSuffix(c, ".service") {
-				return c
-			}
-		}
+	if u := unitOf(procCgroup); strings.HasSuffix(u, ".service") {
+		return u
 	}
 	return ""
 }

@@ -40,6 +40,9 @@ type notifyRelay struct {
 	r    *os.File
 	w    *os.File // the pod's end, closed here once the pod has it
 	done chan struct{}
+	// before, when set, holds READY=1 back until it is closed (the
+	// pod's registration with machined).
+	before <-chan struct{}
 }
 
 // prepareNotify sets the pod's PID 1 up to report readiness when this
@@ -60,12 +63,13 @@ func prepareNotify(env []string) (*notifyRelay, []string, error) {
 }
 
 // start closes this process's copy of the pod's end, so the relay sees
-// EOF when the pod ends, and relays until then. Call it after the pod
-// started.
-func (n *notifyRelay) start() {
+// EOF when the pod ends, and relays until then, READY=1 once before is
+// closed. Call it after the pod started.
+func (n *notifyRelay) start(before <-chan struct{}) {
 	if n == nil {
 		return
 	}
+	n.before = before
 	n.w.Close()
 	go n.relay()
 }
@@ -78,6 +82,9 @@ func (n *notifyRelay) relay() {
 		msg := sc.Text()
 		if msg != notifyReady && msg != notifyStopping {
 			continue
+		}
+		if msg == notifyReady && n.before != nil {
+			<-n.before
 		}
 		if _, err := daemon.SdNotify(false, msg); err != nil {
 			fmt.Fprintf(os.Stderr, "stage1: warning: sd_notify %s: %v\n", msg, err)

@@ -170,7 +170,8 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 		relay.abort()
 		return fail(fmt.Errorf("start pod: %w", err))
 	}
-	relay.start()
+	machine := registerMachine(f, podDir, pid)
+	relay.start(machine.registered())
 	tty.start()
 	// The pod may be signalled, by stop through the pid file or by the
 	// forwarder, only once PID 1 catches the stop signals: until then
@@ -185,6 +186,7 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	if err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		waitExited(pid)
+		machine.unregister()
 		tty.finish()
 		reapPID(pid)
 		return fail(err)
@@ -195,6 +197,7 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	// straight from wait, with no goroutine to hand the news over.
 	waitExited(pid)
 	fwd.stop()
+	machine.unregister()
 	// Everything in the pod is gone with PID 1: the relays end.
 	tty.finish()
 	// PID 1 stays unreaped, its pid taken, for as long as this process
