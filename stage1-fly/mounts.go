@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/copytree"
+	"github.com/saturn-pods/saturn/fdmount"
 	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/mountinfo"
 )
@@ -266,69 +267,20 @@ func mountsBelow(points map[string]bool, dir string) []string {
 	return out
 }
 
-// applyMount performs m inside rootfs. Targets are resolved inside the
-// rootfs (symlinks followed with rootfs as /), so an image cannot point a
-// mount outside its own tree.
-func applyMount(rootfs string, m flyMount) error {
-	target, err := inroot.Resolve(rootfs, m.Target)
+// applyMount performs m inside the rootfs root. The target is found and
+// made on descriptors (fdmount.Target), symlinks followed with the rootfs
+// as "/", so neither the image nor a writer of a volume mounted before
+// can point a mount outside the rootfs.
+func applyMount(root *os.File, m flyMount) error {
+	target, err := fdmount.Target(root, m.Target, !m.File)
 	if err != nil {
 		return fmt.Errorf("mount target %s: %w", m.Target, err)
 	}
-	if err := makeTarget(target, m.File); err != nil {
-		return fmt.Errorf("mount target %s: %w", m.Target, err)
-	}
+	defer target.Close()
 	if m.Source == "" {
-		if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
-			return fmt.Errorf("mount tmpfs on %s: %w", m.Target, err)
-		}
-		return nil
+		return fdmount.NewOn(target, "tmpfs", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, "mode=1777")
 	}
-	flags := uintptr(unix.MS_BIND)
-	if m.Recursive {
-		flags |= unix.MS_REC
-	}
-	if err := unix.Mount(m.Source, target, "", flags, ""); err != nil {
-		return fmt.Errorf("bind %s on %s: %w", m.Source, m.Target, err)
-	}
-	if m.ReadOnly {
-		return makeReadOnly(target, m)
-	}
-	return nil
-}
-
-// makeReadOnly remounts a bind mount read-only, with every submount too
-// when it is recursive.
-func makeReadOnly(target string, m flyMount) error {
-	if m.Recursive {
-		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-		if err := unix.MountSetattr(-1, target, unix.AT_RECURSIVE, attr); err != nil {
-			return fmt.Errorf("make %s read-only: %w", m.Target, err)
-		}
-		return nil
-	}
-	if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-		return fmt.Errorf("make %s read-only: %w", m.Target, err)
-	}
-	return nil
-}
-
-// makeTarget creates the mount point: a directory, or an empty file when
-// a file is mounted on it.
-func makeTarget(target string, file bool) error {
-	if _, err := os.Stat(target); err == nil {
-		return nil
-	}
-	if !file {
-		return os.MkdirAll(target, 0o755)
-	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	return f.Close()
+	return fdmount.BindOn(m.Source, target, m.Recursive, fdmount.ReadOnly(m.ReadOnly))
 }
 
 // makeEmptyVolume creates an empty volume's directory with the volume's

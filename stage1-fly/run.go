@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/activation"
+	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/stage1-fly/flywatch"
 	"github.com/saturn-pods/saturn/stage2"
 )
@@ -348,6 +349,11 @@ func setupMountNamespace(p *flyPod, mounts []flyMount, host *hostMounts) error {
 		return err
 	}
 	rootfs := p.rootfs()
+	root, err := inroot.OpenRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	for _, m := range mounts {
 		if m.Empty != nil {
 			fresh, err := makeEmptyVolume(m.Source, *m.Empty)
@@ -360,11 +366,11 @@ func setupMountNamespace(p *flyPod, mounts []flyMount, host *hostMounts) error {
 				}
 			}
 		}
-		if err := applyMount(rootfs, m); err != nil {
+		if err := applyMount(root, m); err != nil {
 			return err
 		}
 	}
-	if err := applyMount(rootfs, hostnameMount); err != nil {
+	if err := applyMount(root, hostnameMount); err != nil {
 		return err
 	}
 	if p.app.ReadOnlyRootFS {

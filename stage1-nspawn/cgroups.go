@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/cgroup"
+	"github.com/saturn-pods/saturn/fdmount"
 )
 
 // Every pod gets cgroups (package cgroup): the run entrypoint makes the
@@ -249,12 +250,12 @@ func mountCgroupView(a *appPlan, dir *os.File) error {
 	if len(vs) == 1 && vs[0].Name == "" {
 		return bindView(vs[0].Dir, int(dir.Fd()), "")
 	}
-	tfd, err := newMount("tmpfs", false, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	tfd, err := fdmount.New("tmpfs", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(tfd)
-	if err := attach(tfd, int(dir.Fd()), ""); err != nil {
+	if err := fdmount.Attach(tfd, int(dir.Fd()), ""); err != nil {
 		return fmt.Errorf("mount the cgroup view: %w", err)
 	}
 	if err := chmodMountRoot(tfd, 0o755); err != nil {
@@ -273,17 +274,17 @@ func mountCgroupView(a *appPlan, dir *os.File) error {
 			}
 		}
 	}
-	return setAttr(tfd, "", false, ro)
+	return fdmount.SetAttr(tfd, "", false, ro)
 }
 
 // bindView binds the cgroup directory cg read-only on name in dir.
 func bindView(cg, dir int, name string) error {
-	mfd, err := cloneTree(cg, "", false, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	mfd, err := fdmount.Clone(cg, "", false, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(mfd)
-	if err := attach(mfd, dir, name); err != nil {
+	if err := fdmount.Attach(mfd, dir, name); err != nil {
 		return fmt.Errorf("mount the cgroup view %s: %w", name, err)
 	}
 	return nil

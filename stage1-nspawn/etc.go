@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/etcfiles"
+	"github.com/saturn-pods/saturn/fdmount"
 	"github.com/saturn-pods/saturn/inroot"
 )
 
@@ -35,12 +36,12 @@ func bindHostname(root *os.File) error {
 		return fmt.Errorf("/etc/hostname: %w", err)
 	}
 	defer src.Close()
-	target, err := makeTarget(root, "/etc/hostname", false)
+	target, err := fdmount.Target(root, "/etc/hostname", false)
 	if err != nil {
 		return err
 	}
 	defer target.Close()
-	return bindFileOn(src, target, false, unix.MOUNT_ATTR_RDONLY)
+	return fdmount.BindFileOn(src, target, false, unix.MOUNT_ATTR_RDONLY)
 }
 
 // ensureMtab makes /etc/mtab a symlink to the app's mount table when the

@@ -1,16 +1,15 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/copytree"
 	"github.com/saturn-pods/saturn/etcfiles"
+	"github.com/saturn-pods/saturn/fdmount"
 	"github.com/saturn-pods/saturn/inroot"
 )
 
@@ -21,111 +20,6 @@ func mount(src, target, fstype string, flags uintptr, data string) error {
 			what = fstype
 		}
 		return fmt.Errorf("mount %s on %s: %w", what, target, err)
-	}
-	return nil
-}
-
-// bind bind-mounts src on target, recursively if rec, then sets the
-// mount attributes attr (unix.MOUNT_ATTR_*) on it, and on every mount
-// below it if rec: a bind mount takes no flags of its own on creation.
-func bind(src, target string, rec bool, attr uint64) error {
-	fl := uintptr(unix.MS_BIND)
-	if rec {
-		fl |= unix.MS_REC
-	}
-	if err := mount(src, target, "", fl, ""); err != nil {
-		return err
-	}
-	if attr == 0 {
-		return nil
-	}
-	return setAttr(unix.AT_FDCWD, target, rec, attr)
-}
-
-// setAttr sets the mount attributes attr on the mount at name in dir
-// (name "": dir itself) and, if rec, every mount below it, without
-// touching the mounts' other flags.
-func setAttr(dir int, name string, rec bool, attr uint64) error {
-	fl := uint(unix.AT_NO_AUTOMOUNT)
-	if name == "" {
-		fl |= unix.AT_EMPTY_PATH
-	}
-	if rec {
-		fl |= unix.AT_RECURSIVE
-	}
-	if err := unix.MountSetattr(dir, name, fl, &unix.MountAttr{Attr_set: attr}); err != nil {
-		return fmt.Errorf("set mount attributes %#x on %s: %w", attr, cmp.Or(name, "fd "+strconv.Itoa(dir)), err)
-	}
-	return nil
-}
-
-// Mounts into an app's rootfs are made on file descriptors, not paths:
-// a path there may cross a host volume whose other writers could swap a
-// directory on it for a symlink between a check and the mount(2) that
-// walks it again, and PID 1 still has the host's root then. The kernel
-// mounts a detached mount exactly on the object an fd holds.
-
-// cloneTree returns a detached copy of the mount tree at name in dir
-// (only its top mount unless rec), with attr already set on it, so it is
-// never visible without them.
-func cloneTree(dir int, name string, rec bool, attr uint64) (int, error) {
-	fl := uint(unix.OPEN_TREE_CLONE | unix.O_CLOEXEC)
-	if rec {
-		fl |= unix.AT_RECURSIVE
-	}
-	if name == "" {
-		fl |= unix.AT_EMPTY_PATH // dir itself
-	}
-	mfd, err := unix.OpenTree(dir, name, fl)
-	if err != nil {
-		return -1, fmt.Errorf("bind %s: %w", name, err)
-	}
-	if attr == 0 {
-		return mfd, nil
-	}
-	if err := setAttr(mfd, "", rec, attr); err != nil {
-		unix.Close(mfd)
-		return -1, err
-	}
-	return mfd, nil
-}
-
-// attach mounts the detached mount mfd on name in dir, or on dir itself
-// when name is "".
-func attach(mfd, dir int, name string) error {
-	fl := unix.MOVE_MOUNT_F_EMPTY_PATH
-	if name == "" {
-		fl |= unix.MOVE_MOUNT_T_EMPTY_PATH
-	}
-	if err := unix.MoveMount(mfd, "", dir, name, fl); err != nil {
-		return fmt.Errorf("move_mount: %w", err)
-	}
-	return nil
-}
-
-// bindOn bind-mounts the host path src on target, recursively if rec,
-// with the mount attributes attr.
-func bindOn(src string, target *os.File, rec bool, attr uint64) error {
-	mfd, err := cloneTree(unix.AT_FDCWD, src, rec, attr)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(mfd)
-	if err := attach(mfd, int(target.Fd()), ""); err != nil {
-		return fmt.Errorf("bind %s on %s: %w", src, target.Name(), err)
-	}
-	return nil
-}
-
-// bindFileOn is bindOn of the object src holds open.
-func bindFileOn(src, target *os.File, rec bool, attr uint64) error {
-	mfd, err := cloneTree(int(src.Fd()), "", rec, attr)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(mfd)
-	if err := attach(mfd, int(target.Fd()), ""); err != nil {
-		return fmt.Errorf("bind %s on %s: %w", src.Name(), target.Name(), err)
 	}
 	return nil
 }
@@ -149,55 +43,14 @@ func openSource(src string, host bool) (*os.File, error) {
 	return os.NewFile(uintptr(fd), src), nil
 }
 
-// isMountRoot reports whether path is the root of a mount.
-func isMountRoot(path string) bool {
-	var stx unix.Statx_t
-	err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, 0, &stx)
-	return err == nil && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
-}
-
-// isRoot reports whether f is the directory root holds. A mount there
-// would cover the whole rootfs, and whatever is set up after it, from
-// root's descriptor, would go beneath it, out of the app's sight.
-func isRoot(f, root *os.File) bool {
-	var a, b unix.Stat_t
-	return unix.Fstat(int(f.Fd()), &a) == nil && unix.Fstat(int(root.Fd()), &b) == nil &&
-		a.Dev == b.Dev && a.Ino == b.Ino
-}
-
-// newMount returns a detached mount of a new fstype file system with the
-// mount attributes attr; ro also makes the file system read-only, as
-// MS_RDONLY does for mount(2).
-func newMount(fstype string, ro bool, attr uint64) (int, error) {
-	fs, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("mount %s: %w", fstype, err)
-	}
-	defer unix.Close(fs)
-	if ro {
-		err = unix.FsconfigSetFlag(fs, "ro")
-	}
-	if err == nil {
-		err = unix.FsconfigCreate(fs)
-	}
-	if err != nil {
-		return -1, fmt.Errorf("mount %s: %w", fstype, err)
-	}
-	mfd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(attr))
-	if err != nil {
-		return -1, fmt.Errorf("mount %s: %w", fstype, err)
-	}
-	return mfd, nil
-}
-
 // mountProc mounts a proc on target, restricted unless disablePaths.
 func mountProc(target *os.File, disablePaths bool) error {
-	mfd, err := newMount("proc", false, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	mfd, err := fdmount.New("proc", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(mfd)
-	if err := attach(mfd, int(target.Fd()), ""); err != nil {
+	if err := fdmount.Attach(mfd, int(target.Fd()), ""); err != nil {
 		return fmt.Errorf("mount proc on %s: %w", target.Name(), err)
 	}
 	if disablePaths {
@@ -206,14 +59,6 @@ func mountProc(target *os.File, disablePaths bool) error {
 	// mfd is now the proc's root, mounted: what restrictProc mounts
 	// below it is seen there.
 	return restrictProc(mfd)
-}
-
-// roAttr is the attribute that makes a mount read-only when ro.
-func roAttr(ro bool) uint64 {
-	if ro {
-		return unix.MOUNT_ATTR_RDONLY
-	}
-	return 0
 }
 
 // setupStage1FS gives the stage1 rootfs s1 its own /proc, read-only /sys
@@ -244,15 +89,7 @@ func setupStage1FS(s1 string, disablePaths bool) error {
 }
 
 func mountSys(target *os.File) error {
-	mfd, err := newMount("sysfs", true, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(mfd)
-	if err := attach(mfd, int(target.Fd()), ""); err != nil {
-		return fmt.Errorf("mount sysfs on %s: %w", target.Name(), err)
-	}
-	return nil
+	return fdmount.NewOn(target, "sysfs", unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, "ro")
 }
 
 // devNodes are the host's device nodes bound into the pod's /dev.
@@ -313,7 +150,7 @@ func bindNode(src, target string) error {
 		return err
 	}
 	f.Close()
-	return bind(src, target, false, 0)
+	return fdmount.Bind(src, target, false, 0)
 }
 
 // setupAppFS prepares the app's rootfs (host path rootPath): its own
@@ -321,11 +158,11 @@ func bindNode(src, target string) error {
 // directory, and finally read-only root when the pod manifest asks for
 // it.
 func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
-	if a.ra.ReadOnlyRootFS || !isMountRoot(rootPath) {
+	if a.ra.ReadOnlyRootFS || !fdmount.IsMountRoot(rootPath) {
 		// The rootfs must be a mount of its own to be made read-only,
 		// and to be pivoted into (see appns.go): stage0's overlay is
 		// one, a copy made with --no-overlay is not.
-		if err := bind(rootPath, rootPath, true, 0); err != nil {
+		if err := fdmount.Bind(rootPath, rootPath, true, 0); err != nil {
 			return err
 		}
 	}
@@ -345,7 +182,7 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 	if err := inDir(root, "/sys/fs/cgroup", func(d *os.File) error { return mountCgroupView(a, d) }); err != nil {
 		return fmt.Errorf("app %s: %w", a.name, err)
 	}
-	dev := func(d *os.File) error { return bindOn(filepath.Join(p.s1, "dev"), d, true, 0) }
+	dev := func(d *os.File) error { return fdmount.BindOn(filepath.Join(p.s1, "dev"), d, true, 0) }
 	if err := inDir(root, "/dev", dev); err != nil {
 		return err
 	}
@@ -373,11 +210,13 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 		if !mountsAt(a.mounts, "/tmp") {
 			// Apps need a writable /tmp, as stage1-fly gives every app,
 			// unless the image says what goes there (a mount point).
-			if err := inDir(root, "/tmp", mountTmp); err != nil {
+			if err := inDir(root, "/tmp", func(d *os.File) error {
+				return fdmount.NewOn(d, "tmpfs", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, "mode=1777")
+			}); err != nil {
 				return fmt.Errorf("app %s: %w", a.name, err)
 			}
 		}
-		return setAttr(int(root.Fd()), "", false, unix.MOUNT_ATTR_RDONLY)
+		return fdmount.SetAttr(int(root.Fd()), "", false, unix.MOUNT_ATTR_RDONLY)
 	}
 	return nil
 }
@@ -392,30 +231,6 @@ func mountsAt(ms []mountPlan, target string) bool {
 	return false
 }
 
-// mountTmp mounts a fresh tmpfs for everyone's files (mode 1777) on target.
-func mountTmp(target *os.File) error {
-	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("mount tmpfs: %w", err)
-	}
-	defer unix.Close(fs)
-	if err := unix.FsconfigSetString(fs, "mode", "1777"); err != nil {
-		return fmt.Errorf("mount tmpfs: %w", err)
-	}
-	if err := unix.FsconfigCreate(fs); err != nil {
-		return fmt.Errorf("mount tmpfs: %w", err)
-	}
-	mfd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
-	if err != nil {
-		return fmt.Errorf("mount tmpfs: %w", err)
-	}
-	defer unix.Close(mfd)
-	if err := attach(mfd, int(target.Fd()), ""); err != nil {
-		return fmt.Errorf("mount tmpfs on %s: %w", target.Name(), err)
-	}
-	return nil
-}
-
 // inDir runs f on the directory p inside root (symlinks resolved inside
 // root), made if missing.
 func inDir(root *os.File, p string, f func(*os.File) error) error {
@@ -424,14 +239,14 @@ func inDir(root *os.File, p string, f func(*os.File) error) error {
 		return err
 	}
 	defer d.Close()
-	if isRoot(d, root) {
+	if fdmount.IsRoot(d, root) {
 		return fmt.Errorf("%s resolves to the app's root", p)
 	}
 	return f(d)
 }
 
 func mountVolume(p *podRun, root *os.File, m mountPlan) error {
-	src, attr := m.source, roAttr(m.readOnly)
+	src, attr := m.source, fdmount.ReadOnly(m.readOnly)
 	fresh := false
 	if m.kind == "empty" {
 		var err error
@@ -459,7 +274,7 @@ func mountVolume(p *podRun, root *os.File, m mountPlan) error {
 	// of the image starts out as a copy of it: its files, and its owner
 	// and mode.
 	fill := fresh && dir && isDirIn(root, m.target)
-	target, err := makeTarget(root, m.target, dir)
+	target, err := fdmount.Target(root, m.target, dir)
 	if err != nil {
 		return err
 	}
@@ -472,7 +287,7 @@ func mountVolume(p *podRun, root *os.File, m mountPlan) error {
 			return fmt.Errorf("fill from the image's %s: %w", m.target, err)
 		}
 	}
-	return bindFileOn(sf, target, m.recursive, attr)
+	return fdmount.BindFileOn(sf, target, m.recursive, attr)
 }
 
 // isDirIn reports whether p is a directory in root, as the app sees it.
@@ -485,88 +300,8 @@ func isDirIn(root *os.File, p string) bool {
 	return true
 }
 
-// makeTarget returns the mount point for p inside root, of the right
-// type: a directory for a directory source (replacing a file there, as
-// the ACE spec says), a file for a file source (replacing a directory).
-// Everything is done relative to the descriptor of p's parent, with
-// symlinks there refused, so a writer of a volume on the way can make it
-// fail but not act elsewhere.
-func makeTarget(root *os.File, p string, dir bool) (*os.File, error) {
-	parent, name, err := inroot.Parent(root, p)
-	if err != nil {
-		return nil, err
-	}
-	defer parent.Close()
-	t, err := targetAt(parent, name, dir)
-	if err != nil {
-		return nil, fmt.Errorf("mount point %s: %w", p, err)
-	}
-	if isRoot(t, root) {
-		t.Close()
-		return nil, fmt.Errorf("mount point %s resolves to the app's root", p)
-	}
-	return t, nil
-}
-
-// targetAt returns name in parent as a mount point of the right type,
-// made or replaced if need be.
-func targetAt(parent *os.File, name string, dir bool) (*os.File, error) {
-	if err := clearTarget(parent, name, dir); err != nil {
-		return nil, err
-	}
-	if err := createTarget(parent, name, dir); err != nil {
-		return nil, err
-	}
-	fl := 0
-	if dir {
-		fl = unix.O_DIRECTORY
-	}
-	return inroot.OpenAt(parent, name, fl)
-}
-
-// clearTarget removes name in parent if it is not of the type the mount
-// needs.
-func clearTarget(parent *os.File, name string, dir bool) error {
-	var st unix.Stat_t
-	err := unix.Fstatat(int(parent.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
-	if err == unix.ENOENT {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if (st.Mode&unix.S_IFMT == unix.S_IFDIR) == dir {
-		return nil
-	}
-	if name == "." {
-		// A path ending in ".." names a directory with no name in a
-		// parent here: replacing it would empty it, the rootfs maybe.
-		return fmt.Errorf("a directory reached through .. cannot be replaced by a file")
-	}
-	return inroot.RemoveAt(int(parent.Fd()), name)
-}
-
-// createTarget makes name in parent, a directory or an empty file, unless
-// something is there already. O_EXCL never opens (or follows) what is
-// there: a device node swapped in is not opened for writing.
-func createTarget(parent *os.File, name string, dir bool) error {
-	if dir {
-		err := unix.Mkdirat(int(parent.Fd()), name, 0o755)
-		if err == unix.EEXIST {
-			return nil
-		}
-		return err
-	}
-	fd, err := unix.Openat(int(parent.Fd()), name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
-	if err == unix.EEXIST {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return unix.Close(fd)
-}
-
+// setupDNS gives the app /etc/hosts and /etc/resolv.conf as
+// --dns-conf-mode says: the host's, stage0's (written into the stage1
 // rootfs), or for hosts by default a fallback when the image has none.
 func setupDNS(p *podRun, root *os.File) error {
 	files := []struct{ name, mode string }{{"hosts", p.flags.hostsMode}, {"resolv.conf", p.flags.resolvMode}}
@@ -585,14 +320,14 @@ func setupDNS(p *podRun, root *os.File) error {
 			}
 			continue
 		}
-		target, err := makeTarget(root, "/etc/"+fl.name, false)
+		target, err := fdmount.Target(root, "/etc/"+fl.name, false)
 		if err != nil {
 			return err
 		}
 		// The host's own file is bound read-only, as rkt does: an app
 		// must not rewrite the host's name resolution. stage0's copy is
 		// the pod's to change.
-		err = bindOn(src, target, false, roAttr(fl.mode == "host"))
+		err = fdmount.BindOn(src, target, false, fdmount.ReadOnly(fl.mode == "host"))
 		target.Close()
 		if err != nil {
 			return err
@@ -663,12 +398,12 @@ func existsAt(dir int, name string) bool {
 
 // bindAt binds src (in srcDir) read-only on target (in dir).
 func bindAt(srcDir int, src string, dir int, target string, rec bool) error {
-	mfd, err := cloneTree(srcDir, src, rec, unix.MOUNT_ATTR_RDONLY)
+	mfd, err := fdmount.Clone(srcDir, src, rec, unix.MOUNT_ATTR_RDONLY)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(mfd)
-	if err := attach(mfd, dir, target); err != nil {
+	if err := fdmount.Attach(mfd, dir, target); err != nil {
 		return fmt.Errorf("bind %s on proc's %s: %w", src, target, err)
 	}
 	return nil

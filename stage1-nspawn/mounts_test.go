@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/fdmount"
 	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/mountinfo"
 	"github.com/saturn-pods/saturn/terminal"
@@ -409,7 +410,7 @@ func TestMountTargetSwappedForSymlink(t *testing.T) {
 		}
 		defer parent.Close()
 		swap(swapped)
-		return targetAt(parent, name, dir)
+		return fdmount.TargetAt(parent, name, dir)
 	}
 	// The directory holding the mount point is swapped: the mount is
 	// made in the directory resolved, now sub.old.
@@ -417,7 +418,7 @@ func TestMountTargetSwappedForSymlink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = bindOn(dir, tf, false, 0)
+	err = fdmount.BindOn(dir, tf, false, 0)
 	tf.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/fdmount"
 	"github.com/saturn-pods/saturn/network"
 )
 
@@ -94,7 +95,7 @@ func (p *podRun) setup() error {
 	// rootfs copied with --no-overlay (directories of this mount) and
 	// overlays a stage0 mounted without nodev. Read-only stays as it
 	// was: mount_setattr changes only the attribute it is given.
-	if err := bind(p.s1, p.s1, true, unix.MOUNT_ATTR_NODEV); err != nil {
+	if err := fdmount.Bind(p.s1, p.s1, true, unix.MOUNT_ATTR_NODEV); err != nil {
 		return err
 	}
 	if err := setupStage1FS(p.s1, p.flags.disablePaths); err != nil {
