@@ -94,6 +94,8 @@ func run(cmd string, args []string) int {
 		return syscallProbe(args)
 	case "serve-listen":
 		return serveListen()
+	case "http":
+		return httpServe(args)
 	case "inherited-fds":
 		return inheritedFDs()
 	case "alloc":
