@@ -9,9 +9,9 @@ import (
 	"github.com/saturn-pods/saturn/activation"
 )
 
-// Socket activation: the app replaces this process, so it keeps the
-// sockets systemd passed saturn (fds 3 onwards) and the pid LISTEN_PID
-// names. Until the exec they are close-on-exec, so the exit watcher does
+// Socket activation: the app replaces this process (exec, not fork:
+// see superviseApp), so it keeps the sockets systemd passed saturn (fds
+// 3 onwards) and the pid LISTEN_PID names. Until the exec they are close-on-exec, so the exit watcher does
 // not hold them; the app gets them, and the variables, only when one of
 // its ports is socket-activated (else the pod is refused, as in
 // stage1-nspawn).

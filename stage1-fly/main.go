@@ -1,8 +1,9 @@
 // Command stage1-fly is saturn's chroot-only stage1: it runs the one app
 // of a pod chrooted into its rootfs on the host's namespaces, in a private
-// mount namespace of its own, with no supervisor between stage0 and the
-// app. One binary serves every entrypoint; the name it is called by (the
-// stage1 image links run, enter, gc and stop to it) picks which.
+// mount namespace of its own, with no supervisor but run itself, which
+// stays the app's parent (supervise.go). One binary serves every
+// entrypoint; the name it is called by (the stage1 image links run,
+// enter, gc and stop to it) picks which.
 package main
 
 import (
@@ -22,10 +23,10 @@ const exitFailure = 254
 
 func init() {
 	// Keep main on the process's first thread (the thread group leader):
-	// run unshares the mount namespace of this thread and execs the app
-	// from it, enter setns'es it into the pod's mount namespace, and an
-	// exec from the leader keeps the exit watcher from seeing the leader
-	// "exit" when the other threads are torn down.
+	// run unshares the mount namespace of this thread and forks or execs
+	// the app from it, enter setns'es it into the pod's mount namespace,
+	// and an exec from the leader keeps the exit watcher from seeing the
+	// leader "exit" when the other threads are torn down.
 	runtime.LockOSThread()
 }
 

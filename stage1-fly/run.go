@@ -84,11 +84,12 @@ func runMain(args []string) int {
 		logf("run: %v", err)
 		return exitFailure
 	}
-	if err := run(f); err != nil {
+	code, err := run(f)
+	if err != nil {
 		logf("run: %v", err)
 		return exitFailure
 	}
-	return 0 // not reached: run execs the app
+	return code
 }
 
 // runPlan is everything run decided before it changes anything.
@@ -102,13 +103,14 @@ type runPlan struct {
 	sockets []activation.Socket
 }
 
-// run prepares the app and execs it in place of this process, so the pid
-// stage0 was started as becomes the app's: its exit code is saturn run's
-// and signals sent to saturn run reach the app without forwarding.
-func run(f *runFlags) error {
+// run prepares the app and starts it, and returns the pod's exit code
+// once it has exited (see superviseApp). An app that takes sockets from
+// socket activation is exec'ed in place of this process instead, so that
+// it has the pid LISTEN_PID names: then run returns only on failure.
+func run(f *runFlags) (int, error) {
 	lockFD, err := lockFD()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if lockFD >= 0 {
 		// The watcher must not inherit the pod lock; the app must.
@@ -116,26 +118,35 @@ func run(f *runFlags) error {
 	}
 	// A directory without a pod manifest is no pod: leave it untouched.
 	if _, err := os.Stat(podManifestFile); err != nil {
-		return fmt.Errorf("pod manifest: %w", err)
+		return 0, fmt.Errorf("pod manifest: %w", err)
 	}
 	socks, err := takeSockets()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	// Started first, so that its start overlaps the planning and mounts
-	// below instead of delaying the app's exec. Without the watcher only
-	// rkt/status is missing; the pod runs.
-	w, err := flywatch.Start(filepath.Join(stage1Rootfs, "rkt"), f.debug)
-	if err != nil {
-		logf("run: no exit status will be recorded: %v", err)
+	var w *flywatch.Watcher
+	var fw *forwarder
+	if len(socks) == 0 {
+		// Started first: catching the signals takes a while, done on
+		// the side while the pod is planned and set up.
+		fw = newForwarder(isTerminal(0))
 	} else {
-		defer w.Release() // only if run fails: the app's exec does not return
+		// The app will replace this process: the exit watcher records
+		// its status. Started first, so that its start overlaps the
+		// planning and mounts below instead of delaying the app's exec.
+		// Without the watcher only rkt/status is missing; the pod runs.
+		w, err = flywatch.Start(filepath.Join(stage1Rootfs, "rkt"), f.debug)
+		if err != nil {
+			logf("run: no exit status will be recorded: %v", err)
+		} else {
+			defer w.Release() // only if run fails: the app's exec does not return
+		}
 	}
 	plan, err := planRun(f, socks)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return launch(plan, w, lockFD, f.debug)
+	return launch(plan, w, fw, lockFD, f.debug)
 }
 
 // planRun reads the pod and checks everything that can be refused (user,
@@ -176,35 +187,48 @@ func planRun(f *runFlags, socks []activation.Socket) (*runPlan, error) {
 }
 
 // launch writes the pod's runtime files, names the app to the exit
-// watcher w (nil when it could not start), sets up the mount namespace
-// and execs the app, passing it the pod lock lockFD (-1 for none).
-func launch(plan *runPlan, w *flywatch.Watcher, lockFD int, debug bool) error {
+// watcher w (nil when there is none), sets up the mount namespace and
+// starts the app, passing it the pod lock lockFD (-1 for none): forked
+// and supervised with fw passing signals on, or, with w, exec'ed in place
+// of this process.
+func launch(plan *runPlan, w *flywatch.Watcher, fw *forwarder, lockFD int, debug bool) (int, error) {
 	p := plan.pod
 	if err := prepareRktDir(p, plan.spec.Env); err != nil {
-		return err
+		return 0, err
 	}
 	if err := prepareEtc(p, plan.dns.hosts); err != nil {
-		return err
+		return 0, err
 	}
-	// If setup fails from here on, the watcher records stage1's exit code.
+	// If setup fails from here on, stage1's exit code is recorded as the
+	// app's: by the watcher, or here.
 	if w != nil {
 		if err := w.Named(p.appName()); err != nil {
 			logf("run: no exit status will be recorded: %v", err)
 		}
 	}
+	code, err := startApp(plan, w, fw, lockFD, debug)
+	if err != nil && w == nil {
+		writeStatus(p, exitFailure)
+	}
+	return code, err
+}
+
+// startApp sets up the app's mount namespace and starts it (see launch).
+func startApp(plan *runPlan, w *flywatch.Watcher, fw *forwarder, lockFD int, debug bool) (int, error) {
+	p := plan.pod
 	if err := setupMountNamespace(p, plan.mounts, plan.host); err != nil {
-		return err
+		return 0, err
 	}
 	if err := writeFileAtomic(filepath.Join(p.dir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return fmt.Errorf("write pid file: %w", err)
+		return 0, fmt.Errorf("write pid file: %w", err)
 	}
 	if err := writeFileAtomic(filepath.Join(p.rktDir(), "supervisor-status"), []byte("ready\n"), 0o644); err != nil {
-		return fmt.Errorf("write supervisor status: %w", err)
+		return 0, fmt.Errorf("write supervisor status: %w", err)
 	}
 	if adj, ok := oomScoreAdj(p.App.Isolators); ok {
-		// Inherited across exec, so it becomes the app's.
+		// Inherited by the app, forked or exec'ed.
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(adj)), 0); err != nil {
-			return fmt.Errorf("set oom_score_adj %d: %w", adj, err)
+			return 0, fmt.Errorf("set oom_score_adj %d: %w", adj, err)
 		}
 	}
 	if w != nil {
@@ -213,22 +237,30 @@ func launch(plan *runPlan, w *flywatch.Watcher, lockFD int, debug bool) error {
 		}
 	}
 	if lockFD >= 0 {
+		// The app holds the pod lock too: what it leaves behind keeps
+		// the pod running.
 		if _, err := unix.FcntlInt(uintptr(lockFD), unix.F_SETFD, 0); err != nil {
-			return fmt.Errorf("keep pod lock across exec: %w", err)
+			return 0, fmt.Errorf("keep pod lock for the app: %w", err)
 		}
 	}
-	if err := keepSockets(plan.sockets); err != nil {
-		return err
-	}
 	if debug {
-		logf("exec %q chrooted in %s as %d:%d", plan.spec.Args, p.rootfs(), plan.spec.UID, plan.spec.GID)
+		logf("start %q chrooted in %s as %d:%d", plan.spec.Args, p.rootfs(), plan.spec.UID, plan.spec.GID)
+	}
+	if w == nil {
+		// fly itself has the oom_score_adj the app inherits.
+		spec := *plan.spec
+		spec.OOMScoreAdj = nil
+		return superviseApp(p, &spec, fw)
+	}
+	if err := keepSockets(plan.sockets); err != nil {
+		return 0, err
 	}
 	// Last before exec: from here stage1's own errors may go to /dev/null.
 	if err := nullStdio(p.app.Annotations); err != nil {
-		return err
+		return 0, err
 	}
 	notifyReady(p)
-	return stage2.Exec(plan.spec)
+	return 0, stage2.Exec(plan.spec)
 }
 
 // annSupportsNotify is the appc annotation by which an image says its app
@@ -257,33 +289,52 @@ func notifyReady(p *flyPod) {
 // --stdin, --stdout and --stderr, in the order of the fds they are for.
 var stdioAnnotations = [...]string{"coreos.com/rkt/stage2/stdin", "coreos.com/rkt/stage2/stdout", "coreos.com/rkt/stage2/stderr"}
 
-// nullStdio puts /dev/null on the standard streams whose mode is null. On
-// fly the app has the caller's streams themselves, so every other mode
-// (log, tty, stream) leaves the stream as it is; tty and stream, which
-// need a terminal multiplexer fly does not run, are named in a warning.
-func nullStdio(anns types.Annotations) error {
+// appStdio returns what the app's fds 0, 1 and 2 are: the caller's
+// streams themselves, but /dev/null for those whose mode is null. On fly
+// every other mode (log, tty, stream) leaves the stream as it is; tty and
+// stream, which need a terminal multiplexer fly does not run, are named
+// in a warning. done closes the /dev/null it opened.
+func appStdio(anns types.Annotations) (files []uintptr, done func(), err error) {
 	null := -1
-	defer func() {
+	done = func() {
 		if null >= 0 {
 			unix.Close(null)
+			null = -1
 		}
-	}()
+	}
+	files = []uintptr{0, 1, 2}
 	for fd, ann := range stdioAnnotations {
 		mode, _ := anns.Get(ann)
 		switch mode {
 		case "", "log":
 		case "null":
 			if null < 0 {
-				var err error
 				if null, err = openNull(); err != nil {
-					return err
+					return nil, done, err
 				}
 			}
-			if err := unix.Dup3(null, fd, 0); err != nil {
-				return fmt.Errorf("%s to /dev/null: %w", ann, err)
-			}
+			files[fd] = uintptr(null)
 		default:
 			logf("warning: %s mode %s is not supported, the app uses the caller's stream", ann[strings.LastIndex(ann, "/")+1:], mode)
+		}
+	}
+	return files, done, nil
+}
+
+// nullStdio puts /dev/null on this process's standard streams whose mode
+// is null (appStdio), for an app exec'ed in its place.
+func nullStdio(anns types.Annotations) error {
+	files, done, err := appStdio(anns)
+	defer done()
+	if err != nil {
+		return err
+	}
+	for fd, f := range files {
+		if int(f) == fd {
+			continue
+		}
+		if err := unix.Dup3(int(f), fd, 0); err != nil {
+			return fmt.Errorf("%s to /dev/null: %w", stdioAnnotations[fd], err)
 		}
 	}
 	return nil

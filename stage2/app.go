@@ -2,6 +2,7 @@ package stage2
 
 import (
 	"io"
+	"syscall"
 
 	"github.com/appc/spec/schema/types"
 
@@ -134,3 +135,8 @@ func Exec(s *Spec) error { return launch.Exec(s) }
 // Start starts the process s describes as a child of the caller, without
 // a helper process in between, and returns its pid (see launch.Start).
 func Start(s *Spec, files []uintptr, setsid bool) (int, error) { return launch.Start(s, files, setsid) }
+
+// StartHere is launch.StartHere.
+func StartHere(s *Spec, files []uintptr, pdeathsig syscall.Signal) (int, error) {
+	return launch.StartHere(s, files, pdeathsig)
+}

@@ -3,7 +3,9 @@ package tests
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -59,11 +61,33 @@ func (e *env) appStatus(uuid, app string) string {
 // TestFlyStatusWaitsForWatcher holds stage1-fly's exit watcher stopped
 // while the app exits, so the pod counts as exited before its exit status
 // is written, as can happen by chance just after saturn run returns.
-// status must wait for the watcher rather than print no exit status.
+// status must wait for the watcher rather than print no exit status. Only
+// an app exec'ed in saturn run's place has a watcher: one that takes
+// sockets from socket activation, which must keep the pid LISTEN_PID
+// names.
 func TestFlyStatusWaitsForWatcher(t *testing.T) {
 	e := newEnv(t)
-	cmd, out, uuid := startFly(t, e)
-	b, err := os.ReadFile(filepath.Join(e.Dir, "pods", "run", uuid, "stage1", "rootfs", "rkt", "fly-watcher"))
+	img := testimg.Busybox(t, testimg.Options{
+		Exec: []string{"/bin/sh", "-c", `trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done`},
+		Modify: func(m *schema.ImageManifest) {
+			m.App.Ports = []types.Port{{Name: "http", Protocol: "tcp", Port: 8000, Count: 1, SocketActivated: true}}
+		},
+	})
+	ports := freeLoopbackPorts(t, 1)
+	bg := socketActivated(t, e, ports, "http", "run", "--insecure-options=image", "--stage1-path="+stage1Image("stage1-fly"), "--net=host", img)
+	// The connection starts the pod.
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitOutput(t, bg, "ready")
+	pods, _ := filepath.Glob(filepath.Join(e.Dir, "pods", "run", "*"))
+	if len(pods) != 1 {
+		t.Fatalf("running pods %v", pods)
+	}
+	uuid := filepath.Base(pods[0])
+	b, err := os.ReadFile(filepath.Join(pods[0], "stage1", "rootfs", "rkt", "fly-watcher"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +100,17 @@ func TestFlyStatusWaitsForWatcher(t *testing.T) {
 	}
 	resume := func() { syscall.Kill(watcher, syscall.SIGCONT) }
 	t.Cleanup(resume)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	b, err = os.ReadFile(filepath.Join(pods[0], "pid"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	io.ReadAll(out)
-	cmd.Wait()
+	app, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(app, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := bg.wait(t); code != 3 {
+		t.Fatalf("the app exited %d, want its TERM trap's 3:\n%s", code, bg.out)
+	}
 	if e.mustSaturn("list", "--no-legend") == "" {
 		t.Fatal("the pod is gone")
 	}
@@ -99,6 +129,29 @@ func TestFlyStatusWaitsForWatcher(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "state=exited\n") || !strings.Contains(stdout.String(), "app-busybox=3\n") {
 		t.Errorf("status while the exit watcher was stopped:\n%s", stdout.String())
+	}
+}
+
+// A fly pod stopped on request exits 0 like a stage1-nspawn pod, though
+// its app died of the stop's SIGTERM, which its status still records;
+// saturn run is the app's parent and the pod's pid throughout.
+func TestFlyStopExitsZero(t *testing.T) {
+	e := newEnv(t)
+	img := flyImage(t, `echo ready; exec sleep 3600`)
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	cmd := e.command("run", "--insecure-options=image", "--stage1-path="+stage1Image("stage1-fly"), "--uuid-file-save="+uuidFile, img)
+	bg := startBackground(t, cmd)
+	waitOutput(t, bg, "ready")
+	uuid := waitUUIDFile(t, uuidFile)
+	if st := statusMap(e.mustSaturn("status", uuid)); st["pid"] != strconv.Itoa(cmd.Process.Pid) {
+		t.Errorf("status pid %s, want saturn run's %d", st["pid"], cmd.Process.Pid)
+	}
+	e.mustSaturn("stop", uuid)
+	if code := bg.wait(t); code != 0 {
+		t.Errorf("the stopped pod exited %d, want 0:\n%s", code, bg.out)
+	}
+	if got := e.appStatus(uuid, "busybox"); got != "143" {
+		t.Errorf("status app-busybox=%s, want 143 (SIGTERM)", got)
 	}
 }
 

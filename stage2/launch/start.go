@@ -45,11 +45,29 @@ func Start(s *Spec, files []uintptr, setsid bool) (int, error) {
 	if !s.Direct() {
 		return 0, fmt.Errorf("start %s: resource limits, oom_score_adj, sockets and this seccomp filter need the stage2 helper", s.Args[0])
 	}
-	return onThrowawayThread(func() (int, error) { return forkApp(s, files, setsid) })
+	return onThrowawayThread(func() (int, error) { return forkApp(s, files, setsid, 0) })
+}
+
+// StartHere is Start on the calling thread, which must be locked to its
+// goroutine: it keeps what belongs to a thread (the bounding set,
+// no_new_privs, a session keyring, the mount namespace) as the process
+// got it, for the rest of its life. It is for a caller that does nothing
+// afterwards but wait for the child and signal it (stage1-fly), and whose
+// child must die with it: the kernel sends the child pdeathsig when this
+// thread ends, which a throwaway thread does at once. The child does not
+// lead a session of its own.
+func StartHere(s *Spec, files []uintptr, pdeathsig syscall.Signal) (int, error) {
+	if len(s.Args) == 0 {
+		return 0, fmt.Errorf("start: no command to run")
+	}
+	if !s.Direct() {
+		return 0, fmt.Errorf("start %s: resource limits, oom_score_adj, sockets and this seccomp filter need the stage2 helper", s.Args[0])
+	}
+	return forkApp(s, files, false, pdeathsig)
 }
 
 // forkApp runs on a locked thread it may spoil (see Start).
-func forkApp(s *Spec, files []uintptr, setsid bool) (int, error) {
+func forkApp(s *Spec, files []uintptr, setsid bool, pdeathsig syscall.Signal) (int, error) {
 	dir := s.Dir
 	if dir == "" {
 		dir = "/"
@@ -76,6 +94,7 @@ func forkApp(s *Spec, files []uintptr, setsid bool) (int, error) {
 		Setsid:     setsid,
 		Setctty:    setsid && s.Ctty,
 		Credential: &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: s.Groups},
+		Pdeathsig:  pdeathsig,
 	}
 	for _, c := range s.Ambient {
 		sys.AmbientCaps = append(sys.AmbientCaps, uintptr(c))
