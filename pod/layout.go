@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/saturn-pods/saturn/atomicfile"
 )
 
 // Files stage0 writes in a pod directory (docs/stage1-abi.md).
@@ -58,7 +60,7 @@ func Lay(p *Pod, plan *Plan, overlay bool) error {
 	if err != nil {
 		return fmt.Errorf("pod manifest: %w", err)
 	}
-	if err := writePodFile(filepath.Join(dir, fileManifest), b, defaultPodFileMode); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, fileManifest), b, defaultPodFileMode); err != nil {
 		return err
 	}
 	if overlay {

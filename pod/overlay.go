@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/atomicfile"
 )
 
 // UsesOverlay reports whether the pod's trees are overlay mounts.
@@ -171,7 +173,7 @@ func OverlaySupported(dir string) error {
 	}
 	if kerr == nil {
 		// Best effort: without the cache the next pod probes again.
-		writePodFile(filepath.Join(dir, overlayOKFile), []byte(key), 0o644)
+		atomicfile.Write(filepath.Join(dir, overlayOKFile), []byte(key), 0o644)
 	}
 	return nil
 }

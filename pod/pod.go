@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/atomicfile"
 )
 
 // Directories of the lifecycle phases under <dir>/pods.
@@ -132,8 +134,8 @@ func makePhaseDirs(podsDir string) error {
 
 // ToPrepared ends a successful prepare: the pod moves to prepared/ and
 // its lock is released, as rkt leaves prepared pods unlocked. Its files
-// were written without fsync (writePodFile): one syncfs makes all of
-// them durable before the rename, so a pod found in prepared/ after a
+// were written without fsync (atomicfile.Write, writeNewPodFile): one
+// syncfs makes all of them durable before the rename, so a pod found in prepared/ after a
 // crash is complete.
 func (p *Pod) ToPrepared() error {
 	if err := syncFS(p.lock); err != nil {
@@ -376,7 +378,7 @@ func ReadUUIDFile(path string) (string, error) {
 
 // WriteUUIDFile saves uuid to path atomically (--uuid-file-save).
 func WriteUUIDFile(path, uuid string) error {
-	return writeFileAtomic(path, []byte(uuid), 0o644)
+	return atomicfile.WriteSync(path, []byte(uuid), 0o644)
 }
 
 // changeTime is the directory's ctime: a rename updates it, which is how
@@ -398,24 +400,8 @@ func (p *Pod) modTime() (time.Time, error) {
 	return fi.ModTime(), nil
 }
 
-// writeFileAtomic writes data to a temp file beside path, syncs it and
-// renames it into place, so readers never see a partial file and a crash
-// leaves the old file or the new one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeViaTemp(path, data, perm, true)
-}
-
-// writePodFile is writeFileAtomic without the fsync, for files inside a
-// pod directory that is being prepared. Readers (list, status) still
-// never see a partial file. Durability is not needed file by file: a pod
-// being run does not survive a host crash anyway (gc removes it), and a
-// prepared pod is synced as a whole before it enters prepared/.
-func writePodFile(path string, data []byte, perm os.FileMode) error {
-	return writeViaTemp(path, data, perm, false)
-}
-
 // writeNewPodFile creates a small file of a pod being prepared in one
-// write, without the temp file and rename of writePodFile: only the pod's
+// write, without the temp file and rename of atomicfile.Write: only the pod's
 // own preparing process and stage1 read these files, never while they are
 // being written. It refuses to replace an existing file.
 func writeNewPodFile(path string, data []byte, perm os.FileMode) error {
@@ -434,32 +420,6 @@ func writeNewPodFile(path string, data []byte, perm os.FileMode) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func writeViaTemp(path string, data []byte, perm os.FileMode, sync bool) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

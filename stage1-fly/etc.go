@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/etcfiles"
 	"github.com/saturn-pods/saturn/inroot"
 )
@@ -31,7 +32,7 @@ func prepareEtc(p *flyPod, hostsMode string) error {
 		if err != nil {
 			return fmt.Errorf("stage0's hosts file: %w", err)
 		}
-		if err := writeFileAtomic(f, etcfiles.WithHostname(b, hostname), 0o644); err != nil {
+		if err := atomicfile.Write(f, etcfiles.WithHostname(b, hostname), 0o644); err != nil {
 			return err
 		}
 	}

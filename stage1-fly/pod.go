@@ -146,33 +146,3 @@ func oomScoreAdj(isos types.Isolators) (int, bool) {
 	}
 	return 0, false
 }
-
-// writeFileAtomic writes data to path through a temp file and rename so
-// readers never see a partial file. It does not fsync: these files
-// describe a running pod and mean nothing after a crash, and a sync per
-// file would cost every pod start a disk flush. The temp file is removed
-// only when the rename did not happen: after a rename its name is gone,
-// and removing it anyway costs two failing path lookups per file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}

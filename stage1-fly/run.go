@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/activation"
+	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/stage1-fly/flywatch"
 	"github.com/saturn-pods/saturn/stage2"
@@ -219,10 +220,10 @@ func startApp(plan *runPlan, w *flywatch.Watcher, fw *forwarder, lockFD int, deb
 	if err := setupMountNamespace(p, plan.mounts, plan.host); err != nil {
 		return 0, err
 	}
-	if err := writeFileAtomic(filepath.Join(p.dir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(p.dir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return 0, fmt.Errorf("write pid file: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(p.rktDir(), "supervisor-status"), []byte("ready\n"), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(p.rktDir(), "supervisor-status"), []byte("ready\n"), 0o644); err != nil {
 		return 0, fmt.Errorf("write supervisor status: %w", err)
 	}
 	if adj, ok := oomScoreAdj(p.App.Isolators); ok {
@@ -371,7 +372,7 @@ func prepareRktDir(p *flyPod, env []string) error {
 		}
 	}
 	data := strings.Join(env, "\n") + "\n"
-	if err := writeFileAtomic(filepath.Join(p.rktDir(), "env", p.appName()), []byte(data), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(p.rktDir(), "env", p.appName()), []byte(data), 0o644); err != nil {
 		return fmt.Errorf("write app environment: %w", err)
 	}
 	return nil

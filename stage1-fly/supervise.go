@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/stage2"
 )
 
@@ -53,7 +54,7 @@ func superviseApp(p *flyPod, spec *stage2.Spec, fw *forwarder) (int, error) {
 
 // writeStatus records code as the app's exit status, rkt/status/<app>.
 func writeStatus(p *flyPod, code int) {
-	if err := writeFileAtomic(filepath.Join(p.rktDir(), "status", p.appName()), []byte(strconv.Itoa(code)), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(p.rktDir(), "status", p.appName()), []byte(strconv.Itoa(code)), 0o644); err != nil {
 		logf("run: %v", err)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/stage2/launch"
 	"github.com/saturn-pods/saturn/terminal"
 )
@@ -175,7 +176,7 @@ func (s *supervisor) spawnAttachable(a *appPlan, spec *launch.Spec, exited func(
 		}
 	}
 	b, _ := json.Marshal(endpoints{Version: 1, Targets: targets})
-	if err := writeFileAtomic(filepath.Join(dir, "endpoints"), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "endpoints"), b, 0o644); err != nil {
 		return fail(err)
 	}
 	run := *spec

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/cgroup"
 	"github.com/saturn-pods/saturn/fdmount"
 )
@@ -146,7 +147,7 @@ func makePodCgroups(podDir string, f *runFlags, p *podPlan) (*cgroup.Pod, error)
 		UUID:   f.uuid,
 		Pod:    p.resources,
 		Record: func(path string) error {
-			return writeFileAtomic(filepath.Join(podDir, subcgroupFile), []byte(path+"\n"))
+			return atomicfile.Write(filepath.Join(podDir, subcgroupFile), []byte(path+"\n"), 0o644)
 		},
 	}
 	for _, a := range p.apps {
@@ -321,7 +322,7 @@ func recordOOMKills(a *appPlan) error {
 	if err := os.MkdirAll(oomDir, 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(oomDir, a.name), []byte(strconv.FormatUint(st.OOMKills, 10)+"\n"))
+	return atomicfile.Write(filepath.Join(oomDir, a.name), []byte(strconv.FormatUint(st.OOMKills, 10)+"\n"), 0o644)
 }
 
 // openRecordedPod finds the pod's cgroups from the subcgroup file in the

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/etcfiles"
 	"github.com/saturn-pods/saturn/fdmount"
 	"github.com/saturn-pods/saturn/inroot"
@@ -71,5 +72,5 @@ func addHostnameToStage0Hosts(s1, hostname string) error {
 	if err != nil {
 		return fmt.Errorf("stage0's hosts file: %w", err)
 	}
-	return writeFileAtomic(p, etcfiles.WithHostname(b, hostname))
+	return atomicfile.Write(p, etcfiles.WithHostname(b, hostname), 0o644)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/atomicfile"
 )
 
 func waitingPod(t *testing.T) *testPod {
@@ -255,7 +257,8 @@ func TestStopWaitsForPidFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if err := os.WriteFile(filepath.Join(p.dir, "pid"), []byte(strconv.Itoa(target.Process.Pid)+"\n"), 0o644); err != nil {
+	// Written as the run entrypoint writes it: stop never sees half.
+	if err := atomicfile.Write(filepath.Join(p.dir, "pid"), []byte(strconv.Itoa(target.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := stop.Wait(); err != nil {

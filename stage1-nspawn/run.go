@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/activation"
+	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/cgroup"
 )
 
@@ -179,9 +179,9 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	waitCaught(caughtPipe[0])
 	// Its start time first, so that whoever finds the pid finds it too:
 	// stop tells PID 1 from a process that later took over the pid by it.
-	err = writeFileAtomic(filepath.Join(podDir, pidStartFile), []byte(procStartTime(pid)+"\n"))
+	err = atomicfile.Write(filepath.Join(podDir, pidStartFile), []byte(procStartTime(pid)+"\n"), 0o644)
 	if err == nil {
-		err = writeFileAtomic(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(pid)+"\n"))
+		err = atomicfile.Write(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644)
 	}
 	if err != nil {
 		unix.Kill(pid, unix.SIGKILL)
@@ -268,41 +268,4 @@ func withoutEnv(env []string, keys ...string) []string {
 		}
 	}
 	return out
-}
-
-// writeFileAtomic writes a file others read while the pod runs: temp file
-// renamed into place, so a reader never sees half of it. There is no
-// fsync: these files describe running processes, which a crash of the
-// host ends anyway, and syncing them would cost the pod's start time.
-// Raw system calls rather than os.CreateTemp and os.Rename: an os.File
-// tries to register with the poller (three fcntls and an epoll_ctl for a
-// regular file) and os.Rename stats the target first, twice the calls of
-// the write itself, four files per pod start.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.FormatUint(rand.Uint64(), 36))
-	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	for b := data; err == nil && len(b) > 0; {
-		var n int
-		if n, err = unix.Write(fd, b); err == nil {
-			b = b[n:]
-		}
-	}
-	if err == nil {
-		// The mode must not depend on the umask.
-		err = unix.Fchmod(fd, 0o644)
-	}
-	if cerr := unix.Close(fd); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = unix.Rename(tmp, path)
-	}
-	if err != nil {
-		unix.Unlink(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

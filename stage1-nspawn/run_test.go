@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestRunExitCodeAndStatus(t *testing.T) {
@@ -74,31 +72,5 @@ func TestNoFDsLeakIntoApps(t *testing.T) {
 	// files) are close-on-exec and not listed.
 	if got := appLines(r.stdout, "fds"); r.code != 0 || len(got) != 3 || got[0] != "0" || got[1] != "1" || got[2] != "2" {
 		t.Errorf("code %d, app's inherited fds %q, want 0 1 2; stderr:\n%s", r.code, got, r.stderr)
-	}
-}
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "status")
-	old := unix.Umask(0o077)
-	defer unix.Umask(old)
-	for _, want := range []string{"ready", "143"} {
-		if err := writeFileAtomic(p, []byte(want)); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil || string(b) != want {
-			t.Errorf("read %q, %v; want %q", b, err, want)
-		}
-		st, err := os.Stat(p)
-		if err != nil || st.Mode() != 0o644 {
-			t.Errorf("mode %v, %v; want -rw-r--r--", st.Mode(), err)
-		}
-	}
-	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 1 {
-		t.Errorf("directory holds %v (%v), want the file alone", ents, err)
-	}
-	if err := writeFileAtomic(filepath.Join(dir, "missing", "x"), []byte("x")); err == nil || !strings.Contains(err.Error(), "missing/x") {
-		t.Errorf("write into a missing directory: %v, want an error naming the file", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
@@ -210,7 +211,7 @@ func (s *supervisor) markReady() {
 		return
 	}
 	s.isReady = true
-	if err := writeFileAtomic(supervisorStatus, []byte("ready")); err != nil {
+	if err := atomicfile.Write(supervisorStatus, []byte("ready"), 0o644); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 	}
 	s.notify.send(notifyReady)
@@ -229,7 +230,7 @@ func (s *supervisor) appExited(e appExit, res *podResult) {
 	if err := recordOOMKills(e.app); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: app %s: OOM kills: %v\n", e.app.name, err)
 	}
-	if err := writeFileAtomic(filepath.Join(rktDir, "status", e.app.name), []byte(strconv.Itoa(e.code))); err != nil {
+	if err := atomicfile.Write(filepath.Join(rktDir, "status", e.app.name), []byte(strconv.Itoa(e.code)), 0o644); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 	}
 	s.runHandlers(e.app, "post-stop")
@@ -532,7 +533,7 @@ func (s *supervisor) startApp(a *appPlan, exits chan<- appExit) (int, int, error
 	for _, kv := range a.spec.Env {
 		env.WriteString(kv + "\n")
 	}
-	if err := writeFileAtomic(filepath.Join(rktDir, "env", a.name), []byte(env.String())); err != nil {
+	if err := atomicfile.Write(filepath.Join(rktDir, "env", a.name), []byte(env.String()), 0o644); err != nil {
 		return 0, exitStage1, err
 	}
 	if code := s.runHandlers(a, "pre-start"); code != 0 && !s.endedByStop(code) {

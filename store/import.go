@@ -11,9 +11,10 @@ import (
 
 	"github.com/appc/spec/schema/types"
 
-	"github.com/saturn-pods/saturn/aci"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/aci"
 )
 
 // writeBufSize batches blob writes into large syscalls.

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/saturn-pods/saturn/aci"
+	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/oci"
 	"github.com/saturn-pods/saturn/untar"
@@ -479,7 +480,7 @@ func (s *Store) renderOCI(id string, rec *imageRecord, dest string, opts aci.Ren
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(dest, "manifest"), rec.Manifest); err != nil {
+	if err := atomicfile.WriteSync(filepath.Join(dest, "manifest"), rec.Manifest, 0o644); err != nil {
 		return fmt.Errorf("render %s: %w", id, err)
 	}
 	tree, err := untar.Open(filepath.Join(dest, "rootfs"), untar.Options{Overwrite: true, HostSafe: opts.HostSafe})

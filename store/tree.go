@@ -14,7 +14,9 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+
 	"github.com/saturn-pods/saturn/aci"
+	"github.com/saturn-pods/saturn/atomicfile"
 )
 
 // Files a rendered tree holds beside manifest and rootfs/.
@@ -221,10 +223,10 @@ func (s *Store) renderInto(id string, ids []string, treeID string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(tmp, treeIDsFile), []byte(strings.Join(ids, "\n")+"\n")); err != nil {
+	if err := atomicfile.WriteSync(filepath.Join(tmp, treeIDsFile), []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(tmp, treeHashFile), []byte(sum+"\n")); err != nil {
+	if err := atomicfile.WriteSync(filepath.Join(tmp, treeHashFile), []byte(sum+"\n"), 0o644); err != nil {
 		return err
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
@@ -351,20 +353,4 @@ func (r *recordingReader) Close() error {
 	err := r.rc.Close()
 	r.c.record(err)
 	return err
-}
-
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

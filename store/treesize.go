@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/saturn-pods/saturn/atomicfile"
 )
 
 // treeSizeFile caches a rendered tree's size beside its hash: trees never
@@ -79,18 +81,5 @@ func (s *Store) treeSize(treeID string) (string, int64, bool) {
 }
 
 func writeTreeSize(treePath string, size int64) {
-	tmp, err := os.CreateTemp(treePath, "."+treeSizeFile+".tmp*")
-	if err != nil {
-		return
-	}
-	_, err = tmp.WriteString(strconv.FormatInt(size, 10) + "\n")
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(treePath, treeSizeFile))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
+	atomicfile.Write(filepath.Join(treePath, treeSizeFile), []byte(strconv.FormatInt(size, 10)+"\n"), 0o644)
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/atomicfile"
 )
 
 // A rendered tree is verified before every use. Rehashing its content
@@ -142,25 +144,8 @@ func writeTreeStats(dir, sum, boot string, taken time.Time, idents []statIdent) 
 		fmt.Fprintf(&b, "%d %d %o %d %d %d %d %d %s\n", id.ino, id.dev, id.mode, id.uid, id.gid,
 			id.size, id.mtime, id.ctime, strconv.Quote(id.rel))
 	}
-	tmp, err := os.CreateTemp(dir, "."+treeStatFile+".tmp*")
-	if err != nil {
-		return err
-	}
 	// No fsync: a record lost in a crash only costs one full hash.
-	_, err = tmp.Write(b.Bytes())
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, treeStatFile))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return atomicfile.Write(filepath.Join(dir, treeStatFile), b.Bytes(), 0o644)
 }
 
 // errStatsDiffer says the quick check cannot vouch for a tree; it is not

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+
 	"github.com/saturn-pods/saturn/trust"
 )
 

@@ -12,6 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/appc/spec/schema/types"
 
+	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/clip"
 )
 
@@ -117,40 +118,14 @@ func (s *Store) Add(prefix string, k *Key) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(path, k.Armored); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("trust key %s: %w", k.Fingerprint, err)
+	}
+	// Synced: a crash must not leave half a key.
+	if err := atomicfile.WriteSync(path, k.Armored, 0o644); err != nil {
 		return "", fmt.Errorf("trust key %s: %w", k.Fingerprint, err)
 	}
 	return path, nil
-}
-
-// writeFileAtomic writes data to a temp file beside path, syncs it and
-// renames it into place, so a reader never sees half a key.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // List returns every file of the trust store, system before local, root
