@@ -28,7 +28,10 @@ need_root() {
 #   containernetworking-plugins bridge/ptp/host-local... for pod networks
 #   iproute2                    tests inspect links and namespaces
 #   util-linux                  unshare, the benchmark floor
-#   runc                        benchmark peer
+#   runc                        benchmark peer (and `runc spec` writes the peers' bundles)
+#   crun                        benchmark peer, the fastest OCI runtime packaged (tests/bench:
+#                               run, throughput); it refuses hybrid cgroups unless the v2
+#                               hierarchy is empty, which the benchmarks arrange (lib/benchns.sh)
 #   hyperfine                   benchmark timing
 #   e2fsprogs                   benchmarks run on a fresh journaled ext4 (tests/bench/lib)
 #   xz-utils bzip2              tests make ACIs with every compression
@@ -38,14 +41,15 @@ need_root() {
 #   docker-registry             the reference registry, on loopback, for the Docker image tests
 #   umoci                       tests build OCI images layer by layer; umoci unpack is a bench peer
 #   skopeo                      tests push images to the registry; skopeo copy is a bench peer
-#   podman                      the network benchmark's peer (tests/bench/net.sh), on the CNI plugins
+#   podman                      benchmark peer on the CNI plugins (tests/bench/net.sh), and its
+#                               conmon the idle pod's (tests/bench/memory.sh)
 #   util-linux's nsenter        runs saturn in the network namespaces the network tests make
 #   systemd                     systemd-socket-activate starts saturn as a .socket unit would
 #                               (tests/activation_test.go); not run as PID 1 here
 #   dbus-daemon                 a private bus on which machined's tests serve a stand-in machined
 DEB_PACKAGES=(busybox-static gnupg iptables containernetworking-plugins iproute2 util-linux
 	xz-utils bzip2 curl ca-certificates runc hyperfine e2fsprogs qemu-system-x86
-	docker-registry umoci skopeo systemd dbus-daemon podman)
+	docker-registry umoci skopeo systemd dbus-daemon podman crun)
 
 cmd_deps() {
 	need_root deps

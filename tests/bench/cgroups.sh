@@ -9,6 +9,8 @@
 # the rest. Needs root, hyperfine and runc (./build.sh deps). Env: BUILD.
 set -euo pipefail
 : "${BUILD:?BUILD must name the build directory}"
+. "$(dirname "$(readlink -f "$0")")/lib/benchns.sh"
+bench_ns "$@"
 RUNS=${RUNS:-30}
 saturn_bin=$BUILD/bin/saturn
 image=$BUILD/images/busybox.aci

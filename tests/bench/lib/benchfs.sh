@@ -1,6 +1,7 @@
-# benchfs.sh, sourced by the benchmarks: mount_bench_fs DIR puts a fresh
-# ext4 file system with a journal (a 2 GiB sparse image on a loop device)
-# on DIR; umount_bench_fs DIR takes it away again.
+# benchfs.sh, sourced by the benchmarks: mount_bench_fs DIR [SIZE] puts a
+# fresh ext4 file system with a journal (a sparse image of SIZE, 2G by
+# default, on a loop device) on DIR; umount_bench_fs DIR takes it away
+# again.
 #
 # Every peer of a benchmark works in that file system, so all of them see
 # the same, ordinary disk. The machines this runs on may have their root
@@ -12,9 +13,9 @@
 # usually is, has no such scan.
 
 mount_bench_fs() {
-	local dir=$1
+	local dir=$1 size=${2:-2G}
 	mkdir -p "$dir"
-	truncate -s 2G "$dir.img"
+	truncate -s "$size" "$dir.img"
 	mkfs.ext4 -q -F "$dir.img"
 	mount -o loop "$dir.img" "$dir"
 }
