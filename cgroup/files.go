@@ -137,12 +137,20 @@ func mkdir(path string) (made bool, err error) {
 	return true, nil
 }
 
+// gone tells an error from a cgroup that no longer exists: under systemd
+// the pod's scope is removed by systemd as soon as no process is left in
+// it, which may be while saturn removes it too (ENODEV: the cgroup of an
+// open file was removed).
+func gone(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV)
+}
+
 // removeTree removes the cgroup directory dir and every cgroup below it,
 // deepest first. A cgroup whose last processes are still exiting refuses
 // rmdir with EBUSY for a moment, so that is retried until the deadline.
 func removeTree(dir string, deadline time.Time) error {
 	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || gone(err) {
 		return nil
 	}
 	if err != nil {

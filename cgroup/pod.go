@@ -97,6 +97,9 @@ func (h *Host) Create(c *Config) (*Pod, error) {
 		if err := p.startScope(c.Parent); err != nil {
 			return nil, err
 		}
+		// systemd moved this process into the scope: Remove must move
+		// it out again before it kills what is left there.
+		p.joined = true
 	} else {
 		parent := c.Parent
 		if parent == "" {
@@ -137,18 +140,25 @@ func appResources(apps []App) []*Resources {
 // an RCU grace period) and starts stage1's processes in stage1.
 func (p *Pod) build(podRes *Resources, apps []App) error {
 	stage1 := p.Stage1().Path
-	for _, d := range p.ds {
-		if err := d.create(stage1); err != nil {
-			return err
-		}
-	}
 	if p.host.Systemd {
+		// Made bare first: enabling controllers in the scope, which
+		// creating stage1 does on v2, is refused while this process is
+		// in the scope itself.
 		self := os.Getpid()
 		for _, d := range p.ds {
+			for _, dir := range d.dirs(stage1) {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return fmt.Errorf("cgroup: %w", err)
+				}
+			}
 			if err := d.join(stage1, self); err != nil {
 				return err
 			}
-			p.joined = true
+		}
+	}
+	for _, d := range p.ds {
+		if err := d.create(stage1); err != nil {
+			return err
 		}
 	}
 	g := p.Apps()

@@ -215,7 +215,7 @@ func (d *v2) kill(path string) error {
 		return nil
 	}
 	if f := filepath.Join(dir, "cgroup.kill"); exists(f) {
-		if err := writeFile(f, "1"); err != nil {
+		if err := writeFile(f, "1"); err != nil && !gone(err) {
 			return err
 		}
 		return waitUnpopulated(dir, time.Now().Add(5*time.Second))
@@ -223,10 +223,14 @@ func (d *v2) kill(path string) error {
 	return (&v1{points: []string{d.root}}).kill(path)
 }
 
-// waitUnpopulated waits until no process is left in dir and below.
+// waitUnpopulated waits until no process is left in dir and below, or
+// dir is gone.
 func waitUnpopulated(dir string, deadline time.Time) error {
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
 		n, err := keyedAt(unix.AT_FDCWD, filepath.Join(dir, "cgroup.events"), "populated")
+		if gone(err) {
+			return nil
+		}
 		if err != nil || n == 0 {
 			return err
 		}

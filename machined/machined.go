@@ -53,27 +53,30 @@ type Machine struct {
 
 // Registration is a registered machine.
 type Registration struct {
-	conn *dbus.Conn
-	name string
+	address, name string
 }
 
 // Register connects to the bus at address and registers m. An error
-// wrapping ErrUnavailable means there is nobody to register with.
+// wrapping ErrUnavailable means there is nobody to register with. The
+// connection is closed again: the machine lives as long as its unit,
+// not as the connection.
 func Register(ctx context.Context, address string, m Machine) (*Registration, error) {
+	// WithContext ties the connection to ctx: it is closed when ctx
+	// ends, which bounds the dial, authentication and call alike.
 	conn, err := dbus.Connect(address, dbus.WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("%w: system bus %s: %v", ErrUnavailable, address, err)
 	}
+	defer conn.Close()
 	err = conn.Object(busName, busPath).CallWithContext(ctx, manager+".RegisterMachine", 0,
 		m.Name, m.ID[:], m.Service, m.Class, uint32(m.Leader), m.RootDirectory).Err
 	if err != nil {
-		conn.Close()
 		if noMachined(err) {
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		return nil, fmt.Errorf("machined: register %s: %w", m.Name, err)
 	}
-	return &Registration{conn: conn, name: m.Name}, nil
+	return &Registration{address: address, name: m.Name}, nil
 }
 
 // noMachined tells the bus's "nobody has that name" (machined is not
@@ -101,11 +104,15 @@ func errName(err error) string {
 }
 
 // Unregister tells machined the machine is gone (its processes are left
-// alone, unlike TerminateMachine's) and closes the connection. A machine
-// machined already dropped, because its unit went away, is no error.
+// alone, unlike TerminateMachine's). A machine machined already dropped,
+// because its unit went away, is no error.
 func (r *Registration) Unregister(ctx context.Context) error {
-	defer r.conn.Close()
-	err := r.conn.Object(busName, busPath).CallWithContext(ctx, manager+".UnregisterMachine", 0, r.name).Err
+	conn, err := dbus.Connect(r.address, dbus.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("machined: unregister %s: system bus %s: %w", r.name, r.address, err)
+	}
+	defer conn.Close()
+	err = conn.Object(busName, busPath).CallWithContext(ctx, manager+".UnregisterMachine", 0, r.name).Err
 	if errName(err) == "org.freedesktop.machine1.NoSuchMachine" {
 		return nil
 	}

@@ -90,3 +90,23 @@ func TestRefused(t *testing.T) {
 		t.Errorf("refused registration: %v, want an error other than ErrUnavailable", err)
 	}
 }
+
+// The registration outlives the context and connection that made it: the
+// pod unregisters long after it registered.
+func TestUnregisterAfterRegisterContextEnded(t *testing.T) {
+	bus := machinedtest.StartBus(t, t.TempDir())
+	md := bus.Serve()
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	reg, err := machined.Register(c, bus.Address, pod)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md.Next(t)
+	if err := reg.Unregister(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := md.Next(t); got.Method != "UnregisterMachine" {
+		t.Errorf("machined got %+v", got)
+	}
+}
