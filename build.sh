@@ -47,9 +47,11 @@ need_root() {
 #   systemd                     systemd-socket-activate starts saturn as a .socket unit would
 #                               (tests/activation_test.go); not run as PID 1 here
 #   dbus-daemon                 a private bus on which machined's tests serve a stand-in machined
+#   debootstrap                 the root file system of the systemd test VM (tests/systemdvm),
+#                               from the mirror apt uses, built once and cached
 DEB_PACKAGES=(busybox-static gnupg iptables containernetworking-plugins iproute2 util-linux
 	xz-utils bzip2 curl ca-certificates runc hyperfine e2fsprogs qemu-system-x86
-	docker-registry umoci skopeo systemd dbus-daemon podman crun)
+	docker-registry umoci skopeo systemd dbus-daemon debootstrap podman crun)
 
 cmd_deps() {
 	need_root deps
@@ -68,8 +70,12 @@ cmd_deps() {
 		exit 1
 	fi
 	go mod download
-	# The cgroup v2 test VM's kernel, downloaded and unpacked once per version.
-	bash "$ROOT/tests/cgroupvm/kernel.sh" >/dev/null
+	# The test VMs' kernel, downloaded and unpacked once per version, and the
+	# systemd VM's root file system, built once per recipe.
+	local kdir
+	kdir=$(bash "$ROOT/tests/qemuvm/kernel.sh")
+	local kimg=("$kdir"/boot/vmlinuz-*)
+	bash "$ROOT/tests/systemdvm/rootfs.sh" "$kdir" "${kimg[0]##*/vmlinuz-}" >/dev/null
 	if ! command -v staticcheck >/dev/null && [[ ! -x $BUILD/tools/staticcheck ]]; then
 		GOBIN=$BUILD/tools go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	fi

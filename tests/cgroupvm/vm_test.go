@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/saturn-pods/saturn/tests/qemuvm"
 	"github.com/saturn-pods/saturn/tests/testimg"
 )
 
@@ -56,92 +56,59 @@ var modules = []string{
 // minutes of software emulation on a loaded machine.
 const bootTimeout = 20 * time.Minute
 
-func buildDir() string {
-	if d := os.Getenv("SATURN_BUILD"); d != "" {
-		return d
-	}
-	return filepath.Join(testimg.ModuleRoot(), "build")
-}
-
 func TestCgroupV2VM(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Fatal("the cgroup v2 VM test runs as root (sudo ./build.sh test)")
 	}
-	qemu, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Fatalf("qemu-system-x86_64 not found (./build.sh deps installs qemu-system-x86): %v", err)
-	}
-	kernel := kernelDir(t)
+	kernel := qemuvm.FindKernel(t)
 	stage := t.TempDir()
-	layOut(t, stage, kernel)
+	layOut(t, stage, kernel.Dir)
 	initrd := filepath.Join(t.TempDir(), "initrd")
 	cpio(t, stage, initrd)
-	vmlinuz, _ := filepath.Glob(filepath.Join(kernel, "boot", "vmlinuz-*"))
-	if len(vmlinuz) != 1 {
-		t.Fatalf("no single kernel in %s/boot: %v", kernel, vmlinuz)
-	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	// KVM does not work on the machines this runs on: TCG, software
-	// emulation. No NIC, so the firmware does not try a network boot.
-	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg", "-cpu", "max", "-m", "3072", "-smp", "2",
-		"-nographic", "-no-reboot", "-nic", "none",
-		"-kernel", vmlinuz[0], "-initrd", initrd,
-		"-append", "console=ttyS0 panic=-1 quiet")
-	logPath := filepath.Join(buildDir(), "cgroupvm.log")
-	out := run(t, cmd, logPath)
+	cmd := qemuvm.Command(ctx, t, kernel, 3072, "console=ttyS0 panic=-1 quiet", "-initrd", initrd)
+	logPath := filepath.Join(qemuvm.BuildDir(), "cgroupvm.log")
+	out := qemuvm.Run(t, cmd, logPath)
 	if ctx.Err() != nil {
 		t.Fatalf("the VM did not finish within %v; console in %s", bootTimeout, logPath)
 	}
 	check(t, out, logPath)
 }
 
-// kernelDir unpacks (or finds cached) the kernel package.
-func kernelDir(t *testing.T) string {
-	out, err := exec.Command("bash", filepath.Join(testimg.ModuleRoot(), "tests", "cgroupvm", "kernel.sh")).Output()
-	if err != nil {
-		msg := err.Error()
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("kernel for the VM (./build.sh deps fetches it): %s", msg)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // layOut writes the initramfs tree.
 func layOut(t *testing.T, root, kernel string) {
-	build := buildDir()
+	build := qemuvm.BuildDir()
 	for _, d := range []string{"bin", "newroot", "etc", "root", "saturn/bin", "modules", "suites"} {
-		mkdir(t, filepath.Join(root, d))
+		qemuvm.Mkdir(t, filepath.Join(root, d))
 	}
-	copyFile(t, filepath.Join(testimg.ModuleRoot(), "tests", "cgroupvm", "init.sh"), filepath.Join(root, "init"), 0o755)
-	copyFile(t, "/bin/busybox", filepath.Join(root, "bin", "busybox"), 0o755)
-	writeFile(t, filepath.Join(root, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
-	writeFile(t, filepath.Join(root, "etc", "group"), "root:x:0:\nnogroup:x:65534:\n")
-	writeFile(t, filepath.Join(root, "etc", "hosts"), "127.0.0.1 localhost\n")
+	qemuvm.CopyFile(t, filepath.Join(testimg.ModuleRoot(), "tests", "cgroupvm", "init.sh"), filepath.Join(root, "init"), 0o755)
+	qemuvm.CopyFile(t, "/bin/busybox", filepath.Join(root, "bin", "busybox"), 0o755)
+	qemuvm.WriteFile(t, filepath.Join(root, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+	qemuvm.WriteFile(t, filepath.Join(root, "etc", "group"), "root:x:0:\nnogroup:x:65534:\n")
+	qemuvm.WriteFile(t, filepath.Join(root, "etc", "hosts"), "127.0.0.1 localhost\n")
 
 	// saturn's build, as build.sh made it.
-	copyFile(t, filepath.Join(build, "bin", "saturn"), filepath.Join(root, "saturn", "bin", "saturn"), 0o755)
+	qemuvm.CopyFile(t, filepath.Join(build, "bin", "saturn"), filepath.Join(root, "saturn", "bin", "saturn"), 0o755)
 	for _, d := range []string{"stage1-images", "images"} {
-		mkdir(t, filepath.Join(root, "saturn", d))
+		qemuvm.Mkdir(t, filepath.Join(root, "saturn", d))
 		acis, _ := filepath.Glob(filepath.Join(build, d, "*.aci"))
 		if len(acis) == 0 {
 			t.Fatalf("no images in %s/%s: run ./build.sh build first", build, d)
 		}
 		for _, a := range acis {
-			copyFile(t, a, filepath.Join(root, "saturn", d, filepath.Base(a)), 0o644)
+			qemuvm.CopyFile(t, a, filepath.Join(root, "saturn", d, filepath.Base(a)), 0o644)
 		}
 	}
-	goBuild(t, filepath.Join(root, "saturn", "testapp"), "build", "./tests/testapp")
+	qemuvm.GoBuild(t, filepath.Join(root, "saturn", "testapp"), "build", "./tests/testapp")
 
 	for _, s := range suites {
 		dir := filepath.Join(root, "suites", s.name)
-		mkdir(t, dir)
-		goBuild(t, filepath.Join(dir, s.name+".test"), "test", "-c", s.pkg)
+		qemuvm.Mkdir(t, dir)
+		qemuvm.GoBuild(t, filepath.Join(dir, s.name+".test"), "test", "-c", s.pkg)
 		args := append([]string{"./" + s.name + ".test", "-test.v", "-test.count=1", "-test.timeout=15m"}, s.args...)
-		writeFile(t, filepath.Join(dir, "run"), "exec "+shellQuote(args)+"\n")
+		qemuvm.WriteFile(t, filepath.Join(dir, "run"), "exec "+qemuvm.ShellQuote(args)+"\n")
 	}
 
 	mods, _ := filepath.Glob(filepath.Join(kernel, "lib", "modules", "*", "kernel"))
@@ -151,20 +118,10 @@ func layOut(t *testing.T, root, kernel string) {
 	var order []string
 	for _, m := range modules {
 		name := filepath.Base(m)
-		copyFile(t, filepath.Join(mods[0], m), filepath.Join(root, "modules", name), 0o644)
+		qemuvm.CopyFile(t, filepath.Join(mods[0], m), filepath.Join(root, "modules", name), 0o644)
 		order = append(order, name)
 	}
-	writeFile(t, filepath.Join(root, "modules", "order"), strings.Join(order, "\n")+"\n")
-}
-
-// goBuild runs go build or go test -c for the VM: static, no cgo.
-func goBuild(t *testing.T, out string, args ...string) {
-	cmd := exec.Command("go", append(append([]string{}, args[:len(args)-1]...), "-o", out, args[len(args)-1])...)
-	cmd.Dir = testimg.ModuleRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %v: %v\n%s", args, err, b)
-	}
+	qemuvm.WriteFile(t, filepath.Join(root, "modules", "order"), strings.Join(order, "\n")+"\n")
 }
 
 // cpio packs the tree in newc format, the one the kernel unpacks into
@@ -195,24 +152,6 @@ func cpio(t *testing.T, root, out string) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("cpio: %v: %s", err, stderr.Bytes())
 	}
-}
-
-// run boots the VM, keeps its console in logPath and returns it.
-func run(t *testing.T, cmd *exec.Cmd, logPath string) string {
-	log, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	var out bytes.Buffer
-	cmd.Stdout = io.MultiWriter(&out, log)
-	cmd.Stderr = cmd.Stdout
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Logf("qemu: %v", err)
-	}
-	t.Logf("VM ran %v; console in %s", time.Since(start).Round(time.Second), logPath)
-	return out.String()
 }
 
 // check fails the test on any failure the console shows, and when a
@@ -266,46 +205,8 @@ func check(t *testing.T, out, logPath string) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("console tail:\n%s", tail(out, 60))
+		t.Logf("console tail:\n%s", qemuvm.Tail(out, 60))
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func mkdir(t *testing.T, dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeFile(t *testing.T, p, s string) {
-	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func shellQuote(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
 }
 
 // String makes a suite readable in failures.

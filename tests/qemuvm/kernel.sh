@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# kernel.sh: prints the directory holding the kernel of the cgroup v2 test
-# VM (boot/vmlinuz-*, lib/modules/*), Debian's linux-image-cloud-amd64
+# kernel.sh: prints the directory holding the kernel of the test VMs
+# (tests/cgroupvm, tests/systemdvm: boot/vmlinuz-*, lib/modules/*),
+# Debian's linux-image-cloud-amd64
 # unpacked with dpkg -x, never installed. The unpacked tree is cached in
 # $SATURN_VM_CACHE (default /var/cache/saturn/testvm) under the exact
 # package and version, so a run after the first (and CI on the same
