@@ -82,14 +82,27 @@ func setupStage1FS(s1 string, disablePaths bool) error {
 	if err := inDir(root, "/proc", func(d *os.File) error { return mountProc(d, disablePaths) }); err != nil {
 		return err
 	}
-	if err := inDir(root, "/sys", mountSys); err != nil {
+	if err := inDir(root, "/sys", func(d *os.File) error { return mountSys(d, disablePaths) }); err != nil {
 		return err
 	}
 	return setupDev(filepath.Join(s1, "dev"))
 }
 
-func mountSys(target *os.File) error {
-	return fdmount.NewOn(target, "sysfs", unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, "ro")
+// mountSys mounts a read-only sysfs on target, its hidden directories
+// covered unless disablePaths (see restrictSys).
+func mountSys(target *os.File, disablePaths bool) error {
+	mfd, err := fdmount.New("sysfs", unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, "ro")
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	if err := fdmount.Attach(mfd, int(target.Fd()), ""); err != nil {
+		return fmt.Errorf("mount sysfs on %s: %w", target.Name(), err)
+	}
+	if disablePaths {
+		return nil
+	}
+	return restrictSys(mfd)
 }
 
 // devNodes are the host's device nodes bound into the pod's /dev.
@@ -176,7 +189,7 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 	if err := inDir(root, "/proc", func(d *os.File) error { return mountProc(d, p.flags.disablePaths) }); err != nil {
 		return fmt.Errorf("app %s: %w", a.name, err)
 	}
-	if err := inDir(root, "/sys", mountSys); err != nil {
+	if err := inDir(root, "/sys", func(d *os.File) error { return mountSys(d, p.flags.disablePaths) }); err != nil {
 		return err
 	}
 	if err := inDir(root, "/sys/fs/cgroup", func(d *os.File) error { return mountCgroupView(a, d) }); err != nil {
@@ -358,42 +371,6 @@ func writeFallbackHosts(root *os.File, hostname string) error {
 		err = cerr
 	}
 	return err
-}
-
-// Paths of an app's /proc that rkt restricts unless --disable-paths: the
-// kernel's knobs become read-only (an app root must not reboot or retune
-// the host through /proc/sysrq-trigger or /proc/sys), and files exposing
-// host memory or keys read as empty.
-var (
-	readOnlyProc = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
-	maskedProc   = []string{"kcore", "keys", "timer_list"}
-)
-
-// restrictProc restricts the proc mounted at the descriptor proc. Its
-// entries are the kernel's, so they are looked up by name in it.
-func restrictProc(proc int) error {
-	for _, n := range readOnlyProc {
-		if !existsAt(proc, n) {
-			continue
-		}
-		if err := bindAt(proc, n, proc, n, true); err != nil {
-			return err
-		}
-	}
-	for _, n := range maskedProc {
-		if !existsAt(proc, n) {
-			continue
-		}
-		if err := bindAt(unix.AT_FDCWD, "/dev/null", proc, n, false); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func existsAt(dir int, name string) bool {
-	var st unix.Stat_t
-	return unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
 }
 
 // bindAt binds src (in srcDir) read-only on target (in dir).

@@ -487,7 +487,7 @@ func TestMountProcAndSysOnFD(t *testing.T) {
 		if err := inDir(rf, "/proc", func(d *os.File) error { return mountProc(d, disable) }); err != nil {
 			t.Fatal(err)
 		}
-		if err := inDir(rf, "/sys", mountSys); err != nil {
+		if err := inDir(rf, "/sys", func(d *os.File) error { return mountSys(d, disable) }); err != nil {
 			t.Fatal(err)
 		}
 		for _, tc := range []struct {
@@ -505,6 +505,19 @@ func TestMountProcAndSysOnFD(t *testing.T) {
 		var st unix.Stat_t
 		if err := unix.Stat(filepath.Join(root, "proc/kcore"), &st); err == nil && (st.Mode&unix.S_IFMT == unix.S_IFCHR) == disable {
 			t.Errorf("disablePaths %v: /proc/kcore has mode %o", disable, st.Mode)
+		}
+		// The host's firmware and file systems are out of sight; the
+		// cgroup directory stays, for the app's cgroup view.
+		for dir, keep := range map[string][]string{"sys/firmware": nil, "sys/fs": {"cgroup"}} {
+			ents, err := os.ReadDir(filepath.Join(root, dir))
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			hidden := err == nil && slices.Equal(names, keep)
+			if hidden == disable {
+				t.Errorf("disablePaths %v: /%s holds %q (%v)", disable, dir, names, err)
+			}
 		}
 	}
 }

@@ -104,6 +104,8 @@ func run(cmd string, args []string) int {
 		return spin(args)
 	case "fork-bomb":
 		return forkBomb()
+	case "kernel-paths":
+		return kernelPaths()
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", cmd)
 		return 2
