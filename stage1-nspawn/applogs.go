@@ -163,7 +163,3 @@ func (j *podJournal) fields(app string, pid, prio int) []journal.Field {
 	}
 	return f
 }
-
-// machineName is the pod's name as a machine (machined, journal): rkt's
-// pods were rkt-<uuid>.
-func machineName(uuid string) string { return "saturn-" + uuid }

@@ -53,6 +53,10 @@ func registerMachine(f *runFlags, podDir string, pid int) *podMachine {
 	return m
 }
 
+// machineName is the pod's name as a machine, in machined and in the
+// journal's CONTAINER_NAME: rkt's pods were rkt-<uuid>.
+func machineName(uuid string) string { return "saturn-" + uuid }
+
 // errNotOwnUnit: PID 1 is in no unit of the pod's own.
 var errNotOwnUnit = errors.New("not in a unit of its own")
 
