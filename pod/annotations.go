@@ -6,13 +6,9 @@ import (
 
 	"github.com/appc/spec/schema/types"
 	"github.com/spf13/pflag"
-)
 
-// reservedAnnotations are the annotation namespaces stage0 and stage1
-// speak through (rkt's stdio modes, the pod's mutability, saturn's own):
-// a user's --annotation may not set them, or it would pass what their
-// own flags check.
-var reservedAnnotations = []string{"coreos.com/rkt/", "saturn-pods.org/"}
+	"github.com/saturn-pods/saturn/stage1abi"
+)
 
 // addAnnotationFlag adds rkt's --annotation: NAME=VALUE on the preceding
 // app's runtime annotations, or before any image on the pod manifest's.
@@ -32,7 +28,7 @@ func annotationSetter(anns *types.Annotations) func(s string) error {
 		if err != nil {
 			return fmt.Errorf("invalid --annotation name %q: %v", k, err)
 		}
-		for _, r := range reservedAnnotations {
+		for _, r := range stage1abi.ReservedAnnotationPrefixes {
 			if strings.HasPrefix(k, r) {
 				return fmt.Errorf("--annotation %q: names under %s are saturn's own; use the flag that sets it", k, r)
 			}

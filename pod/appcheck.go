@@ -12,6 +12,7 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"github.com/saturn-pods/saturn/inroot"
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/stage2"
 )
 
@@ -36,7 +37,7 @@ func checkRuntimeApp(ra *schema.RuntimeApp, t Tree) error {
 	if app == nil {
 		app = t.Manifest.App
 	}
-	rootfs := filepath.Join(t.Path, treeRootfsDir)
+	rootfs := filepath.Join(t.Path, stage1abi.RootfsDir)
 	if err := CheckApp(ra.Name.String(), image, app, rootfs); err != nil {
 		return &CheckError{err: err}
 	}

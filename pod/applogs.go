@@ -8,13 +8,8 @@ import (
 	"github.com/appc/spec/schema"
 
 	"github.com/saturn-pods/saturn/config"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
-
-// AnnAppLogs is the pod manifest annotation in which stage0 tells stage1
-// where the apps' output goes (--app-logs, logs.d's app-logs): auto (the
-// journal when journald is reachable, else stdout), journal or stdout.
-// A stage1 that does not know it ignores it.
-const AnnAppLogs = "saturn-pods.org/app-logs"
 
 // checkAppLogs refuses an --app-logs value stage1 would not know.
 func checkAppLogs(mode string) error {
@@ -29,11 +24,11 @@ func checkAppLogs(mode string) error {
 // --pod-manifest that carries the annotation), else nothing, which
 // stage1 takes as auto.
 func SetAppLogs(pm *schema.PodManifest, flag, configured string) {
-	_, has := pm.Annotations.Get(AnnAppLogs)
+	_, has := pm.Annotations.Get(stage1abi.AnnAppLogs)
 	switch {
 	case flag != "":
-		pm.Annotations.Set(AnnAppLogs, flag)
+		pm.Annotations.Set(stage1abi.AnnAppLogs, flag)
 	case configured != "" && !has:
-		pm.Annotations.Set(AnnAppLogs, configured)
+		pm.Annotations.Set(stage1abi.AnnAppLogs, configured)
 	}
 }

@@ -7,12 +7,14 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // AppFinishTime is when stage1 recorded the app's exit status (zero while
 // it has not).
 func (p *Pod) AppFinishTime(app string) time.Time {
-	f, err := p.openStage1File(filepath.Join(statusRel, app))
+	f, err := p.openStage1File(filepath.Join(stage1abi.StatusDir, app))
 	if err != nil {
 		return time.Time{}
 	}
@@ -50,7 +52,7 @@ func (p *Pod) AppMounts(pm *schema.PodManifest, ra *schema.RuntimeApp, app *type
 		host := v.Source
 		if v.Kind == "empty" {
 			host = ""
-			dir := filepath.Join(p.Path(), "sharedVolumes", v.Name.String())
+			dir := filepath.Join(p.Path(), stage1abi.SharedVolumesDir, v.Name.String())
 			if _, err := os.Stat(dir); err == nil {
 				host = dir
 			}

@@ -12,19 +12,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-)
 
-// saturn's own stage1 entrypoints beside rkt's (docs/stage1-abi.md): a
-// stage1 without them has no cgroups to change or read.
-const (
-	EntrypointUpdate = "saturn-pods.org/stage1/update"
-	EntrypointStats  = "saturn-pods.org/stage1/stats"
+	"github.com/saturn-pods/saturn/clip"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
-
-// oomKillsRel holds rkt/oom-kills/<app>, written by stage1-nspawn when an
-// app exits after the kernel killed some of its processes for lack of
-// memory.
-const oomKillsRel = "rkt/oom-kills"
 
 // statsTimeout bounds the stats entrypoint, which reads a few files.
 const statsTimeout = 10 * time.Second
@@ -32,7 +23,7 @@ const statsTimeout = 10 * time.Second
 // AppOOMKills returns how many of app's processes were OOM-killed, as
 // stage1 recorded when the app exited; 0 when it recorded none.
 func (p *Pod) AppOOMKills(app string) uint64 {
-	s, err := p.readStage1File(filepath.Join(oomKillsRel, app))
+	s, err := p.readStage1File(filepath.Join(stage1abi.OOMKillsDir, app))
 	if err != nil {
 		return 0
 	}
@@ -54,7 +45,7 @@ type AppUsage struct {
 // returns each app's usage by name; ok is false when the stage1 has no
 // such entrypoint.
 func (p *Pod) Usage(locate TreeLocator) (usage map[string]AppUsage, ok bool, err error) {
-	entry, ok, err := p.HostEntrypoint(EntrypointStats, locate)
+	entry, ok, err := p.HostEntrypoint(stage1abi.EntrypointStats, locate)
 	if err != nil || !ok {
 		return nil, ok, err
 	}
@@ -66,7 +57,7 @@ func (p *Pod) Usage(locate TreeLocator) (usage map[string]AppUsage, ok bool, err
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, true, fmt.Errorf("pod %s: stage1 stats: %v: %s", p.UUID, err, clip(strings.TrimSpace(stderr.String())))
+		return nil, true, fmt.Errorf("pod %s: stage1 stats: %v: %s", p.UUID, err, clip.String(strings.TrimSpace(stderr.String())))
 	}
 	var v struct {
 		Apps []AppUsage `json:"apps"`
@@ -80,12 +71,6 @@ func (p *Pod) Usage(locate TreeLocator) (usage map[string]AppUsage, ok bool, err
 	}
 	return usage, true, nil
 }
-
-// AnnCgroupParent is the pod manifest annotation that --cgroup-parent
-// sets: where stage1-nspawn makes the pod's cgroup (a slice name where
-// systemd runs, such as machine.slice; a cgroup path elsewhere, such as
-// /pods). Without it the pod goes to machine.slice, as rkt's did.
-const AnnCgroupParent = "saturn-pods.org/cgroup-parent"
 
 func addCgroupParentFlag(fs *pflag.FlagSet, v *string) {
 	fs.StringVar(v, "cgroup-parent", "", "where the pod's cgroup goes: a systemd slice (default machine.slice) or, without systemd, a cgroup path (default /machine.slice)")
@@ -103,7 +88,7 @@ func checkCgroupParent(s string) error {
 		bad = bad || elem == ".." || elem == "."
 	}
 	if bad {
-		return fmt.Errorf("invalid --cgroup-parent %q: want a slice name or a cgroup path without . or .. elements", clip(s))
+		return fmt.Errorf("invalid --cgroup-parent %q: want a slice name or a cgroup path without . or .. elements", clip.String(s))
 	}
 	return nil
 }

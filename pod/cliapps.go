@@ -18,14 +18,6 @@ import (
 	"github.com/saturn-pods/saturn/seccomp"
 )
 
-// Annotations rkt puts on a runtime app for its stdio modes; stage1 reads
-// them.
-const (
-	AnnotationStdin  = "coreos.com/rkt/stage2/stdin"
-	AnnotationStdout = "coreos.com/rkt/stage2/stdout"
-	AnnotationStderr = "coreos.com/rkt/stage2/stderr"
-)
-
 // App is one app as given on the run/prepare command line: an image and
 // the per-app flags that followed it.
 type App struct {

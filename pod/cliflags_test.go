@@ -7,6 +7,8 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/spf13/pflag"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // rkt spells the flag --oom-score-adjust; --oom-score-adj stays as a
@@ -53,7 +55,7 @@ func TestRuntimeCheckStage1NetModes(t *testing.T) {
 	withModes := func(v string) *schema.ImageManifest {
 		m := &schema.ImageManifest{Name: "example.com/stage1"}
 		if v != "" {
-			m.Annotations.Set(AnnNetModes, v)
+			m.Annotations.Set(stage1abi.AnnNetModes, v)
 		}
 		return m
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/saturn-pods/saturn/stage1abi"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -237,7 +239,7 @@ func oneLineEach(errs []error) string {
 // stage1GC runs the pod's stage1 gc entrypoint, remounting stage1's
 // overlay first if it is gone.
 func (c *Cleaner) stage1GC(p *Pod) error {
-	inPod, ok, err := p.Entrypoint(EntrypointGC)
+	inPod, ok, err := p.Entrypoint(stage1abi.EntrypointGC)
 	if err != nil || !ok {
 		return err
 	}
@@ -248,25 +250,22 @@ func (c *Cleaner) stage1GC(p *Pod) error {
 			return err
 		}
 	}
-	entry, _, err := p.HostEntrypoint(EntrypointGC, c.Locate)
+	entry, _, err := p.HostEntrypoint(stage1abi.EntrypointGC, c.Locate)
 	if err != nil {
 		return err
 	}
-	var args []string
-	if c.Debug {
-		args = append(args, "--debug")
-	}
-	return p.RunStage1(entry, append(args, p.UUID), nil, c.Stdout, c.Stderr)
+	args := (&stage1abi.GCFlags{Debug: c.Debug, UUID: p.UUID}).Args()
+	return p.RunStage1(entry, args, nil, c.Stdout, c.Stderr)
 }
 
 func mountStage1(p *Pod, locate TreeLocator) error {
 	dir := p.Path()
-	s1, err := readTrimmed(filepath.Join(dir, fileStage1TreeID))
+	s1, err := stage1abi.ReadValue(filepath.Join(dir, stage1abi.Stage1TreeID))
 	if err != nil {
 		return err
 	}
-	return mountOverlay(locate, s1, filepath.Join(dir, stage1RootfsRel),
-		filepath.Join(dir, dirOverlay, s1, "upper"), filepath.Join(dir, dirOverlay, s1, "work"))
+	return mountOverlay(locate, s1, filepath.Join(dir, stage1abi.Stage1Rootfs),
+		filepath.Join(dir, stage1abi.OverlayDir, s1, "upper"), filepath.Join(dir, stage1abi.OverlayDir, s1, "work"))
 }
 
 // RunStage1 runs a stage1 entrypoint as a child, in the pod directory, as

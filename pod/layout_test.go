@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 const stage1Manifest = `,"annotations":[{"name":"coreos.com/rkt/stage1/run","value":"/init"}]`
@@ -173,7 +175,7 @@ func TestHostEntrypointComesFromTheTree(t *testing.T) {
 	if err := os.WriteFile(inPod, []byte("#!/bin/sh\necho replaced\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	entry, ok, err := p.HostEntrypoint(EntrypointRun, f.locate)
+	entry, ok, err := p.HostEntrypoint(stage1abi.EntrypointRun, f.locate)
 	if err != nil || !ok {
 		t.Fatalf("HostEntrypoint: %q, %v, %v", entry, ok, err)
 	}
@@ -183,7 +185,7 @@ func TestHostEntrypointComesFromTheTree(t *testing.T) {
 	if b, err := os.ReadFile(entry); err != nil || strings.Contains(string(b), "replaced") {
 		t.Errorf("entrypoint %s is the replaced copy (%v)", entry, err)
 	}
-	if entry, _, _ := p.HostEntrypoint(EntrypointRun, nil); entry != inPod {
+	if entry, _, _ := p.HostEntrypoint(stage1abi.EntrypointRun, nil); entry != inPod {
 		t.Errorf("without trees HostEntrypoint = %q, want the pod's %q", entry, inPod)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/saturn-pods/saturn/aci"
 	"github.com/saturn-pods/saturn/grant"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // ImageManifests gives image manifests by image id (the store does).
@@ -99,7 +100,7 @@ func Generate(o *PrepareOptions, images ImageManifests, environ []string) (*sche
 	}
 	pm.Annotations.Set("coreos.com/rkt/stage1/mutable", "false")
 	if o.CgroupParent != "" {
-		pm.Annotations.Set(AnnCgroupParent, o.CgroupParent)
+		pm.Annotations.Set(stage1abi.AnnCgroupParent, o.CgroupParent)
 	}
 	pm.UserAnnotations = o.Apps.UserAnnotations
 	pm.UserLabels = o.Apps.UserLabels
@@ -178,7 +179,7 @@ func runtimeApp(app *App, im *schema.ImageManifest, o *PrepareOptions) (schema.R
 	for _, an := range app.Annotations {
 		ra.Annotations.Set(an.Name, an.Value)
 	}
-	for ann, mode := range map[string]string{AnnotationStdin: app.Stdin, AnnotationStdout: app.Stdout, AnnotationStderr: app.Stderr} {
+	for ann, mode := range map[string]string{stage1abi.AnnStdin: app.Stdin, stage1abi.AnnStdout: app.Stdout, stage1abi.AnnStderr: app.Stderr} {
 		if mode != "" {
 			ra.Annotations.Set(types.ACIdentifier(ann), mode)
 		}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // fakeImages is an in-memory image store for manifest tests.
@@ -105,7 +107,7 @@ func TestGenerate(t *testing.T) {
 	if mems != 1 {
 		t.Errorf("%d memory isolators, want the image's replaced by one", mems)
 	}
-	if v, _ := a.Annotations.Get(AnnotationStdin); v != "tty" {
+	if v, _ := a.Annotations.Get(stage1abi.AnnStdin); v != "tty" {
 		t.Errorf("stdin annotation = %q", v)
 	}
 	if a.App.UserAnnotations["k"] != "v" || pm.UserLabels["team"] != "a" {

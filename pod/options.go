@@ -18,6 +18,7 @@ import (
 	"github.com/saturn-pods/saturn/grant"
 	"github.com/saturn-pods/saturn/network"
 	"github.com/saturn-pods/saturn/network/cni"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // PrepareOptions are the flags that define a pod, shared by run and
@@ -42,7 +43,7 @@ type PrepareOptions struct {
 	// Grants is what the operator lets images grant themselves; the
 	// caller fills it in from the flags (nil: nothing that widens).
 	Grants *grant.Policy
-	// AppLogs is --app-logs (see AnnAppLogs); "" when not given.
+	// AppLogs is --app-logs (see stage1abi.AnnAppLogs); "" when not given.
 	AppLogs string
 	// CgroupParent is where stage1 puts the pod's cgroup (cgroups.go).
 	CgroupParent string
@@ -253,16 +254,12 @@ func checkNoControl(o *RuntimeOptions) error {
 	return nil
 }
 
-// AnnNetModes is the stage1 image annotation in which saturn's stage1s
-// list, comma-separated, the --net modes they accept (docs/stage1-abi.md).
-const AnnNetModes = "saturn-pods.org/stage1/net-modes"
-
 // CheckStage1 refuses a network mode that the stage1 image manifest im
 // declares it does not support, so that a pod it would refuse is neither
 // made nor started. A stage1 without the annotation, as rkt's, is given
 // every mode and decides itself.
 func (o *RuntimeOptions) CheckStage1(im *schema.ImageManifest) error {
-	v, ok := im.Annotations.Get(AnnNetModes)
+	v, ok := im.Annotations.Get(stage1abi.AnnNetModes)
 	if !ok {
 		return nil
 	}

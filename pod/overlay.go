@@ -9,11 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/atomicfile"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // UsesOverlay reports whether the pod's trees are overlay mounts.
 func (p *Pod) UsesOverlay() bool {
-	_, err := os.Stat(filepath.Join(p.Path(), fileOverlayMarker))
+	_, err := os.Stat(filepath.Join(p.Path(), stage1abi.OverlayPrepared))
 	return err == nil
 }
 
@@ -29,7 +30,7 @@ func Mount(p *Pod, locate TreeLocator) error {
 		return nil
 	}
 	dir := p.Path()
-	s1, err := readTrimmed(filepath.Join(dir, fileStage1TreeID))
+	s1, err := stage1abi.ReadValue(filepath.Join(dir, stage1abi.Stage1TreeID))
 	if err != nil {
 		return err
 	}
@@ -37,8 +38,8 @@ func Mount(p *Pod, locate TreeLocator) error {
 	if err != nil {
 		return err
 	}
-	root := filepath.Join(dir, stage1RootfsRel)
-	s1Upper := filepath.Join(dir, dirOverlay, s1, "upper")
+	root := filepath.Join(dir, stage1abi.Stage1Rootfs)
+	s1Upper := filepath.Join(dir, stage1abi.OverlayDir, s1, "upper")
 	s1Tree, err := locate(s1)
 	if err != nil {
 		return fmt.Errorf("stage1: tree %s: %w", s1, err)
@@ -48,33 +49,33 @@ func Mount(p *Pod, locate TreeLocator) error {
 	// overlay, its parents would each be copied up first, which costs
 	// more than the directories themselves. It is the same tree either
 	// way.
-	preMade := makeStage2Parents(filepath.Join(s1Tree, treeRootfsDir), s1Upper) == nil
+	preMade := makeStage2Parents(filepath.Join(s1Tree, stage1abi.RootfsDir), s1Upper) == nil
 	for _, ra := range pm.Apps {
 		if preMade {
-			if err := makeAppDir(dir, filepath.Join(s1Upper, stage2Rel), ra.Name.String()); err != nil {
+			if err := makeAppDir(dir, filepath.Join(s1Upper, stage1abi.Stage2Dir), ra.Name.String()); err != nil {
 				return err
 			}
 		}
 	}
-	if err := mountOverlay(locate, s1, root, s1Upper, filepath.Join(dir, dirOverlay, s1, "work")); err != nil {
+	if err := mountOverlay(locate, s1, root, s1Upper, filepath.Join(dir, stage1abi.OverlayDir, s1, "work")); err != nil {
 		return fmt.Errorf("stage1: %w", err)
 	}
 	for _, ra := range pm.Apps {
 		name := ra.Name.String()
-		info := filepath.Join(dir, dirAppsInfo, name)
-		treeID, err := readTrimmed(filepath.Join(info, treeIDFile))
+		info := filepath.Join(dir, stage1abi.AppsInfoDir, name)
+		treeID, err := stage1abi.ReadValue(filepath.Join(info, stage1abi.TreeIDFile))
 		if err != nil {
 			return err
 		}
-		appDir := filepath.Join(root, stage2Rel, name)
+		appDir := filepath.Join(root, stage1abi.Stage2Dir, name)
 		if !preMade {
-			if err := makeAppDir(dir, filepath.Join(root, stage2Rel), name); err != nil {
+			if err := makeAppDir(dir, filepath.Join(root, stage1abi.Stage2Dir), name); err != nil {
 				return err
 			}
 		}
-		up := filepath.Join(dir, dirOverlay, treeID, "upper", name)
-		work := filepath.Join(dir, dirOverlay, treeID, "work", name)
-		if err := mountOverlay(locate, treeID, filepath.Join(appDir, treeRootfsDir), up, work); err != nil {
+		up := filepath.Join(dir, stage1abi.OverlayDir, treeID, "upper", name)
+		work := filepath.Join(dir, stage1abi.OverlayDir, treeID, "work", name)
+		if err := mountOverlay(locate, treeID, filepath.Join(appDir, stage1abi.RootfsDir), up, work); err != nil {
 			return fmt.Errorf("app %s: %w", name, err)
 		}
 	}
@@ -90,7 +91,7 @@ func Mount(p *Pod, locate TreeLocator) error {
 // the owner and mode a copy-up would give it.
 func makeStage2Parents(lower, upper string) error {
 	rel := ""
-	for _, name := range strings.Split(stage2Rel, "/") {
+	for _, name := range strings.Split(stage1abi.Stage2Dir, "/") {
 		rel = filepath.Join(rel, name)
 		mode, uid, gid := uint32(0o755), 0, 0
 		var st unix.Stat_t
@@ -123,10 +124,10 @@ func makeStage2Parents(lower, upper string) error {
 // stage2 and puts the app's image manifest beside it.
 func makeAppDir(podDir, stage2, name string) error {
 	appDir := filepath.Join(stage2, name)
-	if err := os.MkdirAll(filepath.Join(appDir, treeRootfsDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(appDir, stage1abi.RootfsDir), 0o755); err != nil {
 		return err
 	}
-	return copyFile(filepath.Join(podDir, dirAppsInfo, name, imageManifestFile), filepath.Join(appDir, imageManifestFile))
+	return copyFile(filepath.Join(podDir, stage1abi.AppsInfoDir, name, stage1abi.ImageManifest), filepath.Join(appDir, stage1abi.ImageManifest))
 }
 
 func mountOverlay(locate TreeLocator, treeID, target, upper, work string) error {
@@ -134,7 +135,7 @@ func mountOverlay(locate TreeLocator, treeID, target, upper, work string) error 
 	if err != nil {
 		return fmt.Errorf("tree %s: %w", treeID, err)
 	}
-	lower := filepath.Join(tree, treeRootfsDir)
+	lower := filepath.Join(tree, stage1abi.RootfsDir)
 	if _, err := os.Stat(lower); err != nil {
 		return fmt.Errorf("tree %s: %w", treeID, err)
 	}

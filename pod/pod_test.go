@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 func TestUUID(t *testing.T) {
@@ -248,11 +250,11 @@ func TestStatusFiles(t *testing.T) {
 	if p.CreationTime().IsZero() {
 		t.Error("no creation time with pod-created")
 	}
-	gc, ok, err := p.Entrypoint(EntrypointGC)
+	gc, ok, err := p.Entrypoint(stage1abi.EntrypointGC)
 	if err != nil || !ok || gc != filepath.Join(p.Path(), "stage1/rootfs/gc") {
 		t.Errorf("gc entrypoint %q %t %v", gc, ok, err)
 	}
-	if _, ok, _ := p.Entrypoint(EntrypointStop); ok {
+	if _, ok, _ := p.Entrypoint(stage1abi.EntrypointStop); ok {
 		t.Error("stop entrypoint found in a manifest without one")
 	}
 	if v, err := p.InterfaceVersion(); err != nil || v != 1 {

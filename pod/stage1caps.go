@@ -9,29 +9,14 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
-)
 
-// Annotations a stage1 image may carry to say what it cannot honour, so
-// that stage0 refuses such a pod before it exists instead of leaving an
-// exited pod behind (docs/stage1-abi.md). rkt's stage1s carry none: then
-// stage1 decides, as in rkt.
-const (
-	// AnnMaxApps is the most apps a pod may have (stage1-fly: 1).
-	AnnMaxApps = "saturn-pods.org/stage1/max-apps"
-	// AnnUnsupportedFlags lists, comma-separated, run flags the stage1
-	// cannot honour: "hostname", "ipc=private".
-	AnnUnsupportedFlags = "saturn-pods.org/stage1/unsupported-flags"
-	// AnnIsolators lists, comma-separated, the isolators the stage1
-	// applies. Others given by the operator are refused; resource
-	// isolators that only the image asks for are ignored by the stage1,
-	// with a warning.
-	AnnIsolators = "saturn-pods.org/stage1/isolators"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // CheckStage1Flags refuses run flags the stage1 image im says it cannot
 // honour.
 func (o *RuntimeOptions) CheckStage1Flags(im *schema.ImageManifest) error {
-	v, ok := im.Annotations.Get(AnnUnsupportedFlags)
+	v, ok := im.Annotations.Get(stage1abi.AnnUnsupportedFlags)
 	if !ok {
 		return nil
 	}
@@ -50,12 +35,12 @@ func (o *RuntimeOptions) CheckStage1Flags(im *schema.ImageManifest) error {
 // cannot run: too many apps, or isolators it does not apply that the
 // operator asked for. images gives the apps' image manifests.
 func CheckStage1Pod(s1 *schema.ImageManifest, pm *schema.PodManifest, images ImageManifests) error {
-	if v, ok := s1.Annotations.Get(AnnMaxApps); ok {
+	if v, ok := s1.Annotations.Get(stage1abi.AnnMaxApps); ok {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && len(pm.Apps) > n {
 			return fmt.Errorf("stage1 %s runs at most %d app(s) per pod; this pod has %d", s1.Name, n, len(pm.Apps))
 		}
 	}
-	v, ok := s1.Annotations.Get(AnnIsolators)
+	v, ok := s1.Annotations.Get(stage1abi.AnnIsolators)
 	if !ok {
 		return nil
 	}

@@ -2,7 +2,6 @@ package pod
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,19 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/inroot"
-)
-
-// Stage1 entrypoint annotations and the interface version annotation.
-const (
-	EntrypointRun    = "coreos.com/rkt/stage1/run"
-	EntrypointEnter  = "coreos.com/rkt/stage1/enter"
-	EntrypointGC     = "coreos.com/rkt/stage1/gc"
-	EntrypointStop   = "coreos.com/rkt/stage1/stop"
-	EntrypointAttach = "coreos.com/rkt/stage1/attach"
-	annInterfaceVers = "coreos.com/rkt/stage1/interface-version"
-	// MaxInterfaceVersion is the newest stage1 ABI saturn speaks.
-	MaxInterfaceVersion = 5
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // errNoPid is returned while stage1 has not written its pid yet.
@@ -61,7 +50,7 @@ func (p *Pod) HostEntrypoint(name string, locate TreeLocator) (string, bool, err
 	if err != nil || !ok || locate == nil {
 		return entry, ok, err
 	}
-	treeID, err := readTrimmed(filepath.Join(p.Path(), fileStage1TreeID))
+	treeID, err := stage1abi.ReadValue(filepath.Join(p.Path(), stage1abi.Stage1TreeID))
 	if err != nil {
 		return entry, ok, nil
 	}
@@ -69,7 +58,7 @@ func (p *Pod) HostEntrypoint(name string, locate TreeLocator) (string, bool, err
 	if err != nil {
 		return entry, ok, nil
 	}
-	rootfs := filepath.Join(tree, treeRootfsDir)
+	rootfs := filepath.Join(tree, stage1abi.RootfsDir)
 	rel, err := filepath.Rel(p.Stage1RootfsPath(), entry)
 	if err != nil {
 		return entry, ok, nil
@@ -99,7 +88,7 @@ func (p *Pod) InterfaceVersion() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return InterfaceVersionOf(im.Annotations.Get(annInterfaceVers))
+	return InterfaceVersionOf(im.Annotations.Get(stage1abi.AnnInterfaceVersion))
 }
 
 // InterfaceVersionOf parses an interface-version annotation (absent: 1).
@@ -111,8 +100,8 @@ func InterfaceVersionOf(v string, present bool) (int, error) {
 	if err != nil || n < 1 {
 		return 0, fmt.Errorf("stage1 has an invalid interface version %q", v)
 	}
-	if n > MaxInterfaceVersion {
-		return 0, fmt.Errorf("stage1 speaks interface version %d; saturn speaks up to %d", n, MaxInterfaceVersion)
+	if n > stage1abi.MaxInterfaceVersion {
+		return 0, fmt.Errorf("stage1 speaks interface version %d; saturn speaks up to %d", n, stage1abi.MaxInterfaceVersion)
 	}
 	return n, nil
 }
@@ -120,14 +109,14 @@ func InterfaceVersionOf(v string, present bool) (int, error) {
 // Pid is the host pid of the process stage1 named for enter: the pid
 // file's, or the only child of the ppid file's process.
 func (p *Pod) Pid() (int, error) {
-	if s, err := readTrimmed(filepath.Join(p.Path(), "pid")); err == nil {
-		return parsePid(s)
+	pid, err := stage1abi.ReadPid(p.Path())
+	if !errors.Is(err, os.ErrNotExist) {
+		return pid, err
 	}
-	s, err := readTrimmed(filepath.Join(p.Path(), "ppid"))
-	if err != nil {
+	ppid, err := stage1abi.ReadPpid(p.Path())
+	if errors.Is(err, os.ErrNotExist) {
 		return 0, errNoPid
 	}
-	ppid, err := parsePid(s)
 	if err != nil {
 		return 0, err
 	}
@@ -145,7 +134,7 @@ func (p *Pod) Pid() (int, error) {
 func parsePid(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("invalid pid %q", clip(s))
+		return 0, fmt.Errorf("invalid pid %q", clip.String(s))
 	}
 	return n, nil
 }
@@ -183,21 +172,14 @@ func (p *Pod) SignalRunning(pid int, sig unix.Signal) error {
 
 // AppExitCode is the exit status stage1 recorded for an app.
 func (p *Pod) AppExitCode(app string) (int, error) {
-	s, err := p.readStage1File(filepath.Join(statusRel, app))
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, fmt.Errorf("pod %s: app %s: bad exit status %q", p.UUID, app, clip(s))
-	}
-	return n, nil
+	dir, _ := p.stage1File(stage1abi.StatusFile(app))
+	return stage1abi.ReadAppStatus(dir, app)
 }
 
 // Ready reports whether stage1 says every app has started.
 func (p *Pod) Ready() bool {
-	s, err := p.readStage1File(supervisorRel)
-	return err == nil && s == "ready"
+	s, err := p.readStage1File(stage1abi.SupervisorStatus)
+	return err == nil && s == stage1abi.SupervisorReady
 }
 
 // WaitFinished waits until the pod is neither preparing nor running.
@@ -260,8 +242,8 @@ func sleep(ctx context.Context) error {
 	}
 }
 
-// NetInfo is one network of a pod as a stage1 records it in
-// net-info.json (rkt's file and field names).
+// NetInfo is one network of a pod as list and status show it: the
+// fields of stage1's record (stage1abi.NetInfo) that rkt's show.
 type NetInfo struct {
 	NetName string `json:"netName"`
 	IfName  string `json:"ifName,omitempty"`
@@ -269,15 +251,12 @@ type NetInfo struct {
 }
 
 // Networks reads the networks stage1 attached the pod to; none when it
-// wrote no net-info.json (host or no networking).
+// wrote no net-info.json (host or no networking), or a broken one.
 func (p *Pod) Networks() []NetInfo {
-	b, err := os.ReadFile(filepath.Join(p.Path(), "net-info.json"))
-	if err != nil {
-		return nil
-	}
+	recs, _ := stage1abi.ReadNetInfo(p.Path())
 	var nets []NetInfo
-	if err := json.Unmarshal(b, &nets); err != nil {
-		return nil
+	for _, r := range recs {
+		nets = append(nets, NetInfo{NetName: r.NetName, IfName: r.IfName, IP: r.IP})
 	}
 	return nets
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // Files stage1 writes in its rootfs can be replaced by an app that escaped
@@ -94,11 +96,11 @@ func TestStage1FilesReadSafely(t *testing.T) {
 		t.Errorf("exit status read from a %d-byte file: %d", len(big), code)
 	}
 	// One just within the cap is read as before.
-	if err := os.WriteFile(status, []byte("0"+strings.Repeat(" ", maxSmallFile-1)), 0o644); err != nil {
+	if err := os.WriteFile(status, []byte("0"+strings.Repeat(" ", stage1abi.MaxValueSize-1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if code, err := p.AppExitCode("app"); err != nil || code != 0 {
-		t.Errorf("exit status of a %d-byte file: %d, %v", maxSmallFile, code, err)
+		t.Errorf("exit status of a %d-byte file: %d, %v", stage1abi.MaxValueSize, code, err)
 	}
 
 	// A bad value is shown clipped.

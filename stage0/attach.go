@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/saturn-pods/saturn/clip"
 	"github.com/saturn-pods/saturn/pod"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // attachCommands is `saturn attach`, as rkt's: it connects this terminal
@@ -30,39 +30,41 @@ func attachCommands(g *globals) []*command {
 	}}
 }
 
-// attachArgs turns --mode into the attach entrypoint's arguments.
-func attachArgs(mode string) ([]string, error) {
+// attachFlags turns --mode into the attach entrypoint's arguments.
+func attachFlags(mode string) (*stage1abi.AttachFlags, error) {
 	switch mode {
 	case "auto", "":
-		return []string{"--action=auto-attach"}, nil
+		return &stage1abi.AttachFlags{Action: stage1abi.AttachAuto}, nil
 	case "list":
-		return []string{"--action=list"}, nil
+		return &stage1abi.AttachFlags{Action: stage1abi.AttachList}, nil
 	}
-	args := []string{"--action=custom-attach"}
+	f := &stage1abi.AttachFlags{Action: stage1abi.AttachCustom}
 	for _, m := range strings.Split(mode, ",") {
-		var flags []string
 		switch m {
 		case "tty":
-			flags = []string{"--tty-in=true", "--tty-out=true"}
-		case "tty-in", "tty-out", "stdin", "stdout", "stderr":
-			flags = []string{"--" + m + "=true"}
+			f.TTYIn, f.TTYOut = true, true
+		case "tty-in":
+			f.TTYIn = true
+		case "tty-out":
+			f.TTYOut = true
+		case "stdin":
+			f.Stdin = true
+		case "stdout":
+			f.Stdout = true
+		case "stderr":
+			f.Stderr = true
 		default:
 			return nil, usagef("invalid --mode %q (want auto, list, or a comma-separated list of tty, tty-in, tty-out, stdin, stdout, stderr)", clip.String(mode))
 		}
-		for _, f := range flags {
-			if !slices.Contains(args, f) {
-				args = append(args, f)
-			}
-		}
 	}
-	return args, nil
+	return f, nil
 }
 
 func runAttach(g *globals, args []string, app, mode string) error {
 	if len(args) != 1 {
 		return usagef("give a pod UUID")
 	}
-	modeArgs, err := attachArgs(mode)
+	f, err := attachFlags(mode)
 	if err != nil {
 		return err
 	}
@@ -76,21 +78,18 @@ func runAttach(g *globals, args []string, app, mode string) error {
 	if app, err = runningApp(p, app); err != nil {
 		return err
 	}
-	entry, ok, err := p.HostEntrypoint(pod.EntrypointAttach, hostTrees(g))
+	entry, ok, err := p.HostEntrypoint(stage1abi.EntrypointAttach, hostTrees(g))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("pod %s: its stage1 has no %s entrypoint", p.UUID, pod.EntrypointAttach)
+		return fmt.Errorf("pod %s: its stage1 has no %s entrypoint", p.UUID, stage1abi.EntrypointAttach)
 	}
 	if err := os.Chdir(p.Path()); err != nil {
 		return fmt.Errorf("enter pod directory: %w", err)
 	}
-	argv := append([]string{entry}, modeArgs...)
-	argv = append(argv, "--app="+app)
-	if g.Debug {
-		argv = append(argv, "--debug")
-	}
+	f.App, f.Debug = app, g.Debug
+	argv := append([]string{entry}, f.Args()...)
 	g.debugf("exec %s", strings.Join(argv, " "))
 	if err := syscall.Exec(entry, argv, os.Environ()); err != nil {
 		return fmt.Errorf("exec stage1 attach %s: %w", entry, err)

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestAttachArgs(t *testing.T) {
+func TestAttachFlags(t *testing.T) {
 	for _, tc := range []struct {
 		mode string
 		want []string
@@ -21,9 +21,14 @@ func TestAttachArgs(t *testing.T) {
 		{"stdio", nil, true},
 		{"tty,", nil, true},
 	} {
-		got, err := attachArgs(tc.mode)
+		f, err := attachFlags(tc.mode)
+		var got []string
+		if err == nil {
+			got = f.Args()
+			got = got[:len(got)-1] // --app=
+		}
 		if (err != nil) != tc.bad || !slices.Equal(got, tc.want) {
-			t.Errorf("attachArgs(%q) = %q, %v; want %q (error %v)", tc.mode, got, err, tc.want, tc.bad)
+			t.Errorf("attachFlags(%q) = %q, %v; want %q (error %v)", tc.mode, got, err, tc.want, tc.bad)
 		}
 	}
 }

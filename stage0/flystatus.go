@@ -11,11 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/pod"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
-
-// flyWatcherRel is where stage1-fly's exit watcher leaves its pid, below
-// the stage1 rootfs (docs/stage1-abi.md).
-const flyWatcherRel = "rkt/fly-watcher"
 
 // flyWatcherArg is the watcher's first argument, which tells it from a
 // process that took its pid over.
@@ -35,7 +32,7 @@ func waitExitStatus(p *pod.Pod, timeout time.Duration) {
 	if err != nil || len(pm.Apps) == 0 {
 		return
 	}
-	pidfd, ok := flyWatcher(filepath.Join(p.Stage1RootfsPath(), flyWatcherRel))
+	pidfd, ok := flyWatcher(filepath.Join(p.Stage1RootfsPath(), stage1abi.FlyWatcher))
 	if !ok {
 		return
 	}

@@ -2,17 +2,12 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/appc/spec/schema"
 
 	"github.com/saturn-pods/saturn/pod"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
-
-// netArgsVersion is the stage1 interface version from which the run
-// entrypoint takes --system-config, --net-out and --net-bandwidth
-// (docs/stage1-abi.md).
-const netArgsVersion = 5
 
 // checkNetworking refuses, before the pod starts, networking the stage1
 // of manifest s1m cannot give it: --net-out and --net-bandwidth with a
@@ -25,28 +20,11 @@ func checkNetworking(g *globals, rt *pod.RuntimeOptions, s1m *schema.ImageManife
 	if err != nil {
 		return err
 	}
-	if version < netArgsVersion {
+	if version < stage1abi.VersionNetArgs {
 		if len(rt.NetOut) > 0 || rt.NetBandwidth != "" {
-			return fmt.Errorf("stage1 %s does not support --net-out or --net-bandwidth (stage1 interface version %d, they need %d)", s1m.Name, version, netArgsVersion)
+			return fmt.Errorf("stage1 %s does not support --net-out or --net-bandwidth (stage1 interface version %d, they need %d)", s1m.Name, version, stage1abi.VersionNetArgs)
 		}
 		return nil
 	}
 	return rt.CheckNetworks(g.LocalConfig, g.SystemConfig, ports)
-}
-
-// netRunArgs are the run entrypoint's networking arguments of interface
-// version 5.
-func netRunArgs(g *globals, rt *pod.RuntimeOptions) []string {
-	systemConfig := g.SystemConfig
-	if abs, err := filepath.Abs(systemConfig); err == nil {
-		systemConfig = abs
-	}
-	args := []string{"--system-config=" + systemConfig}
-	for _, r := range rt.NetOut {
-		args = append(args, "--net-out="+r)
-	}
-	if rt.NetBandwidth != "" {
-		args = append(args, "--net-bandwidth="+rt.NetBandwidth)
-	}
-	return args
 }

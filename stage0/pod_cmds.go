@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/pod"
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/store"
 )
 
@@ -308,16 +309,13 @@ func stopPod(g *globals, p *pod.Pod, force bool) error {
 	if !p.Running() {
 		return fmt.Errorf("pod %q is not running (%s)", p.UUID, p.State())
 	}
-	entry, ok, err := p.HostEntrypoint(pod.EntrypointStop, hostTrees(g))
+	entry, ok, err := p.HostEntrypoint(stage1abi.EntrypointStop, hostTrees(g))
 	if err != nil {
 		return err
 	}
 	if ok {
-		var args []string
-		if force {
-			args = append(args, "--force")
-		}
-		return p.RunStage1(entry, append(args, p.UUID), nil, g.Stderr, g.Stderr)
+		args := (&stage1abi.StopFlags{Force: force, UUID: p.UUID}).Args()
+		return p.RunStage1(entry, args, nil, g.Stderr, g.Stderr)
 	}
 	pid, err := p.Pid()
 	if err != nil {
@@ -424,12 +422,12 @@ func enterPod(g *globals, p *pod.Pod, app string, cmd []string) error {
 	if len(cmd) == 0 {
 		cmd = []string{defaultEnterShell(p.Path(), app)}
 	}
-	entry, ok, err := p.HostEntrypoint(pod.EntrypointEnter, hostTrees(g))
+	entry, ok, err := p.HostEntrypoint(stage1abi.EntrypointEnter, hostTrees(g))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("pod %s: its stage1 has no %s entrypoint", p.UUID, pod.EntrypointEnter)
+		return fmt.Errorf("pod %s: its stage1 has no %s entrypoint", p.UUID, stage1abi.EntrypointEnter)
 	}
 	pid, err := p.Pid()
 	if err != nil {
@@ -438,7 +436,7 @@ func enterPod(g *globals, p *pod.Pod, app string, cmd []string) error {
 	if err := os.Chdir(p.Path()); err != nil {
 		return fmt.Errorf("enter pod directory: %w", err)
 	}
-	argv := append([]string{entry, "--pid=" + strconv.Itoa(pid), "--appname=" + app, "--"}, cmd...)
+	argv := append([]string{entry}, (&stage1abi.EnterFlags{PID: pid, App: app, Cmd: cmd}).Args()...)
 	g.debugf("exec %s", strings.Join(argv, " "))
 	// exec, so that the command's exit status is saturn enter's.
 	if err := syscall.Exec(entry, argv, os.Environ()); err != nil {

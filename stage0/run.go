@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/pod"
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/store"
 )
 
@@ -409,12 +410,12 @@ func startPod(g *globals, st *store.Store, p *pod.Pod, rt *pod.RuntimeOptions) e
 	if err != nil {
 		return err
 	}
-	entry, ok, err := p.Entrypoint(pod.EntrypointRun)
+	entry, ok, err := p.Entrypoint(stage1abi.EntrypointRun)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("stage1 image has no %s entrypoint", pod.EntrypointRun)
+		return fmt.Errorf("stage1 image has no %s entrypoint", stage1abi.EntrypointRun)
 	}
 	if err := pod.Mount(p, treeLocator(st)); err != nil {
 		return err
@@ -422,53 +423,42 @@ func startPod(g *globals, st *store.Store, p *pod.Pod, rt *pod.RuntimeOptions) e
 	if err := writeDNSFiles(p, rt); err != nil {
 		return err
 	}
-	args := stage1RunArgs(g, p.UUID, rt, version)
+	args := stage1RunFlags(g, p.UUID, rt).Args(version)
 	g.debugf("exec %s %s", entry, strings.Join(args, " "))
 	return execStage1(p, entry, args)
 }
 
-// stage1RunArgs builds the run entrypoint's arguments for the stage1's
-// interface version (docs/stage1-abi.md), without argv[0].
-func stage1RunArgs(g *globals, uuid string, rt *pod.RuntimeOptions, version int) []string {
-	var args []string
-	if g.Debug {
-		args = append(args, "--debug")
+// stage1RunFlags are the run entrypoint's arguments for the pod uuid
+// (docs/stage1-abi.md); they are rendered for the stage1's interface
+// version.
+func stage1RunFlags(g *globals, uuid string, rt *pod.RuntimeOptions) *stage1abi.RunFlags {
+	resolv, hosts := rt.DNSConfMode()
+	return &stage1abi.RunFlags{
+		Debug:       g.Debug,
+		Net:         strings.Join(rt.Net, ","),
+		Interactive: rt.Interactive,
+		// stage1 runs in the pod directory: a relative path would not
+		// hold.
+		LocalConfig:         absPath(g.LocalConfig),
+		Hostname:            rt.Hostname,
+		DNSConfMode:         stage1abi.DNSConfMode{Resolv: resolv, Hosts: hosts},
+		IPC:                 rt.IPC,
+		DisableCapabilities: g.Insecure.Capabilities,
+		DisablePaths:        g.Insecure.Paths,
+		DisableSeccomp:      g.Insecure.Seccomp,
+		SystemConfig:        absPath(g.SystemConfig),
+		NetOut:              rt.NetOut,
+		NetBandwidth:        rt.NetBandwidth,
+		UUID:                uuid,
 	}
-	args = append(args, "--net="+strings.Join(rt.Net, ","))
-	if rt.Interactive {
-		args = append(args, "--interactive")
+}
+
+// absPath is p made absolute, or p when it cannot be.
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
 	}
-	// stage1 runs in the pod directory: a relative path would not hold.
-	localConfig := g.LocalConfig
-	if abs, err := filepath.Abs(localConfig); err == nil {
-		localConfig = abs
-	}
-	args = append(args, "--local-config="+localConfig)
-	if version >= 2 && rt.Hostname != "" {
-		args = append(args, "--hostname="+rt.Hostname)
-	}
-	if version >= 3 {
-		if g.Insecure.Capabilities {
-			args = append(args, "--disable-capabilities-restriction")
-		}
-		if g.Insecure.Paths {
-			args = append(args, "--disable-paths")
-		}
-		if g.Insecure.Seccomp {
-			args = append(args, "--disable-seccomp")
-		}
-	}
-	if version >= 4 {
-		resolv, hosts := rt.DNSConfMode()
-		args = append(args, "--dns-conf-mode=resolv="+resolv+",hosts="+hosts)
-	}
-	if rt.IPC != "" && rt.IPC != "auto" {
-		args = append(args, "--ipc="+rt.IPC)
-	}
-	if version >= netArgsVersion {
-		args = append(args, netRunArgs(g, rt)...)
-	}
-	return append(args, uuid)
+	return p
 }
 
 // writeDNSFiles writes resolv.conf and hosts into stage1's rootfs when

@@ -23,12 +23,12 @@ func TestStage1RunArgs(t *testing.T) {
 		{4, "--debug --net=none --interactive --local-config=/etc/saturn --hostname=box --disable-capabilities-restriction --disable-seccomp --dns-conf-mode=resolv=stage0,hosts=default --ipc=private U"},
 	}
 	for _, tt := range tests {
-		if got := strings.Join(stage1RunArgs(g, "U", rt, tt.version), " "); got != tt.want {
+		if got := strings.Join(stage1RunFlags(g, "U", rt).Args(tt.version), " "); got != tt.want {
 			t.Errorf("version %d:\n got %s\nwant %s", tt.version, got, tt.want)
 		}
 	}
 	plain := &pod.RuntimeOptions{Net: []string{"default"}, IPC: "auto"}
-	got := strings.Join(stage1RunArgs(&globals{LocalConfig: "/c"}, "U", plain, 4), " ")
+	got := strings.Join(stage1RunFlags(&globals{LocalConfig: "/c"}, "U", plain).Args(4), " ")
 	if want := "--net=default --local-config=/c --dns-conf-mode=resolv=default,hosts=default U"; got != want {
 		t.Errorf("defaults:\n got %s\nwant %s", got, want)
 	}

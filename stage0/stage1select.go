@@ -15,13 +15,8 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/spf13/pflag"
 
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/store"
-)
-
-// Stage1 manifest annotations of rkt's stage1 ABI.
-const (
-	annInterfaceVersion = "coreos.com/rkt/stage1/interface-version"
-	annRunEntrypoint    = "coreos.com/rkt/stage1/run"
 )
 
 // defaultStage1File is the stage1 image used when neither flags nor
@@ -264,16 +259,16 @@ func checkStage1(st *store.Store, id string) (*schema.ImageManifest, error) {
 // does not speak and images without a run entrypoint.
 func stage1InterfaceVersionOf(m *schema.ImageManifest) (int, error) {
 	name := m.Name.String()
-	if _, ok := m.Annotations.Get(annRunEntrypoint); !ok {
-		return 0, fmt.Errorf("image %s is not a stage1 image: no %s annotation", name, annRunEntrypoint)
+	if _, ok := m.Annotations.Get(stage1abi.EntrypointRun); !ok {
+		return 0, fmt.Errorf("image %s is not a stage1 image: no %s annotation", name, stage1abi.EntrypointRun)
 	}
-	raw, ok := m.Annotations.Get(annInterfaceVersion)
+	raw, ok := m.Annotations.Get(stage1abi.AnnInterfaceVersion)
 	if !ok {
 		return 1, nil
 	}
 	v, err := strconv.Atoi(raw)
 	if err != nil || v < 1 {
-		return 0, fmt.Errorf("stage1 image %s: invalid %s %q", name, annInterfaceVersion, raw)
+		return 0, fmt.Errorf("stage1 image %s: invalid %s %q", name, stage1abi.AnnInterfaceVersion, raw)
 	}
 	if v > stage1InterfaceVersion {
 		return 0, fmt.Errorf("stage1 image %s speaks stage1 interface version %d; saturn supports up to %d", name, v, stage1InterfaceVersion)

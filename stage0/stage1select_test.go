@@ -8,6 +8,8 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 func TestStage1InterfaceVersionOf(t *testing.T) {
@@ -17,13 +19,13 @@ func TestStage1InterfaceVersionOf(t *testing.T) {
 		want    int
 		wantErr string
 	}{
-		{"no version is 1", map[string]string{annRunEntrypoint: "/run"}, 1, ""},
-		{"version 4", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "4"}, 4, ""},
-		{"version 2", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "2"}, 2, ""},
-		{"too new", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "6"}, 0, "speaks stage1 interface version 6; saturn supports up to 5"},
-		{"not a number", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "four"}, 0, `invalid coreos.com/rkt/stage1/interface-version "four"`},
-		{"zero", map[string]string{annRunEntrypoint: "/run", annInterfaceVersion: "0"}, 0, "invalid"},
-		{"no run entrypoint", map[string]string{annInterfaceVersion: "4"}, 0, "is not a stage1 image"},
+		{"no version is 1", map[string]string{stage1abi.EntrypointRun: "/run"}, 1, ""},
+		{"version 4", map[string]string{stage1abi.EntrypointRun: "/run", stage1abi.AnnInterfaceVersion: "4"}, 4, ""},
+		{"version 2", map[string]string{stage1abi.EntrypointRun: "/run", stage1abi.AnnInterfaceVersion: "2"}, 2, ""},
+		{"too new", map[string]string{stage1abi.EntrypointRun: "/run", stage1abi.AnnInterfaceVersion: "6"}, 0, "speaks stage1 interface version 6; saturn supports up to 5"},
+		{"not a number", map[string]string{stage1abi.EntrypointRun: "/run", stage1abi.AnnInterfaceVersion: "four"}, 0, `invalid coreos.com/rkt/stage1/interface-version "four"`},
+		{"zero", map[string]string{stage1abi.EntrypointRun: "/run", stage1abi.AnnInterfaceVersion: "0"}, 0, "invalid"},
+		{"no run entrypoint", map[string]string{stage1abi.AnnInterfaceVersion: "4"}, 0, "is not a stage1 image"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

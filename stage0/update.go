@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/saturn-pods/saturn/pod"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // updateCommands is `saturn update`: new resource limits for a running
@@ -47,29 +47,16 @@ func updateCommands(g *globals) []*command {
 			if err != nil {
 				return err
 			}
-			var argv []string
-			if app != "" {
-				argv = append(argv, "--app="+app)
-			}
-			if memory != "" {
-				argv = append(argv, "--memory="+memory)
-			}
-			if cpu != "" {
-				argv = append(argv, "--cpu="+cpu)
-			}
-			if shares != 0 {
-				argv = append(argv, "--cpu-shares="+strconv.FormatUint(shares, 10))
-			}
-			return updatePod(g, p, app, argv)
+			return updatePod(g, p, &stage1abi.UpdateFlags{App: app, Memory: memory, CPU: cpu, CPUShares: shares, UUID: p.UUID})
 		},
 	}}
 }
 
-func updatePod(g *globals, p *pod.Pod, app string, flags []string) error {
+func updatePod(g *globals, p *pod.Pod, f *stage1abi.UpdateFlags) error {
 	if !p.Running() {
 		return fmt.Errorf("pod %s is not running (%s)", p.UUID, p.State())
 	}
-	if app != "" {
+	if app := f.App; app != "" {
 		pm, err := p.Manifest()
 		if err != nil {
 			return err
@@ -83,17 +70,17 @@ func updatePod(g *globals, p *pod.Pod, app string, flags []string) error {
 			return fmt.Errorf("pod %s has no app %q (it has %s)", p.UUID, app, strings.Join(names, ", "))
 		}
 	}
-	entry, ok, err := p.HostEntrypoint(pod.EntrypointUpdate, hostTrees(g))
+	entry, ok, err := p.HostEntrypoint(stage1abi.EntrypointUpdate, hostTrees(g))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("pod %s: its stage1 has no %s entrypoint: it cannot change the limits of a running pod", p.UUID, pod.EntrypointUpdate)
+		return fmt.Errorf("pod %s: its stage1 has no %s entrypoint: it cannot change the limits of a running pod", p.UUID, stage1abi.EntrypointUpdate)
 	}
 	if err := os.Chdir(p.Path()); err != nil {
 		return fmt.Errorf("enter pod directory: %w", err)
 	}
-	argv := append(append([]string{entry}, flags...), p.UUID)
+	argv := append([]string{entry}, f.Args()...)
 	g.debugf("exec %s", strings.Join(argv, " "))
 	// exec, so that stage1's error and exit code are saturn update's.
 	if err := syscall.Exec(entry, argv, os.Environ()); err != nil {
