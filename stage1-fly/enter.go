@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/stage2"
 )
 
@@ -17,15 +15,12 @@ import (
 // cwd the pod directory. The command replaces this process, so its exit
 // code is enter's.
 func enterMain(args []string) int {
-	fs := pflag.NewFlagSet("enter", pflag.ContinueOnError)
-	fs.ParseErrorsAllowlist.UnknownFlags = true
-	pid := fs.Int("pid", 0, "pid of the pod's process")
-	app := fs.String("appname", "", "app to enter")
-	if err := fs.Parse(args); err != nil {
+	f, err := stage1abi.ParseEnterFlags(args)
+	if err != nil {
 		logf("enter: %v", err)
 		return exitFailure
 	}
-	if err := enter(*pid, *app, fs.Args()); err != nil {
+	if err := enter(f.PID, f.App, f.Cmd); err != nil {
 		logf("enter: %v", err)
 		return exitFailure
 	}
@@ -46,9 +41,9 @@ func enter(pid int, app string, cmd []string) error {
 	if app != "" && app != p.appName() {
 		return fmt.Errorf("the pod has no app %q (its app is %s)", app, p.appName())
 	}
-	env, err := readEnv(filepath.Join(p.rktDir(), "env", p.appName()))
+	env, err := stage1abi.ReadEnv(p.stage1Rootfs(), p.appName())
 	if err != nil {
-		return err
+		return fmt.Errorf("app environment: %w", err)
 	}
 	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid))
 	if err != nil {
@@ -71,19 +66,4 @@ func enter(pid int, app string, cmd []string) error {
 		return err
 	}
 	return stage2.Exec(spec)
-}
-
-// readEnv reads the KEY=VALUE lines run wrote for the app.
-func readEnv(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("app environment: %w", err)
-	}
-	var env []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if l != "" {
-			env = append(env, l)
-		}
-	}
-	return env, nil
 }

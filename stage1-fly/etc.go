@@ -27,7 +27,7 @@ func prepareEtc(p *flyPod, hostsMode string) error {
 			return err
 		}
 	case "stage0":
-		f := filepath.Join(p.dir, stage1Rootfs, "etc/hosts")
+		f := filepath.Join(p.stage1Rootfs(), "etc/hosts")
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return fmt.Errorf("stage0's hosts file: %w", err)

@@ -5,10 +5,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/stage1-fly/flywatch"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // gcMain releases what fly allocated for an exited pod: `gc [--debug]
@@ -19,14 +19,12 @@ import (
 // rootfs anyway (a leak must not keep the pod directory from being
 // removed).
 func gcMain(args []string) int {
-	fs := pflag.NewFlagSet("gc", pflag.ContinueOnError)
-	fs.ParseErrorsAllowlist.UnknownFlags = true
-	debug := fs.Bool("debug", false, "print debug messages")
-	if err := fs.Parse(args); err != nil {
+	f, err := stage1abi.ParseGCFlags(args)
+	if err != nil {
 		logf("gc: %v", err)
 		return exitFailure
 	}
-	if err := gc(*debug); err != nil {
+	if err := gc(f.Debug); err != nil {
 		logf("gc: %v", err)
 		return exitFailure
 	}
@@ -40,14 +38,14 @@ func gc(debug bool) error {
 	}
 	// The exit watcher may still be writing the app's status; deleting
 	// the pod under it would race.
-	if err := flywatch.WaitGone(filepath.Join(dir, stage1Rootfs, "rkt"), 5*time.Second); err != nil {
+	if err := flywatch.WaitGone(filepath.Join(dir, stage1abi.Stage1Rootfs, stage1abi.RktDir), 5*time.Second); err != nil {
 		logf("gc: %v", err)
 	}
 	points, err := hostMountPoints()
 	if err != nil {
 		return fmt.Errorf("read mounts: %w", err)
 	}
-	apps, err := filepath.Glob(filepath.Join(dir, stage1Rootfs, "opt/stage2/*/rootfs"))
+	apps, err := filepath.Glob(filepath.Join(dir, stage1abi.Stage1Rootfs, stage1abi.AppRootfs("*")))
 	if err != nil {
 		return err
 	}

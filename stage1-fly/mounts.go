@@ -15,6 +15,7 @@ import (
 	"github.com/saturn-pods/saturn/fdmount"
 	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/mountinfo"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // flyMount is one mount into the app's rootfs. Source is a host path,
@@ -33,34 +34,11 @@ type flyMount struct {
 	Empty *types.Volume
 }
 
-// dnsModes are --dns-conf-mode's choices: resolv=host|stage0|none|default,
-// hosts=host|stage0|default.
-type dnsModes struct{ resolv, hosts string }
-
-func parseDNSModes(s string) (dnsModes, error) {
-	m := dnsModes{resolv: "default", hosts: "default"}
-	if s == "" {
-		return m, nil
-	}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "resolv" && (v == "host" || v == "stage0" || v == "none" || v == "default"):
-			m.resolv = v
-		case k == "hosts" && (v == "host" || v == "stage0" || v == "default"):
-			m.hosts = v
-		default:
-			return m, fmt.Errorf("invalid --dns-conf-mode entry %q", kv)
-		}
-	}
-	return m, nil
-}
-
 // planMounts lists the app's mounts in order: /dev, /proc and /sys of the
 // host (recursive: they need their submounts), a fresh /tmp, the volumes
 // and the DNS files. isMount says whether a host path is a mount point;
 // emptyDir is where an empty volume's directory is created.
-func planMounts(p *flyPod, isMount func(string) bool, dns dnsModes, emptyDir func(types.Volume) string) ([]flyMount, error) {
+func planMounts(p *flyPod, isMount func(string) bool, dns stage1abi.DNSConfMode, emptyDir func(types.Volume) string) ([]flyMount, error) {
 	ms := []flyMount{
 		{Source: "/dev", Target: "/dev", Recursive: true},
 		{Source: "/proc", Target: "/proc", Recursive: true},
@@ -96,17 +74,17 @@ func planMounts(p *flyPod, isMount func(string) bool, dns dnsModes, emptyDir fun
 		m.ReadOnly = v.vol.ReadOnly != nil && *v.vol.ReadOnly
 		ms = append(ms, m)
 	}
-	switch dns.resolv {
+	switch dns.Resolv {
 	case "host":
 		ms = append(ms, flyMount{Source: "/etc/resolv.conf", Target: "/etc/resolv.conf", ReadOnly: true, File: true})
 	case "stage0":
-		ms = append(ms, flyMount{Source: filepath.Join(p.dir, stage1Rootfs, "etc/resolv.conf"), Target: "/etc/resolv.conf", ReadOnly: true, File: true})
+		ms = append(ms, flyMount{Source: filepath.Join(p.stage1Rootfs(), "etc/resolv.conf"), Target: "/etc/resolv.conf", ReadOnly: true, File: true})
 	}
-	switch dns.hosts {
+	switch dns.Hosts {
 	case "host":
 		ms = append(ms, flyMount{Source: "/etc/hosts", Target: "/etc/hosts", ReadOnly: true, File: true})
 	case "stage0":
-		ms = append(ms, flyMount{Source: filepath.Join(p.dir, stage1Rootfs, "etc/hosts"), Target: "/etc/hosts", ReadOnly: true, File: true})
+		ms = append(ms, flyMount{Source: filepath.Join(p.stage1Rootfs(), "etc/hosts"), Target: "/etc/hosts", ReadOnly: true, File: true})
 	}
 	return ms, nil
 }

@@ -9,63 +9,39 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
-)
 
-func TestParseDNSModes(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    dnsModes
-		wantErr string
-	}{
-		{"", dnsModes{"default", "default"}, ""},
-		{"resolv=host", dnsModes{"host", "default"}, ""},
-		{"resolv=stage0,hosts=host", dnsModes{"stage0", "host"}, ""},
-		{"hosts=stage0,resolv=none", dnsModes{"none", "stage0"}, ""},
-		{"hosts=none", dnsModes{}, `invalid --dns-conf-mode entry "hosts=none"`},
-		{"resolv", dnsModes{}, `entry "resolv"`},
-		{"dns=host", dnsModes{}, `entry "dns=host"`},
-	}
-	for _, tc := range tests {
-		got, err := parseDNSModes(tc.in)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("parseDNSModes(%q) error %v, want %q", tc.in, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("parseDNSModes(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
-		}
-	}
-}
+	"github.com/saturn-pods/saturn/stage1abi"
+)
 
 func TestParseRunFlags(t *testing.T) {
 	const uuid = "6f1f3a4e-1e8a-4f3b-9a53-0c3b6c1a2b7d"
 	tests := []struct {
 		name    string
 		args    []string
-		want    runFlags
+		check   func(*stage1abi.RunFlags) bool
 		wantErr string
 	}{
 		{"all of the ABI fly can honour", []string{"--debug", "--net=host", "--interactive", "--local-config=/etc/saturn",
 			"--dns-conf-mode=resolv=host,hosts=default", "--ipc=parent",
 			"--disable-capabilities-restriction", "--disable-paths", "--disable-seccomp",
 			"--mds-token=t", uuid},
-			runFlags{debug: true, net: "host", dnsConf: "resolv=host,hosts=default", ipc: "parent"}, ""},
-		{"hostname", []string{"--hostname=h", uuid}, runFlags{}, "--hostname cannot be honoured"},
-		{"private ipc", []string{"--ipc=private", uuid}, runFlags{}, "--ipc=private cannot be honoured"},
-		{"user namespace", []string{"--private-users=0:65536", uuid}, runFlags{}, "--private-users cannot be honoured"},
-		{"default net", []string{"--net=default", uuid}, runFlags{net: "default"}, ""},
-		{"unknown flags of newer stage0s", []string{"--future-flag=x", uuid}, runFlags{}, ""},
-		{"no uuid", []string{"--debug"}, runFlags{}, "expected one argument"},
-		{"two args", []string{uuid, uuid}, runFlags{}, "expected one argument"},
-		{"bad uuid", []string{"xyz"}, runFlags{}, `invalid pod UUID "xyz"`},
-		{"net none", []string{"--net=none", uuid}, runFlags{}, "--net=none cannot be honoured"},
-		{"cni net", []string{"--net=mynet", uuid}, runFlags{}, "--net=mynet cannot be honoured"},
+			func(f *stage1abi.RunFlags) bool {
+				return f.Debug && f.Net == "host" && f.DNSConfMode == stage1abi.DNSConfMode{Resolv: "host", Hosts: "default"} && f.IPC == "parent"
+			}, ""},
+		{"hostname", []string{"--hostname=h", uuid}, nil, "--hostname cannot be honoured"},
+		{"private ipc", []string{"--ipc=private", uuid}, nil, "--ipc=private cannot be honoured"},
+		{"user namespace", []string{"--private-users=0:65536", uuid}, nil, "--private-users cannot be honoured"},
+		{"default net", []string{"--net=default", uuid}, func(f *stage1abi.RunFlags) bool { return f.Net == "default" }, ""},
+		{"unknown flags of newer stage0s", []string{"--future-flag=x", "--future-bool", uuid}, func(f *stage1abi.RunFlags) bool { return f.Net == "default" }, ""},
+		{"no uuid", []string{"--debug"}, nil, "expected one pod UUID argument"},
+		{"two args", []string{uuid, uuid}, nil, "expected one pod UUID argument"},
+		{"bad uuid", []string{"xyz"}, nil, `bad pod UUID "xyz"`},
+		{"net none", []string{"--net=none", uuid}, nil, "--net=none cannot be honoured"},
+		{"cni net", []string{"--net=mynet", uuid}, nil, "--net=mynet cannot be honoured"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, id, err := parseRunFlags(tc.args)
+			got, err := parseRunFlags(tc.args)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want %q", err, tc.wantErr)
@@ -75,8 +51,8 @@ func TestParseRunFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if *got != tc.want || id != uuid {
-				t.Errorf("got %+v %s, want %+v", *got, id, tc.want)
+			if got.UUID != uuid || !tc.check(got) {
+				t.Errorf("got %+v", *got)
 			}
 		})
 	}
@@ -128,30 +104,30 @@ func TestAppVolumesAndPlan(t *testing.T) {
 		vols    []types.Volume
 		mounts  []schema.Mount
 		mps     []types.MountPoint
-		dns     dnsModes
+		dns     stage1abi.DNSConfMode
 		want    []flyMount // after the fixed /dev, /proc, /sys, /tmp
 		wantErr string
 	}{
-		{name: "no volumes", dns: dnsModes{"default", "default"}},
+		{name: "no volumes", dns: stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"}},
 		{
 			name:   "host volume by mount",
 			vols:   []types.Volume{hostVol},
 			mounts: []schema.Mount{{Volume: "data", Path: "/data"}},
-			dns:    dnsModes{"default", "default"},
+			dns:    stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"},
 			want:   []flyMount{{Source: "/srv/data", Target: "/data", Share: true}},
 		},
 		{
 			name: "mount point takes its readOnly",
 			vols: []types.Volume{hostVol},
 			mps:  []types.MountPoint{{Name: "data", Path: "/mp", ReadOnly: true}},
-			dns:  dnsModes{"default", "default"},
+			dns:  stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"},
 			want: []flyMount{{Source: "/srv/data", Target: "/mp", Share: true, ReadOnly: true}},
 		},
 		{
 			name: "volume readOnly wins over the mount point's",
 			vols: []types.Volume{{Name: "data", Kind: "host", Source: "/srv/data", ReadOnly: &rw, Recursive: &ro}},
 			mps:  []types.MountPoint{{Name: "data", Path: "/mp", ReadOnly: true}},
-			dns:  dnsModes{"default", "default"},
+			dns:  stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"},
 			want: []flyMount{{Source: "/srv/data", Target: "/mp", Share: true, Recursive: true}},
 		},
 		{
@@ -159,18 +135,18 @@ func TestAppVolumesAndPlan(t *testing.T) {
 			vols:   []types.Volume{hostVol},
 			mounts: []schema.Mount{{Volume: "data", Path: "/m"}},
 			mps:    []types.MountPoint{{Name: "data", Path: "/mp"}},
-			dns:    dnsModes{"default", "default"},
+			dns:    stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"},
 			want:   []flyMount{{Source: "/srv/data", Target: "/m", Share: true}},
 		},
 		{
 			name:   "app volume in the mount",
 			mounts: []schema.Mount{{Volume: "own", Path: "/own", AppVolume: &types.Volume{Name: "own", Kind: "host", Source: "/own-src"}}},
-			dns:    dnsModes{"default", "default"},
+			dns:    stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"},
 			want:   []flyMount{{Source: "/own-src", Target: "/own"}},
 		},
 		{
 			name: "dns files",
-			dns:  dnsModes{"host", "stage0"},
+			dns:  stage1abi.DNSConfMode{Resolv: "host", Hosts: "stage0"},
 			want: []flyMount{
 				{Source: "/etc/resolv.conf", Target: "/etc/resolv.conf", ReadOnly: true, File: true},
 				{Source: "/pod/stage1/rootfs/etc/hosts", Target: "/etc/hosts", ReadOnly: true, File: true},
@@ -182,26 +158,26 @@ func TestAppVolumesAndPlan(t *testing.T) {
 			vols:   []types.Volume{hostVol},
 			mounts: []schema.Mount{{Volume: "data", Path: "data"}},
 			mps:    []types.MountPoint{{Name: "data", Path: "/mp", ReadOnly: true}},
-			dns:    dnsModes{"default", "default"},
+			dns:    stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"},
 			want:   []flyMount{{Source: "/srv/data", Target: "/mp", Share: true, ReadOnly: true}},
 		},
 		{
 			name:   "one volume mounted twice",
 			vols:   []types.Volume{hostVol},
 			mounts: []schema.Mount{{Volume: "data", Path: "/a"}, {Volume: "data", Path: "/b"}},
-			dns:    dnsModes{"default", "default"},
+			dns:    stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"},
 			want:   []flyMount{{Source: "/srv/data", Target: "/a", Share: true}, {Source: "/srv/data", Target: "/b", Share: true}},
 		},
 		{
 			name: "mount point without volume gets an empty one",
 			mps:  []types.MountPoint{{Name: "cache", Path: "/cache"}},
-			dns:  dnsModes{"default", "default"},
+			dns:  stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"},
 			want: []flyMount{{Source: "/empty/cache", Target: "/cache", Empty: &implicitEmpty}},
 		},
 		{name: "relative source", vols: []types.Volume{{Name: "v", Kind: "host", Source: "rel"}},
 			mounts: []schema.Mount{{Volume: "v", Path: "/v"}}, wantErr: `source "rel" is not an absolute path`},
 		{name: "relative path, taken from the app's root", vols: []types.Volume{hostVol},
-			mounts: []schema.Mount{{Volume: "data", Path: "data/../../in"}}, dns: dnsModes{"default", "default"},
+			mounts: []schema.Mount{{Volume: "data", Path: "data/../../in"}}, dns: stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"},
 			want: []flyMount{{Source: "/srv/data", Target: "/in", Share: true}}},
 		{name: "unknown kind", vols: []types.Volume{{Name: "v", Kind: "nfs"}},
 			mounts: []schema.Mount{{Volume: "v", Path: "/v"}}, wantErr: `unknown kind "nfs"`},
@@ -249,7 +225,7 @@ func TestPlanEmptyVolume(t *testing.T) {
 		app:      &schema.RuntimeApp{Name: "app", Mounts: []schema.Mount{{Volume: "scratch", Path: "/s"}}},
 		App:      &types.App{},
 	}
-	got, err := planMounts(p, func(string) bool { return false }, dnsModes{"default", "default"}, func(v types.Volume) string { return "/empty/" + v.Name.String() })
+	got, err := planMounts(p, func(string) bool { return false }, stage1abi.DNSConfMode{Resolv: "default", Hosts: "default"}, func(v types.Volume) string { return "/empty/" + v.Name.String() })
 	if err != nil {
 		t.Fatal(err)
 	}

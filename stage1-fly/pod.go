@@ -11,13 +11,7 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"github.com/saturn-pods/saturn/pod"
-)
-
-// Paths inside the pod directory (docs/stage1-abi.md).
-const (
-	podManifestFile = "pod"
-	pidFile         = "pid"
-	stage1Rootfs    = "stage1/rootfs"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // flyPod is what run needs to know about the pod in the current directory.
@@ -34,13 +28,16 @@ func (p *flyPod) appName() string { return p.app.Name.String() }
 
 // appDir is /opt/stage2/<app> of the stage1 rootfs, on the host.
 func (p *flyPod) appDir() string {
-	return filepath.Join(p.dir, stage1Rootfs, "opt/stage2", p.appName())
+	return filepath.Join(p.stage1Rootfs(), stage1abi.AppDir(p.appName()))
 }
 
-func (p *flyPod) rootfs() string { return filepath.Join(p.appDir(), "rootfs") }
+func (p *flyPod) rootfs() string { return filepath.Join(p.appDir(), stage1abi.RootfsDir) }
+
+// stage1Rootfs is the stage1 rootfs, on the host.
+func (p *flyPod) stage1Rootfs() string { return filepath.Join(p.dir, stage1abi.Stage1Rootfs) }
 
 // rktDir is the stage1 rootfs's /rkt, where env and status files live.
-func (p *flyPod) rktDir() string { return filepath.Join(p.dir, stage1Rootfs, "rkt") }
+func (p *flyPod) rktDir() string { return filepath.Join(p.stage1Rootfs(), stage1abi.RktDir) }
 
 // loadPod reads the pod manifest and the image manifest of its app and
 // refuses pods fly cannot run as asked.
@@ -50,7 +47,7 @@ func loadPod(dir string) (*flyPod, error) {
 		return nil, err
 	}
 	p := &flyPod{dir: abs, manifest: &schema.PodManifest{}}
-	if err := readJSON(filepath.Join(abs, podManifestFile), p.manifest); err != nil {
+	if err := readJSON(filepath.Join(abs, stage1abi.PodManifest), p.manifest); err != nil {
 		return nil, fmt.Errorf("pod manifest: %w", err)
 	}
 	if n := len(p.manifest.Apps); n != 1 {

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/stage1-fly/flywatch"
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/tests/testimg"
 )
 
@@ -66,7 +67,7 @@ func newTestPod(t *testing.T, exec []string, edit func(*schema.PodManifest)) *te
 	bin := flyBinary(t)
 	img := testimg.Dir(t, testimg.Options{Exec: exec}, testimg.BusyboxDir)
 	dir := filepath.Join(t.TempDir(), testUUID)
-	appDir := filepath.Join(dir, stage1Rootfs, "opt/stage2/app")
+	appDir := filepath.Join(dir, stage1abi.Stage1Rootfs, "opt/stage2/app")
 	if err := os.MkdirAll(appDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +79,11 @@ func newTestPod(t *testing.T, exec []string, edit func(*schema.PodManifest)) *te
 		t.Fatal(err)
 	}
 	copyTo(t, filepath.Join(img, "manifest"), filepath.Join(appDir, "manifest"))
-	if err := os.Symlink(bin, filepath.Join(dir, stage1Rootfs, "run")); err != nil {
+	if err := os.Symlink(bin, filepath.Join(dir, stage1abi.Stage1Rootfs, "run")); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range []string{"enter", "gc", "stop"} {
-		if err := os.Symlink("run", filepath.Join(dir, stage1Rootfs, e)); err != nil {
+		if err := os.Symlink("run", filepath.Join(dir, stage1abi.Stage1Rootfs, e)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,14 +102,14 @@ func newTestPod(t *testing.T, exec []string, edit func(*schema.PodManifest)) *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, podManifestFile), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, stage1abi.PodManifest), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := &testPod{t: t, dir: dir}
 	t.Cleanup(func() {
 		// As stage0 does before deleting a pod that ran: gc waits for
 		// the exit watcher, which may still be writing the status.
-		if _, err := os.Stat(filepath.Join(dir, pidFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, stage1abi.PidFile)); err == nil {
 			if out, err := p.entry("gc", testUUID).CombinedOutput(); err != nil {
 				t.Errorf("gc: %v: %s", err, out)
 			}
@@ -141,7 +142,7 @@ func mustMounts(t *testing.T) map[string]bool {
 
 // entry returns a command for an entrypoint, cwd the pod dir.
 func (p *testPod) entry(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(filepath.Join(p.dir, stage1Rootfs, name), args...)
+	cmd := exec.Command(filepath.Join(p.dir, stage1abi.Stage1Rootfs, name), args...)
 	cmd.Dir = p.dir
 	return cmd
 }
@@ -162,7 +163,7 @@ func (p *testPod) run(args ...string) (stdout, stderr string, code, pid int) {
 // status waits for the watcher's rkt/status file of the app.
 func (p *testPod) status(stderr ...*bytes.Buffer) string {
 	p.t.Helper()
-	path := filepath.Join(p.dir, stage1Rootfs, "rkt/status/app")
+	path := filepath.Join(p.dir, stage1abi.Stage1Rootfs, "rkt/status/app")
 	for i := 0; i < 200; i++ {
 		if b, err := os.ReadFile(path); err == nil {
 			return string(b)
@@ -199,11 +200,11 @@ func TestRunSupervisesApp(t *testing.T) {
 	if s := p.status(); s != "7" {
 		t.Errorf("rkt/status/app = %q, want 7", s)
 	}
-	b, err := os.ReadFile(filepath.Join(p.dir, pidFile))
+	b, err := os.ReadFile(filepath.Join(p.dir, stage1abi.PidFile))
 	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(pid) {
 		t.Errorf("pid file = %q (%v), want %d", b, err, pid)
 	}
-	env, err := os.ReadFile(filepath.Join(p.dir, stage1Rootfs, "rkt/env/app"))
+	env, err := os.ReadFile(filepath.Join(p.dir, stage1abi.Stage1Rootfs, "rkt/env/app"))
 	if err != nil || !strings.Contains(string(env), "AC_APP_NAME=app\n") {
 		t.Errorf("rkt/env/app = %q (%v)", env, err)
 	}
@@ -372,7 +373,7 @@ func TestStopEnterGC(t *testing.T) {
 	}
 	// run died at once, and the app with it (as stage1-nspawn's PID 1
 	// and its apps): no one recorded a status.
-	if _, err := os.Stat(filepath.Join(p.dir, stage1Rootfs, "rkt/status/app")); err == nil {
+	if _, err := os.Stat(filepath.Join(p.dir, stage1abi.Stage1Rootfs, "rkt/status/app")); err == nil {
 		t.Error("status recorded after stop --force")
 	}
 	if out, err := p.entry("gc", testUUID).CombinedOutput(); err != nil {
@@ -415,7 +416,7 @@ func TestRunRefuses(t *testing.T) {
 		}, "cannot apply isolator resource/memory"},
 		{"net none", []string{"--net=none"}, nil, "--net=none cannot be honoured"},
 		{"hostname", []string{"--hostname=mypod"}, nil, "--hostname cannot be honoured"},
-		{"bad uuid", []string{"not-a-uuid"}, nil, "invalid pod UUID"},
+		{"bad uuid", []string{"not-a-uuid"}, nil, "bad pod UUID"},
 		{"missing executable", nil, func(pm *schema.PodManifest) {
 			pm.Apps[0].App.Exec = []string{"/no/such/binary"}
 		}, `"/no/such/binary" not found`},
@@ -441,7 +442,7 @@ func TestRunRefuses(t *testing.T) {
 			if !strings.Contains(string(out), tc.want) || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
 				t.Errorf("error %q, want one line mentioning %q", out, tc.want)
 			}
-			if _, err := os.Stat(filepath.Join(p.dir, pidFile)); err == nil {
+			if _, err := os.Stat(filepath.Join(p.dir, stage1abi.PidFile)); err == nil {
 				t.Error("a refused pod wrote a pid file")
 			}
 		})
@@ -457,7 +458,7 @@ func TestRunRefusedNoStatus(t *testing.T) {
 	if err == nil {
 		t.Fatalf("run of a missing executable succeeded: %s", out)
 	}
-	rkt := filepath.Join(p.dir, stage1Rootfs, "rkt")
+	rkt := filepath.Join(p.dir, stage1abi.Stage1Rootfs, "rkt")
 	if _, err := os.Stat(filepath.Join(rkt, flywatch.PidFile)); err == nil {
 		t.Error("a watcher was started")
 	}
@@ -647,7 +648,7 @@ func TestRunReadOnlyRootfs(t *testing.T) {
 	if code != 0 || out != "ok\n" {
 		t.Fatalf("exit %d, output %q (want a read-only rootfs with a writable /tmp); stderr %s", code, out, errOut)
 	}
-	if _, err := os.Stat(filepath.Join(p.dir, stage1Rootfs, "opt/stage2/app/rootfs/etc/x")); err == nil {
+	if _, err := os.Stat(filepath.Join(p.dir, stage1abi.Stage1Rootfs, "opt/stage2/app/rootfs/etc/x")); err == nil {
 		t.Error("the app wrote into its read-only rootfs")
 	}
 }

@@ -9,78 +9,48 @@ import (
 
 	"github.com/appc/spec/schema/types"
 	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/activation"
-	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/inroot"
 	"github.com/saturn-pods/saturn/stage1-fly/flywatch"
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/stage2"
 )
 
-// runFlags are the run entrypoint's flags (docs/stage1-abi.md). fly uses
-// --debug, --net and --dns-conf-mode and accepts the rest.
-type runFlags struct {
-	debug    bool
-	net      string
-	dnsConf  string
-	hostname string
-	ipc      string
-	users    string
-}
-
-func parseRunFlags(args []string) (*runFlags, string, error) {
-	f := &runFlags{}
-	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
-	// A stage1 must accept flags of newer stage0s that it does not use.
-	fs.ParseErrorsAllowlist.UnknownFlags = true
-	fs.BoolVar(&f.debug, "debug", false, "print debug messages")
-	fs.StringVar(&f.net, "net", "", "pod networking; fly always uses the host's")
-	fs.StringVar(&f.dnsConf, "dns-conf-mode", "", "resolv=…,hosts=…")
-	fs.StringVar(&f.hostname, "hostname", "", "pod hostname; fly cannot set one")
-	fs.StringVar(&f.ipc, "ipc", "", "IPC namespace; fly always uses the host's")
-	fs.StringVar(&f.users, "private-users", "", "user namespace; fly cannot use one")
-	for _, s := range []string{"local-config", "mds-token"} {
-		fs.String(s, "", "ignored by fly")
+// parseRunFlags parses the run entrypoint's flags (stage1abi.RunFlags).
+// fly uses --debug, --net and --dns-conf-mode, accepts the rest, and
+// refuses the isolation it cannot give.
+func parseRunFlags(args []string) (*stage1abi.RunFlags, error) {
+	f, err := stage1abi.ParseRunFlags(args)
+	if err != nil {
+		return nil, err
 	}
-	for _, b := range []string{"interactive", "disable-capabilities-restriction", "disable-paths", "disable-seccomp"} {
-		fs.Bool(b, false, "ignored by fly")
+	if err := checkHonoured(f); err != nil {
+		return nil, err
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, "", err
-	}
-	if fs.NArg() != 1 {
-		return nil, "", fmt.Errorf("expected one argument, the pod UUID; got %d", fs.NArg())
-	}
-	if _, err := types.NewUUID(fs.Arg(0)); err != nil {
-		return nil, "", fmt.Errorf("invalid pod UUID %q", fs.Arg(0))
-	}
-	if err := f.checkHonoured(); err != nil {
-		return nil, "", err
-	}
-	return f, fs.Arg(0), nil
+	return f, nil
 }
 
 // checkHonoured refuses the isolation fly cannot give: the app always
 // shares the host's network, UTS, IPC and user namespaces.
-func (f *runFlags) checkHonoured() error {
+func checkHonoured(f *stage1abi.RunFlags) error {
 	const hint = "stage1-fly runs the app in the host's namespaces; %s cannot be honoured (use stage1-nspawn)"
 	switch {
-	case f.net != "" && f.net != "host" && f.net != "default":
-		return fmt.Errorf(hint, "--net="+f.net)
-	case f.hostname != "":
+	case f.Net != "host" && f.Net != "default":
+		return fmt.Errorf(hint, "--net="+f.Net)
+	case f.Hostname != "":
 		return fmt.Errorf(hint, "--hostname")
-	case f.ipc != "" && f.ipc != "auto" && f.ipc != "parent":
-		return fmt.Errorf(hint, "--ipc="+f.ipc)
-	case f.users != "":
+	case f.IPC == "private":
+		return fmt.Errorf(hint, "--ipc="+f.IPC)
+	case f.PrivateUsers != "":
 		return fmt.Errorf(hint, "--private-users")
 	}
 	return nil
 }
 
 func runMain(args []string) int {
-	f, _, err := parseRunFlags(args)
+	f, err := parseRunFlags(args)
 	if err != nil {
 		logf("run: %v", err)
 		return exitFailure
@@ -99,7 +69,7 @@ type runPlan struct {
 	spec   *stage2.Spec
 	mounts []flyMount
 	host   *hostMounts
-	dns    dnsModes
+	dns    stage1abi.DNSConfMode
 	// sockets were passed for socket activation (listen.go).
 	sockets []activation.Socket
 }
@@ -108,7 +78,7 @@ type runPlan struct {
 // once it has exited (see superviseApp). An app that takes sockets from
 // socket activation is exec'ed in place of this process instead, so that
 // it has the pid LISTEN_PID names: then run returns only on failure.
-func run(f *runFlags) (int, error) {
+func run(f *stage1abi.RunFlags) (int, error) {
 	lockFD, err := lockFD()
 	if err != nil {
 		return 0, err
@@ -118,7 +88,7 @@ func run(f *runFlags) (int, error) {
 		unix.CloseOnExec(lockFD)
 	}
 	// A directory without a pod manifest is no pod: leave it untouched.
-	if _, err := os.Stat(podManifestFile); err != nil {
+	if _, err := os.Stat(stage1abi.PodManifest); err != nil {
 		return 0, fmt.Errorf("pod manifest: %w", err)
 	}
 	socks, err := takeSockets()
@@ -136,7 +106,7 @@ func run(f *runFlags) (int, error) {
 		// its status. Started first, so that its start overlaps the
 		// planning and mounts below instead of delaying the app's exec.
 		// Without the watcher only rkt/status is missing; the pod runs.
-		w, err = flywatch.Start(filepath.Join(stage1Rootfs, "rkt"), f.debug)
+		w, err = flywatch.Start(filepath.Join(stage1abi.Stage1Rootfs, stage1abi.RktDir), f.Debug)
 		if err != nil {
 			logf("run: no exit status will be recorded: %v", err)
 		} else {
@@ -147,20 +117,17 @@ func run(f *runFlags) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return launch(plan, w, fw, lockFD, f.debug)
+	return launch(plan, w, fw, lockFD, f.Debug)
 }
 
 // planRun reads the pod and checks everything that can be refused (user,
 // executable, volumes, isolators) before anything is written or mounted.
-func planRun(f *runFlags, socks []activation.Socket) (*runPlan, error) {
+func planRun(f *stage1abi.RunFlags, socks []activation.Socket) (*runPlan, error) {
 	p, err := loadPod(".")
 	if err != nil {
 		return nil, err
 	}
-	dns, err := parseDNSModes(f.dnsConf)
-	if err != nil {
-		return nil, err
-	}
+	dns := f.DNSConfMode
 	rootfs := p.rootfs()
 	opts := stage2.Options{AllCaps: !hasCapIsolator(p.App.Isolators)}
 	spec, err := stage2.AppSpec(rootfs, p.appName(), p.App, p.App.Exec, opts)
@@ -178,7 +145,7 @@ func planRun(f *runFlags, socks []activation.Socket) (*runPlan, error) {
 	}
 	host := &hostMounts{}
 	emptyDir := func(v types.Volume) string {
-		return filepath.Join(p.dir, "sharedVolumes", v.Name.String())
+		return filepath.Join(p.dir, stage1abi.SharedVolumesDir, v.Name.String())
 	}
 	mounts, err := planMounts(p, host.isMount, dns, emptyDir)
 	if err != nil {
@@ -197,7 +164,7 @@ func launch(plan *runPlan, w *flywatch.Watcher, fw *forwarder, lockFD int, debug
 	if err := prepareRktDir(p, plan.spec.Env); err != nil {
 		return 0, err
 	}
-	if err := prepareEtc(p, plan.dns.hosts); err != nil {
+	if err := prepareEtc(p, plan.dns.Hosts); err != nil {
 		return 0, err
 	}
 	// If setup fails from here on, stage1's exit code is recorded as the
@@ -220,10 +187,10 @@ func startApp(plan *runPlan, w *flywatch.Watcher, fw *forwarder, lockFD int, deb
 	if err := setupMountNamespace(p, plan.mounts, plan.host); err != nil {
 		return 0, err
 	}
-	if err := atomicfile.Write(filepath.Join(p.dir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	if err := stage1abi.WritePid(p.dir, os.Getpid(), ""); err != nil {
 		return 0, fmt.Errorf("write pid file: %w", err)
 	}
-	if err := atomicfile.Write(filepath.Join(p.rktDir(), "supervisor-status"), []byte("ready\n"), 0o644); err != nil {
+	if err := stage1abi.WriteSupervisorReady(p.stage1Rootfs()); err != nil {
 		return 0, fmt.Errorf("write supervisor status: %w", err)
 	}
 	if adj, ok := oomScoreAdj(p.App.Isolators); ok {
@@ -264,10 +231,6 @@ func startApp(plan *runPlan, w *flywatch.Watcher, fw *forwarder, lockFD int, deb
 	return 0, stage2.Exec(plan.spec)
 }
 
-// annSupportsNotify is the appc annotation by which an image says its app
-// speaks sd_notify.
-const annSupportsNotify = "appc.io/executor/supports-systemd-notify"
-
 // notifyReady tells a Type=notify unit running the pod that it is ready:
 // everything is set up and the app is about to replace this process,
 // which is the unit's main pid. The app's environment comes from its
@@ -278,8 +241,8 @@ func notifyReady(p *flyPod) {
 	if os.Getenv("NOTIFY_SOCKET") == "" {
 		return
 	}
-	if v, _ := p.image.Annotations.Get(annSupportsNotify); v == "true" {
-		logf("warning: app %s: %s is not supported by stage1-fly; the pod is ready once the app starts", p.appName(), annSupportsNotify)
+	if v, _ := p.image.Annotations.Get(stage1abi.AnnSupportsNotify); v == "true" {
+		logf("warning: app %s: %s is not supported by stage1-fly; the pod is ready once the app starts", p.appName(), stage1abi.AnnSupportsNotify)
 	}
 	if _, err := daemon.SdNotify(true, daemon.SdNotifyReady); err != nil {
 		logf("warning: notify READY=1: %v", err)
@@ -288,7 +251,7 @@ func notifyReady(p *flyPod) {
 
 // stdioAnnotations are the runtime app annotations in which stage0 records
 // --stdin, --stdout and --stderr, in the order of the fds they are for.
-var stdioAnnotations = [...]string{"coreos.com/rkt/stage2/stdin", "coreos.com/rkt/stage2/stdout", "coreos.com/rkt/stage2/stderr"}
+var stdioAnnotations = [...]string{stage1abi.AnnStdin, stage1abi.AnnStdout, stage1abi.AnnStderr}
 
 // appStdio returns what the app's fds 0, 1 and 2 are: the caller's
 // streams themselves, but /dev/null for those whose mode is null. On fly
@@ -366,13 +329,12 @@ func lockFD() (int, error) {
 // prepareRktDir creates rkt/status and rkt/env in the stage1 rootfs and
 // writes the app's environment, which enter reuses.
 func prepareRktDir(p *flyPod, env []string) error {
-	for _, d := range []string{"status", "env"} {
-		if err := os.MkdirAll(filepath.Join(p.rktDir(), d), 0o755); err != nil {
+	for _, d := range []string{stage1abi.StatusDir, stage1abi.EnvDir} {
+		if err := os.MkdirAll(filepath.Join(p.stage1Rootfs(), d), 0o755); err != nil {
 			return err
 		}
 	}
-	data := strings.Join(env, "\n") + "\n"
-	if err := atomicfile.Write(filepath.Join(p.rktDir(), "env", p.appName()), []byte(data), 0o644); err != nil {
+	if err := stage1abi.WriteEnv(p.stage1Rootfs(), p.appName(), env); err != nil {
 		return fmt.Errorf("write app environment: %w", err)
 	}
 	return nil

@@ -7,8 +7,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // stopMain signals the app: `stop [--force] <uuid>`, cwd the pod dir.
@@ -16,14 +17,12 @@ import (
 // --force kills it. Once the app is gone, what it left holding the pod
 // lock is signalled instead.
 func stopMain(args []string) int {
-	fs := pflag.NewFlagSet("stop", pflag.ContinueOnError)
-	fs.ParseErrorsAllowlist.UnknownFlags = true
-	force := fs.Bool("force", false, "kill the app instead of asking it to stop")
-	if err := fs.Parse(args); err != nil {
+	f, err := stage1abi.ParseStopFlags(args)
+	if err != nil {
 		logf("stop: %v", err)
 		return exitFailure
 	}
-	if err := stop(*force); err != nil {
+	if err := stop(f.Force); err != nil {
 		logf("stop: %v", err)
 		return exitFailure
 	}
@@ -31,13 +30,9 @@ func stopMain(args []string) int {
 }
 
 func stop(force bool) error {
-	b, err := os.ReadFile(pidFile)
+	pid, err := stage1abi.ReadPid(".")
 	if err != nil {
 		return fmt.Errorf("pod pid: %w", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return fmt.Errorf("invalid pid file %q", strings.TrimSpace(string(b)))
 	}
 	sig := unix.SIGTERM
 	if force {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // sleeper starts sleep, handing it extra (the pod directory, locked, for
@@ -41,7 +43,7 @@ func TestStopSignalsOnlyLockHolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, podDone := sleeper(t, lock)
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(stranger.Process.Pid)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(stage1abi.PidFile, []byte(strconv.Itoa(stranger.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := stop(true); err != nil {

@@ -3,13 +3,11 @@ package main
 import (
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/saturn-pods/saturn/atomicfile"
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/stage2"
 )
 
@@ -54,7 +52,7 @@ func superviseApp(p *flyPod, spec *stage2.Spec, fw *forwarder) (int, error) {
 
 // writeStatus records code as the app's exit status, rkt/status/<app>.
 func writeStatus(p *flyPod, code int) {
-	if err := atomicfile.Write(filepath.Join(p.rktDir(), "status", p.appName()), []byte(strconv.Itoa(code)), 0o644); err != nil {
+	if err := stage1abi.WriteAppStatus(p.stage1Rootfs(), p.appName(), code); err != nil {
 		logf("run: %v", err)
 	}
 }

@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // Hidden first arguments that select the watcher modes of the binary.
@@ -96,10 +98,11 @@ const (
 	watchNameFD  = 6
 )
 
-// PidFile, below the rkt directory, holds the watcher's pid so the
-// gc entrypoint can wait for it before stage0 deletes the pod: the status
-// file may be written just after the pod has become exited.
-const PidFile = "fly-watcher"
+// PidFile, below the rkt directory (stage1abi.FlyWatcher), holds the
+// watcher's pid so the gc entrypoint can wait for it before stage0
+// deletes the pod: the status file may be written just after the pod has
+// become exited.
+var PidFile = path.Base(stage1abi.FlyWatcher)
 
 // Watcher is an exit watcher being started: the middle process of its
 // double fork, and the pipe run names the app through.
