@@ -9,11 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// NetNSFile is where, in the pod directory, the pod's network namespace
-// is pinned (a bind mount of its nsfs file), so that it outlives the
-// processes in it until its networks are torn down.
-const NetNSFile = "netns"
-
 // CreateNetNS makes a new network namespace, with its loopback up, and
 // pins it on path, a file that must not exist yet.
 //

@@ -8,11 +8,7 @@
 package network
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -20,17 +16,6 @@ import (
 const (
 	Default           = "default"
 	DefaultRestricted = "default-restricted"
-)
-
-// Files of the pod directory this package owns, besides NetNSFile.
-const (
-	// RecordDir holds one file per network the pod joined or was
-	// about to join (written before the plugins run, so a stage1 killed
-	// in the middle leaves what gc needs to undo it) and libcni's cache
-	// of the plugins' results.
-	RecordDir = "net"
-	// InfoFile is rkt's list of the pod's networks, for list and status.
-	InfoFile = "net-info.json"
 )
 
 // Request is one network asked for on the command line, with its
@@ -100,15 +85,6 @@ type Bandwidth struct {
 	EgressBurst  uint64 `json:"egressBurst,omitempty"`
 }
 
-// Info is one joined network as rkt's net-info.json has it.
-type Info struct {
-	NetName string `json:"netName"`
-	IfName  string `json:"ifName"`
-	IP      string `json:"ip"`
-	Mask    string `json:"mask,omitempty"`
-	HostIP  string `json:"hostIP,omitempty"`
-}
-
 // DNS is resolver configuration a plugin returned.
 type DNS struct {
 	Nameservers []string
@@ -134,23 +110,6 @@ func (d *DNS) ResolvConf(header string) string {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(d.Options, " "))
 	}
 	return b.String()
-}
-
-// ReadInfo reads the net-info.json of the pod directory dir; none when
-// there is no such file.
-func ReadInfo(dir string) ([]Info, error) {
-	b, err := os.ReadFile(filepath.Join(dir, InfoFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var infos []Info
-	if err := json.Unmarshal(b, &infos); err != nil {
-		return nil, fmt.Errorf("%s: %w", InfoFile, err)
-	}
-	return infos, nil
 }
 
 // HelperRequest is what stage1-nspawn's run and gc entrypoints ask of its

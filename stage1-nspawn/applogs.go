@@ -10,19 +10,19 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/journal"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // Apps' output in log mode goes to the journal when journald's socket is
 // reachable (package journal), else to the pod's stdout and stderr,
 // prefixed "<app>[<pid>]: ". stage0 records the choice (--app-logs, or
-// logs.d's app-logs) in the pod manifest annotation annAppLogs: auto
+// logs.d's app-logs) in the pod manifest annotation stage1abi.AnnAppLogs: auto
 // (the default, as rkt: the journal when there is one), journal (the
 // pod is refused without one) or stdout. The run entrypoint connects to
 // journald, in the host's mount namespace, and hands PID 1 the connected
 // socket, which goes on reaching journald after PID 1 pivoted away.
 
 const (
-	annAppLogs   = "saturn-pods.org/app-logs"
 	journalFDEnv = "SATURN_JOURNAL_FD"
 
 	logsAuto    = "auto"
@@ -33,14 +33,14 @@ const (
 // appLogsMode is what the pod manifest asks for.
 func appLogsMode(pm *podManifest) (string, error) {
 	for _, a := range pm.Annotations {
-		if a.Name != annAppLogs {
+		if a.Name != stage1abi.AnnAppLogs {
 			continue
 		}
 		switch a.Value {
 		case logsAuto, logsJournal, logsStdout:
 			return a.Value, nil
 		}
-		return "", fmt.Errorf("annotation %s=%q: want auto, journal or stdout", annAppLogs, a.Value)
+		return "", fmt.Errorf("annotation %s=%q: want auto, journal or stdout", stage1abi.AnnAppLogs, a.Value)
 	}
 	return logsAuto, nil
 }
@@ -56,9 +56,9 @@ func planJournal(p *podPlan, f *runFlags) error {
 	c, err := journal.Dial(journal.Socket)
 	if err != nil {
 		if mode == logsJournal {
-			return fmt.Errorf("app logs to the journal (%s=journal): %w", annAppLogs, err)
+			return fmt.Errorf("app logs to the journal (%s=journal): %w", stage1abi.AnnAppLogs, err)
 		}
-		if f.debug {
+		if f.Debug {
 			fmt.Fprintf(os.Stderr, "stage1: app logs go to stdout: %v\n", err)
 		}
 		return nil

@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/saturn-pods/saturn/stage1abi"
+)
 
 func TestServiceOf(t *testing.T) {
 	for in, want := range map[string]string{
@@ -25,9 +29,9 @@ func TestAppLogsMode(t *testing.T) {
 		bad  bool
 	}{
 		{want: "auto"},
-		{anns: []annotation{{annAppLogs, "journal"}}, want: "journal"},
-		{anns: []annotation{{"other", "x"}, {annAppLogs, "stdout"}}, want: "stdout"},
-		{anns: []annotation{{annAppLogs, "syslog"}}, bad: true},
+		{anns: []annotation{{stage1abi.AnnAppLogs, "journal"}}, want: "journal"},
+		{anns: []annotation{{"other", "x"}, {stage1abi.AnnAppLogs, "stdout"}}, want: "stdout"},
+		{anns: []annotation{{stage1abi.AnnAppLogs, "syslog"}}, bad: true},
 	} {
 		got, err := appLogsMode(&podManifest{Annotations: c.anns})
 		if c.bad != (err != nil) || got != c.want {

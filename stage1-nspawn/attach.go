@@ -27,28 +27,27 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/atomicfile"
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/stage2/launch"
 	"github.com/saturn-pods/saturn/terminal"
 )
 
 // iottymuxDir holds each attachable app's sockets and endpoints file, in
 // the stage1 rootfs.
-const iottymuxDir = "/rkt/iottymux"
+const iottymuxDir = "/" + stage1abi.IOTTYMuxDir
 
 // Stdio modes, as the runtime app annotations name them.
 const (
-	modeNull   = "null"
-	modeLog    = "log"
-	modeTTY    = "tty"
-	modeStream = "stream"
+	modeNull   = stage1abi.StdioNull
+	modeLog    = stage1abi.StdioLog
+	modeTTY    = stage1abi.StdioTTY
+	modeStream = stage1abi.StdioStream
 )
 
 // endpoints is the endpoints file, as rkt's iottymux wrote it.
@@ -214,19 +213,11 @@ func (s *supervisor) spawnAttachable(a *appPlan, spec *launch.Spec, exited func(
 // custom-attach, which of --tty-in, --tty-out, --stdin, --stdout,
 // --stderr; run with the pod directory as working directory.
 func attachMain(args []string) int {
-	fs := pflag.NewFlagSet("attach", pflag.ContinueOnError)
-	action := fs.String("action", "auto-attach", "list, auto-attach or custom-attach")
-	app := fs.String("app", "", "app to attach to")
-	fs.Bool("debug", false, "print debug messages")
-	ttyIn := fs.Bool("tty-in", false, "attach the app's terminal input")
-	ttyOut := fs.Bool("tty-out", false, "attach the app's terminal output")
-	stdin := fs.Bool("stdin", false, "attach the app's stdin stream")
-	stdout := fs.Bool("stdout", false, "attach the app's stdout stream")
-	stderr := fs.Bool("stderr", false, "attach the app's stderr stream")
-	if err := fs.Parse(args); err != nil {
-		return fail(err)
+	f, err := stage1abi.ParseAttachFlags(args)
+	if err != nil {
+		return fail(fmt.Errorf("attach: %w", err))
 	}
-	name, err := enterAppName(*app)
+	name, err := enterAppName(f.App)
 	if err != nil {
 		return fail(err)
 	}
@@ -235,7 +226,7 @@ func attachMain(args []string) int {
 		return fail(err)
 	}
 	var want attachSet
-	switch *action {
+	switch f.Action {
 	case "list":
 		for _, t := range have {
 			fmt.Println(t)
@@ -245,17 +236,17 @@ func attachMain(args []string) int {
 		want = attachSet{ttyIn: has(have, "tty"), ttyOut: has(have, "tty"),
 			stdin: has(have, "stdin"), stdout: has(have, "stdout"), stderr: has(have, "stderr")}
 	case "custom-attach":
-		want = attachSet{ttyIn: *ttyIn, ttyOut: *ttyOut, stdin: *stdin, stdout: *stdout, stderr: *stderr}
+		want = attachSet{ttyIn: f.TTYIn, ttyOut: f.TTYOut, stdin: f.Stdin, stdout: f.Stdout, stderr: f.Stderr}
 		for _, w := range []struct {
 			on   bool
 			name string
-		}{{*ttyIn || *ttyOut, "tty"}, {*stdin, "stdin"}, {*stdout, "stdout"}, {*stderr, "stderr"}} {
+		}{{f.TTYIn || f.TTYOut, "tty"}, {f.Stdin, "stdin"}, {f.Stdout, "stdout"}, {f.Stderr, "stderr"}} {
 			if w.on && !has(have, w.name) {
 				return fail(fmt.Errorf("attach: app %s has no %s to attach to (it has: %s)", name, w.name, strings.Join(have, ", ")))
 			}
 		}
 	default:
-		return fail(fmt.Errorf("attach: unknown action %q", *action))
+		return fail(fmt.Errorf("attach: unknown action %q", f.Action))
 	}
 	if want == (attachSet{}) {
 		return fail(fmt.Errorf("attach: app %s has nothing to attach to (its streams are not in tty or stream mode)", name))
@@ -274,7 +265,7 @@ type attachSet struct{ ttyIn, ttyOut, stdin, stdout, stderr bool }
 // the endpoints file the supervisor wrote. Only the names are used: the
 // socket paths are this entrypoint's own, beneath the pod directory.
 func readEndpoints(app string) ([]string, error) {
-	f, err := os.OpenFile(filepath.Join("stage1/rootfs"+iottymuxDir, app, "endpoints"), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(filepath.Join(stage1abi.Stage1Rootfs+iottymuxDir, app, "endpoints"), os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fmt.Errorf("app %s is not running or has no stream to attach to: %w", app, err)
 	}
@@ -306,7 +297,7 @@ func attachStreams(app string, want attachSet) error {
 		return err
 	}
 	dial := func(name string) (*net.UnixConn, error) {
-		c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: filepath.Join("stage1/rootfs"+iottymuxDir, app, "sock-"+name), Net: "unixpacket"})
+		c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: filepath.Join(stage1abi.Stage1Rootfs+iottymuxDir, app, "sock-"+name), Net: "unixpacket"})
 		if err != nil {
 			return nil, fmt.Errorf("app %s: %s: %w", app, name, err)
 		}
@@ -430,13 +421,10 @@ func attachStreams(app string, want attachSet) error {
 // podPID reads the pid file the run entrypoint wrote in the pod
 // directory.
 func podPID() (int, error) {
-	b, err := os.ReadFile("pid")
-	if err != nil {
+	// stage1 run wrote it, in the pod directory, out of the pod's reach.
+	pid, err := stage1abi.ReadPid(".")
+	if errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("pod is not running: %w", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("bad pid file %q", b)
-	}
-	return pid, nil
+	return pid, err
 }

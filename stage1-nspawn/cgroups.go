@@ -11,12 +11,12 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/cgroup"
 	"github.com/saturn-pods/saturn/fdmount"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // Every pod gets cgroups (package cgroup): the run entrypoint makes the
@@ -41,16 +41,6 @@ const (
 var cgroupIsolators = map[string]bool{
 	isoMemory: true, isoCPU: true, isoCPUShares: true, isoBlockBandwidth: true, isoBlockIOPS: true,
 }
-
-// subcgroupFile, in the pod directory, holds the pod's cgroup path, as
-// rkt's stage1 recorded it there: gc, update and stats find the pod's
-// cgroups by it.
-const subcgroupFile = "subcgroup"
-
-// annCgroupParent is the pod manifest annotation (stage0's
-// --cgroup-parent) naming where the pod's cgroup goes: a slice under
-// systemd, else a cgroup path.
-const annCgroupParent = "saturn-pods.org/cgroup-parent"
 
 // cgroupResources decodes the cgroup isolators among isos, with appc's
 // checks of their values. A limit is enforced or the pod refused: the
@@ -144,10 +134,10 @@ func makePodCgroups(podDir string, f *runFlags, p *podPlan) (*cgroup.Pod, error)
 	}
 	c := &cgroup.Config{
 		Parent: p.cgroupParent,
-		UUID:   f.uuid,
+		UUID:   f.UUID,
 		Pod:    p.resources,
 		Record: func(path string) error {
-			return atomicfile.Write(filepath.Join(podDir, subcgroupFile), []byte(path+"\n"), 0o644)
+			return atomicfile.Write(filepath.Join(podDir, stage1abi.SubcgroupFile), []byte(path+"\n"), 0o644)
 		},
 	}
 	for _, a := range p.apps {
@@ -308,7 +298,7 @@ func chmodMountRoot(mfd int, mode uint32) error {
 // oomDir, in the stage1 rootfs, holds rkt/oom-kills/<app>: how many of
 // the app's processes the kernel killed for lack of memory, written when
 // the app exits if any were (docs/stage1-abi.md).
-var oomDir = filepath.Join(rktDir, "oom-kills")
+var oomDir = "/" + stage1abi.OOMKillsDir
 
 // recordOOMKills notes the OOM kills of app a when it has exited.
 func recordOOMKills(a *appPlan) error {
@@ -329,14 +319,14 @@ func recordOOMKills(a *appPlan) error {
 // pod directory (the working directory); ok is false when there is none
 // (a pod that never got so far).
 func openRecordedPod(uuid string) (pod *cgroup.Pod, ok bool, err error) {
-	b, err := os.ReadFile(subcgroupFile)
+	b, err := os.ReadFile(stage1abi.SubcgroupFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	id, err := parseUUID(uuid)
+	id, err := stage1abi.ParseUUID(uuid)
 	if err != nil {
 		return nil, false, fmt.Errorf("bad pod UUID %q: %w", uuid, err)
 	}
@@ -365,22 +355,16 @@ func removeRecordedCgroups(uuid string) error {
 // the limits of a running pod: an app's, or with no --app the pod-wide
 // ones all its apps share.
 func updateMain(args []string) int {
-	fs := pflag.NewFlagSet("update", pflag.ContinueOnError)
-	app := fs.String("app", "", "the app to change (default: the whole pod)")
-	mem := fs.String("memory", "", "memory limit (e.g. 64M)")
-	cpu := fs.String("cpu", "", "cpu limit (e.g. 250m, a quarter CPU)")
-	shares := fs.Uint64("cpu-shares", 0, "cpu shares (2-262144)")
-	if err := fs.Parse(args); err != nil {
-		return fail(err)
-	}
-	if fs.NArg() != 1 {
-		return fail(errors.New("update: expected one pod UUID argument"))
-	}
-	r, err := updateResources(*mem, *cpu, *shares)
+	f, err := stage1abi.ParseUpdateFlags(args)
 	if err != nil {
 		return fail(fmt.Errorf("update: %w", err))
 	}
-	pod, ok, err := openRecordedPod(fs.Arg(0))
+	app := f.App
+	r, err := updateResources(f.Memory, f.CPU, f.CPUShares)
+	if err != nil {
+		return fail(fmt.Errorf("update: %w", err))
+	}
+	pod, ok, err := openRecordedPod(f.UUID)
 	if err == nil && !ok {
 		err = errors.New("the pod has no cgroups")
 	}
@@ -388,11 +372,11 @@ func updateMain(args []string) int {
 		return fail(fmt.Errorf("update: %w", err))
 	}
 	g := pod.Apps()
-	if *app != "" {
-		if !validAppCgroup(pod, *app) {
-			return fail(fmt.Errorf("update: the pod has no app %q", *app))
+	if app != "" {
+		if !validAppCgroup(pod, app) {
+			return fail(fmt.Errorf("update: the pod has no app %q", app))
 		}
-		g = pod.App(*app)
+		g = pod.App(app)
 	}
 	if err := g.Set(&r); err != nil {
 		return fail(fmt.Errorf("update: %w", err))
@@ -457,10 +441,11 @@ type appUsage struct {
 // what each app of a running pod uses, from its cgroup, as JSON:
 // {"apps":[{"name":…,"memory_bytes":…,"cpu_ns":…,"oom_kills":…,"pids":…}]}.
 func statsMain(args []string) int {
-	if len(args) != 1 {
-		return fail(errors.New("stats: expected one pod UUID argument"))
+	uuid, err := stage1abi.ParseStatsFlags(args)
+	if err != nil {
+		return fail(fmt.Errorf("stats: %w", err))
 	}
-	pod, ok, err := openRecordedPod(args[0])
+	pod, ok, err := openRecordedPod(uuid)
 	if err == nil && !ok {
 		err = errors.New("the pod has no cgroups")
 	}

@@ -7,133 +7,59 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-
-	"github.com/spf13/pflag"
 
 	"github.com/saturn-pods/saturn/activation"
 	"github.com/saturn-pods/saturn/cgroup"
 	"github.com/saturn-pods/saturn/journal"
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
 // runFlags are the arguments stage0 passes to the run entrypoint
-// (docs/stage1-abi.md).
+// (stage1abi.RunFlags), checked for stage1-nspawn, with the networking
+// flags parsed.
 type runFlags struct {
-	debug        bool
-	net          string
-	interactive  bool
-	localConfig  string
-	hostname     string
-	dnsConfMode  string
-	ipc          string
-	allCaps      bool
-	disablePaths bool
-	noSeccomp    bool
-	mdsToken     string
-	privateUsers string
-	uuid         string
-
-	resolvMode string
-	hostsMode  string
-
+	stage1abi.RunFlags
 	netf netFlags // network.go
 }
 
 func parseRunFlags(args []string) (*runFlags, error) {
-	f := &runFlags{}
-	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
-	fs.BoolVar(&f.debug, "debug", false, "print debug output")
-	fs.StringVar(&f.net, "net", "default", "host, none or a list of networks")
-	fs.BoolVar(&f.interactive, "interactive", false, "pass stdin/stdout/stderr to the single app")
-	fs.StringVar(&f.localConfig, "local-config", "", "local configuration directory")
-	fs.StringVar(&f.hostname, "hostname", "", "pod hostname (default rkt-<uuid>)")
-	fs.StringVar(&f.dnsConfMode, "dns-conf-mode", "", "resolv=MODE,hosts=MODE")
-	fs.StringVar(&f.ipc, "ipc", "auto", "auto, private or parent")
-	fs.BoolVar(&f.allCaps, "disable-capabilities-restriction", false, "give apps every capability")
-	fs.BoolVar(&f.disablePaths, "disable-paths", false, "leave /proc's kernel knobs writable and nothing masked")
-	fs.BoolVar(&f.noSeccomp, "disable-seccomp", false, "install no seccomp filter, neither the default one nor the apps' isolators'")
-	fs.StringVar(&f.mdsToken, "mds-token", "", "metadata service token")
-	fs.StringVar(&f.privateUsers, "private-users", "", "user namespace shift (unsupported)")
-	addNetFlags(fs, &f.netf)
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() != 1 {
-		return nil, fmt.Errorf("expected one pod UUID argument, got %d", fs.NArg())
-	}
-	u, err := parseUUID(fs.Arg(0))
+	rf, err := stage1abi.ParseRunFlags(args)
 	if err != nil {
-		return nil, fmt.Errorf("bad pod UUID %q: %w", fs.Arg(0), err)
-	}
-	f.uuid = u
-	if f.hostname == "" {
-		f.hostname = "rkt-" + f.uuid
-	}
-	if len(f.hostname) > 64 || strings.ContainsAny(f.hostname, "/ \t\n") {
-		return nil, fmt.Errorf("--hostname=%q: not a valid host name (at most 64 characters, no spaces or slashes)", f.hostname)
-	}
-	if f.resolvMode, f.hostsMode, err = parseDNSConfMode(f.dnsConfMode); err != nil {
 		return nil, err
 	}
-	if err := f.netf.check(f.net); err != nil {
+	f := &runFlags{RunFlags: *rf}
+	if f.Hostname == "" {
+		f.Hostname = "rkt-" + f.UUID
+	}
+	if len(f.Hostname) > 64 || strings.ContainsAny(f.Hostname, "/ \t\n") {
+		return nil, fmt.Errorf("--hostname=%q: not a valid host name (at most 64 characters, no spaces or slashes)", f.Hostname)
+	}
+	if err := f.netf.check(&f.RunFlags); err != nil {
 		return nil, err
 	}
-	switch f.ipc {
-	case "auto", "private", "parent":
-	default:
-		return nil, fmt.Errorf("--ipc=%s: want auto, private or parent", f.ipc)
-	}
-	if f.privateUsers != "" {
+	if f.PrivateUsers != "" {
 		return nil, errors.New("--private-users: user namespaces are not supported by stage1-nspawn")
 	}
 	return f, nil
 }
 
-// parseDNSConfMode reads "resolv=MODE,hosts=MODE"; either key may be
-// missing and then means "default".
-func parseDNSConfMode(v string) (resolv, hosts string, err error) {
-	resolv, hosts = "default", "default"
-	if v == "" {
-		return resolv, hosts, nil
-	}
-	valid := map[string][]string{
-		"resolv": {"host", "stage0", "none", "default"},
-		"hosts":  {"host", "stage0", "default"},
-	}
-	for _, kv := range strings.Split(v, ",") {
-		k, val, ok := strings.Cut(kv, "=")
-		if !ok {
-			return "", "", fmt.Errorf("--dns-conf-mode: %q is not KEY=MODE", kv)
-		}
-		modes, known := valid[k]
-		if !known {
-			return "", "", fmt.Errorf("--dns-conf-mode: unknown key %q (want resolv or hosts)", k)
-		}
-		good := false
-		for _, m := range modes {
-			good = good || m == val
-		}
-		if !good {
-			return "", "", fmt.Errorf("--dns-conf-mode: %s=%s: want one of %s", k, val, strings.Join(modes, ", "))
-		}
-		if k == "resolv" {
-			resolv = val
-		} else {
-			hosts = val
-		}
-	}
-	return resolv, hosts, nil
-}
-
-// appPlan is one app of the pod, checked and ready to set up.
+// appPlan is one app of the pod, checked and ready to set up. The run
+// entrypoint makes it (planApp) and hands it to PID 1 in the plan memfd
+// (planwire.go). Its fields are its own, copied out of the manifests, so
+// PID 1 never reads a manifest field the plan did not carry: every field
+// travels but those of the two last groups, which one side alone has
+// (TestPlanCarriesEveryField holds planwire.go to that).
 type appPlan struct {
 	name string
-	ra   *runtimeApp
-	app  *app
 	// rel is the app directory relative to the stage1 rootfs.
-	rel    string
-	mounts []mountPlan
+	rel              string
+	readOnlyRootFS   bool
+	workingDirectory string
+	eventHandlers    []eventHandler
+	mounts           []mountPlan
 	// spec runs the app's exec; its Root is set for the supervisor's view
 	// (after pivot_root).
 	spec *launch.Spec
@@ -143,18 +69,23 @@ type appPlan struct {
 	// notify: the image says the app speaks sd_notify; it has started
 	// once it says READY=1.
 	notify bool
-	// ns is the app's mount namespace in the making (appns.go).
-	ns *appNS
 	// stdio are the modes of stdin, stdout and stderr (attach.go).
 	stdio []string
 	// listen are the indexes in podPlan.sockets of the sockets the app
 	// gets (listen.go), listenNames their LISTEN_FDNAMES ("" if none).
 	listen      []int
 	listenNames string
-	// resources are the app's cgroup limits (run entrypoint); cgroup is
-	// its cgroup, opened by PID 1.
+
+	// The run entrypoint's alone: the image's ports and isolators, which
+	// its networks, sockets and cgroups use, and the app's cgroup limits.
+	ports     []appPort
+	isolators []appIsolator
 	resources cgroup.Resources
-	cgroup    *cgroup.Target
+
+	// PID 1's alone: the app's mount namespace in the making (appns.go)
+	// and its cgroup.
+	ns     *appNS
+	cgroup *cgroup.Target
 }
 
 // mountPlan is one volume mounted into an app.
@@ -165,7 +96,9 @@ type mountPlan struct {
 	source    string // host path for kind host
 	readOnly  bool
 	recursive bool
-	vol       volume
+	// mode, uid and gid are an empty volume's directory's.
+	mode     uint32
+	uid, gid int
 }
 
 // podPlan is the pod manifest after every check that can be made before
@@ -201,7 +134,7 @@ func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
 	if len(pm.Apps) == 0 {
 		return nil, errors.New("pod manifest has no apps")
 	}
-	if f.interactive && len(pm.Apps) != 1 {
+	if f.Interactive && len(pm.Apps) != 1 {
 		return nil, fmt.Errorf("--interactive needs exactly one app, the pod has %d", len(pm.Apps))
 	}
 	for _, iso := range pm.Isolators {
@@ -214,7 +147,7 @@ func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
 		return nil, fmt.Errorf("pod: %w", err)
 	}
 	for _, a := range pm.Annotations {
-		if a.Name == annCgroupParent {
+		if a.Name == stage1abi.AnnCgroupParent {
 			p.cgroupParent = a.Value
 		}
 	}
@@ -231,41 +164,44 @@ func loadPlan(podDir string, f *runFlags) (*podPlan, error) {
 
 func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags) (*appPlan, error) {
 	name := ra.Name
-	a := &appPlan{name: name, ra: ra, app: ra.App, rel: filepath.Join("opt", "stage2", name)}
-	im, err := readImageManifest(filepath.Join(s1, a.rel, "manifest"))
+	a := &appPlan{name: name, rel: stage1abi.AppDir(name), readOnlyRootFS: ra.ReadOnlyRootFS}
+	im, err := readImageManifest(filepath.Join(s1, a.rel, stage1abi.ImageManifest))
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
-	if a.app == nil {
-		a.app = im.App
+	app := ra.App
+	if app == nil {
+		app = im.App
 	}
-	v, _ := im.annotation(annSupportsNotify)
+	v, _ := im.annotation(stage1abi.AnnSupportsNotify)
 	a.notify = v == "true"
-	if a.app == nil {
+	if app == nil {
 		return nil, fmt.Errorf("app %s: image has no app section", name)
 	}
-	root := filepath.Join(s1, a.rel, "rootfs")
+	a.workingDirectory, a.eventHandlers = app.WorkingDirectory, app.EventHandlers
+	a.ports, a.isolators = app.Ports, app.Isolators
+	root := filepath.Join(s1, a.rel, stage1abi.RootfsDir)
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("app %s: rootfs %s missing", name, root)
 	}
-	opts := launch.Options{AllCaps: f.allCaps, MetadataURL: metadataURL(f.mdsToken), Seccomp: !f.noSeccomp}
-	if f.interactive {
+	opts := launch.Options{AllCaps: f.DisableCapabilities, MetadataURL: metadataURL(f.MDSToken), Seccomp: !f.DisableSeccomp}
+	if f.Interactive {
 		// The app is on the caller's terminal: it needs the caller's
 		// TERM, as rkt's apps get it from systemd-nspawn.
 		opts.Term = os.Getenv("TERM")
 	}
-	la, err := a.app.launchApp()
+	la, err := app.launchApp()
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
-	spec, err := launch.AppSpec(root, name, la, a.app.Exec, opts)
+	spec, err := launch.AppSpec(root, name, la, app.Exec, opts)
 	if err != nil {
 		return nil, err
 	}
 	if err := launch.CheckExec(root, spec.Args, spec.Env); err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
-	for _, eh := range a.app.EventHandlers {
+	for _, eh := range app.EventHandlers {
 		if eh.Name != "pre-start" && eh.Name != "post-stop" {
 			return nil, fmt.Errorf("app %s: unknown event handler %q", name, eh.Name)
 		}
@@ -273,19 +209,19 @@ func planApp(s1 string, pm *podManifest, ra *runtimeApp, f *runFlags) (*appPlan,
 			return nil, fmt.Errorf("app %s: %s handler: %w", name, eh.Name, err)
 		}
 	}
-	spec.Root = "/" + filepath.Join(a.rel, "rootfs")
+	spec.Root = "/" + filepath.Join(a.rel, stage1abi.RootfsDir)
 	// Sockets passed to saturn are not the app's unless given to it
 	// (listen.go): what --inherit-env copied names another process.
 	spec.Env = activation.Strip(spec.Env)
 	a.spec = spec
-	if a.mounts, err = planMounts(name, pm, ra, a.app); err != nil {
+	if a.mounts, err = planMounts(name, pm, ra, app); err != nil {
 		return nil, err
 	}
-	if a.resources, err = cgroupResources(a.app.Isolators); err != nil {
+	if a.resources, err = cgroupResources(app.Isolators); err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
-	warnIgnoredIsolators(name, a.app.Isolators)
-	warnStdioModes(name, ra.Annotations, f.interactive)
+	warnIgnoredIsolators(name, app.Isolators)
+	warnStdioModes(name, ra.Annotations, f.Interactive)
 	a.nullStdout = stdioMode(ra.Annotations, annStdout) == "null"
 	a.nullStderr = stdioMode(ra.Annotations, annStderr) == "null"
 	a.stdio = []string{
@@ -309,9 +245,9 @@ func stdioMode(anns []annotation, ann string) string {
 // The runtime app annotations in which stage0 records --stdin, --stdout
 // and --stderr (docs/stage1-abi.md).
 const (
-	annStdin  = "coreos.com/rkt/stage2/stdin"
-	annStdout = "coreos.com/rkt/stage2/stdout"
-	annStderr = "coreos.com/rkt/stage2/stderr"
+	annStdin  = stage1abi.AnnStdin
+	annStdout = stage1abi.AnnStdout
+	annStderr = stage1abi.AnnStderr
 )
 
 // warnStdioModes names the stdio modes an app asks for that
@@ -409,7 +345,7 @@ func mountFor(name string, v volume, target string, app *app) (mountPlan, error)
 	if !filepath.IsAbs(target) {
 		return mountPlan{}, fmt.Errorf("app %s: mount path %q is not absolute", name, target)
 	}
-	m := mountPlan{volume: v.Name, target: filepath.Clean(target), kind: v.Kind, source: v.Source, recursive: true, vol: v}
+	m := mountPlan{volume: v.Name, target: filepath.Clean(target), kind: v.Kind, source: v.Source, recursive: true, mode: 0o755}
 	for _, mp := range app.MountPoints {
 		if filepath.Clean(mp.Path) == m.target {
 			m.readOnly = mp.ReadOnly
@@ -427,6 +363,20 @@ func mountFor(name string, v volume, target string, app *app) (mountPlan, error)
 			return mountPlan{}, fmt.Errorf("app %s: volume %s: %w", name, v.Name, err)
 		}
 	case "empty":
+		// appc's defaults: 0755, root's.
+		if v.Mode != nil {
+			mode, err := strconv.ParseUint(*v.Mode, 8, 32)
+			if err != nil || mode > 0o7777 {
+				return mountPlan{}, fmt.Errorf("app %s: volume %s: mode %q is not an octal file mode", name, v.Name, *v.Mode)
+			}
+			m.mode = uint32(mode)
+		}
+		if v.UID != nil {
+			m.uid = *v.UID
+		}
+		if v.GID != nil {
+			m.gid = *v.GID
+		}
 	default:
 		return mountPlan{}, fmt.Errorf("app %s: volume %s: unknown kind %q", name, v.Name, v.Kind)
 	}

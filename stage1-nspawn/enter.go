@@ -28,14 +28,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/stage2/launch"
 	"github.com/saturn-pods/saturn/terminal"
 )
@@ -217,11 +215,10 @@ func (s *supervisor) enterSpec(req enterRequest) (*launch.Spec, error) {
 	if app == nil {
 		return nil, fmt.Errorf("no app %q in the pod", req.App)
 	}
-	b, err := os.ReadFile(filepath.Join(rktDir, "env", app.name))
+	env, err := stage1abi.ReadEnv("/", app.name)
 	if err != nil {
 		return nil, fmt.Errorf("app %s has not started: %w", app.name, err)
 	}
-	env := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	if req.Term != "" {
 		env = append(withoutEnv(env, "TERM"), "TERM="+req.Term)
 	}
@@ -297,33 +294,24 @@ func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 // enterMain is the enter entrypoint: --pid=PID --appname=NAME -- cmd...,
 // run with the pod directory as working directory.
 func enterMain(args []string) int {
-	fs := pflag.NewFlagSet("enter", pflag.ContinueOnError)
-	pid := fs.Int("pid", 0, "pid of the pod's PID 1")
-	appName := fs.String("appname", "", "app to enter")
-	if err := fs.Parse(args); err != nil {
-		return fail(err)
+	f, err := stage1abi.ParseEnterFlags(args)
+	if err != nil {
+		return fail(fmt.Errorf("enter: %w", err))
 	}
 	// No command: the supervisor picks a shell (defaultEnterShells).
-	cmd := fs.Args()
-	if *pid <= 0 {
-		// stage1 run wrote it, in the pod directory, out of the pod's
-		// reach.
-		b, err := os.ReadFile("pid")
-		if err != nil {
-			return fail(fmt.Errorf("enter: pod is not running: %w", err))
-		}
-		if *pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil || *pid <= 0 {
-			return fail(fmt.Errorf("enter: bad pid file %q", b))
+	if f.PID == 0 {
+		if f.PID, err = podPID(); err != nil {
+			return fail(fmt.Errorf("enter: %w", err))
 		}
 	}
-	if err := unix.Kill(*pid, 0); err != nil {
-		return fail(fmt.Errorf("enter: pod process %d: %w", *pid, err))
+	if err := unix.Kill(f.PID, 0); err != nil {
+		return fail(fmt.Errorf("enter: pod process %d: %w", f.PID, err))
 	}
-	name, err := enterAppName(*appName)
+	name, err := enterAppName(f.App)
 	if err != nil {
 		return fail(err)
 	}
-	code, err := requestEnter(name, cmd, *pid)
+	code, err := requestEnter(name, f.Cmd, f.PID)
 	if err != nil {
 		return fail(fmt.Errorf("enter: %w", err))
 	}
@@ -350,7 +338,7 @@ func enterAppName(name string) (string, error) {
 func requestEnter(app string, cmd []string, pid1 int) (int, error) {
 	// The path is relative: the pod directory can be deep enough to
 	// overflow sun_path.
-	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: "stage1/rootfs" + enterSocket, Net: "unixpacket"})
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: stage1abi.Stage1Rootfs + enterSocket, Net: "unixpacket"})
 	if err != nil {
 		return exitStage1, fmt.Errorf("pod is not running or not ready: %w", err)
 	}

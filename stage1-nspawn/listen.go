@@ -36,7 +36,7 @@ func planSockets(p *podPlan) error {
 	var apps []activation.App
 	for _, a := range p.apps {
 		ap := activation.App{Name: a.name}
-		for _, pt := range a.app.Ports {
+		for _, pt := range a.ports {
 			if pt.SocketActivated {
 				ap.Ports = append(ap.Ports, pt.Name)
 			}

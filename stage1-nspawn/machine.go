@@ -43,7 +43,7 @@ func registerMachine(f *runFlags, podDir string, pid int) *podMachine {
 		case errors.Is(err, machined.ErrUnavailable), errors.Is(err, errNotOwnUnit), exited(pid):
 			// Nobody to register with, or nothing to register any
 			// more: the pod is over before machined heard of it.
-			if f.debug {
+			if f.Debug {
 				fmt.Fprintf(os.Stderr, "stage1: pod not registered with machined: %v\n", err)
 			}
 		default:
@@ -65,7 +65,7 @@ func register(f *runFlags, podDir string, pid int) (*machined.Registration, erro
 	if err != nil {
 		return nil, err
 	}
-	m, err := machineFor(f.uuid, podDir, pid, unitOf(string(cg)))
+	m, err := machineFor(f.UUID, podDir, pid, unitOf(string(cg)))
 	if err != nil {
 		return nil, err
 	}

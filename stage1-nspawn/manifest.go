@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -418,18 +417,4 @@ func (im *imageManifest) annotation(name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// parseUUID reads a pod UUID as appc does (dashes optional, 32 hex
-// digits) and returns it in its canonical form.
-func parseUUID(s string) (string, error) {
-	h := strings.ReplaceAll(s, "-", "")
-	if len(h) != 32 {
-		return "", errors.New("bad UUID length != 32")
-	}
-	b, err := hex.DecodeString(h)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
 }

@@ -33,20 +33,6 @@ func TestValidEnvName(t *testing.T) {
 	}
 }
 
-func TestParseUUID(t *testing.T) {
-	const want = "6733c7a6-5bb6-4b3c-9a3e-0d6b8b1d2f11"
-	for _, in := range []string{want, "6733C7A65BB64B3C9A3E0D6B8B1D2F11", "6733c7a6-5bb64b3c9a3e-0d6b8b1d2f11"} {
-		if got, err := parseUUID(in); err != nil || got != want {
-			t.Errorf("parseUUID(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "not-a-uuid", want + "00", strings.Replace(want, "6", "g", 1)} {
-		if _, err := parseUUID(bad); err == nil {
-			t.Errorf("parseUUID(%q) = nil error", bad)
-		}
-	}
-}
-
 // readTestManifest writes manifest as a pod manifest and reads it back.
 func readTestManifest(t *testing.T, manifest string) (*podManifest, error) {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 	"github.com/saturn-pods/saturn/etcfiles"
 	"github.com/saturn-pods/saturn/fdmount"
 	"github.com/saturn-pods/saturn/inroot"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 func mount(src, target, fstype string, flags uintptr, data string) error {
@@ -69,7 +70,7 @@ func mountProc(target *os.File, disablePaths bool) error {
 // (/proc/sys/kernel/core_pattern runs a program on the host) writable
 // there.
 func setupStage1FS(s1 string, disablePaths bool) error {
-	for _, d := range []string{"proc", "sys", "dev", "rkt/status", "rkt/env", "opt/stage2", "etc", "tmp"} {
+	for _, d := range []string{"proc", "sys", "dev", stage1abi.StatusDir, stage1abi.EnvDir, stage1abi.Stage2Dir, "etc", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(s1, d), 0o755); err != nil {
 			return err
 		}
@@ -171,7 +172,7 @@ func bindNode(src, target string) error {
 // directory, and finally read-only root when the pod manifest asks for
 // it.
 func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
-	if a.ra.ReadOnlyRootFS || !fdmount.IsMountRoot(rootPath) {
+	if a.readOnlyRootFS || !fdmount.IsMountRoot(rootPath) {
 		// The rootfs must be a mount of its own to be made read-only,
 		// and to be pivoted into (see appns.go): stage0's overlay is
 		// one, a copy made with --no-overlay is not.
@@ -186,7 +187,7 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 		return err
 	}
 	defer root.Close()
-	if err := inDir(root, "/proc", func(d *os.File) error { return mountProc(d, p.flags.disablePaths) }); err != nil {
+	if err := inDir(root, "/proc", func(d *os.File) error { return mountProc(d, p.flags.DisablePaths) }); err != nil {
 		return fmt.Errorf("app %s: %w", a.name, err)
 	}
 	if err := inDir(root, "/sys", func(d *os.File) error { return mountSys(d, p.flags.disablePaths) }); err != nil {
@@ -210,16 +211,16 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 	if err := setupEtc(root); err != nil {
 		return fmt.Errorf("app %s: %w", a.name, err)
 	}
-	if a.app.WorkingDirectory != "" {
+	if a.workingDirectory != "" {
 		// Made if missing. Unlike a mount point, "/" (the appc default)
 		// is a working directory like any other.
-		d, err := inroot.MkdirAll(root, a.app.WorkingDirectory)
+		d, err := inroot.MkdirAll(root, a.workingDirectory)
 		if err != nil {
 			return fmt.Errorf("app %s: working directory: %w", a.name, err)
 		}
 		d.Close()
 	}
-	if a.ra.ReadOnlyRootFS {
+	if a.readOnlyRootFS {
 		if !mountsAt(a.mounts, "/tmp") {
 			// Apps need a writable /tmp, as stage1-fly gives every app,
 			// unless the image says what goes there (a mount point).
@@ -317,7 +318,7 @@ func isDirIn(root *os.File, p string) bool {
 // --dns-conf-mode says: the host's, stage0's (written into the stage1
 // rootfs), or for hosts by default a fallback when the image has none.
 func setupDNS(p *podRun, root *os.File) error {
-	files := []struct{ name, mode string }{{"hosts", p.flags.hostsMode}, {"resolv.conf", p.flags.resolvMode}}
+	files := []struct{ name, mode string }{{"hosts", p.flags.DNSConfMode.Hosts}, {"resolv.conf", p.flags.DNSConfMode.Resolv}}
 	for _, fl := range files {
 		var src string
 		switch fl.mode {
@@ -327,7 +328,7 @@ func setupDNS(p *podRun, root *os.File) error {
 			src = filepath.Join(p.s1, "etc", fl.name)
 		default:
 			if fl.name == "hosts" {
-				if err := writeFallbackHosts(root, p.flags.hostname); err != nil {
+				if err := writeFallbackHosts(root, p.flags.Hostname); err != nil {
 					return err
 				}
 			}

@@ -12,46 +12,37 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/network"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
-// netFlags are the run entrypoint's networking flags besides --net
-// (interface version 5, docs/stage1-abi.md).
+// netFlags are the run entrypoint's networking flags (--net, and
+// --net-out and --net-bandwidth of interface version 5), parsed.
 type netFlags struct {
-	systemConfig string
-	netOut       []string
-	bandwidth    string
-
 	mode string // host, none or contained
 	reqs []network.Request
 	out  []network.OutRule
 	bw   *network.Bandwidth
 }
 
-func addNetFlags(fs *pflag.FlagSet, f *netFlags) {
-	fs.StringVar(&f.systemConfig, "system-config", "", "system configuration directory (its net.d)")
-	fs.StringArrayVar(&f.netOut, "net-out", nil, "CIDR[:PORTS][/PROTO] the pod may reach; repeated; without it, anything")
-	fs.StringVar(&f.bandwidth, "net-bandwidth", "", "rate limit of the pod's first network: RATE[:BURST] or ingress=…,egress=…")
-}
-
-// check parses the networking flags; net is --net's value.
-func (f *netFlags) check(netFlag string) error {
+// check parses the networking flags of rf.
+func (f *netFlags) check(rf *stage1abi.RunFlags) error {
+	netFlag := rf.Net
 	var err error
 	if f.mode, f.reqs, err = network.ParseNetFlag(netFlag); err != nil {
 		return err
 	}
-	for _, s := range f.netOut {
+	for _, s := range rf.NetOut {
 		r, err := network.ParseOutRule(s)
 		if err != nil {
 			return err
 		}
 		f.out = append(f.out, r)
 	}
-	if f.bandwidth != "" {
-		if f.bw, err = network.ParseBandwidth(f.bandwidth); err != nil {
+	if rf.NetBandwidth != "" {
+		if f.bw, err = network.ParseBandwidth(rf.NetBandwidth); err != nil {
 			return err
 		}
 	}
@@ -137,11 +128,11 @@ func planNetwork(podDir string, f *runFlags, plan *podPlan) (*podNet, error) {
 		return nil, nil
 	}
 	n := &podNet{
-		req: network.HelperRequest{PodDir: podDir, ContainerID: f.uuid, Net: f.net, LocalConfig: f.localConfig,
-			SystemConfig: f.netf.systemConfig, Bandwidth: f.netf.bw.Narrow(bw), NetOut: f.netf.netOut},
+		req: network.HelperRequest{PodDir: podDir, ContainerID: f.UUID, Net: f.Net, LocalConfig: f.LocalConfig,
+			SystemConfig: f.SystemConfig, Bandwidth: f.netf.bw.Narrow(bw), NetOut: f.NetOut},
 		helper: -1,
-		resolv: f.resolvMode,
-		hosts:  f.hostsMode,
+		resolv: f.DNSConfMode.Resolv,
+		hosts:  f.DNSConfMode.Hosts,
 	}
 	if n.req.Ports, err = portMappings(plan); err != nil {
 		return nil, err
@@ -167,7 +158,7 @@ func imageBandwidth(plan *podPlan) (*network.Bandwidth, error) {
 	var bw *network.Bandwidth
 	isos := append([]appIsolator(nil), plan.manifest.Isolators...)
 	for _, a := range plan.apps {
-		isos = append(isos, a.app.Isolators...)
+		isos = append(isos, a.isolators...)
 	}
 	for _, iso := range isos {
 		if iso.Name != isoNetworkBandwidth {
@@ -195,9 +186,9 @@ func portMappings(plan *podPlan) ([]network.PortMapping, error) {
 	for _, ep := range plan.manifest.Ports {
 		var found *appPort
 		for _, a := range plan.apps {
-			for i := range a.app.Ports {
-				if a.app.Ports[i].Name == ep.Name {
-					found = &a.app.Ports[i]
+			for i := range a.ports {
+				if a.ports[i].Name == ep.Name {
+					found = &a.ports[i]
 				}
 			}
 		}
@@ -306,7 +297,7 @@ func (n *podNet) up() error {
 		n.release()
 		return err
 	}
-	if n.sw, err = network.OpenNetNSSwitch(filepath.Join(n.req.PodDir, network.NetNSFile)); err == nil && res.DNS != nil && n.resolv == "default" {
+	if n.sw, err = network.OpenNetNSSwitch(filepath.Join(n.req.PodDir, stage1abi.NetNSFile)); err == nil && res.DNS != nil && n.resolv == "default" {
 		err = n.writeResolvConf(res.DNS)
 	}
 	if err != nil {
@@ -414,8 +405,8 @@ func (n *podNet) release() {
 // stage1's tree in the store. A pod without network records or
 // namespace (host or none) needs no helper.
 func teardownNetwork(podDir, uuid string) error {
-	_, rerr := os.Lstat(filepath.Join(podDir, network.RecordDir))
-	_, nerr := os.Lstat(filepath.Join(podDir, network.NetNSFile))
+	_, rerr := os.Lstat(filepath.Join(podDir, stage1abi.NetRecordDir))
+	_, nerr := os.Lstat(filepath.Join(podDir, stage1abi.NetNSFile))
 	if errors.Is(rerr, os.ErrNotExist) && errors.Is(nerr, os.ErrNotExist) {
 		return nil
 	}

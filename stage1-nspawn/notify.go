@@ -150,10 +150,6 @@ func (p *podNotifier) send(msg string) {
 	}
 }
 
-// annSupportsNotify is the appc annotation by which an image says its app
-// speaks sd_notify itself.
-const annSupportsNotify = "appc.io/executor/supports-systemd-notify"
-
 // appNotifyAddr returns a new abstract unix socket address on which the
 // supervisor hears an app's sd_notify messages: abstract, so no file in
 // the app's rootfs (which may be read-only) is needed, and it is gone

@@ -57,6 +57,14 @@ func (w *planWriter) bool(v bool) {
 	}
 }
 
+// count writes the length of a slice, -1 for a nil one.
+func (w *planWriter) count(n int, isNil bool) {
+	if isNil {
+		n = -1
+	}
+	w.int(n)
+}
+
 func (w *planWriter) str(s string) {
 	w.int(len(s))
 	w.b = append(w.b, s...)
@@ -98,10 +106,10 @@ func encodePlan(p *podPlan) []byte {
 	for _, a := range p.apps {
 		w.str(a.name)
 		w.str(a.rel)
-		w.bool(a.ra.ReadOnlyRootFS)
-		w.str(a.app.WorkingDirectory)
-		w.int(len(a.app.EventHandlers))
-		for _, eh := range a.app.EventHandlers {
+		w.bool(a.readOnlyRootFS)
+		w.str(a.workingDirectory)
+		w.count(len(a.eventHandlers), a.eventHandlers == nil)
+		for _, eh := range a.eventHandlers {
 			w.str(eh.Name)
 			w.strs(eh.Exec)
 		}
@@ -155,12 +163,9 @@ func (w *planWriter) mount(m mountPlan) {
 	w.str(m.source)
 	w.bool(m.readOnly)
 	w.bool(m.recursive)
-	w.bool(m.vol.Mode != nil)
-	if m.vol.Mode != nil {
-		w.str(*m.vol.Mode)
-	}
-	w.optInt(m.vol.UID)
-	w.optInt(m.vol.GID)
+	w.int(int(m.mode))
+	w.int(m.uid)
+	w.int(m.gid)
 }
 
 var errBadPlan = errors.New("bad plan from the run entrypoint")
@@ -251,12 +256,12 @@ func decodePlan(b []byte) (*podPlan, error) {
 	p := &podPlan{}
 	n := r.count()
 	for i := 0; i < n && r.err == nil; i++ {
-		a := &appPlan{name: r.str(), rel: r.str(), ra: &runtimeApp{}, app: &app{}}
-		a.ra.Name = a.name
-		a.ra.ReadOnlyRootFS = r.bool()
-		a.app.WorkingDirectory = r.str()
-		for j, nh := 0, r.count(); j < nh && r.err == nil; j++ {
-			a.app.EventHandlers = append(a.app.EventHandlers, eventHandler{Name: r.str(), Exec: r.strs()})
+		a := &appPlan{name: r.str(), rel: r.str(), readOnlyRootFS: r.bool(), workingDirectory: r.str()}
+		if nh := r.count(); nh >= 0 {
+			a.eventHandlers = make([]eventHandler, 0, nh)
+			for j := 0; j < nh && r.err == nil; j++ {
+				a.eventHandlers = append(a.eventHandlers, eventHandler{Name: r.str(), Exec: r.strs()})
+			}
 		}
 		a.spec = r.spec()
 		a.nullStdout, a.nullStderr, a.notify = r.bool(), r.bool(), r.bool()
@@ -301,12 +306,8 @@ func (r *planReader) mount() mountPlan {
 	m := mountPlan{volume: r.str(), target: r.str(), kind: r.str(), source: r.str()}
 	m.readOnly = r.bool()
 	m.recursive = r.bool()
-	m.vol = volume{Name: m.volume, Kind: m.kind, Source: m.source}
-	if r.bool() {
-		mode := r.str()
-		m.vol.Mode = &mode
-	}
-	m.vol.UID = r.optInt()
-	m.vol.GID = r.optInt()
+	m.mode = uint32(r.int())
+	m.uid = r.int()
+	m.gid = r.int()
 	return m
 }

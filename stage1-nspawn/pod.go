@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/fdmount"
 	"github.com/saturn-pods/saturn/network"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // podRun is the state of the pod's PID 1 while it sets the pod up.
@@ -78,7 +78,7 @@ func podMain(args []string) int {
 	sv.tty = tty
 	sv.sockets = sockets
 	if logs != nil {
-		sv.journal = &podJournal{conn: logs, uuid: f.uuid, unit: plan.logUnit}
+		sv.journal = &podJournal{conn: logs, uuid: f.UUID, unit: plan.logUnit}
 	}
 	return sv.run(sigs)
 }
@@ -98,16 +98,16 @@ func (p *podRun) setup() error {
 	if err := fdmount.Bind(p.s1, p.s1, true, unix.MOUNT_ATTR_NODEV); err != nil {
 		return err
 	}
-	if err := setupStage1FS(p.s1, p.flags.disablePaths); err != nil {
+	if err := setupStage1FS(p.s1, p.flags.DisablePaths); err != nil {
 		return err
 	}
-	if p.flags.hostsMode == "stage0" {
-		if err := addHostnameToStage0Hosts(p.s1, p.flags.hostname); err != nil {
+	if p.flags.DNSConfMode.Hosts == "stage0" {
+		if err := addHostnameToStage0Hosts(p.s1, p.flags.Hostname); err != nil {
 			return err
 		}
 	}
 	// While the host's cgroup filesystems are still reachable.
-	if err := openAppCgroups(p.plan, p.flags.uuid); err != nil {
+	if err := openAppCgroups(p.plan, p.flags.UUID); err != nil {
 		return err
 	}
 	for _, a := range p.plan.apps {
@@ -118,10 +118,10 @@ func (p *podRun) setup() error {
 	if err := pivot(p.s1); err != nil {
 		return err
 	}
-	if err := unix.Sethostname([]byte(p.flags.hostname)); err != nil {
+	if err := unix.Sethostname([]byte(p.flags.Hostname)); err != nil {
 		return fmt.Errorf("set hostname: %w", err)
 	}
-	if p.flags.net == "none" {
+	if p.flags.Net == "none" {
 		return network.LoopbackUp()
 	}
 	return nil
@@ -173,18 +173,14 @@ func (p *podRun) emptyVolume(m mountPlan) (dir string, fresh bool, err error) {
 	if d, ok := p.volumes[m.volume]; ok {
 		return d, false, nil
 	}
-	d := filepath.Join(p.podDir, "sharedVolumes", m.volume)
+	d := filepath.Join(p.podDir, stage1abi.SharedVolumesDir, m.volume)
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return "", false, err
 	}
-	mode, err := strconv.ParseUint(*m.vol.Mode, 8, 32)
-	if err != nil {
-		return "", false, fmt.Errorf("mode %q: %w", *m.vol.Mode, err)
-	}
-	if err := unix.Chmod(d, uint32(mode)); err != nil {
+	if err := unix.Chmod(d, m.mode); err != nil {
 		return "", false, err
 	}
-	if err := os.Chown(d, *m.vol.UID, *m.vol.GID); err != nil {
+	if err := os.Chown(d, m.uid, m.gid); err != nil {
 		return "", false, err
 	}
 	p.volumes[m.volume] = d

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -14,8 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/activation"
-	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/cgroup"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // runMain is the run entrypoint. This process is the one stage0 exec'ed,
@@ -94,10 +93,10 @@ func keepFDsFromChildren() error {
 
 func cloneFlags(f *runFlags) uintptr {
 	fl := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS)
-	if f.ipc != "parent" {
+	if f.IPC != "parent" {
 		fl |= unix.CLONE_NEWIPC
 	}
-	if f.net == "none" {
+	if f.Net == "none" {
 		fl |= unix.CLONE_NEWNET
 	}
 	return fl
@@ -179,11 +178,7 @@ func startPod(podDir string, f *runFlags, plan *podPlan, args []string, sigs <-c
 	waitCaught(caughtPipe[0])
 	// Its start time first, so that whoever finds the pid finds it too:
 	// stop tells PID 1 from a process that later took over the pid by it.
-	err = atomicfile.Write(filepath.Join(podDir, pidStartFile), []byte(procStartTime(pid)+"\n"), 0o644)
-	if err == nil {
-		err = atomicfile.Write(filepath.Join(podDir, "pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644)
-	}
-	if err != nil {
+	if err := stage1abi.WritePid(podDir, pid, procStartTime(pid)); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		waitExited(pid)
 		machine.unregister()

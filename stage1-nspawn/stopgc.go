@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/saturn-pods/saturn/mountinfo"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // stopMain is the stop entrypoint ([--force] <uuid>, cwd the pod
@@ -21,35 +20,26 @@ import (
 // stopped: stop succeeds quietly, as stage0 does when it signals a pod
 // itself.
 func stopMain(args []string) int {
-	fs := pflag.NewFlagSet("stop", pflag.ContinueOnError)
-	force := fs.Bool("force", false, "kill the pod instead of stopping it gracefully")
-	if err := fs.Parse(args); err != nil {
-		return fail(err)
-	}
-	if fs.NArg() != 1 {
-		return fail(fmt.Errorf("stop: expected one pod UUID argument"))
+	f, err := stage1abi.ParseStopFlags(args)
+	if err != nil {
+		return fail(fmt.Errorf("stop: %w", err))
 	}
 	pid, running, err := waitPodPid(stopPidWait)
 	if err != nil {
-		return fail(fmt.Errorf("stop: pod %s: %w", fs.Arg(0), err))
+		return fail(fmt.Errorf("stop: pod %s: %w", f.UUID, err))
 	}
 	if !running {
 		return 0
 	}
 	sig := unix.SIGTERM
-	if *force {
+	if f.Force {
 		sig = unix.SIGKILL
 	}
 	if err := signalPod(".", pid, sig); err != nil {
-		return fail(fmt.Errorf("stop: pod %s (pid %d): %w", fs.Arg(0), pid, err))
+		return fail(fmt.Errorf("stop: pod %s (pid %d): %w", f.UUID, pid, err))
 	}
 	return 0
 }
-
-// pidStartFile, beside the pid file, holds the start time of the pod's
-// PID 1 (field 22 of /proc/PID/stat), which with the pid names that one
-// process for the life of the system.
-const pidStartFile = "pid-starttime"
 
 // procStartTime returns the start time of process pid as /proc/PID/stat
 // gives it, "" if it cannot be read.
@@ -76,7 +66,7 @@ func procStartTime(pid int) string {
 // another process. So the process is pinned with a pidfd first, then
 // signalled through it only if the pod is still locked (gc and rm lock an
 // exited pod too), the process is the PID 1 of a PID namespace of its own
-// and started when the run entrypoint recorded (pidStartFile; another
+// and started when the run entrypoint recorded (stage1abi.PidStartTimeFile; another
 // pod's or container's PID 1 may have the pid now). A pod found not
 // running, or a PID 1 already gone, is stopped: nothing is signalled and
 // that is no error.
@@ -114,15 +104,14 @@ func signalPod(dir string, pid int, sig unix.Signal) error {
 }
 
 // startedAsRecorded reports whether pid started when the pod's
-// pidStartFile says its PID 1 did; a pod dir without the file (a test's,
+// stage1abi.PidStartTimeFile says its PID 1 did; a pod dir without the file (a test's,
 // or one made by an earlier stage1) is taken at its word.
 func startedAsRecorded(dir string, pid int) bool {
-	b, err := os.ReadFile(filepath.Join(dir, pidStartFile))
+	want, err := stage1abi.ReadPidStartTime(dir)
 	if err != nil {
-		return os.IsNotExist(err)
+		return errors.Is(err, os.ErrNotExist)
 	}
-	want := strings.TrimSpace(string(b))
-	return want != "" && want == procStartTime(pid)
+	return want == procStartTime(pid)
 }
 
 // isNamespaceInit reports whether pid is PID 1 of a PID namespace below
@@ -158,12 +147,8 @@ const pidPollInterval = 5 * time.Millisecond
 func waitPodPid(timeout time.Duration) (pid int, running bool, err error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		b, err := os.ReadFile("pid")
+		pid, err := stage1abi.ReadPid(".")
 		if err == nil {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil || pid <= 0 {
-				return 0, false, fmt.Errorf("bad pid file %q", strings.TrimSpace(string(b)))
-			}
 			return pid, true, nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {
@@ -176,7 +161,7 @@ func waitPodPid(timeout time.Duration) (pid int, running bool, err error) {
 		if !locked {
 			// The pid file may have appeared just before the pod
 			// exited and released its lock: one more look.
-			if _, err := os.Stat("pid"); err == nil {
+			if _, err := os.Stat(stage1abi.PidFile); err == nil {
 				continue
 			}
 			return 0, false, nil
@@ -213,13 +198,9 @@ func podLocked(dir string) (bool, error) {
 // gc detaches any that still show up below the stage1 rootfs on the host
 // (the rootfs overlays themselves belong to stage0 and are left alone).
 func gcMain(args []string) int {
-	fs := pflag.NewFlagSet("gc", pflag.ContinueOnError)
-	debug := fs.Bool("debug", false, "print what is released")
-	if err := fs.Parse(args); err != nil {
-		return fail(err)
-	}
-	if fs.NArg() != 1 {
-		return fail(fmt.Errorf("gc: expected one pod UUID argument"))
+	f, err := stage1abi.ParseGCFlags(args)
+	if err != nil {
+		return fail(fmt.Errorf("gc: %w", err))
 	}
 	podDir, err := os.Getwd()
 	if err != nil {
@@ -227,11 +208,7 @@ func gcMain(args []string) int {
 	}
 	// The networks first: their records and namespace are in the pod
 	// directory, which stage0 unmounts and deletes after this.
-	uuid, err := parseUUID(fs.Arg(0))
-	if err != nil {
-		return fail(fmt.Errorf("gc: bad pod UUID %q: %w", fs.Arg(0), err))
-	}
-	if err := teardownNetwork(podDir, uuid); err != nil {
+	if err := teardownNetwork(podDir, f.UUID); err != nil {
 		return fail(fmt.Errorf("gc: %w", err))
 	}
 	mounts, err := stage1Mounts(podDir)
@@ -239,7 +216,7 @@ func gcMain(args []string) int {
 		return fail(fmt.Errorf("gc: %w", err))
 	}
 	for _, m := range mounts {
-		if *debug {
+		if f.Debug {
 			fmt.Fprintf(os.Stderr, "stage1: gc: unmounting %s\n", m)
 		}
 		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
@@ -247,7 +224,7 @@ func gcMain(args []string) int {
 		}
 	}
 	// What a killed run entrypoint could not remove.
-	if err := removeRecordedCgroups(fs.Arg(0)); err != nil {
+	if err := removeRecordedCgroups(f.UUID); err != nil {
 		return fail(fmt.Errorf("gc: %w", err))
 	}
 	return 0

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // startSleeper starts a process standing in for a pod's PID 1, or for
@@ -94,7 +96,7 @@ func TestSignalPod(t *testing.T) {
 	// Another namespace's PID 1 (another pod's, a container's) that took
 	// over the pid: it did not start when the run entrypoint recorded.
 	other1, otherExited := startSleeperIn(t, unix.CLONE_NEWPID)
-	if err := os.WriteFile(filepath.Join(dir, pidStartFile), []byte("1\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, stage1abi.PidStartTimeFile), []byte("1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := signalPod(dir, other1.Process.Pid, unix.SIGKILL); err != nil {
@@ -108,7 +110,7 @@ func TestSignalPod(t *testing.T) {
 	// A PID 1 ignores what it has no handler for; SIGKILL from outside
 	// its namespace always reaches it.
 	pod1, exited := startSleeperIn(t, unix.CLONE_NEWPID)
-	if err := os.WriteFile(filepath.Join(dir, pidStartFile), []byte(procStartTime(pod1.Process.Pid)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, stage1abi.PidStartTimeFile), []byte(procStartTime(pod1.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := signalPod(dir, pod1.Process.Pid, unix.SIGKILL); err != nil {

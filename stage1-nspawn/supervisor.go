@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/saturn-pods/saturn/atomicfile"
+	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/stage2/launch"
 )
 
@@ -28,9 +27,8 @@ const stopTimeout = 10 * time.Second
 // Where the supervisor writes the stage1 ABI files, in the stage1 rootfs
 // (which is its root).
 const (
-	rktDir           = "/rkt"
-	supervisorStatus = "/rkt/supervisor-status"
-	enterSocket      = "/rkt/enter.sock"
+	rktDir      = "/" + stage1abi.RktDir
+	enterSocket = "/" + stage1abi.EnterSocket
 )
 
 // supervisor is PID 1 of the pod once its filesystem is ready. It is the
@@ -109,7 +107,7 @@ func newSupervisor(f *runFlags, p *podPlan) *supervisor {
 }
 
 func (s *supervisor) debugf(format string, a ...any) {
-	if s.flags.debug {
+	if s.flags.Debug {
 		fmt.Fprintf(os.Stderr, "stage1: "+format+"\n", a...)
 	}
 }
@@ -211,7 +209,7 @@ func (s *supervisor) markReady() {
 		return
 	}
 	s.isReady = true
-	if err := atomicfile.Write(supervisorStatus, []byte("ready"), 0o644); err != nil {
+	if err := stage1abi.WriteSupervisorReady("/"); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 	}
 	s.notify.send(notifyReady)
@@ -230,7 +228,7 @@ func (s *supervisor) appExited(e appExit, res *podResult) {
 	if err := recordOOMKills(e.app); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: app %s: OOM kills: %v\n", e.app.name, err)
 	}
-	if err := atomicfile.Write(filepath.Join(rktDir, "status", e.app.name), []byte(strconv.Itoa(e.code)), 0o644); err != nil {
+	if err := stage1abi.WriteAppStatus("/", e.app.name, e.code); err != nil {
 		fmt.Fprintf(os.Stderr, "stage1: %v\n", err)
 	}
 	s.runHandlers(e.app, "post-stop")
@@ -433,7 +431,7 @@ func helperArgs(spec *launch.Spec, files []uintptr) (argv []string, all []uintpt
 // modes ask for (spawnAttachable), else as spawnLogged does.
 func (s *supervisor) spawnApp(a *appPlan, spec *launch.Spec, exited func(code int)) (int, error) {
 	switch {
-	case s.flags.interactive:
+	case s.flags.Interactive:
 		return s.spawnInteractive(a, spec, exited)
 	case a.attachable():
 		return s.spawnAttachable(a, spec, exited)
@@ -529,11 +527,7 @@ func (s *supervisor) startApp(a *appPlan, exits chan<- appExit) (int, int, error
 	if err := a.waitNS(); err != nil {
 		return 0, exitStage1, err
 	}
-	var env strings.Builder
-	for _, kv := range a.spec.Env {
-		env.WriteString(kv + "\n")
-	}
-	if err := atomicfile.Write(filepath.Join(rktDir, "env", a.name), []byte(env.String()), 0o644); err != nil {
+	if err := stage1abi.WriteEnv("/", a.name, a.spec.Env); err != nil {
 		return 0, exitStage1, err
 	}
 	if code := s.runHandlers(a, "pre-start"); code != 0 && !s.endedByStop(code) {
@@ -572,7 +566,7 @@ func (s *supervisor) startApp(a *appPlan, exits chan<- appExit) (int, int, error
 // runHandlers runs the app's event handlers called name in order and
 // returns the first non-zero exit code.
 func (s *supervisor) runHandlers(a *appPlan, name string) int {
-	for _, eh := range a.app.EventHandlers {
+	for _, eh := range a.eventHandlers {
 		if eh.Name != name {
 			continue
 		}

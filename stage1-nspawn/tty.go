@@ -90,7 +90,7 @@ func prepareTTY(f *runFlags, env []string, files []uintptr) (*callerTTY, []strin
 	}
 	env = append(env, consoleFDEnv+"="+strconv.Itoa(len(files)))
 	files = append(files, c.conSlave.Fd())
-	if f.interactive && terminal.IsTerminal(0) {
+	if f.Interactive && terminal.IsTerminal(0) {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			c.abort()

@@ -159,3 +159,32 @@ func TestEntrypointFlagsRoundTrip(t *testing.T) {
 		t.Errorf("stats: %q, %v", u, err)
 	}
 }
+
+func TestParseDNSConfMode(t *testing.T) {
+	tests := []struct {
+		in            string
+		resolv, hosts string
+		err           string
+	}{
+		{"", "default", "default", ""},
+		{"resolv=host,hosts=stage0", "host", "stage0", ""},
+		{"hosts=host", "default", "host", ""},
+		{"resolv=none", "none", "default", ""},
+		{"hosts=none", "", "", "hosts=none: want one of host, stage0, default"},
+		{"resolv", "", "", `"resolv" is not KEY=MODE`},
+		{"dns=host", "", "", `unknown key "dns"`},
+	}
+	for _, tc := range tests {
+		m, err := ParseDNSConfMode(tc.in)
+		r, h := m.Resolv, m.Hosts
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseDNSConfMode(%q) error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || r != tc.resolv || h != tc.hosts {
+			t.Errorf("ParseDNSConfMode(%q) = %q, %q, %v; want %q, %q", tc.in, r, h, err, tc.resolv, tc.hosts)
+		}
+	}
+}

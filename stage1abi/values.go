@@ -84,7 +84,7 @@ func readValue(f *os.File) (string, error) {
 
 // writeValue writes a file of one value, as ReadValue reads it.
 func writeValue(path, v string) error {
-	return atomicfile.Write(path, []byte(v+"\n"), 0o644)
+	return atomicfile.Write(path, []byte(v), 0o644)
 }
 
 // WritePid records pid, the process enter targets, in the pod directory
@@ -92,11 +92,11 @@ func writeValue(path, v string) error {
 // pid file, whose appearance says the pod has started.
 func WritePid(podDir string, pid int, startTime string) error {
 	if startTime != "" {
-		if err := writeValue(filepath.Join(podDir, PidStartTimeFile), startTime); err != nil {
+		if err := writeValue(filepath.Join(podDir, PidStartTimeFile), startTime+"\n"); err != nil {
 			return err
 		}
 	}
-	return writeValue(filepath.Join(podDir, PidFile), strconv.Itoa(pid))
+	return writeValue(filepath.Join(podDir, PidFile), strconv.Itoa(pid)+"\n")
 }
 
 // ReadPid reads the pid file of the pod directory podDir; a missing file

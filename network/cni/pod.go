@@ -18,6 +18,7 @@ import (
 
 	"github.com/saturn-pods/saturn/atomicfile"
 	"github.com/saturn-pods/saturn/network"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // PluginTimeout bounds one network's plugins, so that a hung plugin
@@ -46,10 +47,10 @@ type Pod struct {
 	PluginDirs  []string // where plugin binaries are looked up
 }
 
-func (p *Pod) recordDir() string { return filepath.Join(p.Dir, network.RecordDir) }
+func (p *Pod) recordDir() string { return filepath.Join(p.Dir, stage1abi.NetRecordDir) }
 
 // NetNS is the path of the pod's pinned network namespace.
-func (p *Pod) NetNS() string { return filepath.Join(p.Dir, network.NetNSFile) }
+func (p *Pod) NetNS() string { return filepath.Join(p.Dir, stage1abi.NetNSFile) }
 
 func (p *Pod) cni(dirs []string) *libcni.CNIConfig {
 	return libcni.NewCNIConfigWithCacheDir(dirs, filepath.Join(p.recordDir(), "cache"), &pluginExec{})
@@ -64,7 +65,7 @@ type Options struct {
 
 // Result is what joining the networks gave the pod.
 type Result struct {
-	Infos []network.Info
+	Infos []stage1abi.NetInfo
 	// DNS is the first name server configuration a plugin returned.
 	DNS *network.DNS
 }
@@ -196,7 +197,7 @@ func (p *Pod) setup(ctx context.Context, atts []Attachment, opts Options) (*Resu
 		if err != nil {
 			return nil, fmt.Errorf("network %s: result: %w", a.Name, err)
 		}
-		info := network.Info{NetName: a.Name, IfName: a.IfName}
+		info := stage1abi.NetInfo{NetName: a.Name, IfName: a.IfName}
 		for _, ipc := range cur.IPs {
 			if info.IP == "" {
 				info.IP = ipc.Address.IP.String()
@@ -226,7 +227,7 @@ func (p *Pod) setup(ctx context.Context, atts []Attachment, opts Options) (*Resu
 			return nil, err
 		}
 	}
-	if err := writeJSON(filepath.Join(p.Dir, network.InfoFile), out.Infos); err != nil {
+	if err := stage1abi.WriteNetInfo(p.Dir, out.Infos); err != nil {
 		return nil, err
 	}
 	return out, nil

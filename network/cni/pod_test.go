@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/saturn-pods/saturn/network"
+	"github.com/saturn-pods/saturn/stage1abi"
 )
 
 // The tests that run plugins need root and run in a network namespace of
@@ -104,7 +105,7 @@ func TestSetupTeardown(t *testing.T) {
 	if len(res.Infos) != 2 || res.Infos[0].IP != "10.77.0.9" || res.Infos[0].NetName != "tn1" || !strings.HasPrefix(res.Infos[1].IP, "10.78.0.") {
 		t.Fatalf("infos = %+v; want tn1 on 10.77.0.9 (CNI_ARGS IP honoured) and tn2 on 10.78.0.x", res.Infos)
 	}
-	if infos, err := network.ReadInfo(p.Dir); err != nil || len(infos) != 2 {
+	if infos, err := stage1abi.ReadNetInfo(p.Dir); err != nil || len(infos) != 2 {
 		t.Fatalf("net-info.json: %+v %v", infos, err)
 	}
 	if !network.IsNetNS(p.NetNS()) {
@@ -141,7 +142,7 @@ func TestSetupTeardown(t *testing.T) {
 	if links := run(t, "ip", "-o", "link"); strings.Contains(links, "veth") {
 		t.Errorf("veths left:\n%s", links)
 	}
-	for _, f := range []string{network.NetNSFile, network.RecordDir} {
+	for _, f := range []string{stage1abi.NetNSFile, stage1abi.NetRecordDir} {
 		if _, err := os.Lstat(filepath.Join(p.Dir, f)); !os.IsNotExist(err) {
 			t.Errorf("%s left in the pod directory (%v)", f, err)
 		}
@@ -169,7 +170,7 @@ func TestSetupRollsBack(t *testing.T) {
 	if got := leases(t, data, "ok1"); len(got) != 0 {
 		t.Errorf("lease of ok1 kept after the failure: %v", got)
 	}
-	for _, f := range []string{network.NetNSFile, network.RecordDir, network.InfoFile} {
+	for _, f := range []string{stage1abi.NetNSFile, stage1abi.NetRecordDir, stage1abi.NetInfoFile} {
 		if _, err := os.Lstat(filepath.Join(p.Dir, f)); !os.IsNotExist(err) {
 			t.Errorf("%s left in the pod directory (%v)", f, err)
 		}
