@@ -17,18 +17,21 @@ import (
 // or these streams to an app whose stdio modes are tty or stream, through
 // the stage1 attach entrypoint.
 func attachCommands(g *globals) []*command {
-	var app, mode string
+	f := &attachCmdFlags{}
 	return []*command{{
 		name:  "attach",
 		usage: "[--app=NAME] [--mode=auto|list|tty|tty-in|tty-out|stdin|stdout|stderr,...] UUID",
 		short: "attach to an app of a running pod (--stdin/--stdout/--stderr=tty|stream); Ctrl-P Ctrl-Q detaches",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&app, "app", "", "name of the app to attach to (default: the pod's only app)")
-			fs.StringVar(&mode, "mode", "auto", "auto, list, or a comma-separated list of tty, tty-in, tty-out, stdin, stdout, stderr")
+			fs.StringVar(&f.app, "app", "", "name of the app to attach to (default: the pod's only app)")
+			fs.StringVar(&f.mode, "mode", "auto", "auto, list, or a comma-separated list of tty, tty-in, tty-out, stdin, stdout, stderr")
 		},
-		run: func(g *globals, args []string) error { return runAttach(g, args, app, mode) },
+		run: func(g *globals, args []string) error { return runAttach(g, args, f) },
 	}}
 }
+
+// attachCmdFlags are saturn attach's flags.
+type attachCmdFlags struct{ app, mode string }
 
 // attachFlags turns --mode into the attach entrypoint's arguments.
 func attachFlags(mode string) (*stage1abi.AttachFlags, error) {
@@ -60,11 +63,12 @@ func attachFlags(mode string) (*stage1abi.AttachFlags, error) {
 	return f, nil
 }
 
-func runAttach(g *globals, args []string, app, mode string) error {
+func runAttach(g *globals, args []string, cf *attachCmdFlags) error {
+	app := cf.app
 	if len(args) != 1 {
 		return usagef("give a pod UUID")
 	}
-	f, err := attachFlags(mode)
+	f, err := attachFlags(cf.mode)
 	if err != nil {
 		return err
 	}

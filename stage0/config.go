@@ -38,15 +38,15 @@ func (g *globals) config() (*config.Config, error) {
 }
 
 func configCommands(g *globals) []*command {
-	var pretty bool
+	pretty := new(bool)
 	return []*command{{
 		name:  "config",
 		usage: "[--pretty-print=false]",
 		short: "print the merged configuration as JSON (secrets masked)",
 		flags: func(fs *pflag.FlagSet) {
-			fs.BoolVar(&pretty, "pretty-print", true, "apply indent to format the output")
+			fs.BoolVar(pretty, "pretty-print", true, "apply indent to format the output")
 		},
-		run: func(g *globals, args []string) error { return runConfig(g, args, pretty) },
+		run: func(g *globals, args []string) error { return runConfig(g, args, *pretty) },
 	}}
 }
 

@@ -79,15 +79,22 @@ func (f *imageFetcher) fetchSigned(ref, sig string) (string, error) {
 }
 
 func fetchCommands(g *globals) []*command {
-	var ff fetchFlags
-	var full bool
-	fetch := &command{
-		name:  "fetch",
+	// rkt kept "image fetch" as a hidden alias of fetch.
+	alias := fetchCommand("image fetch")
+	alias.hidden = true
+	return []*command{fetchCommand("fetch"), alias}
+}
+
+func fetchCommand(name string) *command {
+	ff := &fetchFlags{}
+	full := new(bool)
+	return &command{
+		name:  name,
 		usage: "[--full] [--pull-policy=never|new|update] IMAGE...",
 		short: "fetch images into the local store",
 		flags: func(fs *pflag.FlagSet) {
 			ff.add(fs)
-			fs.BoolVar(&full, "full", false, "print the full image id after fetching")
+			fs.BoolVar(full, "full", false, "print the full image id after fetching")
 		},
 		run: func(g *globals, args []string) error {
 			if len(args) == 0 {
@@ -115,7 +122,7 @@ func fetchCommands(g *globals) []*command {
 				if err != nil {
 					return err
 				}
-				if !full {
+				if !*full {
 					id = shortID(id)
 				}
 				fmt.Fprintln(g.Stdout, id)
@@ -123,8 +130,4 @@ func fetchCommands(g *globals) []*command {
 			return nil
 		},
 	}
-	// rkt kept "image fetch" as a hidden alias of fetch.
-	alias := *fetch
-	alias.name, alias.hidden = "image fetch", true
-	return []*command{fetch, &alias}
 }

@@ -22,101 +22,165 @@ import (
 )
 
 // podCommands are the pod commands: run, prepare, run-prepared, list,
-// status, stop, rm, gc, cat-manifest and enter.
+// status, stop, rm, gc, cat-manifest and enter. Each has a flags struct
+// of its own.
 func podCommands(g *globals) []*command {
-	var (
-		lf                      listFlags
-		wait, waitReady, format string
-		uuidFile                string
-		force, prettyPrint      bool
-		grace, expire           time.Duration
-		markOnly                bool
-	)
-	uuidFlag := func(fs *pflag.FlagSet) {
-		fs.StringVar(&uuidFile, "uuid-file", "", "read the pod UUID from this file")
-	}
-	return append(runCommands(g), []*command{{
+	return append(runCommands(g), listCommand(), statusCommand(), stopCommand(), rmCommand(),
+		podGCCommand(), catManifestCommand(), enterCommand())
+}
+
+// podsFlag is --uuid-file, by which the commands that name pods may read
+// the one pod's UUID from a file instead.
+type podsFlag struct{ uuidFile string }
+
+func (f *podsFlag) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.uuidFile, "uuid-file", "", "read the pod UUID from this file")
+}
+
+func listCommand() *command {
+	f := &listFlags{}
+	return &command{
 		name:  "list",
 		short: "list pods",
-		flags: lf.add,
-		run:   func(g *globals, args []string) error { return runList(g, &lf, args) },
-	}, {
+		flags: f.add,
+		run:   func(g *globals, args []string) error { return runList(g, f, args) },
+	}
+}
+
+type statusFlags struct {
+	podsFlag
+	wait, waitReady, format string
+}
+
+func statusCommand() *command {
+	f := &statusFlags{}
+	return &command{
 		name:  "status",
 		usage: "[--wait[=DURATION]] [--wait-ready[=DURATION]] [--format=json|json-pretty] UUID",
 		short: "print a pod's state, pid and apps' exit statuses",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&wait, "wait", "false", "wait for the pod to finish: true, false or a duration")
-			fs.StringVar(&waitReady, "wait-ready", "false", "wait for the pod to be ready: true, false or a duration")
+			fs.StringVar(&f.wait, "wait", "false", "wait for the pod to finish: true, false or a duration")
+			fs.StringVar(&f.waitReady, "wait-ready", "false", "wait for the pod to be ready: true, false or a duration")
 			fs.Lookup("wait").NoOptDefVal = "true"
 			fs.Lookup("wait-ready").NoOptDefVal = "true"
-			fs.StringVar(&format, "format", "", "output format: json or json-pretty (default: key=value lines)")
-			uuidFlag(fs)
+			fs.StringVar(&f.format, "format", "", "output format: json or json-pretty (default: key=value lines)")
+			f.podsFlag.add(fs)
 		},
-		run: func(g *globals, args []string) error { return runStatus(g, args, uuidFile, wait, waitReady, format) },
-	}, {
+		run: func(g *globals, args []string) error { return runStatus(g, args, f) },
+	}
+}
+
+type stopFlags struct {
+	podsFlag
+	force bool
+}
+
+func stopCommand() *command {
+	f := &stopFlags{}
+	return &command{
 		name:  "stop",
 		usage: "[--force] UUID...",
 		short: "stop running pods",
 		flags: func(fs *pflag.FlagSet) {
-			fs.BoolVar(&force, "force", false, "kill the pod instead of asking it to stop")
-			uuidFlag(fs)
+			fs.BoolVar(&f.force, "force", false, "kill the pod instead of asking it to stop")
+			f.podsFlag.add(fs)
 		},
-		run: func(g *globals, args []string) error { return runStop(g, args, uuidFile, force) },
-	}, {
+		run: func(g *globals, args []string) error { return runStop(g, args, f) },
+	}
+}
+
+func rmCommand() *command {
+	f := &podsFlag{}
+	return &command{
 		name:  "rm",
 		usage: "UUID...",
 		short: "remove exited or prepared pods now",
-		flags: uuidFlag,
-		run:   func(g *globals, args []string) error { return runRm(g, args, uuidFile) },
-	}, {
+		flags: f.add,
+		run:   func(g *globals, args []string) error { return runRm(g, args, f) },
+	}
+}
+
+type podGCFlags struct {
+	grace, expire time.Duration
+	markOnly      bool
+}
+
+func podGCCommand() *command {
+	f := &podGCFlags{}
+	return &command{
 		name:  "gc",
 		usage: "[--grace-period=DURATION] [--expire-prepared=DURATION] [--mark-only]",
 		short: "garbage-collect exited pods",
 		flags: func(fs *pflag.FlagSet) {
-			fs.DurationVar(&grace, "grace-period", 30*time.Minute, "how long exited pods stay in the garbage before removal")
-			fs.DurationVar(&expire, "expire-prepared", 24*time.Hour, "how long prepared pods may wait before they expire")
-			fs.BoolVar(&markOnly, "mark-only", false, "only move exited pods to the garbage, remove nothing")
+			fs.DurationVar(&f.grace, "grace-period", 30*time.Minute, "how long exited pods stay in the garbage before removal")
+			fs.DurationVar(&f.expire, "expire-prepared", 24*time.Hour, "how long prepared pods may wait before they expire")
+			fs.BoolVar(&f.markOnly, "mark-only", false, "only move exited pods to the garbage, remove nothing")
 		},
-		run: func(g *globals, args []string) error {
-			if len(args) != 0 {
-				return usagef("gc takes no arguments")
-			}
-			// A negative duration would remove exited pods at once and
-			// expire every prepared pod, as image gc refuses to.
-			if grace < 0 {
-				return usagef("--grace-period must not be negative")
-			}
-			if expire < 0 {
-				return usagef("--expire-prepared must not be negative")
-			}
-			if err := needRoot(); err != nil {
-				return err
-			}
-			st, err := openStore(g)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			c := cleaner(g, st)
-			c.Stdout = g.Stdout
-			return c.GC(g.Dir, pod.GCOptions{GracePeriod: grace, ExpirePrepared: expire, MarkOnly: markOnly})
-		},
-	}, {
+		run: func(g *globals, args []string) error { return runPodGC(g, args, f) },
+	}
+}
+
+func runPodGC(g *globals, args []string, f *podGCFlags) error {
+	if len(args) != 0 {
+		return usagef("gc takes no arguments")
+	}
+	// A negative duration would remove exited pods at once and expire
+	// every prepared pod, as image gc refuses to.
+	if f.grace < 0 {
+		return usagef("--grace-period must not be negative")
+	}
+	if f.expire < 0 {
+		return usagef("--expire-prepared must not be negative")
+	}
+	c, st, err := rootCleaner(g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c.Stdout = g.Stdout
+	return c.GC(g.Dir, pod.GCOptions{GracePeriod: f.grace, ExpirePrepared: f.expire, MarkOnly: f.markOnly})
+}
+
+// rootCleaner is the pod cleaner of gc and rm, which need root, over the
+// store, which the caller closes.
+func rootCleaner(g *globals) (*pod.Cleaner, *store.Store, error) {
+	if err := needRoot(); err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cleaner(g, st), st, nil
+}
+
+type catManifestFlags struct {
+	podsFlag
+	prettyPrint bool
+}
+
+func catManifestCommand() *command {
+	f := &catManifestFlags{}
+	return &command{
 		name:  "cat-manifest",
 		usage: "[--pretty-print] UUID",
 		short: "print a pod's manifest",
 		flags: func(fs *pflag.FlagSet) {
-			fs.BoolVar(&prettyPrint, "pretty-print", true, "indent the output")
-			uuidFlag(fs)
+			fs.BoolVar(&f.prettyPrint, "pretty-print", true, "indent the output")
+			f.podsFlag.add(fs)
 		},
-		run: func(g *globals, args []string) error { return runCatManifest(g, args, uuidFile, prettyPrint) },
-	}, {
+		run: func(g *globals, args []string) error { return runCatManifest(g, args, f) },
+	}
+}
+
+func enterCommand() *command {
+	return &command{
 		name:    "enter",
 		usage:   "[--app=NAME] UUID [CMD [ARGS...]]",
 		short:   "run a command in a running pod's app",
 		rawArgs: true,
 		run:     runEnter,
-	}}...)
+	}
 }
 
 // podArg is the one pod a command names by UUID (prefix) or --uuid-file.
@@ -171,19 +235,19 @@ func waitContext(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
 
-func runStatus(g *globals, args []string, uuidFile, wait, waitReady, format string) error {
-	uuid, err := podArg(args, uuidFile)
+func runStatus(g *globals, args []string, f *statusFlags) error {
+	uuid, err := podArg(args, f.uuidFile)
 	if err != nil {
 		return err
 	}
-	if err := checkFormat(format); err != nil {
+	if err := checkFormat(f.format); err != nil {
 		return err
 	}
-	dWait, err := parseWait("wait", wait)
+	dWait, err := parseWait("wait", f.wait)
 	if err != nil {
 		return err
 	}
-	dReady, err := parseWait("wait-ready", waitReady)
+	dReady, err := parseWait("wait-ready", f.waitReady)
 	if err != nil {
 		return err
 	}
@@ -218,10 +282,10 @@ func runStatus(g *globals, args []string, uuidFile, wait, waitReady, format stri
 	}
 	waitExitStatus(p, 2*time.Second)
 	usage := appUsage(g, p)
-	if format != "" {
+	if f.format != "" {
 		j := newPodJSON(p)
 		usage.addJSON(j)
-		return printJSON(g.Stdout, j, format == "json-pretty")
+		return printJSON(g.Stdout, j, f.format == "json-pretty")
 	}
 	if err := printStatus(g.Stdout, p); err != nil {
 		return err
@@ -271,8 +335,8 @@ func printStatus(w io.Writer, p *pod.Pod) error {
 	return nil
 }
 
-func runStop(g *globals, args []string, uuidFile string, force bool) error {
-	uuids, err := podUUIDArgs(args, uuidFile)
+func runStop(g *globals, args []string, f *stopFlags) error {
+	uuids, err := podUUIDArgs(args, f.uuidFile)
 	if err != nil {
 		return err
 	}
@@ -288,7 +352,7 @@ func runStop(g *globals, args []string, uuidFile string, force bool) error {
 			continue
 		}
 		if err == nil {
-			err = stopPod(g, p, force)
+			err = stopPod(g, p, f.force)
 		}
 		if err != nil {
 			fmt.Fprintf(g.Stderr, "saturn stop: %v\n", err)
@@ -331,20 +395,16 @@ func stopPod(g *globals, p *pod.Pod, force bool) error {
 	return nil
 }
 
-func runRm(g *globals, args []string, uuidFile string) error {
-	uuids, err := podUUIDArgs(args, uuidFile)
+func runRm(g *globals, args []string, f *podsFlag) error {
+	uuids, err := podUUIDArgs(args, f.uuidFile)
 	if err != nil {
 		return err
 	}
-	if err := needRoot(); err != nil {
-		return err
-	}
-	st, err := openStore(g)
+	c, st, err := rootCleaner(g)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	c := cleaner(g, st)
 	var failed bool
 	for _, u := range uuids {
 		p, err := pod.Load(g.Dir, u)
@@ -364,8 +424,8 @@ func runRm(g *globals, args []string, uuidFile string) error {
 	return nil
 }
 
-func runCatManifest(g *globals, args []string, uuidFile string, pretty bool) error {
-	uuid, err := podArg(args, uuidFile)
+func runCatManifest(g *globals, args []string, f *catManifestFlags) error {
+	uuid, err := podArg(args, f.uuidFile)
 	if err != nil {
 		return err
 	}
@@ -377,7 +437,7 @@ func runCatManifest(g *globals, args []string, uuidFile string, pretty bool) err
 	if err != nil {
 		return err
 	}
-	return printJSON(g.Stdout, pm, pretty)
+	return printJSON(g.Stdout, pm, f.prettyPrint)
 }
 
 // runEnter parses its own flags so that everything after the UUID is the

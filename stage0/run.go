@@ -22,7 +22,7 @@ import (
 const runUsage = "[flags] IMAGE [per-image flags] [-- image-args... [---]] [IMAGE ...]"
 
 func runCommands(g *globals) []*command {
-	var rt pod.RuntimeOptions
+	rt := &pod.RuntimeOptions{}
 	return []*command{{
 		name:    "run",
 		usage:   runUsage,
@@ -47,7 +47,7 @@ func runCommands(g *globals) []*command {
 			if err := rt.Check(); err != nil {
 				return usagef("%v", err)
 			}
-			return runPrepared(g, args[0], &rt)
+			return runPrepared(g, args[0], rt)
 		},
 	}}
 }

@@ -117,7 +117,7 @@ type trustFlags struct {
 }
 
 func trustCommands(g *globals) []*command {
-	var tf trustFlags
+	tf, lf := &trustFlags{}, &trustFlags{}
 	return []*command{{
 		name:  "trust",
 		usage: "[--prefix=PREFIX | --root] [--skip-fingerprint-review] [--insecure-allow-http] [PUBKEY...]",
@@ -128,19 +128,19 @@ func trustCommands(g *globals) []*command {
 			fs.BoolVar(&tf.skipReview, "skip-fingerprint-review", false, "accept keys without fingerprint confirmation")
 			fs.BoolVar(&tf.insecureAllowHTTP, "insecure-allow-http", false, "allow HTTP for key discovery and retrieval")
 		},
-		run: func(g *globals, args []string) error { return runTrust(g, &tf, args) },
+		run: func(g *globals, args []string) error { return runTrust(g, tf, args) },
 	}, {
 		name:  "trust list",
 		usage: "[--prefix=PREFIX]",
 		short: "list the trusted keys",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&tf.prefix, "prefix", "", "only keys that apply to images under this prefix")
+			fs.StringVar(&lf.prefix, "prefix", "", "only keys that apply to images under this prefix")
 		},
 		run: func(g *globals, args []string) error {
 			if len(args) != 0 {
 				return usagef("trust list takes no arguments")
 			}
-			return listTrust(g, tf.prefix)
+			return listTrust(g, lf.prefix)
 		},
 	}}
 }

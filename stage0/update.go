@@ -19,25 +19,24 @@ import (
 // running container's. stage1 owns the pod's cgroups, so the change is
 // its update entrypoint's (docs/stage1-abi.md).
 func updateCommands(g *globals) []*command {
-	var app, memory, cpu, uuidFile string
-	var shares uint64
+	f := &updateCmdFlags{}
 	return []*command{{
 		name:  "update",
 		usage: "[--app=NAME] [--memory=SIZE] [--cpu=CPUS] [--cpu-shares=N] UUID",
 		short: "change the resource limits of a running pod (one app's with --app, else the pod's as a whole)",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&app, "app", "", "the app whose limits change (default: the limits all apps share)")
-			fs.StringVar(&memory, "memory", "", "memory limit (e.g. 64M)")
-			fs.StringVar(&cpu, "cpu", "", "cpu limit (e.g. 250m, a quarter CPU)")
-			fs.Uint64Var(&shares, "cpu-shares", 0, "CPU time share weight (2-262144)")
-			fs.StringVar(&uuidFile, "uuid-file", "", "read the pod UUID from this file")
+			fs.StringVar(&f.App, "app", "", "the app whose limits change (default: the limits all apps share)")
+			fs.StringVar(&f.Memory, "memory", "", "memory limit (e.g. 64M)")
+			fs.StringVar(&f.CPU, "cpu", "", "cpu limit (e.g. 250m, a quarter CPU)")
+			fs.Uint64Var(&f.CPUShares, "cpu-shares", 0, "CPU time share weight (2-262144)")
+			f.podsFlag.add(fs)
 		},
 		run: func(g *globals, args []string) error {
-			uuid, err := podArg(args, uuidFile)
+			uuid, err := podArg(args, f.uuidFile)
 			if err != nil {
 				return err
 			}
-			if memory == "" && cpu == "" && shares == 0 {
+			if f.Memory == "" && f.CPU == "" && f.CPUShares == 0 {
 				return usagef("give a limit to change: --memory, --cpu or --cpu-shares")
 			}
 			if err := needRoot(); err != nil {
@@ -47,9 +46,17 @@ func updateCommands(g *globals) []*command {
 			if err != nil {
 				return err
 			}
-			return updatePod(g, p, &stage1abi.UpdateFlags{App: app, Memory: memory, CPU: cpu, CPUShares: shares, UUID: p.UUID})
+			f.UUID = p.UUID
+			return updatePod(g, p, &f.UpdateFlags)
 		},
 	}}
+}
+
+// updateCmdFlags are saturn update's flags: the update entrypoint's, and
+// --uuid-file.
+type updateCmdFlags struct {
+	stage1abi.UpdateFlags
+	podsFlag
 }
 
 func updatePod(g *globals, p *pod.Pod, f *stage1abi.UpdateFlags) error {
