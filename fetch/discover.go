@@ -206,21 +206,59 @@ func (c *Client) metaPage(ctx context.Context, prefix string) ([]meta, error) {
 		}
 		return metas, nil
 	}
-	msgs := make([]string, len(errs))
-	for i, err := range errs {
+	return nil, pageError(errs)
+}
+
+// pageError is why a discovery page gave nothing: one error per scheme
+// tried, https first.
+type pageError []error
+
+func (e pageError) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
 		msgs[i] = err.Error()
 	}
-	return nil, errors.New(strings.Join(msgs, "; "))
+	return strings.Join(msgs, "; ")
+}
+
+// DiscoveryError is a discovery that found nothing: of where an image is
+// served (DiscoverImage) or of the keys for a name prefix (DiscoverKeys).
+type DiscoveryError struct {
+	// What was looked for: an image name with its labels, or "public
+	// keys for PREFIX".
+	What string
+	// Keys is set for a discovery of keys, not of an image.
+	Keys bool
+	// Attempts say why each name prefix tried gave nothing, the whole
+	// name's first, then its parents' up to the host.
+	Attempts []error
+}
+
+func (e *DiscoveryError) Error() string {
+	return fmt.Sprintf("discovery of %s failed: %s", clip.String(e.What), joinAttempts(e.Attempts))
+}
+
+// Reason is why discovery of the whole name, the one the user typed,
+// gave nothing: its first reason.
+func (e *DiscoveryError) Reason() string {
+	if len(e.Attempts) == 0 {
+		return ""
+	}
+	var pe pageError
+	if errors.As(e.Attempts[0], &pe) && len(pe) > 0 {
+		return pe[0].Error()
+	}
+	return e.Attempts[0].Error()
 }
 
 // DiscoverImage finds where the image app names is served, walking from
 // the full name up to its host as the appc spec says.
 func (c *Client) DiscoverImage(ctx context.Context, app *discovery.App) (Endpoint, error) {
-	var attempts []string
+	var attempts []error
 	for _, prefix := range walkPrefixes(app.Name.String()) {
 		metas, err := c.metaPage(ctx, prefix)
 		if err != nil {
-			attempts = append(attempts, err.Error())
+			attempts = append(attempts, err)
 			continue
 		}
 		if ep, ok := bestEndpoint(metas, app); ok {
@@ -235,19 +273,19 @@ func (c *Client) DiscoverImage(ctx context.Context, app *discovery.App) (Endpoin
 				return ep, nil
 			}
 		}
-		attempts = append(attempts, fmt.Sprintf("%s: no ac-discovery template matches %s", prefix, appString(app)))
+		attempts = append(attempts, fmt.Errorf("%s: no ac-discovery template matches %s", prefix, appString(app)))
 	}
-	return Endpoint{}, fmt.Errorf("discovery of %s failed: %s", clip.String(appString(app)), joinAttempts(attempts))
+	return Endpoint{}, &DiscoveryError{What: appString(app), Attempts: attempts}
 }
 
 // DiscoverKeys finds the ac-discovery-pubkeys URLs for an image name
 // prefix, walking up like DiscoverImage.
 func (c *Client) DiscoverKeys(ctx context.Context, prefix string) ([]string, error) {
-	var attempts []string
+	var attempts []error
 	for _, p := range walkPrefixes(prefix) {
 		metas, err := c.metaPage(ctx, p)
 		if err != nil {
-			attempts = append(attempts, err.Error())
+			attempts = append(attempts, err)
 			continue
 		}
 		var urls []string
@@ -259,18 +297,22 @@ func (c *Client) DiscoverKeys(ctx context.Context, prefix string) ([]string, err
 		if len(urls) > 0 {
 			return urls, nil
 		}
-		attempts = append(attempts, p+": no ac-discovery-pubkeys meta tag")
+		attempts = append(attempts, fmt.Errorf("%s: no ac-discovery-pubkeys meta tag", p))
 	}
-	return nil, fmt.Errorf("discovery of public keys for %s failed: %s", clip.String(prefix), joinAttempts(attempts))
+	return nil, &DiscoveryError{What: "public keys for " + prefix, Keys: true, Attempts: attempts}
 }
 
 // maxAttempts is how many failed discovery attempts an error lists; a
 // name of many components would otherwise make an unbounded message.
 const maxAttempts = 3
 
-func joinAttempts(attempts []string) string {
-	if len(attempts) <= maxAttempts {
-		return strings.Join(attempts, "; ")
+func joinAttempts(attempts []error) string {
+	msgs := make([]string, 0, maxAttempts)
+	for _, a := range attempts[:min(len(attempts), maxAttempts)] {
+		msgs = append(msgs, a.Error())
 	}
-	return fmt.Sprintf("%s; and %d more", strings.Join(attempts[:maxAttempts], "; "), len(attempts)-maxAttempts)
+	if len(attempts) > maxAttempts {
+		return fmt.Sprintf("%s; and %d more", strings.Join(msgs, "; "), len(attempts)-maxAttempts)
+	}
+	return strings.Join(msgs, "; ")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/saturn-pods/saturn/fetch"
 	"github.com/saturn-pods/saturn/pod"
 	"github.com/saturn-pods/saturn/stage1abi"
 	"github.com/saturn-pods/saturn/store"
@@ -331,20 +332,11 @@ func (r idResolvingManifests) ResolveID(id string) (string, error) {
 // prefix is the one the user typed, the others are the walk up to the
 // host. Other errors pass unchanged.
 func discoveryError(ref string, err error) error {
-	msg := err.Error()
-	_, rest, ok := strings.Cut(msg, " failed: ")
-	if !ok || !strings.HasPrefix(msg, "discovery of ") {
+	var de *fetch.DiscoveryError
+	if !errors.As(err, &de) || de.Keys {
 		return err
 	}
-	first, _, _ := strings.Cut(rest, "; ")
-	// net/http repeats the URL the reason already starts with.
-	const repeat = `: Get "`
-	if i := strings.Index(first, repeat); i >= 0 {
-		if j := strings.Index(first[i+len(repeat):], `": `); j >= 0 {
-			first = first[:i] + first[i+len(repeat)+j+1:]
-		}
-	}
-	return fmt.Errorf("cannot find image %q: not found in the store, and discovery failed: %s", ref, first)
+	return fmt.Errorf("cannot find image %q: not found in the store, and discovery failed: %s", ref, de.Reason())
 }
 
 func cleaner(g *globals, st *store.Store) *pod.Cleaner {
