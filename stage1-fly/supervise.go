@@ -33,6 +33,9 @@ func superviseApp(p *flyPod, spec *stage2.Spec, fw *forwarder) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A signal meant for the app must not kill run instead, once the app
+	// runs (and could say it is ready).
+	<-fw.caught
 	notifyReady(p)
 	pid, err := stage2.StartHere(spec, files, unix.SIGKILL)
 	if err != nil {
@@ -91,6 +94,8 @@ func isTerminal(fd int) bool {
 type forwarder struct {
 	sigs chan os.Signal
 	pids chan int
+	// caught is closed once the signals are caught (signal.Notify).
+	caught chan struct{}
 
 	mu        sync.Mutex
 	gone      bool
@@ -98,7 +103,7 @@ type forwarder struct {
 }
 
 func newForwarder(terminal bool) *forwarder {
-	fw := &forwarder{sigs: make(chan os.Signal, 8), pids: make(chan int, 1), requested: map[unix.Signal]bool{}}
+	fw := &forwarder{sigs: make(chan os.Signal, 8), pids: make(chan int, 1), caught: make(chan struct{}), requested: map[unix.Signal]bool{}}
 	fromTerminal := map[os.Signal]bool{}
 	if terminal {
 		fromTerminal = map[os.Signal]bool{unix.SIGINT: true, unix.SIGQUIT: true, unix.SIGHUP: true, unix.SIGWINCH: true}
@@ -106,10 +111,12 @@ func newForwarder(terminal bool) *forwarder {
 	// signal.Notify takes a while (a round trip per signal with the
 	// runtime's signal thread): done on the side, while run plans and
 	// sets up the pod. A signal that comes before gets the default
-	// action: run dies, and the app with it if it has started. Signals
-	// caught before the app runs wait for it.
+	// action: run dies; the app is started only once they are caught
+	// (superviseApp waits for it). Signals caught before the app runs
+	// wait for it.
 	go func() {
 		signal.Notify(fw.sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+		close(fw.caught)
 		pid := <-fw.pids
 		for s := range fw.sigs {
 			if fromTerminal[s] {
