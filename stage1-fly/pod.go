@@ -36,9 +36,6 @@ func (p *flyPod) rootfs() string { return filepath.Join(p.appDir(), stage1abi.Ro
 // stage1Rootfs is the stage1 rootfs, on the host.
 func (p *flyPod) stage1Rootfs() string { return filepath.Join(p.dir, stage1abi.Stage1Rootfs) }
 
-// rktDir is the stage1 rootfs's /rkt, where env and status files live.
-func (p *flyPod) rktDir() string { return filepath.Join(p.stage1Rootfs(), stage1abi.RktDir) }
-
 // loadPod reads the pod manifest and the image manifest of its app and
 // refuses pods fly cannot run as asked.
 func loadPod(dir string) (*flyPod, error) {

@@ -96,7 +96,7 @@ func TestStopDuringPreStart(t *testing.T) {
 	p := newPod(t, []testApp{
 		{name: "first", exec: []string{"/testapp", "wait-signal"}},
 		{name: "second", exec: sh("echo main ran"), image: func(a *types.App) {
-			a.EventHandlers = []types.EventHandler{{Name: "pre-start", Exec: sh("trap 'echo pre got term; exit 0' TERM; echo pre; sleep " + mark)}}
+			a.EventHandlers = []types.EventHandler{{Name: "pre-start", Exec: sh("trap 'echo pre got term; exit 0' TERM; echo pre; sleep " + mark + " & wait")}}
 		}},
 	})
 	rp := p.startUnready(t)
@@ -144,7 +144,7 @@ func TestStopKillsPreStartIgnoringTerm(t *testing.T) {
 func TestStopDuringPostStop(t *testing.T) {
 	mark := sleepMarker()
 	p := newPod(t, []testApp{{name: "main", exec: sh("exit 0"), image: func(a *types.App) {
-		a.EventHandlers = []types.EventHandler{{Name: "post-stop", Exec: sh("trap 'echo post got term; exit 0' TERM; echo post; sleep " + mark)}}
+		a.EventHandlers = []types.EventHandler{{Name: "post-stop", Exec: sh("trap 'echo post got term; exit 0' TERM; echo post; sleep " + mark + " & wait")}}
 	}}})
 	rp := p.startUnready(t)
 	rp.waitOutput(t, "post")
