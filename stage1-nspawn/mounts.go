@@ -190,7 +190,7 @@ func setupAppFS(p *podRun, a *appPlan, rootPath string) error {
 	if err := inDir(root, "/proc", func(d *os.File) error { return mountProc(d, p.flags.DisablePaths) }); err != nil {
 		return fmt.Errorf("app %s: %w", a.name, err)
 	}
-	if err := inDir(root, "/sys", func(d *os.File) error { return mountSys(d, p.flags.disablePaths) }); err != nil {
+	if err := inDir(root, "/sys", func(d *os.File) error { return mountSys(d, p.flags.DisablePaths) }); err != nil {
 		return err
 	}
 	if err := inDir(root, "/sys/fs/cgroup", func(d *os.File) error { return mountCgroupView(a, d) }); err != nil {
